@@ -1,0 +1,58 @@
+// Command nigehban hashes media, matches it against banks of known abuse
+// material, serves the matching API and triages seized devices.
+//
+// This package only parses flags and wires packages together; the work lives
+// in internal/. Each subcommand is one cmd_<name>.go file that registers
+// itself with rootCmd in an init function.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// errPartial is returned by commands that finished but could not process every
+// input (for example one unreadable file among many); main exits with 1
+// without printing it again, since each failure was already reported.
+var errPartial = errors.New("some inputs failed")
+
+var rootCmd = &cobra.Command{
+	Use:           "nigehban",
+	Short:         "Find known child sexual abuse material by its hashes, and keep court-ready evidence",
+	Version:       version,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	err := rootCmd.ExecuteContext(ctx)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errPartial):
+		return 1
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(os.Stderr, "nigehban: interrupted")
+		return 130
+	default:
+		fmt.Fprintf(os.Stderr, "nigehban: %v\n", err)
+		return 1
+	}
+}
