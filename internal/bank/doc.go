@@ -1,0 +1,40 @@
+// Package bank holds the domain of hash banks: named collections of signals
+// (known hashes) that curators import, correct and share.
+//
+// # Model
+//
+// A Bank has a safe identifier for a name, a description, an enabled flag, a
+// default action and a PDQ distance threshold. A Signal is one hash in one
+// bank: its type (md5, sha1, sha256, pdq, vpdq), its normalised value and the
+// curator's metadata (category, source, note, quality), with who added it and
+// when, and — once it is found to be a false positive — who removed it, when
+// and why. Signals are never deleted: removal is a change like any other, so
+// a bank's history can always be replayed and audited.
+//
+// # Change log
+//
+// Every mutation appends to one ordered change log (Change, ops OpBankCreate,
+// OpBankUpdate, OpSignalAdd, OpSignalRemove) in the same transaction as the
+// mutation itself. Sequence numbers are strictly increasing in commit order:
+// a reader that has applied everything up to N asks Changes(since N) and can
+// never miss a change that commits later with a smaller number. Replicas and
+// partners sync this way.
+//
+// # Values
+//
+// Values are normalised before they reach a store: cryptographic hashes and
+// PDQ are lower-case hex of the right length (PDQ parsed by pdq.ParseHex);
+// vPDQ values are the opaque canonical text of internal/vpdq, validated only
+// for size and encoding. Adding a signal that is already active in the bank
+// (same type and value) is idempotent: it is counted as unchanged, never an
+// error, so re-importing a list is safe.
+//
+// # Storage
+//
+// Store is the small interface this package needs from a database; the
+// engines live in internal/store/sqlite and internal/store/postgres and are
+// chosen by store.Open. Service wraps a Store with validation and the
+// streaming import/export of internal/hashlist formats. Callers (the CLI, the
+// HTTP API) use Service; engines are checked against one conformance suite,
+// internal/store/storetest.
+package bank

@@ -1,0 +1,199 @@
+package bank
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Service is the bank API callers use: it validates and normalises input,
+// then delegates to a Store. It holds no state of its own, so one Service
+// may be shared by any number of goroutines if its Store may.
+type Service struct {
+	st Store
+}
+
+// NewService returns a Service over st.
+func NewService(st Store) *Service { return &Service{st: st} }
+
+// Store returns the underlying store, for callers that scan signals directly
+// (index building) or read the change log.
+func (s *Service) Store() Store { return s.st }
+
+// CreateBank validates b and creates it.
+func (s *Service) CreateBank(ctx context.Context, b Bank, actor string) (Bank, error) {
+	if err := b.Validate(); err != nil {
+		return Bank{}, err
+	}
+	if err := ValidateActor(actor); err != nil {
+		return Bank{}, err
+	}
+	created, err := s.st.CreateBank(ctx, b, actor)
+	if err != nil {
+		return Bank{}, fmt.Errorf("create bank %q: %w", b.Name, err)
+	}
+	return created, nil
+}
+
+// UpdateBank validates u against the current bank and applies it. changed is
+// false (and nothing is logged) when u leaves the bank as it was.
+func (s *Service) UpdateBank(ctx context.Context, name string, u BankUpdate, actor string) (Bank, bool, error) {
+	if err := ValidateName(name); err != nil {
+		return Bank{}, false, err
+	}
+	if err := ValidateActor(actor); err != nil {
+		return Bank{}, false, err
+	}
+	cur, err := s.GetBank(ctx, name)
+	if err != nil {
+		return Bank{}, false, err
+	}
+	if err := u.Apply(cur).Validate(); err != nil {
+		return Bank{}, false, err
+	}
+	b, changed, err := s.st.UpdateBank(ctx, name, u, actor)
+	if err != nil {
+		return Bank{}, false, fmt.Errorf("update bank %q: %w", name, err)
+	}
+	return b, changed, nil
+}
+
+// GetBank returns the named bank.
+func (s *Service) GetBank(ctx context.Context, name string) (Bank, error) {
+	if err := ValidateName(name); err != nil {
+		return Bank{}, err
+	}
+	b, err := s.st.GetBank(ctx, name)
+	if err != nil {
+		return Bank{}, fmt.Errorf("bank %q: %w", name, err)
+	}
+	return b, nil
+}
+
+// ListBanks returns every bank ordered by name.
+func (s *Service) ListBanks(ctx context.Context) ([]Bank, error) {
+	bs, err := s.st.ListBanks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list banks: %w", err)
+	}
+	return bs, nil
+}
+
+// BankStats counts the signals of the named bank by type.
+func (s *Service) BankStats(ctx context.Context, name string) (BankStats, error) {
+	if err := ValidateName(name); err != nil {
+		return BankStats{}, err
+	}
+	st, err := s.st.BankStats(ctx, name)
+	if err != nil {
+		return BankStats{}, fmt.Errorf("bank %q stats: %w", name, err)
+	}
+	return st, nil
+}
+
+// AddSignal normalises sig and adds it to the bank in its own transaction.
+// It returns the stored signal: the new one, or the one already active with
+// the same type and value (added false), whose metadata is left as it was.
+func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, actor string) (stored Signal, added bool, err error) {
+	if err := ValidateName(bank); err != nil {
+		return Signal{}, false, err
+	}
+	if err := ValidateActor(actor); err != nil {
+		return Signal{}, false, err
+	}
+	if err := sig.Normalize(); err != nil {
+		return Signal{}, false, err
+	}
+	var n AddCounts
+	err = s.st.WriteSignals(ctx, bank, actor, func(w SignalWriter) error {
+		var err error
+		n, err = w.Add(ctx, []Signal{sig})
+		return err
+	})
+	if err != nil {
+		return Signal{}, false, fmt.Errorf("add %s signal to bank %q: %w", sig.Type, bank, err)
+	}
+	stored, err = s.st.FindSignal(ctx, bank, sig.Type, sig.Value)
+	if err != nil {
+		// Only a concurrent removal between the two calls gets here.
+		return Signal{}, n.Added > 0, fmt.Errorf("read back %s signal in bank %q: %w", sig.Type, bank, err)
+	}
+	return stored, n.Added > 0, nil
+}
+
+// RemoveSignal marks a signal removed, recording why. Removal is how a
+// curator corrects a false positive: the signal stays in the history and the
+// change log, and stops matching. changed is false when it was already
+// removed.
+func (s *Service) RemoveSignal(ctx context.Context, bank string, ref SignalRef, reason, actor string) (Signal, bool, error) {
+	if err := ValidateName(bank); err != nil {
+		return Signal{}, false, err
+	}
+	if err := ValidateActor(actor); err != nil {
+		return Signal{}, false, err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return Signal{}, false, fmt.Errorf("%w reason: empty (say why the signal is removed)", ErrInvalid)
+	}
+	if err := validateText("reason", reason, MaxReasonLen, true); err != nil {
+		return Signal{}, false, err
+	}
+	if ref.ID == 0 {
+		t, err := ParseType(string(ref.Type))
+		if err != nil {
+			return Signal{}, false, err
+		}
+		if ref.Value, err = NormalizeValue(t, ref.Value); err != nil {
+			return Signal{}, false, err
+		}
+		ref.Type = t
+	} else if ref.ID < 0 {
+		return Signal{}, false, fmt.Errorf("%w signal id %d", ErrInvalid, ref.ID)
+	}
+	sig, changed, err := s.st.RemoveSignal(ctx, bank, ref, reason, actor)
+	if err != nil {
+		return Signal{}, false, fmt.Errorf("remove %v from bank %q: %w", ref, bank, err)
+	}
+	return sig, changed, nil
+}
+
+// GetSignal returns a signal by ID.
+func (s *Service) GetSignal(ctx context.Context, id int64) (Signal, error) {
+	sig, err := s.st.GetSignal(ctx, id)
+	if err != nil {
+		return Signal{}, fmt.Errorf("signal %d: %w", id, err)
+	}
+	return sig, nil
+}
+
+// ScanSignals streams the signals q selects; see Store.ScanSignals. Unknown
+// bank names in q are an error (ErrNotFound), so a typo cannot silently
+// select nothing.
+func (s *Service) ScanSignals(ctx context.Context, q SignalQuery, fn func(*Signal) error) error {
+	for _, name := range q.Banks {
+		if _, err := s.GetBank(ctx, name); err != nil {
+			return err
+		}
+	}
+	for _, t := range q.Types {
+		if !t.Valid() {
+			return fmt.Errorf("%w signal type %q", ErrInvalid, t)
+		}
+	}
+	if err := s.st.ScanSignals(ctx, q, fn); err != nil {
+		return fmt.Errorf("scan signals: %w", err)
+	}
+	return nil
+}
+
+// Changes returns up to limit changes after sequence number since.
+func (s *Service) Changes(ctx context.Context, since int64, limit int) ([]Change, error) {
+	if since < 0 || limit <= 0 {
+		return nil, fmt.Errorf("%w change range: since %d, limit %d", ErrInvalid, since, limit)
+	}
+	cs, err := s.st.Changes(ctx, since, limit)
+	if err != nil {
+		return nil, fmt.Errorf("changes since %d: %w", since, err)
+	}
+	return cs, nil
+}

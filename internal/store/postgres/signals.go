@@ -1,0 +1,301 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/nigehban/nigehban/internal/bank"
+)
+
+const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, added_by, removed_at, removed_by, removed_reason`
+const signalKeyCols = `id, bank_id, type, key, body, quality, added_at`
+
+// scanSignal reads a row of signalCols (or signalKeyCols when keysOnly) into s.
+func scanSignal(row pgx.Row, s *bank.Signal, banks map[int64]string, keysOnly bool) error {
+	var bankID int64
+	var typ string
+	var key []byte
+	var body *string
+	var quality int16
+	var err error
+	if keysOnly {
+		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt)
+		s.Category, s.Source, s.Note, s.AddedBy = "", "", "", ""
+		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
+	} else {
+		var removedAt *time.Time
+		var removedBy, reason *string
+		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt,
+			&s.Category, &s.Source, &s.Note, &s.AddedBy, &removedAt, &removedBy, &reason)
+		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
+		if removedAt != nil {
+			t := removedAt.UTC()
+			s.RemovedAt = &t
+		}
+		if removedBy != nil {
+			s.RemovedBy = *removedBy
+		}
+		if reason != nil {
+			s.RemovedReason = *reason
+		}
+	}
+	if err != nil {
+		return err
+	}
+	s.Type = bank.Type(typ)
+	b := ""
+	if body != nil {
+		b = *body
+	}
+	s.Value = bank.DecodeValue(s.Type, key, b)
+	s.Quality = int(quality)
+	s.AddedAt = s.AddedAt.UTC()
+	s.Bank = banks[bankID]
+	return nil
+}
+
+// WriteSignals implements bank.Store.
+func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(bank.SignalWriter) error) error {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	var bankID int64
+	// FOR SHARE: the bank cannot change under the import (updates wait).
+	if err := tx.QueryRow(ctx, `SELECT id FROM banks WHERE name = $1 FOR SHARE`, bankName).Scan(&bankID); err != nil {
+		if isNoRows(err) {
+			return bank.ErrNotFound
+		}
+		return err
+	}
+	w := &writer{tx: tx, bankID: bankID, actor: actor}
+	if err := fn(w); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if w.added > 0 {
+		first, err := appendSeq(ctx, tx, w.added)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
+			SELECT $1 + row_number() OVER (ORDER BY id) - 1, $2, $3, id, at, $4 FROM new_signals`,
+			first, bankID, string(bank.OpSignalAdd), actor)
+		if err != nil {
+			return fmt.Errorf("append changes: %w", err)
+		}
+		if tag.RowsAffected() != int64(w.added) {
+			return fmt.Errorf("append changes: %d entries for %d added signals", tag.RowsAffected(), w.added)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+type writer struct {
+	tx      pgx.Tx
+	bankID  int64
+	actor   string
+	created bool // the new_signals temp table
+	added   int
+
+	types, bodies, cats, srcs, notes []string
+	keys                             [][]byte
+	quals                            []int16
+}
+
+// Add implements bank.SignalWriter: the batch travels as arrays in one
+// statement, and the IDs of the signals it added go to a temporary table
+// from which WriteSignals logs them at commit.
+func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, error) {
+	var c bank.AddCounts
+	if len(sigs) == 0 {
+		return c, nil
+	}
+	if !w.created {
+		if _, err := w.tx.Exec(ctx, `CREATE TEMPORARY TABLE new_signals (id bigint, at timestamptz) ON COMMIT DROP`); err != nil {
+			return c, fmt.Errorf("create temporary table: %w", err)
+		}
+		w.created = true
+	}
+	w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.quals =
+		w.types[:0], w.keys[:0], w.bodies[:0], w.cats[:0], w.srcs[:0], w.notes[:0], w.quals[:0]
+	for i := range sigs {
+		s := &sigs[i]
+		key, body := bank.EncodeValue(s.Type, s.Value)
+		w.types = append(w.types, string(s.Type))
+		w.keys = append(w.keys, key)
+		w.bodies = append(w.bodies, body)
+		w.cats = append(w.cats, s.Category)
+		w.srcs = append(w.srcs, s.Source)
+		w.notes = append(w.notes, s.Note)
+		w.quals = append(w.quals, int16(s.Quality))
+	}
+	// A value repeated within the batch conflicts with its first occurrence,
+	// inserted just before it, so the first one wins as in SQLite.
+	tag, err := w.tx.Exec(ctx, `WITH ins AS (
+		INSERT INTO signals (bank_id, type, key, body, category, source, note, quality, added_at, added_by)
+		SELECT $1, t.type, t.key, NULLIF(t.body, ''), t.category, t.source, t.note, t.quality, $2, $3
+		FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[], $10::smallint[])
+			WITH ORDINALITY AS t(type, key, body, category, source, note, quality, ord)
+		ORDER BY t.ord
+		ON CONFLICT (bank_id, type, key) WHERE removed_at IS NULL DO NOTHING
+		RETURNING id, added_at)
+		INSERT INTO new_signals (id, at) SELECT id, added_at FROM ins`,
+		w.bankID, now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.quals)
+	if err != nil {
+		return c, fmt.Errorf("insert signals: %w", err)
+	}
+	c.Added = int(tag.RowsAffected())
+	c.Unchanged = len(sigs) - c.Added
+	w.added += c.Added
+	return c, nil
+}
+
+// RemoveSignal implements bank.Store.
+func (db *DB) RemoveSignal(ctx context.Context, bankName string, ref bank.SignalRef, reason, actor string) (bank.Signal, bool, error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return bank.Signal{}, false, err
+	}
+	defer tx.Rollback(ctx)
+	banks, err := bankIDs(ctx, tx, []string{bankName}, false)
+	if err != nil {
+		return bank.Signal{}, false, err
+	}
+	var bankID int64
+	for id := range banks {
+		bankID = id
+	}
+	var s bank.Signal
+	if ref.ID != 0 {
+		err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1 AND bank_id = $2 FOR UPDATE`,
+			ref.ID, bankID), &s, banks, false)
+	} else {
+		key, _ := bank.EncodeValue(ref.Type, ref.Value)
+		err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
+			WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL FOR UPDATE`,
+			bankID, string(ref.Type), key), &s, banks, false)
+		if isNoRows(err) {
+			err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
+				WHERE bank_id = $1 AND type = $2 AND key = $3 ORDER BY id DESC LIMIT 1`,
+				bankID, string(ref.Type), key), &s, banks, false)
+		}
+	}
+	if isNoRows(err) {
+		return bank.Signal{}, false, bank.ErrNotFound
+	}
+	if err != nil {
+		return bank.Signal{}, false, err
+	}
+	if !s.Active() {
+		return s, false, nil
+	}
+	t := now()
+	if _, err := tx.Exec(ctx, `UPDATE signals SET removed_at = $1, removed_by = $2, removed_reason = $3 WHERE id = $4`,
+		t, actor, reason, s.ID); err != nil {
+		return bank.Signal{}, false, err
+	}
+	if err := logChange(ctx, tx, bankID, bank.OpSignalRemove, s.ID, t, actor, changeDetail{Reason: reason}); err != nil {
+		return bank.Signal{}, false, err
+	}
+	s.RemovedAt, s.RemovedBy, s.RemovedReason = &t, actor, reason
+	return s, true, tx.Commit(ctx)
+}
+
+// GetSignal implements bank.Store.
+func (db *DB) GetSignal(ctx context.Context, id int64) (bank.Signal, error) {
+	banks, err := bankIDs(ctx, db.pool, nil, false)
+	if err != nil {
+		return bank.Signal{}, err
+	}
+	var s bank.Signal
+	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1`, id), &s, banks, false)
+	if isNoRows(err) {
+		return bank.Signal{}, bank.ErrNotFound
+	}
+	return s, err
+}
+
+// FindSignal implements bank.Store.
+func (db *DB) FindSignal(ctx context.Context, bankName string, t bank.Type, v string) (bank.Signal, error) {
+	banks, err := bankIDs(ctx, db.pool, []string{bankName}, false)
+	if err != nil {
+		return bank.Signal{}, err
+	}
+	var bankID int64
+	for id := range banks {
+		bankID = id
+	}
+	key, _ := bank.EncodeValue(t, v)
+	var s bank.Signal
+	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
+		WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL`, bankID, string(t), key), &s, banks, false)
+	if isNoRows(err) {
+		return bank.Signal{}, bank.ErrNotFound
+	}
+	return s, err
+}
+
+// ScanSignals implements bank.Store.
+func (db *DB) ScanSignals(ctx context.Context, q bank.SignalQuery, fn func(*bank.Signal) error) error {
+	banks, err := bankIDs(ctx, db.pool, q.Banks, q.EnabledOnly)
+	if err != nil {
+		return err
+	}
+	if len(banks) == 0 {
+		return nil
+	}
+	cols := signalCols
+	if q.KeysOnly {
+		cols = signalKeyCols
+	}
+	var sb strings.Builder
+	args := []any{q.AfterID}
+	sb.WriteString(`SELECT ` + cols + ` FROM signals WHERE id > $1`)
+	if len(q.Banks) > 0 || q.EnabledOnly {
+		ids := make([]int64, 0, len(banks))
+		for id := range banks {
+			ids = append(ids, id)
+		}
+		args = append(args, ids)
+		fmt.Fprintf(&sb, ` AND bank_id = ANY($%d)`, len(args))
+	}
+	if len(q.Types) > 0 {
+		ts := make([]string, len(q.Types))
+		for i, t := range q.Types {
+			ts[i] = string(t)
+		}
+		args = append(args, ts)
+		fmt.Fprintf(&sb, ` AND type = ANY($%d)`, len(args))
+	}
+	if !q.IncludeRemoved {
+		sb.WriteString(` AND removed_at IS NULL`)
+	}
+	sb.WriteString(` ORDER BY id`)
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		fmt.Fprintf(&sb, ` LIMIT $%d`, len(args))
+	}
+	rows, err := db.pool.Query(ctx, sb.String(), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var s bank.Signal
+	for rows.Next() {
+		if err := scanSignal(rows, &s, banks, q.KeysOnly); err != nil {
+			return err
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

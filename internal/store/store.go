@@ -1,0 +1,115 @@
+// Package store opens the database behind nigehban: SQLite (one file, the
+// default) or PostgreSQL (the system of record when several `serve` replicas
+// share banks). Open picks the engine from the DSN.
+//
+// # Layout
+//
+//   - internal/store/sqlite, internal/store/postgres: the engines. Each
+//     embeds its own versioned migrations (migrations/NNNN_name.sql, applied
+//     in order, once, each in a transaction; see internal/store/migrate) and
+//     implements the domain interfaces (bank.Store today).
+//   - internal/store/storetest: the conformance suite both engines run, and
+//     helpers that give tests a fresh database (a temp SQLite file, or a new
+//     PostgreSQL database created on the server in NIGEHBAN_TEST_POSTGRES and
+//     dropped afterwards).
+//
+// # Adding tables (API keys, audit log, webhook outbox, …)
+//
+//  1. Define the interface you need in your domain package, as bank.Store
+//     does (small, documented contract, sentinel errors from your package).
+//  2. Add NNNN_yours.sql with the next free version to BOTH
+//     sqlite/migrations and postgres/migrations. Never edit a migration that
+//     has shipped; change a schema with a new version.
+//  3. Implement the interface on sqlite.DB and postgres.DB (new files, e.g.
+//     apikeys.go). SQLite: write through db.w (the single writer), read
+//     through db.r. PostgreSQL: use db.pool; if your writes must be ordered
+//     with the bank change log, append through db.appendChanges in the same
+//     transaction.
+//  4. Embed the interface in Store below, and add a conformance test to
+//     storetest that both engines run.
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/store/postgres"
+	"github.com/nigehban/nigehban/internal/store/sqlite"
+)
+
+// Store is everything the database offers; each engine implements it.
+type Store interface {
+	bank.Store
+
+	// Engine names the engine: "sqlite" or "postgres".
+	Engine() string
+	// Check verifies the database's integrity and that the change log
+	// accounts for every bank and signal (no half-written change).
+	Check(ctx context.Context) error
+	// Close releases the database; committed changes are durable.
+	Close() error
+}
+
+var (
+	_ Store = (*sqlite.DB)(nil)
+	_ Store = (*postgres.DB)(nil)
+)
+
+// IsPostgres reports whether dsn selects the PostgreSQL engine.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open opens the store dsn names and brings its schema up to date: a
+// postgres:// or postgresql:// URL opens PostgreSQL, anything else is the
+// path of a SQLite file (created with its directory if missing).
+func Open(ctx context.Context, dsn string) (Store, error) {
+	if IsPostgres(dsn) {
+		db, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", Redact(dsn), err)
+		}
+		return db, nil
+	}
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return db, nil
+}
+
+// DefaultDSN returns the store to use when none is given: $NIGEHBAN_DB if
+// set, else nigehban/nigehban.db under $XDG_DATA_HOME, else under
+// ~/.local/share (the XDG default).
+func DefaultDSN() (string, error) {
+	if v := os.Getenv("NIGEHBAN_DB"); v != "" {
+		return v, nil
+	}
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" || !filepath.IsAbs(dir) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("default database location: %w (set --db or NIGEHBAN_DB)", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "nigehban", "nigehban.db"), nil
+}
+
+// Redact returns dsn with any password replaced, for messages and logs.
+func Redact(dsn string) string {
+	if !IsPostgres(dsn) {
+		return dsn
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "postgres://…"
+	}
+	return u.Redacted()
+}
