@@ -53,9 +53,11 @@ const DefaultPDQThreshold = 31
 const (
 	MaxNameLen        = 64
 	MaxDescriptionLen = 4096
-	MaxCategoryLen    = 128
-	MaxSourceLen      = 512
-	MaxNoteLen        = 4096
+	MaxCategoryLen    = 256
+	MaxSourceLen      = 1024
+	MaxNoteLen        = 64 << 10
+	MaxExtraLen       = 64 << 10 // all keys and values of Signal.Extra together
+	MaxExtraKeys      = 64
 	MaxActorLen       = 256
 	MaxReasonLen      = 4096
 )

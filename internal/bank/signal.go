@@ -3,6 +3,7 @@ package bank
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -26,9 +27,9 @@ const (
 // Types lists every Type.
 var Types = []Type{MD5, SHA1, SHA256, PDQ, VPDQ}
 
-// MaxVPDQLen bounds a vPDQ value: about an hour of video at one hash per
-// second, with room to spare.
-const MaxVPDQLen = 1 << 20
+// MaxVPDQLen bounds a vPDQ value: a one-hour video at one hash per second
+// is about 300 KB; this leaves room for long recordings.
+const MaxVPDQLen = 8 << 20
 
 // hexLen is the hex length of each fixed-size type.
 var hexLen = map[Type]int{MD5: 32, SHA1: 40, SHA256: 64, PDQ: pdq.HexLen}
@@ -129,6 +130,10 @@ type Signal struct {
 	Category string `json:"category,omitempty"`
 	Source   string `json:"source,omitempty"`
 	Note     string `json:"note,omitempty"`
+	// Extra keeps fields a list format carries beyond the standard ones
+	// (VICS MediaID and Series, unknown CSV columns), so that exporting a
+	// bank in the format it came from loses nothing.
+	Extra map[string]string `json:"extra,omitempty"`
 	// Quality is the hasher's quality score (PDQ 0..100), -1 when unknown.
 	Quality       int        `json:"quality"`
 	AddedAt       time.Time  `json:"added_at"`
@@ -161,7 +166,55 @@ func (s *Signal) Normalize() error {
 	if err := validateText("source", s.Source, MaxSourceLen, false); err != nil {
 		return err
 	}
-	return validateText("note", s.Note, MaxNoteLen, true)
+	if err := validateText("note", s.Note, MaxNoteLen, true); err != nil {
+		return err
+	}
+	return validateExtra(s.Extra)
+}
+
+func validateExtra(m map[string]string) error {
+	if len(m) > MaxExtraKeys {
+		return fmt.Errorf("%w extra fields: %d, at most %d", ErrInvalid, len(m), MaxExtraKeys)
+	}
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v)
+		if k == "" {
+			return fmt.Errorf("%w extra field: empty name", ErrInvalid)
+		}
+		if err := validateText("extra field name", k, MaxCategoryLen, false); err != nil {
+			return err
+		}
+		if err := validateText("extra field "+k, v, MaxExtraLen, true); err != nil {
+			return err
+		}
+	}
+	if n > MaxExtraLen {
+		return fmt.Errorf("%w extra fields: %d bytes, at most %d", ErrInvalid, n, MaxExtraLen)
+	}
+	return nil
+}
+
+// EncodeExtra returns the storage form of Signal.Extra: a JSON object, or ""
+// when there is nothing to keep.
+func EncodeExtra(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(m) // map[string]string: cannot fail
+	return string(b)
+}
+
+// DecodeExtra is the inverse of EncodeExtra.
+func DecodeExtra(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode extra fields: %w", err)
+	}
+	return m, nil
 }
 
 // SignalRef names a signal to remove: by ID, or by Type and Value among the

@@ -16,7 +16,7 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 		return nil, err
 	}
 	rows, err := db.pool.Query(ctx, `SELECT c.seq, c.op, c.bank_id, c.at, c.actor, c.detail::text,
-		s.id, s.bank_id, s.type, s.key, s.body, s.quality, s.added_at, s.category, s.source, s.note, s.added_by,
+		s.id, s.bank_id, s.type, s.key, s.body, s.quality, s.added_at, s.category, s.source, s.note, s.extra, s.added_by,
 		s.removed_at, s.removed_by, s.removed_reason, c.signal_id
 		FROM changes c LEFT JOIN signals s ON s.id = c.signal_id
 		WHERE c.seq > $1 ORDER BY c.seq LIMIT $2`, since, limit)
@@ -33,7 +33,7 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 		var sig struct {
 			id, bankID, signalID *int64
 			typ, body, cat, src  *string
-			note, addedBy        *string
+			note, addedBy, extra *string
 			removedBy, reason    *string
 			quality              *int16
 			key                  []byte
@@ -41,7 +41,7 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 		var addedAt, removedAt *time.Time
 		if err := rows.Scan(&c.Seq, &op, &bankID, &c.At, &c.Actor, &detail,
 			&sig.id, &sig.bankID, &sig.typ, &sig.key, &sig.body, &sig.quality, &addedAt, &sig.cat, &sig.src,
-			&sig.note, &sig.addedBy, &removedAt, &sig.removedBy, &sig.reason, &sig.signalID); err != nil {
+			&sig.note, &sig.extra, &sig.addedBy, &removedAt, &sig.removedBy, &sig.reason, &sig.signalID); err != nil {
 			return nil, err
 		}
 		c.Op, c.Bank, c.At = bank.Op(op), banks[bankID], c.At.UTC()
@@ -61,6 +61,10 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 				Note: *sig.note, AddedBy: *sig.addedBy}
 			s.Value = bank.DecodeValue(s.Type, sig.key, deref(sig.body))
 			s.RemovedBy, s.RemovedReason = deref(sig.removedBy), deref(sig.reason)
+			var err error
+			if s.Extra, err = bank.DecodeExtra(deref(sig.extra)); err != nil {
+				return nil, fmt.Errorf("change %d: %w", c.Seq, err)
+			}
 			if removedAt != nil {
 				t := removedAt.UTC()
 				s.RemovedAt = &t

@@ -11,7 +11,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 )
 
-const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, added_by, removed_at, removed_by, removed_reason`
+const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, extra, added_by, removed_at, removed_by, removed_reason`
 const signalKeyCols = `id, bank_id, type, key, body, quality, added_at`
 
 // scanSignal reads a row of signalCols (or signalKeyCols when keysOnly) into s.
@@ -24,13 +24,18 @@ func scanSignal(row pgx.Row, s *bank.Signal, banks map[int64]string, keysOnly bo
 	var err error
 	if keysOnly {
 		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt)
-		s.Category, s.Source, s.Note, s.AddedBy = "", "", "", ""
+		s.Category, s.Source, s.Note, s.AddedBy, s.Extra = "", "", "", "", nil
 		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
 	} else {
 		var removedAt *time.Time
-		var removedBy, reason *string
+		var removedBy, reason, extra *string
 		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt,
-			&s.Category, &s.Source, &s.Note, &s.AddedBy, &removedAt, &removedBy, &reason)
+			&s.Category, &s.Source, &s.Note, &extra, &s.AddedBy, &removedAt, &removedBy, &reason)
+		if err == nil && extra != nil {
+			s.Extra, err = bank.DecodeExtra(*extra)
+		} else {
+			s.Extra = nil
+		}
 		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
 		if removedAt != nil {
 			t := removedAt.UTC()
@@ -105,9 +110,9 @@ type writer struct {
 	created bool // the new_signals temp table
 	added   int
 
-	types, bodies, cats, srcs, notes []string
-	keys                             [][]byte
-	quals                            []int16
+	types, bodies, cats, srcs, notes, extras []string
+	keys                                     [][]byte
+	quals                                    []int16
 }
 
 // Add implements bank.SignalWriter: the batch travels as arrays in one
@@ -124,8 +129,8 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		}
 		w.created = true
 	}
-	w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.quals =
-		w.types[:0], w.keys[:0], w.bodies[:0], w.cats[:0], w.srcs[:0], w.notes[:0], w.quals[:0]
+	w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals =
+		w.types[:0], w.keys[:0], w.bodies[:0], w.cats[:0], w.srcs[:0], w.notes[:0], w.extras[:0], w.quals[:0]
 	for i := range sigs {
 		s := &sigs[i]
 		key, body := bank.EncodeValue(s.Type, s.Value)
@@ -135,20 +140,21 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		w.cats = append(w.cats, s.Category)
 		w.srcs = append(w.srcs, s.Source)
 		w.notes = append(w.notes, s.Note)
+		w.extras = append(w.extras, bank.EncodeExtra(s.Extra))
 		w.quals = append(w.quals, int16(s.Quality))
 	}
 	// A value repeated within the batch conflicts with its first occurrence,
 	// inserted just before it, so the first one wins as in SQLite.
 	tag, err := w.tx.Exec(ctx, `WITH ins AS (
-		INSERT INTO signals (bank_id, type, key, body, category, source, note, quality, added_at, added_by)
-		SELECT $1, t.type, t.key, NULLIF(t.body, ''), t.category, t.source, t.note, t.quality, $2, $3
-		FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[], $10::smallint[])
-			WITH ORDINALITY AS t(type, key, body, category, source, note, quality, ord)
+		INSERT INTO signals (bank_id, type, key, body, category, source, note, extra, quality, added_at, added_by)
+		SELECT $1, t.type, t.key, NULLIF(t.body, ''), t.category, t.source, t.note, NULLIF(t.extra, ''), t.quality, $2, $3
+		FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::smallint[])
+			WITH ORDINALITY AS t(type, key, body, category, source, note, extra, quality, ord)
 		ORDER BY t.ord
 		ON CONFLICT (bank_id, type, key) WHERE removed_at IS NULL DO NOTHING
 		RETURNING id, added_at)
 		INSERT INTO new_signals (id, at) SELECT id, added_at FROM ins`,
-		w.bankID, now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.quals)
+		w.bankID, now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals)
 	if err != nil {
 		return c, fmt.Errorf("insert signals: %w", err)
 	}

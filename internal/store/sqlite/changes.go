@@ -16,7 +16,7 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 		return nil, err
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT c.seq, c.op, c.bank_id, c.at, c.actor, c.detail, c.signal_id IS NOT NULL,
-		s.id, s.bank_id, s.type, s.key, s.body, s.quality, s.added_at, s.category, s.source, s.note, s.added_by,
+		s.id, s.bank_id, s.type, s.key, s.body, s.quality, s.added_at, s.category, s.source, s.note, s.extra, s.added_by,
 		s.removed_at, s.removed_by, s.removed_reason
 		FROM changes c LEFT JOIN signals s ON s.id = c.signal_id
 		WHERE c.seq > ? ORDER BY c.seq LIMIT ?`, since, limit)
@@ -31,16 +31,16 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 		var bankID, at int64
 		var detail sql.NullString
 		var hasSignal bool
-		var sigCols [14]any
+		var sigCols [15]any
 		var (
 			sid, sbank, squal, sadded sql.NullInt64
 			styp, sbody, scat, ssrc   sql.NullString
-			snote, saddedBy           sql.NullString
+			snote, saddedBy, sextra   sql.NullString
 			sremovedAt                sql.NullInt64
 			sremovedBy, sreason       sql.NullString
 			skey                      []byte
 		)
-		sigCols = [14]any{&sid, &sbank, &styp, &skey, &sbody, &squal, &sadded, &scat, &ssrc, &snote, &saddedBy, &sremovedAt, &sremovedBy, &sreason}
+		sigCols = [15]any{&sid, &sbank, &styp, &skey, &sbody, &squal, &sadded, &scat, &ssrc, &snote, &sextra, &saddedBy, &sremovedAt, &sremovedBy, &sreason}
 		dest := append([]any{&c.Seq, &op, &bankID, &at, &c.Actor, &detail, &hasSignal}, sigCols[:]...)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
@@ -62,6 +62,10 @@ func (db *DB) Changes(ctx context.Context, since int64, limit int) ([]bank.Chang
 				Source: ssrc.String, Note: snote.String, AddedBy: saddedBy.String,
 				RemovedBy: sremovedBy.String, RemovedReason: sreason.String}
 			s.Value = bank.DecodeValue(s.Type, skey, sbody.String)
+			var err error
+			if s.Extra, err = bank.DecodeExtra(sextra.String); err != nil {
+				return nil, fmt.Errorf("change %d: %w", c.Seq, err)
+			}
 			if sremovedAt.Valid {
 				t := fromMicros(sremovedAt.Int64)
 				s.RemovedAt = &t

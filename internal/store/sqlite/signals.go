@@ -14,7 +14,7 @@ import (
 // statements cut the per-row cost of database/sql and the driver by ~3×.
 const rowsPerInsert = 64
 
-const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, added_by, removed_at, removed_by, removed_reason`
+const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, extra, added_by, removed_at, removed_by, removed_reason`
 const signalKeyCols = `id, bank_id, type, key, body, quality, added_at`
 
 // scanSignal reads a row of signalCols (or signalKeyCols when keysOnly) into s.
@@ -26,13 +26,16 @@ func scanSignal(row scanner, s *bank.Signal, banks map[int64]string, keysOnly bo
 	var err error
 	if keysOnly {
 		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &s.Quality, &added)
-		s.Category, s.Source, s.Note, s.AddedBy = "", "", "", ""
+		s.Category, s.Source, s.Note, s.AddedBy, s.Extra = "", "", "", "", nil
 		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
 	} else {
 		var removedAt sql.NullInt64
-		var removedBy, reason sql.NullString
+		var removedBy, reason, extra sql.NullString
 		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &s.Quality, &added,
-			&s.Category, &s.Source, &s.Note, &s.AddedBy, &removedAt, &removedBy, &reason)
+			&s.Category, &s.Source, &s.Note, &extra, &s.AddedBy, &removedAt, &removedBy, &reason)
+		if err == nil {
+			s.Extra, err = bank.DecodeExtra(extra.String)
+		}
 		s.RemovedAt = nil
 		if removedAt.Valid {
 			t := fromMicros(removedAt.Int64)
@@ -50,11 +53,12 @@ func scanSignal(row scanner, s *bank.Signal, banks map[int64]string, keysOnly bo
 	return nil
 }
 
-func nullBody(body string) any {
-	if body == "" {
+// nullString stores "" as NULL.
+func nullString(v string) any {
+	if v == "" {
 		return nil
 	}
-	return body
+	return v
 }
 
 // WriteSignals implements bank.Store. Signals are inserted as fn adds them;
@@ -120,8 +124,8 @@ func (w *writer) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	if st, ok := w.stmts[n]; ok {
 		return st, nil
 	}
-	q := `INSERT INTO signals (bank_id, type, key, body, category, source, note, quality, added_at, added_by) VALUES ` +
-		strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), `, `) +
+	q := `INSERT INTO signals (bank_id, type, key, body, category, source, note, extra, quality, added_at, added_by) VALUES ` +
+		strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), `, `) +
 		` ON CONFLICT DO NOTHING`
 	st, err := w.tx.PrepareContext(ctx, q)
 	if err != nil {
@@ -145,7 +149,8 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		for i := range sigs[:n] {
 			s := &sigs[i]
 			key, body := bank.EncodeValue(s.Type, s.Value)
-			w.args = append(w.args, w.bankID, string(s.Type), key, nullBody(body), s.Category, s.Source, s.Note, s.Quality, at, w.actor)
+			w.args = append(w.args, w.bankID, string(s.Type), key, nullString(body), s.Category, s.Source, s.Note,
+				nullString(bank.EncodeExtra(s.Extra)), s.Quality, at, w.actor)
 		}
 		res, err := st.ExecContext(ctx, w.args...)
 		if err != nil {

@@ -24,6 +24,7 @@ CREATE TABLE signals (
     category       text        NOT NULL DEFAULT '',
     source         text        NOT NULL DEFAULT '',
     note           text        NOT NULL DEFAULT '',
+    extra          text, -- JSON object of format-specific fields (VICS MediaID, extra CSV columns)
     quality        smallint    NOT NULL DEFAULT -1,
     added_at       timestamptz NOT NULL,
     added_by       text        NOT NULL,

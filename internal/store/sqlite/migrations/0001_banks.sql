@@ -25,6 +25,7 @@ CREATE TABLE signals (
     category       TEXT    NOT NULL DEFAULT '',
     source         TEXT    NOT NULL DEFAULT '',
     note           TEXT    NOT NULL DEFAULT '',
+    extra          TEXT, -- JSON object of format-specific fields (VICS MediaID, extra CSV columns)
     quality        INTEGER NOT NULL DEFAULT -1,
     added_at       INTEGER NOT NULL,
     added_by       TEXT    NOT NULL,
