@@ -107,6 +107,116 @@ func boxRow(in, out []float32, full int) {
 	}
 }
 
+// boxRow4 is boxRow on four rows of equal length at once. The four running
+// sums are independent, so interleaving them hides the add latency that
+// dominates a single row; each row sees exactly boxRow's operations.
+func boxRow4(in, out *[4][]float32, full int) {
+	n := len(in[0])
+	i0, i1, i2, i3 := in[0][:n], in[1][:n], in[2][:n], in[3][:n]
+	o0, o1, o2, o3 := out[0][:n], out[1][:n], out[2][:n], out[3][:n]
+	half := (full + 2) / 2
+	var s0, s1, s2, s3 float32
+	cur := 0
+	ri, li, oi := 0, 0, 0
+	for ; ri < half-1; ri++ {
+		s0 += i0[ri]
+		s1 += i1[ri]
+		s2 += i2[ri]
+		s3 += i3[ri]
+		cur++
+	}
+	for i := 0; i < full-half+1; i++ {
+		s0 += i0[ri]
+		s1 += i1[ri]
+		s2 += i2[ri]
+		s3 += i3[ri]
+		ri++
+		cur++
+		fc := float32(cur)
+		o0[oi], o1[oi], o2[oi], o3[oi] = s0/fc, s1/fc, s2/fc, s3/fc
+		oi++
+	}
+	fc := float32(cur)
+	for ; ri < n; ri++ {
+		s0 += i0[ri]
+		s1 += i1[ri]
+		s2 += i2[ri]
+		s3 += i3[ri]
+		s0 -= i0[li]
+		s1 -= i1[li]
+		s2 -= i2[li]
+		s3 -= i3[li]
+		li++
+		o0[oi], o1[oi], o2[oi], o3[oi] = s0/fc, s1/fc, s2/fc, s3/fc
+		oi++
+	}
+	for ; oi < n; oi++ {
+		s0 -= i0[li]
+		s1 -= i1[li]
+		s2 -= i2[li]
+		s3 -= i3[li]
+		li++
+		cur--
+		fc := float32(cur)
+		o0[oi], o1[oi], o2[oi], o3[oi] = s0/fc, s1/fc, s2/fc, s3/fc
+	}
+}
+
+// boxRowAt4 is boxRowAt on four rows at once (see boxRow4); sums is scratch
+// of 4·len(in[k]).
+func boxRowAt4(in *[4][]float32, sums []float32, full int, at []int, dst *[4][]float32) {
+	n := len(in[0])
+	i0, i1, i2, i3 := in[0][:n], in[1][:n], in[2][:n], in[3][:n]
+	sums = sums[:4*n]
+	half := (full + 2) / 2
+	var s0, s1, s2, s3 float32
+	ri, li, oi := 0, 0, 0
+	for ; ri < half-1; ri++ {
+		s0 += i0[ri]
+		s1 += i1[ri]
+		s2 += i2[ri]
+		s3 += i3[ri]
+	}
+	for i := 0; i < full-half+1; i++ {
+		s0 += i0[ri]
+		s1 += i1[ri]
+		s2 += i2[ri]
+		s3 += i3[ri]
+		ri++
+		p := sums[4*oi : 4*oi+4 : 4*oi+4]
+		p[0], p[1], p[2], p[3] = s0, s1, s2, s3
+		oi++
+	}
+	for ; ri < n; ri++ {
+		s0 += i0[ri]
+		s1 += i1[ri]
+		s2 += i2[ri]
+		s3 += i3[ri]
+		s0 -= i0[li]
+		s1 -= i1[li]
+		s2 -= i2[li]
+		s3 -= i3[li]
+		li++
+		p := sums[4*oi : 4*oi+4 : 4*oi+4]
+		p[0], p[1], p[2], p[3] = s0, s1, s2, s3
+		oi++
+	}
+	for ; oi < n; oi++ {
+		s0 -= i0[li]
+		s1 -= i1[li]
+		s2 -= i2[li]
+		s3 -= i3[li]
+		li++
+		p := sums[4*oi : 4*oi+4 : 4*oi+4]
+		p[0], p[1], p[2], p[3] = s0, s1, s2, s3
+	}
+	for k, o := range at {
+		fc := float32(boxCount(o, n, full))
+		p := sums[4*o : 4*o+4 : 4*o+4]
+		dst[0][k], dst[1][k], dst[2][k], dst[3][k] = p[0]/fc, p[1]/fc, p[2]/fc, p[3]/fc
+	}
+}
+
 // boxRowAt is boxRow computing outputs only at the column indices in at
 // (non-decreasing), storing output at[k] in dst[k]. sums is scratch of
 // len(in). The running sum visits every element exactly as boxRow does.
@@ -182,25 +292,23 @@ func (c *colBox) reset(width, n, full int) {
 // and reports true.
 func (c *colBox) push(in, old, out []float32) bool {
 	s := c.sums
-	in = in[:len(s)]
+	n := len(s)
+	in = in[:n]
 	r := c.r
 	c.r++
-	if r >= c.full { // phase 3
-		old = old[:len(s)]
-		for j := range s {
-			v := s[j] + in[j]
-			s[j] = v - old[j]
-		}
-	} else { // phases 1 and 2
+	if r >= c.full { // phase 3: slide
+		slideCols(s, in[:n], old[:n], out[:n], float32(c.cur))
+		return true
+	}
+	// phases 1 and 2: grow
+	c.cur++
+	if r < c.half-1 {
 		for j := range s {
 			s[j] += in[j]
 		}
-		c.cur++
-		if r < c.half-1 {
-			return false
-		}
+		return false
 	}
-	c.emit(out)
+	growCols(s, in[:n], out[:n], float32(c.cur))
 	return true
 }
 
@@ -211,21 +319,9 @@ func (c *colBox) drains() int { return c.half - 1 }
 // input row n-full+k for the k-th call (k from 0).
 func (c *colBox) drain(old, out []float32) {
 	s := c.sums
-	old = old[:len(s)]
-	for j := range s {
-		s[j] -= old[j]
-	}
+	n := len(s)
 	c.cur--
-	c.emit(out)
-}
-
-func (c *colBox) emit(out []float32) {
-	s := c.sums
-	out = out[:len(s)]
-	fc := float32(c.cur)
-	for j := range s {
-		out[j] = s[j] / fc
-	}
+	shrinkCols(s, old[:n], out[:n], float32(c.cur))
 }
 
 // quality is the reference's image-domain quality metric on the 64×64

@@ -55,16 +55,16 @@ var ErrBadFrame = errors.New("invalid frame")
 type Hasher struct {
 	src source
 
-	lumaRow []float32 // one row of luma
-	ring    []float32 // last full+1 rows after the first row pass
-	colOut  []float32 // one output row of the first column pass
-	sums    []float32 // running sums of the second row pass
-	ring2   []float32 // last full+1 rows (64 wide) after the second row pass
-	out2    [64]float32
-	at      [64]int // columns decimation reads
-	rowAt   [64]int // rows decimation reads
-	cb1     colBox
-	cb2     colBox
+	lumaRows []float32 // four rows of luma
+	ring     []float32 // last fc+4 rows after the first row pass
+	colOut   []float32 // four output rows of the first column pass
+	sums     []float32 // running sums of the second row pass (four rows)
+	ring2    []float32 // last fc+4 rows (64 wide) after the second row pass
+	out2     [64]float32
+	at       [64]int // columns decimation reads
+	rowAt    [64]int // rows decimation reads
+	cb1      colBox
+	cb2      colBox
 
 	a   [64 * 64]float32
 	t   [16 * 64]float32
@@ -192,6 +192,12 @@ func (h *Hasher) runDihedral(w, ht int) (Dihedral, int) {
 
 // downsample fills h.a with the 64×64 tent-filtered, decimated luma and
 // returns its quality.
+//
+// Rows stream through the four filter passes: luma rows are box-filtered
+// along the row four at a time into a ring of the last fc+4 rows, the first
+// column pass consumes them in order, its output rows are batched by four
+// for the second row pass (computed only at the decimation columns), and the
+// second column pass places the decimation rows into h.a.
 func (h *Hasher) downsample(w, ht int, blur64 bool) int {
 	if w == 64 && ht == 64 && !blur64 {
 		for y := 0; y < 64; y++ {
@@ -202,11 +208,11 @@ func (h *Hasher) downsample(w, ht int, blur64 bool) int {
 
 	fr := windowSize(w)  // window along rows (horizontal)
 	fc := windowSize(ht) // window along columns (vertical)
-	slots := fc + 1
+	slots := fc + 4
 
-	h.lumaRow = grow(h.lumaRow, w)
-	h.colOut = grow(h.colOut, w)
-	h.sums = grow(h.sums, w)
+	h.lumaRows = grow(h.lumaRows, 4*w)
+	h.colOut = grow(h.colOut, 4*w)
+	h.sums = grow(h.sums, 4*w)
 	h.ring = grow(h.ring, slots*w)
 	h.ring2 = grow(h.ring2, slots*64)
 	for k := 0; k < 64; k++ {
@@ -217,60 +223,103 @@ func (h *Hasher) downsample(w, ht int, blur64 bool) int {
 	h.cb1.reset(w, ht, fc)
 	h.cb2.reset(64, ht, fc)
 
-	st := stage2{h: h, fr: fr, fc: fc, slots: slots}
-	for y := 0; y < ht; y++ {
-		h.src.fillRow(y, h.lumaRow)
-		slot := h.ring[(y%slots)*w : (y%slots)*w+w]
-		boxRow(h.lumaRow, slot, fr)
-		var old []float32
-		if y >= fc {
-			o := (y - fc) % slots
-			old = h.ring[o*w : o*w+w]
+	ring := func(y int) []float32 { o := (y % slots) * w; return h.ring[o : o+w] }
+	st := stage2{h: h, fr: fr, fc: fc, slots: slots, w: w}
+	for y := 0; y < ht; y += 4 {
+		n := min(4, ht-y)
+		if n == 4 {
+			var in, out [4][]float32
+			for i := range 4 {
+				in[i] = h.lumaRows[i*w : i*w+w]
+				h.src.fillRow(y+i, in[i])
+				out[i] = ring(y + i)
+			}
+			boxRow4(&in, &out, fr)
+		} else {
+			for i := range n {
+				h.src.fillRow(y+i, h.lumaRows[:w])
+				boxRow(h.lumaRows[:w], ring(y+i), fr)
+			}
 		}
-		if h.cb1.push(slot, old, h.colOut) {
-			st.row(h.colOut)
+		for i := range n {
+			var old []float32
+			if y+i >= fc {
+				old = ring(y + i - fc)
+			}
+			if h.cb1.push(ring(y+i), old, st.next()) {
+				st.commit()
+			}
 		}
 	}
 	for k := 0; k < h.cb1.drains(); k++ {
-		o := (ht - fc + k) % slots
-		h.cb1.drain(h.ring[o*w:o*w+w], h.colOut)
-		st.row(h.colOut)
+		h.cb1.drain(ring(ht-fc+k), st.next())
+		st.commit()
 	}
+	st.flush()
 	for k := 0; k < h.cb2.drains(); k++ {
-		o := (ht - fc + k) % slots
-		h.cb2.drain(h.ring2[o*64:o*64+64], h.out2[:])
+		o := ((ht - fc + k) % slots) * 64
+		h.cb2.drain(h.ring2[o:o+64], h.out2[:])
 		st.place()
 	}
 	return quality(&h.a)
 }
 
-// stage2 runs the second row pass (only at the 64 decimation columns) and
-// the second column pass on the rows the first column pass emits, placing
-// the decimation rows into the 64×64 buffer.
+// stage2 batches the rows the first column pass emits, runs the second row
+// pass on them (only at the 64 decimation columns) and feeds the second
+// column pass, placing the decimation rows into the 64×64 buffer.
 type stage2 struct {
 	h     *Hasher
 	fr    int
 	fc    int
 	slots int
+	w     int
+	nb    int // rows batched in h.colOut
 	r     int // next input row of the second column pass
 	oi    int // next output row of the second column pass
 	outi  int // next 64×64 row to fill
 }
 
-func (s *stage2) row(in []float32) {
+// next returns the buffer for the next first-pass output row.
+func (s *stage2) next() []float32 {
+	return s.h.colOut[s.nb*s.w : s.nb*s.w+s.w]
+}
+
+// commit accepts the row written to next().
+func (s *stage2) commit() {
+	s.nb++
+	if s.nb == 4 {
+		s.flush()
+	}
+}
+
+// flush runs the batched rows through the second row and column passes.
+func (s *stage2) flush() {
 	h := s.h
-	slot := (s.r % s.slots) * 64
-	m := h.ring2[slot : slot+64]
-	boxRowAt(in, h.sums, s.fr, h.at[:], m)
-	var old []float32
-	if s.r >= s.fc {
-		o := ((s.r - s.fc) % s.slots) * 64
-		old = h.ring2[o : o+64]
+	ring2 := func(r int) []float32 { o := (r % s.slots) * 64; return h.ring2[o : o+64] }
+	if s.nb == 4 {
+		var in, dst [4][]float32
+		for i := range 4 {
+			in[i] = s.h.colOut[i*s.w : i*s.w+s.w]
+			dst[i] = ring2(s.r + i)
+		}
+		boxRowAt4(&in, h.sums, s.fr, h.at[:], &dst)
+	} else {
+		for i := range s.nb {
+			boxRowAt(h.colOut[i*s.w:i*s.w+s.w], h.sums, s.fr, h.at[:], ring2(s.r+i))
+		}
 	}
-	s.r++
-	if h.cb2.push(m, old, h.out2[:]) {
-		s.place()
+	for range s.nb {
+		var old []float32
+		if s.r >= s.fc {
+			old = ring2(s.r - s.fc)
+		}
+		m := ring2(s.r)
+		s.r++
+		if h.cb2.push(m, old, h.out2[:]) {
+			s.place()
+		}
 	}
+	s.nb = 0
 }
 
 // place copies output row s.oi of the second column pass into every row of

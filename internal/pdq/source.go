@@ -24,8 +24,8 @@ type source struct {
 	rect image.Rectangle
 	grey bool
 
-	// Resize: dstW×dstH sampled from the rectangle; xs maps destination
-	// columns to source columns relative to rect.Min (nil: identity).
+	// Resize: the luma image samples the rectangle; xs maps luma columns
+	// to source columns relative to rect.Min.
 	scaled bool
 	dstH   int
 	xs     []int
@@ -97,18 +97,12 @@ func (s *source) setImage(img image.Image) (w, h int) {
 	if w <= 0 || h <= 0 {
 		return 0, 0
 	}
-	if w > resizeDim || h > resizeDim {
-		s.scaled = true
-		if cap(s.xsBuf) < resizeDim {
-			s.xsBuf = make([]int, resizeDim)
-		}
-		s.xs = s.xsBuf[:resizeDim]
-		for x := range s.xs {
-			s.xs[x] = x * w / resizeDim // CImg: cumulative offsets telescope to this
-		}
+	s.scaled = w > resizeDim || h > resizeDim
+	if s.scaled {
 		w, h = resizeDim, resizeDim
 	}
 	s.dstH = h
+	s.setColumns(w)
 
 	switch m := img.(type) {
 	case *image.Gray:
@@ -139,6 +133,24 @@ func (s *source) setImage(img image.Image) (w, h int) {
 	return w, h
 }
 
+// setColumns builds the column map for a luma width of w: identity, or
+// CImg's nearest-neighbour mapping to 512 columns, whose cumulative offset
+// table telescopes to src = dst·width/512.
+func (s *source) setColumns(w int) {
+	if cap(s.xsBuf) < w {
+		s.xsBuf = make([]int, w)
+	}
+	s.xs = s.xsBuf[:w]
+	sw := s.rect.Dx()
+	for x := range s.xs {
+		if s.scaled {
+			s.xs[x] = x * sw / resizeDim
+		} else {
+			s.xs[x] = x
+		}
+	}
+}
+
 // srcY maps a luma row to a source row relative to rect.Min.
 func (s *source) srcY(y int) int {
 	if s.scaled {
@@ -147,43 +159,24 @@ func (s *source) srcY(y int) int {
 	return y
 }
 
-// srcX maps a luma column to a source column relative to rect.Min.
-func (s *source) srcX(x int) int {
-	if s.xs != nil {
-		return s.xs[x]
-	}
-	return x
-}
-
 // fillRow writes luma row y (len(dst) columns) to dst.
 func (s *source) fillRow(y int, dst []float32) {
-	sy := s.srcY(y)
-	switch s.kind {
-	case kindRGB24:
+	if s.kind == kindRGB24 {
 		row := s.pix[y*s.stride : y*s.stride+3*len(dst)]
 		for x := range dst {
 			p := row[3*x : 3*x+3 : 3*x+3]
-			dst[x] = rgbLuma(p[0], p[1], p[2])
+			dst[x] = (lumaTabR[p[0]] + lumaTabG[p[1]]) + lumaTabB[p[2]]
 		}
+		return
+	}
+	xs := s.xs[:len(dst)]
+	sy := s.srcY(y)
+	switch s.kind {
 	case kindGray:
 		m := s.img.(*image.Gray)
 		row := m.Pix[sy*m.Stride:]
-		if s.xs == nil {
-			row = row[:len(dst)]
-			for x, v := range row {
-				dst[x] = float32(v)
-			}
-			return
-		}
-		for x, sx := range s.xs {
+		for x, sx := range xs {
 			dst[x] = float32(row[sx])
-		}
-	case kindGray16:
-		m := s.img.(*image.Gray16)
-		row := m.Pix[sy*m.Stride:]
-		for x := range dst {
-			sx := 2 * s.srcX(x)
-			dst[x] = float32(to8(uint32(row[sx])<<8 | uint32(row[sx+1])))
 		}
 	case kindYCbCr:
 		m := s.img.(*image.YCbCr)
@@ -192,30 +185,23 @@ func (s *source) fillRow(y int, dst []float32) {
 			return
 		}
 		row := m.Y[sy*m.YStride:]
-		if s.xs == nil {
-			row = row[:len(dst)]
-			for x, v := range row {
-				dst[x] = float32(v)
-			}
-			return
-		}
-		for x, sx := range s.xs {
+		for x, sx := range xs {
 			dst[x] = float32(row[sx])
 		}
 	case kindRGBA:
 		m := s.img.(*image.RGBA)
-		row := m.Pix[sy*m.Stride:]
-		for x := range dst {
-			i := 4 * s.srcX(x)
-			p := row[i : i+4 : i+4]
-			r, g, b := unpremul8(p[0], p[3]), unpremul8(p[1], p[3]), unpremul8(p[2], p[3])
-			dst[x] = s.luma(r, g, b)
-		}
+		s.fillRGBA(m.Pix[sy*m.Stride:], xs, dst)
 	case kindNRGBA:
 		m := s.img.(*image.NRGBA)
-		s.fillNRGBA(m.Pix[sy*m.Stride:], dst)
+		s.fillNRGBA(m.Pix[sy*m.Stride:], xs, dst)
 	case kindGeneric:
-		s.fillNRGBA(s.conv.Pix[y*s.conv.Stride:], dst)
+		s.fillNRGBA(s.conv.Pix[y*s.conv.Stride:], xs, dst)
+	case kindGray16:
+		m := s.img.(*image.Gray16)
+		row := m.Pix[sy*m.Stride:]
+		for x, sx := range xs {
+			dst[x] = float32(to8(uint32(row[2*sx])<<8 | uint32(row[2*sx+1])))
+		}
 	case kindRGBA64, kindNRGBA64:
 		var pix []byte
 		var stride int
@@ -226,9 +212,8 @@ func (s *source) fillRow(y int, dst []float32) {
 			pix, stride = m.Pix, m.Stride
 		}
 		row := pix[sy*stride:]
-		for x := range dst {
-			i := 8 * s.srcX(x)
-			p := row[i : i+8 : i+8]
+		for x, sx := range xs {
+			p := row[8*sx : 8*sx+8 : 8*sx+8]
 			r := uint32(p[0])<<8 | uint32(p[1])
 			g := uint32(p[2])<<8 | uint32(p[3])
 			b := uint32(p[4])<<8 | uint32(p[5])
@@ -241,39 +226,58 @@ func (s *source) fillRow(y int, dst []float32) {
 	case kindPaletted:
 		m := s.img.(*image.Paletted)
 		row := m.Pix[sy*m.Stride:]
-		for x := range dst {
-			dst[x] = s.pal[row[s.srcX(x)]]
+		for x, sx := range xs {
+			dst[x] = s.pal[row[sx]]
 		}
 	case kindCMYK:
 		m := s.img.(*image.CMYK)
 		row := m.Pix[sy*m.Stride:]
-		for x := range dst {
-			i := 4 * s.srcX(x)
-			p := row[i : i+4 : i+4]
+		for x, sx := range xs {
+			p := row[4*sx : 4*sx+4 : 4*sx+4]
 			r, g, b := cmykToRGB(p[0], p[1], p[2], p[3])
 			dst[x] = s.luma(r, g, b)
 		}
 	}
 }
 
-func (s *source) fillNRGBA(row []byte, dst []float32) {
-	if s.xs == nil {
-		row = row[:4*len(dst)]
-		if s.grey {
-			for x := range dst {
-				dst[x] = float32(row[4*x])
-			}
-			return
-		}
-		for x := range dst {
-			p := row[4*x : 4*x+4 : 4*x+4]
-			dst[x] = rgbLuma(p[0], p[1], p[2])
+// fillNRGBA fills from straight RGBA pixels; alpha is ignored.
+func (s *source) fillNRGBA(row []byte, xs []int, dst []float32) {
+	dst = dst[:len(xs)]
+	if s.grey {
+		for x, sx := range xs {
+			dst[x] = float32(row[4*sx])
 		}
 		return
 	}
-	for x, sx := range s.xs {
+	if !s.scaled {
+		row = row[:4*len(dst)]
+		for x := range dst {
+			p := row[4*x : 4*x+3 : 4*x+3]
+			dst[x] = (lumaTabR[p[0]] + lumaTabG[p[1]]) + lumaTabB[p[2]]
+		}
+		return
+	}
+	for x, sx := range xs {
+		p := row[4*sx : 4*sx+3 : 4*sx+3]
+		dst[x] = (lumaTabR[p[0]] + lumaTabG[p[1]]) + lumaTabB[p[2]]
+	}
+}
+
+// fillRGBA fills from premultiplied RGBA pixels, un-premultiplying those
+// that are not opaque (the reference reads straight RGB).
+func (s *source) fillRGBA(row []byte, xs []int, dst []float32) {
+	dst = dst[:len(xs)]
+	for x, sx := range xs {
 		p := row[4*sx : 4*sx+4 : 4*sx+4]
-		dst[x] = s.luma(p[0], p[1], p[2])
+		r, g, b := p[0], p[1], p[2]
+		if a := p[3]; a != 0xff {
+			r, g, b = unpremul8(r, a), unpremul8(g, a), unpremul8(b, a)
+		}
+		if s.grey {
+			dst[x] = float32(r)
+		} else {
+			dst[x] = (lumaTabR[r] + lumaTabG[g]) + lumaTabB[b]
+		}
 	}
 }
 
@@ -289,7 +293,7 @@ func (s *source) setYCbCr(m *image.YCbCr, w int) {
 	}
 	s.cxs = s.cxsBuf[:w]
 	for x := range s.cxs {
-		s.cxs[x] = m.COffset(m.Rect.Min.X+s.srcX(x), m.Rect.Min.Y)
+		s.cxs[x] = m.COffset(m.Rect.Min.X+s.xs[x], m.Rect.Min.Y)
 	}
 	s.grey = neutralChroma(m)
 }
@@ -313,17 +317,36 @@ func neutralChroma(m *image.YCbCr) bool {
 	return true
 }
 
-// fillYCbCrRGB converts each sampled pixel to RGB with Go's JPEG colour
-// conversion (color.YCbCrToRGB, nearest chroma sample) and takes its luma.
+// fillYCbCrRGB converts each sampled pixel to RGB exactly as
+// color.YCbCrToRGB does (JFIF BT.601 in 16.16 fixed point; the nearest
+// chroma sample, as image/jpeg's RGBA conversion uses) and takes its luma.
+// The conversion is spelled out here because the library function does not
+// inline; TestFillYCbCr checks the two agree on all 2²⁴ inputs.
 func (s *source) fillYCbCrRGB(m *image.YCbCr, sy int, dst []float32) {
 	py := m.Rect.Min.Y + sy
 	yrow := m.Y[m.YOffset(m.Rect.Min.X, py):]
 	crow := m.COffset(m.Rect.Min.X, py)
 	cb, cr := m.Cb[crow:], m.Cr[crow:]
-	for x, cx := range s.cxs[:len(dst)] {
-		r, g, b := color.YCbCrToRGB(yrow[s.srcX(x)], cb[cx], cr[cx])
-		dst[x] = rgbLuma(r, g, b)
+	xs := s.xs[:len(dst)]
+	cxs := s.cxs[:len(dst)]
+	for x, sx := range xs {
+		cx := cxs[x]
+		yy := int32(yrow[sx]) * 0x10101
+		cb1 := int32(cb[cx]) - 128
+		cr1 := int32(cr[cx]) - 128
+		r := clamp16(yy + 91881*cr1)
+		g := clamp16(yy - 22554*cb1 - 46802*cr1)
+		b := clamp16(yy + 116130*cb1)
+		dst[x] = (lumaTabR[r] + lumaTabG[g]) + lumaTabB[b]
 	}
+}
+
+// clamp16 takes the integer part of a 16.16 value clamped to 0..255.
+func clamp16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31))
 }
 
 // luma is the reference luma of a straight RGB pixel, honouring grey mode.
@@ -387,8 +410,8 @@ func (s *source) convertGeneric(img image.Image, w, h int) {
 	for y := 0; y < h; y++ {
 		sy := min.Y + s.srcY(y)
 		row := conv.Pix[y*conv.Stride:]
-		for x := 0; x < w; x++ {
-			c := color.NRGBA64Model.Convert(img.At(min.X+s.srcX(x), sy)).(color.NRGBA64)
+		for x, sx := range s.xs {
+			c := color.NRGBA64Model.Convert(img.At(min.X+sx, sy)).(color.NRGBA64)
 			row[4*x] = to8(uint32(c.R))
 			row[4*x+1] = to8(uint32(c.G))
 			row[4*x+2] = to8(uint32(c.B))
@@ -396,7 +419,8 @@ func (s *source) convertGeneric(img image.Image, w, h int) {
 		}
 	}
 	s.conv = conv
-	s.xs = nil
+	s.scaled = false
+	s.setColumns(w)
 	s.grey = greyRGBA(conv.Pix, conv.Stride, w, h, 4, 1)
 }
 
