@@ -241,8 +241,9 @@ type SignalQuery struct {
 	EnabledOnly    bool     // only banks that are enabled
 	AfterID        int64    // only IDs greater than this (paging)
 	Limit          int      // at most this many; 0 means no limit
-	// KeysOnly leaves Category, Source, Note, AddedBy and the removal
-	// fields empty, which makes scans for building an index cheaper.
+	// KeysOnly fills only ID, Bank, Type and Value (Quality is -1, the rest
+	// zero), which makes the scans that build an index several times
+	// cheaper.
 	KeysOnly bool
 }
 

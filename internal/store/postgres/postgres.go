@@ -135,7 +135,9 @@ func (db *DB) Check(ctx context.Context) error {
 		(SELECT COUNT(*) FROM signals WHERE removed_at IS NOT NULL),
 		(SELECT COUNT(*) FROM changes WHERE op = 'signal.remove'),
 		(SELECT COUNT(*) FROM changes c WHERE c.signal_id IS NOT NULL
-			AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.id = c.signal_id AND s.bank_id = c.bank_id)),
+			AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.id = c.signal_id AND s.bank_id = c.bank_id))
+		+ (SELECT COUNT(*) FROM changes c WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = c.bank_id))
+		+ (SELECT COUNT(*) FROM signals s WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = s.bank_id)),
 		(SELECT last FROM change_seq),
 		(SELECT COALESCE(MAX(seq), 0) FROM changes)`).
 		Scan(&banks, &creates, &signals, &adds, &removed, &removes, &orphans, &last, &maxSeq)
@@ -150,7 +152,7 @@ func (db *DB) Check(ctx context.Context) error {
 	case removed != removes:
 		return fmt.Errorf("change log inconsistent: %d removed signals, %d signal.remove entries", removed, removes)
 	case orphans != 0:
-		return fmt.Errorf("change log inconsistent: %d entries refer to missing signals", orphans)
+		return fmt.Errorf("change log inconsistent: %d rows refer to missing banks or signals", orphans)
 	case last != maxSeq:
 		return fmt.Errorf("change log inconsistent: counter at %d, last entry %d", last, maxSeq)
 	}

@@ -20,3 +20,16 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+func openBench(b *testing.B) *postgres.DB {
+	db, err := postgres.Open(context.Background(), storetest.PostgresURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+func BenchmarkImport(b *testing.B) { storetest.BenchImport(b, openBench(b), 50_000) }
+
+func BenchmarkScan(b *testing.B) { storetest.BenchScan(b, openBench(b), 100_000) }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,51 +13,31 @@ import (
 )
 
 const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, extra, added_by, removed_at, removed_by, removed_reason`
-const signalKeyCols = `id, bank_id, type, key, body, quality, added_at`
 
-// scanSignal reads a row of signalCols (or signalKeyCols when keysOnly) into s.
-func scanSignal(row pgx.Row, s *bank.Signal, banks map[int64]string, keysOnly bool) error {
+// scanSignal reads a row of signalCols into s.
+func scanSignal(row pgx.Row, s *bank.Signal, banks map[int64]string) error {
 	var bankID int64
 	var typ string
 	var key []byte
-	var body *string
 	var quality int16
-	var err error
-	if keysOnly {
-		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt)
-		s.Category, s.Source, s.Note, s.AddedBy, s.Extra = "", "", "", "", nil
-		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
-	} else {
-		var removedAt *time.Time
-		var removedBy, reason, extra *string
-		err = row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt,
-			&s.Category, &s.Source, &s.Note, &extra, &s.AddedBy, &removedAt, &removedBy, &reason)
-		if err == nil && extra != nil {
-			s.Extra, err = bank.DecodeExtra(*extra)
-		} else {
-			s.Extra = nil
-		}
-		s.RemovedAt, s.RemovedBy, s.RemovedReason = nil, "", ""
-		if removedAt != nil {
-			t := removedAt.UTC()
-			s.RemovedAt = &t
-		}
-		if removedBy != nil {
-			s.RemovedBy = *removedBy
-		}
-		if reason != nil {
-			s.RemovedReason = *reason
-		}
-	}
+	var body, removedBy, reason, extra *string
+	var removedAt *time.Time
+	err := row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt,
+		&s.Category, &s.Source, &s.Note, &extra, &s.AddedBy, &removedAt, &removedBy, &reason)
 	if err != nil {
 		return err
 	}
-	s.Type = bank.Type(typ)
-	b := ""
-	if body != nil {
-		b = *body
+	if s.Extra, err = bank.DecodeExtra(deref(extra)); err != nil {
+		return fmt.Errorf("signal %d: %w", s.ID, err)
 	}
-	s.Value = bank.DecodeValue(s.Type, key, b)
+	s.RemovedAt = nil
+	if removedAt != nil {
+		t := removedAt.UTC()
+		s.RemovedAt = &t
+	}
+	s.RemovedBy, s.RemovedReason = deref(removedBy), deref(reason)
+	s.Type = bank.Type(typ)
+	s.Value = bank.DecodeValue(s.Type, key, deref(body))
 	s.Quality = int(quality)
 	s.AddedAt = s.AddedAt.UTC()
 	s.Bank = banks[bankID]
@@ -71,8 +52,7 @@ func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(
 	}
 	defer tx.Rollback(ctx)
 	var bankID int64
-	// FOR SHARE: the bank cannot change under the import (updates wait).
-	if err := tx.QueryRow(ctx, `SELECT id FROM banks WHERE name = $1 FOR SHARE`, bankName).Scan(&bankID); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT id FROM banks WHERE name = $1`, bankName).Scan(&bankID); err != nil {
 		if isNoRows(err) {
 			return bank.ErrNotFound
 		}
@@ -182,16 +162,16 @@ func (db *DB) RemoveSignal(ctx context.Context, bankName string, ref bank.Signal
 	var s bank.Signal
 	if ref.ID != 0 {
 		err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1 AND bank_id = $2 FOR UPDATE`,
-			ref.ID, bankID), &s, banks, false)
+			ref.ID, bankID), &s, banks)
 	} else {
 		key, _ := bank.EncodeValue(ref.Type, ref.Value)
 		err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
 			WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL FOR UPDATE`,
-			bankID, string(ref.Type), key), &s, banks, false)
+			bankID, string(ref.Type), key), &s, banks)
 		if isNoRows(err) {
 			err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
 				WHERE bank_id = $1 AND type = $2 AND key = $3 ORDER BY id DESC LIMIT 1`,
-				bankID, string(ref.Type), key), &s, banks, false)
+				bankID, string(ref.Type), key), &s, banks)
 		}
 	}
 	if isNoRows(err) {
@@ -222,7 +202,7 @@ func (db *DB) GetSignal(ctx context.Context, id int64) (bank.Signal, error) {
 		return bank.Signal{}, err
 	}
 	var s bank.Signal
-	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1`, id), &s, banks, false)
+	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1`, id), &s, banks)
 	if isNoRows(err) {
 		return bank.Signal{}, bank.ErrNotFound
 	}
@@ -242,7 +222,7 @@ func (db *DB) FindSignal(ctx context.Context, bankName string, t bank.Type, v st
 	key, _ := bank.EncodeValue(t, v)
 	var s bank.Signal
 	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
-		WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL`, bankID, string(t), key), &s, banks, false)
+		WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL`, bankID, string(t), key), &s, banks)
 	if isNoRows(err) {
 		return bank.Signal{}, bank.ErrNotFound
 	}
@@ -258,13 +238,32 @@ func (db *DB) ScanSignals(ctx context.Context, q bank.SignalQuery, fn func(*bank
 	if len(banks) == 0 {
 		return nil
 	}
-	cols := signalCols
 	if q.KeysOnly {
-		cols = signalKeyCols
+		return db.scanKeys(ctx, q, banks, fn)
 	}
+	where, args := scanWhere(q, banks)
+	rows, err := db.pool.Query(ctx, `SELECT `+signalCols+` FROM signals`+where, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var s bank.Signal
+	for rows.Next() {
+		if err := scanSignal(rows, &s, banks); err != nil {
+			return err
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// scanWhere returns the WHERE … ORDER BY … LIMIT clause of a scan.
+func scanWhere(q bank.SignalQuery, banks map[int64]string) (string, []any) {
 	var sb strings.Builder
 	args := []any{q.AfterID}
-	sb.WriteString(`SELECT ` + cols + ` FROM signals WHERE id > $1`)
+	sb.WriteString(` WHERE id > $1`)
 	if len(q.Banks) > 0 || q.EnabledOnly {
 		ids := make([]int64, 0, len(banks))
 		for id := range banks {
@@ -289,16 +288,57 @@ func (db *DB) ScanSignals(ctx context.Context, q bank.SignalQuery, fn func(*bank
 		args = append(args, q.Limit)
 		fmt.Fprintf(&sb, ` LIMIT $%d`, len(args))
 	}
-	rows, err := db.pool.Query(ctx, sb.String(), args...)
+	return sb.String(), args
+}
+
+// scanKeys is ScanSignals for KeysOnly: it reads only the columns the query
+// leaves unknown (bank and type when more than one is possible, the vPDQ
+// body only when vPDQ is possible).
+func (db *DB) scanKeys(ctx context.Context, q bank.SignalQuery, banks map[int64]string, fn func(*bank.Signal) error) error {
+	var s bank.Signal
+	s.Quality = -1
+	var bankID int64
+	var typ string
+	var key []byte
+	var body *string
+	cols, dest := `id, key`, []any{&s.ID, &key}
+	withBank, withType, withBody := len(banks) > 1, len(q.Types) != 1, len(q.Types) == 0 || slices.Contains(q.Types, bank.VPDQ)
+	if withBank {
+		cols, dest = cols+`, bank_id`, append(dest, &bankID)
+	} else {
+		for _, name := range banks {
+			s.Bank = name
+		}
+	}
+	if withType {
+		cols, dest = cols+`, type`, append(dest, &typ)
+	} else {
+		s.Type = q.Types[0]
+	}
+	if withBody {
+		cols, dest = cols+`, body`, append(dest, &body)
+	}
+	where, args := scanWhere(q, banks)
+	rows, err := db.pool.Query(ctx, `SELECT `+cols+` FROM signals`+where, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var s bank.Signal
 	for rows.Next() {
-		if err := scanSignal(rows, &s, banks, q.KeysOnly); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
+		if withBank {
+			s.Bank = banks[bankID]
+		}
+		if withType {
+			s.Type = bank.Type(typ)
+		}
+		b := ""
+		if body != nil {
+			b = *body
+		}
+		s.Value = bank.DecodeValue(s.Type, key, b)
 		if err := fn(&s); err != nil {
 			return err
 		}

@@ -115,7 +115,7 @@ func consistency(banks, creates, signals, adds, removed, removes, orphans int64)
 	case removed != removes:
 		return fmt.Errorf("change log inconsistent: %d removed signals, %d signal.remove entries", removed, removes)
 	case orphans != 0:
-		return fmt.Errorf("change log inconsistent: %d entries refer to missing signals", orphans)
+		return fmt.Errorf("change log inconsistent: %d rows refer to missing banks or signals", orphans)
 	}
 	return nil
 }

@@ -1,5 +1,10 @@
 -- Banks, signals and the change log. Times are Unix microseconds (UTC), the
 -- precision PostgreSQL keeps, so both engines round-trip the same values.
+--
+-- No foreign keys on signals and changes, as in the PostgreSQL schema: they
+-- cost a lookup per imported row there, and nothing here is ever deleted
+-- (banks are disabled, signals removed by flag). Store.Check verifies every
+-- reference.
 
 CREATE TABLE banks (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -18,7 +23,7 @@ CREATE TABLE banks (
 -- which is kept in body. See bank.EncodeValue.
 CREATE TABLE signals (
     id             INTEGER PRIMARY KEY,
-    bank_id        INTEGER NOT NULL REFERENCES banks (id),
+    bank_id        INTEGER NOT NULL, -- banks.id (see the note on foreign keys above)
     type           TEXT    NOT NULL CHECK (type IN ('md5', 'sha1', 'sha256', 'pdq', 'vpdq')),
     key            BLOB    NOT NULL,
     body           TEXT,
@@ -42,9 +47,9 @@ CREATE UNIQUE INDEX signals_active ON signals (bank_id, type, key) WHERE removed
 -- so numbers are assigned in commit order.
 CREATE TABLE changes (
     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    bank_id   INTEGER NOT NULL REFERENCES banks (id),
+    bank_id   INTEGER NOT NULL,
     op        TEXT    NOT NULL,
-    signal_id INTEGER REFERENCES signals (id),
+    signal_id INTEGER, -- signals.id for signal ops
     at        INTEGER NOT NULL,
     actor     TEXT    NOT NULL,
     detail    TEXT
