@@ -1,0 +1,160 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/png"
+	"io"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+)
+
+// Errors callers branch on; returned wrapped with detail.
+var (
+	// ErrUnsupported means the content is recognised (or not) but cannot be
+	// decoded by this build, e.g. HEIC, or not an image at all.
+	ErrUnsupported = errors.New("unsupported format")
+	// ErrTooLarge means the input or its decoded raster exceeds Limits: a
+	// decompression bomb, or simply too big to hash safely.
+	ErrTooLarge = errors.New("too large")
+	// ErrCorrupt means the data is malformed or truncated.
+	ErrCorrupt = errors.New("corrupt or truncated")
+)
+
+// Limits bound what decoding may consume. The zero value of a field means
+// the default.
+type Limits struct {
+	// MaxBytes is the largest encoded input accepted.
+	MaxBytes int64
+	// MaxPixels is the largest decoded raster (width × height). JPEGs over it
+	// are decoded scaled down in the DCT domain when the decoder can (the cgo
+	// build), which keeps memory bounded on 100-megapixel photos; other
+	// images over it are refused with ErrTooLarge before any pixel is
+	// allocated.
+	MaxPixels int64
+}
+
+// DefaultLimits are generous for photos (a 256 MiB file, 64 megapixels ≈
+// 64 MiB of grey or 192 MiB of RGB raster) and still bound memory per worker.
+var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxPixels: 64 << 20}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if l.MaxPixels <= 0 {
+		l.MaxPixels = DefaultLimits.MaxPixels
+	}
+	return l
+}
+
+// Decoded is a decoded image with the facts callers report.
+type Decoded struct {
+	Image  image.Image
+	Format Format
+	// Width and Height are the image's own dimensions, which differ from
+	// Image's bounds when it was decoded scaled down (Scale > 1).
+	Width, Height int
+	// Scale is the DCT-domain reduction applied (1 = none; 2, 4 or 8).
+	Scale int
+}
+
+// DecodeImage decodes an image held in memory. Corrupt, truncated or
+// oversized input returns an error wrapping ErrCorrupt, ErrTooLarge or
+// ErrUnsupported; it never panics.
+func DecodeImage(data []byte, lim Limits) (d Decoded, err error) {
+	lim = lim.withDefaults()
+	if int64(len(data)) > lim.MaxBytes {
+		return d, fmt.Errorf("image of %d bytes exceeds the %d-byte limit: %w", len(data), lim.MaxBytes, ErrTooLarge)
+	}
+	_, f := Sniff(data[:min(len(data), SniffLen)])
+	d.Format = f
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decode %s: decoder panic: %v: %w", f, r, ErrCorrupt)
+		}
+	}()
+	switch f {
+	case JPEG:
+		return decodeJPEG(data, lim)
+	case PNG:
+		return decodeStd(data, f, lim, png.DecodeConfig, png.Decode)
+	case GIF:
+		return decodeStd(data, f, lim, gif.DecodeConfig, gif.Decode)
+	case WebP:
+		return decodeStd(data, f, lim, webp.DecodeConfig, webp.Decode)
+	case BMP:
+		return decodeStd(data, f, lim, bmp.DecodeConfig, bmp.Decode)
+	case TIFF:
+		return decodeStd(data, f, lim, tiff.DecodeConfig, tiff.Decode)
+	case Unknown:
+		return d, fmt.Errorf("not a recognised image: %w", ErrUnsupported)
+	}
+	return d, fmt.Errorf("decode %s: no decoder in this build: %w", f, ErrUnsupported)
+}
+
+type (
+	configFunc func(io.Reader) (image.Config, error)
+	decodeFunc func(io.Reader) (image.Image, error)
+)
+
+// checkDims refuses rasters over the pixel limit before they are allocated.
+func checkDims(f Format, w, h int, lim Limits) error {
+	if w <= 0 || h <= 0 {
+		return fmt.Errorf("decode %s: invalid dimensions %d×%d: %w", f, w, h, ErrCorrupt)
+	}
+	if int64(w)*int64(h) > lim.MaxPixels {
+		return fmt.Errorf("decode %s: %d×%d = %d pixels exceeds the %d-pixel limit: %w",
+			f, w, h, int64(w)*int64(h), lim.MaxPixels, ErrTooLarge)
+	}
+	return nil
+}
+
+func decodeStd(data []byte, f Format, lim Limits, config configFunc, decode decodeFunc) (Decoded, error) {
+	d := Decoded{Format: f, Scale: 1}
+	cfg, err := config(bytes.NewReader(data))
+	if err != nil {
+		return d, fmt.Errorf("decode %s header: %v: %w", f, err, ErrCorrupt)
+	}
+	if err := checkDims(f, cfg.Width, cfg.Height, lim); err != nil {
+		return d, err
+	}
+	r := &countingReader{r: bytes.NewReader(data)}
+	img, err := decode(r)
+	if err != nil {
+		return d, fmt.Errorf("decode %s: %v: %w", f, err, ErrCorrupt)
+	}
+	b := img.Bounds()
+	if err := checkDims(f, b.Dx(), b.Dy(), lim); err != nil {
+		return d, err
+	}
+	d.Image, d.Width, d.Height = img, b.Dx(), b.Dy()
+	return d, nil
+}
+
+// countingReader exists so decoders read through an io.Reader that is not
+// an io.ByteReader-optimised view of a shared buffer; it also lets future
+// limits on bytes consumed hook in one place.
+type countingReader struct {
+	r *bytes.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
+}

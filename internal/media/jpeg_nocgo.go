@@ -1,0 +1,9 @@
+//go:build !cgo
+
+package media
+
+// decodeJPEG uses the standard library in builds without cgo.
+func decodeJPEG(data []byte, lim Limits) (Decoded, error) { return decodeJPEGStd(data, lim) }
+
+// TurboJPEG reports whether the libjpeg-turbo fast path is compiled in.
+const TurboJPEG = false

@@ -1,0 +1,85 @@
+//go:build cgo
+
+package media
+
+/*
+#cgo LDFLAGS: -lturbojpeg
+#include <stdlib.h>
+#include <turbojpeg.h>
+
+// header wraps tjDecompressHeader3 so Go need not pass four out-pointers.
+static int header(tjhandle h, const unsigned char *buf, unsigned long size, int *out) {
+	return tjDecompressHeader3(h, buf, size, &out[0], &out[1], &out[2], &out[3]);
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"image"
+	"unsafe"
+)
+
+// TurboJPEG reports whether the libjpeg-turbo fast path is compiled in.
+const TurboJPEG = true
+
+// decodeJPEG decodes with libjpeg-turbo straight to an 8-bit grey plane: PDQ
+// hashes luma, and a JPEG's Y channel is that luma (BT.601), so the chroma
+// IDCT, upsampling and colour conversion are skipped. Greyscale JPEGs come out
+// as their grey values, exactly as the reference reads them. Images over the
+// pixel limit are decoded scaled by 1/2, 1/4 or 1/8 in the DCT domain.
+//
+// Anything libjpeg-turbo declines or warns about (CMYK, arithmetic coding,
+// damaged data) goes to the standard library decoder, whose verdict stands:
+// truncated files fail in both and are reported corrupt.
+func decodeJPEG(data []byte, lim Limits) (Decoded, error) {
+	d, err := decodeTurbo(data, lim)
+	if err == nil {
+		return d, nil
+	}
+	if d.Width > 0 && int64(d.Width)*int64(d.Height) > lim.MaxPixels {
+		return d, err // the header was fine and said: too large to decode unscaled
+	}
+	return decodeJPEGStd(data, lim)
+}
+
+func decodeTurbo(data []byte, lim Limits) (Decoded, error) {
+	d := Decoded{Format: JPEG, Scale: 1}
+	if len(data) == 0 {
+		return d, fmt.Errorf("decode jpeg: empty: %w", ErrCorrupt)
+	}
+	h := C.tjInitDecompress()
+	if h == nil {
+		return d, fmt.Errorf("decode jpeg: libjpeg-turbo init failed")
+	}
+	defer C.tjDestroy(h)
+	src := (*C.uchar)(unsafe.Pointer(&data[0]))
+	var hdr [4]C.int // width, height, subsampling, colour space
+	if C.header(h, src, C.ulong(len(data)), &hdr[0]) != 0 {
+		return d, fmt.Errorf("decode jpeg header: %s: %w", C.GoString(C.tjGetErrorStr2(h)), ErrCorrupt)
+	}
+	d.Width, d.Height = int(hdr[0]), int(hdr[1])
+	if d.Width <= 0 || d.Height <= 0 {
+		return d, fmt.Errorf("decode jpeg: invalid dimensions %d×%d: %w", d.Width, d.Height, ErrCorrupt)
+	}
+	if cs := hdr[3]; cs == C.TJCS_CMYK || cs == C.TJCS_YCCK {
+		return d, fmt.Errorf("decode jpeg: CMYK: %w", ErrUnsupported)
+	}
+	w, hgt := d.Width, d.Height
+	for int64(w)*int64(hgt) > lim.MaxPixels {
+		if d.Scale == 8 {
+			return d, fmt.Errorf("decode jpeg: %d×%d is over the %d-pixel limit even at 1/8 scale: %w",
+				d.Width, d.Height, lim.MaxPixels, ErrTooLarge)
+		}
+		d.Scale *= 2
+		w, hgt = (d.Width+d.Scale-1)/d.Scale, (d.Height+d.Scale-1)/d.Scale
+	}
+	img := image.NewGray(image.Rect(0, 0, w, hgt))
+	rc := C.tjDecompress2(h, src, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&img.Pix[0])),
+		C.int(w), C.int(img.Stride), C.int(hgt), C.TJPF_GRAY, C.TJFLAG_STOPONWARNING)
+	if rc != 0 {
+		return d, fmt.Errorf("decode jpeg: %s: %w", C.GoString(C.tjGetErrorStr2(h)), ErrCorrupt)
+	}
+	d.Image = img
+	return d, nil
+}
