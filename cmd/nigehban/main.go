@@ -21,9 +21,10 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// errPartial is returned by commands that finished but could not process every
-// input (for example one unreadable file among many); main exits with 1
-// without printing it again, since each failure was already reported.
+// errPartial is returned (wrapped) by commands that finished but could not
+// process every input (for example one unreadable file among many); each
+// failure was already reported in the output, main prints the summary and
+// exits with 1.
 var errPartial = errors.New("some inputs failed")
 
 var rootCmd = &cobra.Command{
@@ -47,6 +48,7 @@ func run() int {
 	case err == nil:
 		return 0
 	case errors.Is(err, errPartial):
+		fmt.Fprintf(os.Stderr, "nigehban: %v\n", err)
 		return 1
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintln(os.Stderr, "nigehban: interrupted")
