@@ -131,7 +131,7 @@ func TestCollect(t *testing.T) {
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte(n), 0o644)
 	}
-	os.Symlink(dir, filepath.Join(dir, "a", "loop"))                  // directory symlink: not followed
+	os.Symlink(dir, filepath.Join(dir, "a", "loop"))                   // directory symlink: not followed
 	os.Symlink(filepath.Join(dir, "c.txt"), filepath.Join(dir, "lnk")) // file symlink: hashed
 	os.Symlink("/nonexistent", filepath.Join(dir, "dangling"))
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
