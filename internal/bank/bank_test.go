@@ -159,7 +159,7 @@ func TestValueEncoding(t *testing.T) {
 		if typ == VPDQ {
 			v = rapid.StringMatching(`[0-9a-f,.;]{1,200}`).Draw(t, "vpdq")
 		} else {
-			v = rapid.StringMatching(`[0-9a-fA-F]{` + strconv.Itoa(typ.HexLen()) + `}`).Draw(t, "hex")
+			v = rapid.StringMatching(`[0-9a-fA-F]{`+strconv.Itoa(typ.HexLen())+`}`).Draw(t, "hex")
 		}
 		n, err := NormalizeValue(typ, v)
 		if err != nil {
