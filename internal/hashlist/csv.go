@@ -119,7 +119,9 @@ func (c *recordReader) continued(first []byte) ([]string, error) {
 			return nil, err
 		}
 		if len(c.buf)+1+len(line) > c.lr.max {
-			c.skipOpenRecord()
+			if bytes.Count(line, []byte{'"'})%2 == 0 {
+				c.skipOpenRecord() // the quote is still open after this line
+			}
 			return nil, lineErr(c.start, fmt.Errorf("%w: record longer than %d bytes", ErrLineTooLong, c.lr.max))
 		}
 		c.buf = append(append(c.buf, '\n'), line...)
@@ -133,8 +135,9 @@ func (c *recordReader) continued(first []byte) ([]string, error) {
 	}
 }
 
-// skipOpenRecord discards lines until the quote opened by an over-long
-// record closes, so its remainder is not mistaken for records.
+// skipOpenRecord discards lines until the quote left open by an over-long
+// record closes (an odd number of quotes on a line flips the state, since
+// escaped quotes come in pairs), so its remainder is not taken for records.
 func (c *recordReader) skipOpenRecord() {
 	open := true // the record so far ends inside quotes
 	for open {

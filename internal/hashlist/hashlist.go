@@ -107,6 +107,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nigehban/nigehban/internal/pdq"
@@ -300,6 +301,10 @@ func NewWriter(w io.Writer, f Format, opts WriterOptions) (Writer, error) {
 // "hash_md5", "hash_sha1", "hash_sha256", "hash_pdq", python-threatexchange's
 // "video_md5" (an md5 of a video file) and "video_vpdq".
 func ParseType(s string) (string, error) {
+	switch s {
+	case TypeMD5, TypeSHA1, TypeSHA256, TypePDQ, TypeVPDQ:
+		return s, nil // the common case, without allocating
+	}
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "md5", "hash_md5", "video_md5":
 		return TypeMD5, nil
@@ -345,11 +350,16 @@ func InferType(value string) (string, error) {
 }
 
 // NormalizeValue returns the canonical form of value for the canonical type
-// typ: surrounding whitespace removed, hex lower-cased and checked for length
-// (pdq through pdq.ParseHex); a vPDQ value must be non-empty valid UTF-8
-// without control characters and at most MaxVPDQLength bytes.
+// typ: surrounding white space (and U+FEFF) removed, hex lower-cased and
+// checked for length (pdq through pdq.ParseHex); a vPDQ value must be
+// non-empty valid UTF-8 without control characters and at most
+// MaxVPDQLength bytes.
 func NormalizeValue(typ, value string) (string, error) {
-	v := strings.TrimSpace(value)
+	v := value
+	if n := len(v); n == 0 || !tidy(v[0]) || !tidy(v[n-1]) {
+		// A stray byte-order mark is space too: a plain list would lose it.
+		v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' })
+	}
 	if typ == TypeVPDQ {
 		if v == "" {
 			return "", fmt.Errorf("%w: empty vpdq", ErrBadValue)
@@ -390,6 +400,10 @@ func NormalizeValue(typ, value string) (string, error) {
 	}
 	return v, nil
 }
+
+// tidy reports whether an end byte of a value needs no trimming: printable
+// ASCII other than space.
+func tidy(c byte) bool { return c > ' ' && c < 0x7f }
 
 // checkText rejects invalid UTF-8 and NUL always (PostgreSQL text cannot
 // hold them), and other control characters unless allowControl (notes may

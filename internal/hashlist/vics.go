@@ -82,6 +82,8 @@ type vicsReader struct {
 	queue []result
 	qi    int
 	fail  error // sticky: fatal error, or io.EOF at the end
+	// mediaDoc is set when the envelope names a "#Media" document.
+	mediaDoc bool
 }
 
 func newVICSReader(r io.Reader, opts ReaderOptions) *vicsReader {
@@ -114,33 +116,38 @@ func (r *vicsReader) Next() (Entry, error) {
 	}
 }
 
-// token reads the next token, turning decoder errors into fatal errors with
-// a line number.
-func (r *vicsReader) token() (json.Token, error) {
-	tok, err := r.dec.Token()
-	if err == nil {
-		return tok, nil
-	}
+// decodeErr turns a decoder error into a fatal error with a line number.
+func (r *vicsReader) decodeErr(err error) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &se):
-		return nil, fmt.Errorf("hashlist: vics line %d: %w: %v", r.li.lineAt(se.Offset), ErrSyntax, se)
+		return fmt.Errorf("hashlist: vics line %d: %w: %v", r.li.lineAt(se.Offset), ErrSyntax, se)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, fmt.Errorf("hashlist: vics: %w: document ends early (line %d)", ErrSyntax, r.li.lineAt(max(r.li.pos-1, 0)))
+		return fmt.Errorf("hashlist: vics: %w: document ends early (line %d)", ErrSyntax, r.li.lineAt(max(r.li.pos-1, 0)))
 	case errors.Is(err, ErrLineTooLong):
-		return nil, fmt.Errorf("hashlist: vics: %w", err)
+		return fmt.Errorf("hashlist: vics: %w", err)
 	}
-	return nil, fmt.Errorf("hashlist: vics: read near line %d: %w", r.li.lineAt(r.dec.InputOffset()), err)
+	return fmt.Errorf("hashlist: vics: read near line %d: %w", r.li.lineAt(r.dec.InputOffset()), err)
 }
 
-// tokenLine reads a token and returns the line it starts on; for a delimiter
-// the decoder has just stepped over it, which locates it exactly.
-func (r *vicsReader) tokenLine() (json.Token, int, error) {
-	tok, err := r.token()
+// token reads the next token.
+func (r *vicsReader) token() (json.Token, error) {
+	tok, err := r.dec.Token()
 	if err != nil {
-		return nil, 0, err
+		return nil, r.decodeErr(err)
 	}
-	return tok, r.li.lineAt(r.dec.InputOffset() - 1), nil
+	return tok, nil
+}
+
+// raw reads the next value whole and returns it with the line it starts on.
+// Only Media objects (and small envelope members) are read this way, so the
+// document is still never held whole.
+func (r *vicsReader) raw() (json.RawMessage, int, error) {
+	var v json.RawMessage
+	if err := r.dec.Decode(&v); err != nil {
+		return nil, 0, r.decodeErr(err)
+	}
+	return v, r.li.lineAt(r.dec.InputOffset() - int64(len(v))), nil
 }
 
 // key reads an object member name.
@@ -154,6 +161,152 @@ func (r *vicsReader) key() (string, error) {
 		return "", fmt.Errorf("hashlist: vics: %w: member name expected, got %v", ErrSyntax, tok)
 	}
 	return s, nil
+}
+
+func (r *vicsReader) push(s vicsState) { r.stack = append(r.stack, s) }
+func (r *vicsReader) pop()             { r.stack = r.stack[:len(r.stack)-1] }
+
+func (r *vicsReader) bad(line int, format string, args ...any) {
+	r.queue = append(r.queue, result{err: lineErr(line, fmt.Errorf(format, args...))})
+}
+
+// closeLevel consumes the closing delimiter of the current array or object
+// when it comes, reporting whether it did.
+func (r *vicsReader) closeLevel() (bool, error) {
+	if r.dec.More() {
+		return false, nil
+	}
+	if _, err := r.token(); err != nil {
+		return false, err
+	}
+	r.pop()
+	return true, nil
+}
+
+// step advances by one member or array element, queueing what it yields.
+//
+// Media objects are read whole (json.RawMessage) and picked apart by
+// eachMember, which is several times faster than walking tokens. Cases are
+// walked member by member so that a Case holding millions of Media streams.
+// A "value" item is taken for a Media without looking when the envelope says
+// "#Media"; otherwise its members are walked, as it may be a Case.
+func (r *vicsReader) step() error {
+	if len(r.stack) == 0 {
+		return r.end()
+	}
+	switch r.stack[len(r.stack)-1] {
+	case stInit:
+		tok, err := r.token()
+		if err != nil {
+			return err
+		}
+		r.pop()
+		switch tok {
+		case json.Delim('{'):
+			r.push(stTop)
+		case json.Delim('['):
+			r.push(stValue)
+		default:
+			return fmt.Errorf("hashlist: vics: %w: document is not a JSON object", ErrSyntax)
+		}
+	case stTop:
+		if done, err := r.closeLevel(); done || err != nil {
+			return err
+		}
+		k, err := r.key()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(k, "value") {
+			v, _, err := r.raw()
+			if err != nil {
+				return err
+			}
+			if strings.EqualFold(k, "@odata.context") || strings.EqualFold(k, "odata.metadata") {
+				ctx, _ := jsonString(v)
+				r.mediaDoc = strings.HasSuffix(strings.TrimSpace(ctx), "#Media")
+			}
+			return nil
+		}
+		tok, err := r.token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case nil:
+		case json.Delim('['):
+			r.push(stValue)
+		default:
+			return fmt.Errorf("hashlist: vics line %d: %w: \"value\" is not an array", r.li.lineAt(r.dec.InputOffset()-1), ErrSyntax)
+		}
+	case stValue:
+		if done, err := r.closeLevel(); done || err != nil {
+			return err
+		}
+		if r.mediaDoc {
+			v, line, err := r.raw()
+			if err != nil {
+				return err
+			}
+			r.mediaRaw(v, line, true)
+			return nil
+		}
+		tok, err := r.token()
+		if err != nil {
+			return err
+		}
+		line := r.li.lineAt(r.dec.InputOffset() - 1)
+		if tok != json.Delim('{') {
+			r.bad(line, "%w: a \"value\" item is not an object", ErrSyntax)
+			return r.skip(tok)
+		}
+		r.elem = &media{line: line}
+		r.push(stElem)
+	case stElem:
+		if done, err := r.closeLevel(); done || err != nil {
+			if done {
+				if m := r.elem; m.any {
+					r.emit(m)
+				}
+				r.elem = nil
+			}
+			return err
+		}
+		k, err := r.key()
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(k, "Media") {
+			v, _, err := r.raw()
+			if err != nil {
+				return err
+			}
+			r.elem.member([]byte(k), v)
+			return nil
+		}
+		tok, err := r.token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case nil:
+		case json.Delim('['):
+			r.push(stCaseMedia)
+		default:
+			r.bad(r.li.lineAt(r.dec.InputOffset()-1), "%w: a Case's \"Media\" is not an array", ErrSyntax)
+			return r.skip(tok)
+		}
+	case stCaseMedia:
+		if done, err := r.closeLevel(); done || err != nil {
+			return err
+		}
+		v, line, err := r.raw()
+		if err != nil {
+			return err
+		}
+		r.mediaRaw(v, line, false)
+	}
+	return nil
 }
 
 // skip consumes the rest of a value whose first token was tok.
@@ -181,139 +334,30 @@ func (r *vicsReader) skip(tok json.Token) error {
 	return nil
 }
 
-func (r *vicsReader) push(s vicsState) { r.stack = append(r.stack, s) }
-func (r *vicsReader) pop()             { r.stack = r.stack[:len(r.stack)-1] }
-
-func (r *vicsReader) bad(line int, format string, args ...any) {
-	r.queue = append(r.queue, result{err: lineErr(line, fmt.Errorf(format, args...))})
-}
-
-// step advances by one member or array element, queueing what it yields.
-func (r *vicsReader) step() error {
-	if len(r.stack) == 0 {
-		return r.end()
+// mediaRaw handles one Media object read whole, starting on line. In a
+// "#Media" document (orCase) an item that turns out to be a Case is
+// accepted too; its Media are found in v with their own line numbers.
+func (r *vicsReader) mediaRaw(v []byte, line int, orCase bool) {
+	if v[0] != '{' {
+		r.bad(line, "%w: a Media item is not an object", ErrSyntax)
+		return
 	}
-	switch r.stack[len(r.stack)-1] {
-	case stInit:
-		tok, err := r.token()
-		if err != nil {
-			return err
-		}
-		r.pop()
-		switch tok {
-		case json.Delim('{'):
-			r.push(stTop)
-		case json.Delim('['):
-			r.push(stValue)
-		default:
-			return fmt.Errorf("hashlist: vics: %w: document is not a JSON object", ErrSyntax)
-		}
-	case stTop:
-		if !r.dec.More() {
-			if _, err := r.token(); err != nil {
-				return err
-			}
-			r.pop()
+	m := &media{line: line, any: !orCase}
+	eachMember(v, func(k, val []byte) error {
+		name := memberName(k)
+		if orCase && bytes.EqualFold(name, []byte("Media")) && val[0] == '[' {
+			off := cap(v) - cap(val) // val is a subslice of v
+			eachElem(val, func(item []byte, at int) {
+				r.mediaRaw(item, line+bytes.Count(v[:off+at], []byte{'\n'}), false)
+			})
 			return nil
 		}
-		k, err := r.key()
-		if err != nil {
-			return err
-		}
-		tok, line, err := r.tokenLine()
-		if err != nil {
-			return err
-		}
-		switch {
-		case !strings.EqualFold(k, "value") || tok == nil:
-			return r.skip(tok)
-		case tok == json.Delim('['):
-			r.push(stValue)
-		default:
-			r.skip(tok)
-			return fmt.Errorf("hashlist: vics line %d: %w: \"value\" is not an array", line, ErrSyntax)
-		}
-	case stValue:
-		if !r.dec.More() {
-			if _, err := r.token(); err != nil {
-				return err
-			}
-			r.pop()
-			return nil
-		}
-		tok, line, err := r.tokenLine()
-		if err != nil {
-			return err
-		}
-		if tok != json.Delim('{') {
-			r.bad(line, "%w: a \"value\" item is not an object", ErrSyntax)
-			return r.skip(tok)
-		}
-		r.elem = &media{line: line}
-		r.push(stElem)
-	case stElem:
-		if !r.dec.More() {
-			if _, err := r.token(); err != nil {
-				return err
-			}
-			r.pop()
-			if m := r.elem; m.any {
-				r.emit(m)
-			}
-			r.elem = nil
-			return nil
-		}
-		k, err := r.key()
-		if err != nil {
-			return err
-		}
-		if !strings.EqualFold(k, "Media") {
-			return r.field(r.elem, k)
-		}
-		tok, line, err := r.tokenLine()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case nil:
-		case json.Delim('['):
-			r.push(stCaseMedia)
-		default:
-			r.bad(line, "%w: a Case's \"Media\" is not an array", ErrSyntax)
-			return r.skip(tok)
-		}
-	case stCaseMedia:
-		if !r.dec.More() {
-			if _, err := r.token(); err != nil {
-				return err
-			}
-			r.pop()
-			return nil
-		}
-		tok, line, err := r.tokenLine()
-		if err != nil {
-			return err
-		}
-		if tok != json.Delim('{') {
-			r.bad(line, "%w: a Media item is not an object", ErrSyntax)
-			return r.skip(tok)
-		}
-		m := &media{line: line, any: true}
-		for r.dec.More() {
-			k, err := r.key()
-			if err != nil {
-				return err
-			}
-			if err := r.field(m, k); err != nil {
-				return err
-			}
-		}
-		if _, err := r.token(); err != nil {
-			return err
-		}
+		m.member(name, val)
+		return nil
+	})
+	if m.any {
 		r.emit(m)
 	}
-	return nil
 }
 
 // end checks that nothing but white space follows the document.
@@ -342,129 +386,96 @@ type media struct {
 	badCategory bool
 }
 
-// mediaString reads a string-or-null member value.
-func (r *vicsReader) mediaString(m *media, name string) (string, error) {
-	tok, err := r.token()
-	if err != nil {
-		return "", err
+// memberName unquotes a member name as eachMember yields it.
+func memberName(k []byte) []byte {
+	if bytes.IndexByte(k, '\\') < 0 {
+		return k[1 : len(k)-1]
 	}
-	switch v := tok.(type) {
-	case string:
-		return v, nil
-	case nil:
-		return "", nil
-	case json.Number:
-		return v.String(), nil
-	}
-	m.errs = append(m.errs, fmt.Errorf("%w: %s is not a string", ErrSyntax, name))
-	return "", r.skip(tok)
+	s, _ := jsonString(k)
+	return []byte(s)
 }
 
-// field reads one member of a Media (or of a value element that may be one).
-func (r *vicsReader) field(m *media, k string) error {
-	var err error
-	var s string
-	switch strings.ToUpper(k) {
-	case "MD5", "SHA1", "SHA256":
-		m.any = true
-		if s, err = r.mediaString(m, k); err == nil && strings.TrimSpace(s) != "" {
-			m.hashes = append(m.hashes, [2]string{k, s})
-		}
-	case "CATEGORY":
-		m.any = true
-		tok, err := r.token()
+// text reads a string, number or null member as text.
+func (m *media) text(name string, v []byte) string {
+	switch {
+	case v[0] == '"':
+		s, err := jsonString(v)
 		if err != nil {
-			return err
+			m.errs = append(m.errs, fmt.Errorf("%s: %w", name, err))
 		}
-		switch v := tok.(type) {
-		case nil:
-		case string:
-			m.category = v
-		case json.Number:
-			n, perr := strconv.ParseInt(v.String(), 10, 64)
-			if perr != nil {
-				m.errs = append(m.errs, fmt.Errorf("%w: Category %s is not an integer", ErrSyntax, truncate(v.String())))
+		return s
+	case string(v) == "null":
+		return ""
+	case v[0] == '-' || ('0' <= v[0] && v[0] <= '9'):
+		return string(v)
+	}
+	m.errs = append(m.errs, fmt.Errorf("%w: %s is not a string", ErrSyntax, name))
+	return ""
+}
+
+// member takes one member of a Media (or of a "value" item that may be
+// one): its unquoted name and its raw JSON value.
+func (m *media) member(name, v []byte) {
+	is := func(s string) bool { return bytes.EqualFold(name, []byte(s)) }
+	switch {
+	case is("MD5"), is("SHA1"), is("SHA256"):
+		m.any = true
+		if s := m.text(string(name), v); strings.TrimSpace(s) != "" {
+			m.hashes = append(m.hashes, [2]string{string(name), s})
+		}
+	case is("Category"):
+		m.any = true
+		switch {
+		case string(v) == "null":
+		case v[0] == '"':
+			m.category = m.text("Category", v)
+		case v[0] == '-' || ('0' <= v[0] && v[0] <= '9'):
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				m.errs = append(m.errs, fmt.Errorf("%w: Category %s is not an integer", ErrSyntax, truncate(string(v))))
 				m.badCategory = true
-			} else {
-				m.category = strconv.FormatInt(n, 10)
+				return
 			}
+			m.category = strconv.FormatInt(n, 10)
 		default:
 			m.errs = append(m.errs, fmt.Errorf("%w: Category is not a number", ErrSyntax))
 			m.badCategory = true
-			return r.skip(tok)
 		}
-	case "MEDIAID":
+	case is("MediaID"):
 		m.any = true
-		m.id, err = r.mediaString(m, k)
-	case "COMMENTS":
-		m.note, err = r.mediaString(m, k)
-	case "SERIES":
-		m.series, err = r.mediaString(m, k)
-	case "ALTERNATIVEHASHES":
+		m.id = m.text("MediaID", v)
+	case is("Comments"):
+		m.note = m.text("Comments", v)
+	case is("Series"):
+		m.series = m.text("Series", v)
+	case is("AlternativeHashes"):
 		m.any = true
-		return r.alternatives(m)
-	default:
-		tok, err := r.token()
-		if err != nil {
-			return err
-		}
-		return r.skip(tok)
-	}
-	return err
-}
-
-// alternatives reads AlternativeHashes: [{"HashName": …, "HashValue": …}].
-func (r *vicsReader) alternatives(m *media) error {
-	tok, err := r.token()
-	if err != nil || tok == nil {
-		return err
-	}
-	if tok != json.Delim('[') {
-		m.errs = append(m.errs, fmt.Errorf("%w: AlternativeHashes is not an array", ErrSyntax))
-		return r.skip(tok)
-	}
-	for r.dec.More() {
-		tok, err := r.token()
-		if err != nil {
-			return err
-		}
-		if tok != json.Delim('{') {
-			m.errs = append(m.errs, fmt.Errorf("%w: an AlternativeHashes item is not an object", ErrSyntax))
-			if err := r.skip(tok); err != nil {
-				return err
-			}
-			continue
-		}
-		var name, value string
-		for r.dec.More() {
-			k, err := r.key()
-			if err != nil {
-				return err
-			}
-			switch {
-			case strings.EqualFold(k, "HashName"):
-				name, err = r.mediaString(m, k)
-			case strings.EqualFold(k, "HashValue"):
-				value, err = r.mediaString(m, k)
-			default:
-				var t json.Token
-				if t, err = r.token(); err == nil {
-					err = r.skip(t)
+		switch {
+		case string(v) == "null":
+		case v[0] != '[':
+			m.errs = append(m.errs, fmt.Errorf("%w: AlternativeHashes is not an array", ErrSyntax))
+		default:
+			eachElem(v, func(item []byte, _ int) {
+				if item[0] != '{' {
+					m.errs = append(m.errs, fmt.Errorf("%w: an AlternativeHashes item is not an object", ErrSyntax))
+					return
 				}
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if _, err := r.token(); err != nil {
-			return err
-		}
-		if _, terr := ParseType(name); terr == nil && strings.TrimSpace(value) != "" {
-			m.hashes = append(m.hashes, [2]string{name, value})
+				var hname, hvalue string
+				eachMember(item, func(k, v []byte) error {
+					switch n := memberName(k); {
+					case bytes.EqualFold(n, []byte("HashName")):
+						hname = m.text("HashName", v)
+					case bytes.EqualFold(n, []byte("HashValue")):
+						hvalue = m.text("HashValue", v)
+					}
+					return nil
+				})
+				if _, err := ParseType(hname); err == nil && strings.TrimSpace(hvalue) != "" {
+					m.hashes = append(m.hashes, [2]string{hname, hvalue})
+				}
+			})
 		}
 	}
-	_, err = r.token()
-	return err
 }
 
 // emit queues the entries of m, one per distinct hash, and its errors.
