@@ -1,0 +1,203 @@
+package vpdq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/nigehban/nigehban/internal/pdq"
+)
+
+// HashFile decodes the first video stream of the file at path with ffmpeg
+// and returns its vPDQ hash: one Frame per sampled frame, in frame order,
+// with consecutive repeats pruned as Options says.
+func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
+	opts = opts.withDefaults()
+	si, err := probe(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	v := &Video{Duration: si.Duration, Width: si.Width, Height: si.Height, FPS: si.FPS, Codec: si.Codec}
+	if int64(si.Width)*int64(si.Height) > opts.MaxFramePixels {
+		return nil, fmt.Errorf("frame %d×%d exceeds %d pixels: %w", si.Width, si.Height, opts.MaxFramePixels, ErrTooLarge)
+	}
+	if si.Duration > opts.MaxDuration {
+		return nil, fmt.Errorf("duration %.0f s exceeds %.0f s: %w", si.Duration, opts.MaxDuration, ErrTooLarge)
+	}
+	frameMod := 1
+	if opts.SecondsPerHash > 0 {
+		frameMod = max(int(opts.SecondsPerHash*si.FPS), 1)
+	}
+	w, h := si.Width, si.Height
+	if opts.Downsample > 0 {
+		w, h = opts.Downsample, opts.Downsample
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = 2*time.Minute + time.Duration(2*si.Duration*float64(time.Second))
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	frames, err := decodeAndHash(ctx, path, si.FPS, frameMod, w, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.NoPrune {
+		frames = Prune(frames, opts.PruneDistance)
+	}
+	v.Frames = frames
+	return v, nil
+}
+
+// ffmpegArgs builds the decode command: the first video stream, no
+// auto-rotation (the reference hashes stored pixels), frames passed through
+// without rate conversion, unsampled frames dropped before RGB conversion,
+// area scaling with accurate rounding as the reference's libswscale setup.
+func ffmpegArgs(path string, frameMod, downsample, maxFrames int) []string {
+	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-noautorotate", "-i", path,
+		"-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-sws_flags", "area+accurate_rnd"}
+	var filters []string
+	if frameMod > 1 {
+		filters = append(filters, fmt.Sprintf(`select=not(mod(n\,%d))`, frameMod))
+	}
+	if downsample > 0 {
+		filters = append(filters, fmt.Sprintf("scale=%d:%d:flags=area+accurate_rnd", downsample, downsample))
+	}
+	if len(filters) > 0 {
+		vf := filters[0]
+		for _, f := range filters[1:] {
+			vf += "," + f
+		}
+		args = append(args, "-vf", vf)
+	}
+	return append(args, "-frames:v", fmt.Sprint(maxFrames+1), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+}
+
+type job struct {
+	seq int
+	buf []byte
+}
+
+// decodeAndHash streams frames from ffmpeg and hashes them on opts.Workers
+// goroutines while decoding goes on; frame buffers are recycled.
+func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h int, opts Options) ([]Frame, error) {
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return nil, ErrNoFFmpeg
+	}
+	cmd := exec.CommandContext(ctx, bin, ffmpegArgs(path, frameMod, opts.Downsample, opts.MaxFrames)...)
+	stderr := &limitedBuffer{max: 4096}
+	cmd.Stderr = stderr
+	cmd.WaitDelay = 5 * time.Second
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("ffmpeg: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start ffmpeg: %w", err)
+	}
+
+	frameSize := w * h * 3
+	free := make(chan []byte, opts.Workers*2)
+	for range cap(free) {
+		free <- make([]byte, frameSize)
+	}
+	jobs := make(chan job)
+	var (
+		mu      sync.Mutex
+		results []Frame
+		wg      sync.WaitGroup
+	)
+	for range opts.Workers {
+		wg.Go(func() {
+			hasher := pdq.NewHasher()
+			for j := range jobs {
+				r, herr := hasher.HashRGB(j.buf, w, h)
+				free <- j.buf
+				if herr != nil {
+					continue // cannot happen: sizes are ours
+				}
+				n := j.seq * frameMod
+				f := Frame{Frame: n, Timestamp: timestamp(n, fps), Quality: r.Quality, PDQ: r.Hash}
+				mu.Lock()
+				if len(results) <= j.seq {
+					results = append(results, make([]Frame, j.seq+1-len(results))...)
+				}
+				results[j.seq] = f
+				mu.Unlock()
+			}
+		})
+	}
+
+	var readErr error
+	count := 0
+	for ; ; count++ {
+		var buf []byte
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+		}
+		if buf == nil {
+			readErr = ctx.Err()
+			break
+		}
+		if _, err := io.ReadFull(stdout, buf); err != nil {
+			free <- buf
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				readErr = fmt.Errorf("read frames: %w", err)
+			}
+			break // a partial last frame from a truncated stream is dropped
+		}
+		if count >= opts.MaxFrames {
+			free <- buf
+			readErr = fmt.Errorf("more than %d sampled frames: %w", opts.MaxFrames, ErrTooLarge)
+			break
+		}
+		jobs <- job{seq: count, buf: buf}
+	}
+	close(jobs)
+	wg.Wait()
+	if readErr != nil {
+		_ = cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("decode %s: %w (after %d frames)", path, ctx.Err(), count)
+	case readErr != nil:
+		return nil, readErr
+	case waitErr != nil:
+		return nil, fmt.Errorf("ffmpeg: %s (after %d frames): %w", firstLine(stderr.String(), waitErr), count, ErrNotVideo)
+	case count == 0:
+		return nil, fmt.Errorf("no frames decoded: %s: %w", firstLine(stderr.String(), errors.New("empty stream")), ErrNotVideo)
+	}
+	return results[:count], nil
+}
+
+// timestamp is the reference's (float)frame / (float)fps, kept to the
+// millisecond its output files print.
+func timestamp(frame int, fps float64) float64 {
+	t := float64(float32(frame) / float32(fps))
+	return math.Round(t*1000) / 1000
+}
+
+// Prune drops each frame within distance d of the last retained frame (the
+// vPDQ README's "pruning frames"), keeping the first of every run.
+func Prune(frames []Frame, d int) []Frame {
+	if len(frames) == 0 {
+		return frames
+	}
+	out := []Frame{frames[0]}
+	for _, f := range frames[1:] {
+		if pdq.Distance(f.PDQ, out[len(out)-1].PDQ) > d {
+			out = append(out, f)
+		}
+	}
+	return out
+}

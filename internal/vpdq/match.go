@@ -1,0 +1,95 @@
+package vpdq
+
+import "github.com/nigehban/nigehban/internal/pdq"
+
+// MatchOptions are the reference match rule's parameters. The zero value
+// means the python-threatexchange defaults.
+type MatchOptions struct {
+	// Distance: frames match when their PDQ distance is ≤ Distance
+	// (default 31).
+	Distance int
+	// MinQuality: frames below it are ignored on both sides (default 50).
+	MinQuality int
+	// QueryPercent: share of the query's frames that must match (default 80).
+	QueryPercent float64
+	// TargetPercent: share of the target's frames that must match (default 0).
+	TargetPercent float64
+}
+
+// Default match thresholds (python-threatexchange vpdq_util).
+const (
+	DefaultDistance      = 31
+	DefaultMinQuality    = 50
+	DefaultQueryPercent  = 80
+	DefaultTargetPercent = 0
+)
+
+func (o MatchOptions) withDefaults() MatchOptions {
+	if o.Distance == 0 {
+		o.Distance = DefaultDistance
+	}
+	if o.MinQuality == 0 {
+		o.MinQuality = DefaultMinQuality
+	}
+	if o.QueryPercent == 0 {
+		o.QueryPercent = DefaultQueryPercent
+	}
+	return o
+}
+
+// MatchResult is the outcome of comparing two videos.
+type MatchResult struct {
+	QueryPercent  float64 `json:"query_match_percent"`
+	TargetPercent float64 `json:"target_match_percent"`
+	Match         bool    `json:"match"`
+}
+
+// Match compares query with target by the reference rule: both sides are
+// reduced to their distinct hashes of sufficient quality (a bag of hashes:
+// frame order and timestamps do not matter); a hash matches when some hash
+// on the other side is within Distance (≤, as python-threatexchange; the C++
+// brute-force matcher uses < and no dedupe). The videos match when both
+// percentages reach their thresholds. An empty side gives 0 %.
+func Match(query, target []Frame, opts MatchOptions) MatchResult {
+	opts = opts.withDefaults()
+	q := distinct(query, opts.MinQuality)
+	t := distinct(target, opts.MinQuality)
+	r := MatchResult{
+		QueryPercent:  matchedPercent(q, t, opts.Distance),
+		TargetPercent: matchedPercent(t, q, opts.Distance),
+	}
+	r.Match = len(q) > 0 && len(t) > 0 && r.QueryPercent >= opts.QueryPercent && r.TargetPercent >= opts.TargetPercent
+	return r
+}
+
+// distinct returns the unique hashes of frames with quality ≥ minQuality.
+func distinct(frames []Frame, minQuality int) []pdq.Hash {
+	seen := make(map[pdq.Hash]struct{}, len(frames))
+	var out []pdq.Hash
+	for _, f := range frames {
+		if f.Quality < minQuality {
+			continue
+		}
+		if _, ok := seen[f.PDQ]; !ok {
+			seen[f.PDQ] = struct{}{}
+			out = append(out, f.PDQ)
+		}
+	}
+	return out
+}
+
+func matchedPercent(a, b []pdq.Hash, d int) float64 {
+	if len(a) == 0 {
+		return 0
+	}
+	n := 0
+	for _, x := range a {
+		for _, y := range b {
+			if pdq.Distance(x, y) <= d {
+				n++
+				break
+			}
+		}
+	}
+	return float64(n) * 100 / float64(len(a))
+}
