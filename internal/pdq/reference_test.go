@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "golang.org/x/image/webp"
@@ -73,8 +74,21 @@ func readRefCSV(t *testing.T, name string) []refRow {
 	return rows
 }
 
+var (
+	decodedMu sync.Mutex
+	decoded   = map[string]image.Image{}
+)
+
+// decodeFile decodes an image file once per test binary (the reference
+// photos include 12-megapixel JPEGs that several tests read). Callers must
+// not modify the result.
 func decodeFile(t *testing.T, path string) image.Image {
 	t.Helper()
+	decodedMu.Lock()
+	defer decodedMu.Unlock()
+	if img, ok := decoded[path]; ok {
+		return img
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +98,7 @@ func decodeFile(t *testing.T, path string) image.Image {
 	if err != nil {
 		t.Fatalf("decode %s: %v", path, err)
 	}
+	decoded[path] = img
 	return img
 }
 
@@ -170,4 +185,47 @@ func formatDist(dist map[int][]string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestYCbCrLumaChoice measures the two ways to take luma from a decoded
+// JPEG (*image.YCbCr) against the reference: converting each pixel to RGB
+// as the reference's decoder does (the default), or reading the Y plane.
+// It logs both distance distributions and fails if the default is not the
+// closer of the two, which is what justified choosing it.
+func TestYCbCrLumaChoice(t *testing.T) {
+	rows := readRefCSV(t, "reference.csv")
+	var imgs []image.Image
+	var jpegs []refRow
+	for _, row := range rows {
+		img := decodeFile(t, filepath.Join(refDir, "images", row.file))
+		if _, ok := img.(*image.YCbCr); ok && row.quality >= 80 {
+			imgs = append(imgs, img)
+			jpegs = append(jpegs, row)
+		}
+	}
+	if len(jpegs) < 20 {
+		t.Fatalf("only %d colour JPEGs with quality ≥ 80 in reference.csv", len(jpegs))
+	}
+	measure := func(yPlane bool) (total, exact int, dist map[int][]string) {
+		defer func(old bool) { yPlaneLuma = old }(yPlaneLuma)
+		yPlaneLuma = yPlane
+		dist = map[int][]string{}
+		for i, img := range imgs {
+			d := Distance(HashImage(img).Hash, jpegs[i].hash)
+			total += d
+			if d == 0 {
+				exact++
+			}
+			dist[d] = append(dist[d], jpegs[i].file)
+		}
+		return total, exact, dist
+	}
+	rgbTotal, rgbExact, rgbDist := measure(false)
+	yTotal, yExact, yDist := measure(true)
+	t.Logf("%d colour JPEGs, quality ≥ 80", len(jpegs))
+	t.Logf("via RGB (default): %d exact, %d bits in total:%s", rgbExact, rgbTotal, formatDist(rgbDist))
+	t.Logf("via Y plane:       %d exact, %d bits in total:%s", yExact, yTotal, formatDist(yDist))
+	if rgbTotal > yTotal {
+		t.Errorf("the Y plane is now closer to the reference (%d vs %d bits): revisit yPlaneLuma", yTotal, rgbTotal)
+	}
 }
