@@ -91,6 +91,7 @@ func BenchmarkHashImage(b *testing.B) {
 func BenchmarkHashImageDihedral(b *testing.B) {
 	img := rgbaFrom(photoLike(512, 512, 1), 512, 512)
 	h := NewHasher()
+	h.HashImageDihedral(img)
 	b.ReportAllocs()
 	for b.Loop() {
 		h.HashImageDihedral(img)
@@ -114,6 +115,7 @@ func BenchmarkHashRGB(b *testing.B) {
 		b.Run(sz.name, func(b *testing.B) {
 			pix := photoLike(sz.w, sz.h, 4)
 			h := NewHasher()
+			h.HashRGB(pix, sz.w, sz.h)
 			b.SetBytes(int64(len(pix)))
 			b.ReportAllocs()
 			for b.Loop() {

@@ -269,18 +269,39 @@ func (s *source) fillNRGBA(row []byte, xs []int, dst []float32) {
 // that are not opaque (the reference reads straight RGB).
 func (s *source) fillRGBA(row []byte, xs []int, dst []float32) {
 	dst = dst[:len(xs)]
+	grey := s.grey
+	if !s.scaled {
+		row = row[:4*len(dst)]
+		for x := range dst {
+			p := row[4*x : 4*x+4 : 4*x+4]
+			if p[3] == 0xff && !grey {
+				dst[x] = (lumaTabR[p[0]] + lumaTabG[p[1]]) + lumaTabB[p[2]]
+				continue
+			}
+			dst[x] = rgbaLuma(p[0], p[1], p[2], p[3], grey)
+		}
+		return
+	}
 	for x, sx := range xs {
 		p := row[4*sx : 4*sx+4 : 4*sx+4]
-		r, g, b := p[0], p[1], p[2]
-		if a := p[3]; a != 0xff {
-			r, g, b = unpremul8(r, a), unpremul8(g, a), unpremul8(b, a)
+		if p[3] == 0xff && !grey {
+			dst[x] = (lumaTabR[p[0]] + lumaTabG[p[1]]) + lumaTabB[p[2]]
+			continue
 		}
-		if s.grey {
-			dst[x] = float32(r)
-		} else {
-			dst[x] = (lumaTabR[r] + lumaTabG[g]) + lumaTabB[b]
-		}
+		dst[x] = rgbaLuma(p[0], p[1], p[2], p[3], grey)
 	}
+}
+
+// rgbaLuma is the luma of a premultiplied pixel that is translucent or part
+// of a grey image.
+func rgbaLuma(r, g, b, a uint8, grey bool) float32 {
+	if a != 0xff {
+		r, g, b = unpremul8(r, a), unpremul8(g, a), unpremul8(b, a)
+	}
+	if grey {
+		return float32(r)
+	}
+	return (lumaTabR[r] + lumaTabG[g]) + lumaTabB[b]
 }
 
 // setYCbCr prepares a YCbCr image: the chroma offset of every sampled
