@@ -16,10 +16,12 @@ type Result struct {
 // Dihedral holds the 8 dihedral hashes in the reference order: original,
 // rotate 90 (counter-clockwise), rotate 180, rotate 270, flip X (top↔bottom),
 // flip Y (left↔right), flip +1 (transpose about the main diagonal), flip −1
-// (transpose about the anti-diagonal). Entry k is the hash the reference
-// would give the image transformed by that operation, derived from the
-// original's DCT without re-hashing (close to, not always equal to, hashing
-// the transformed pixels).
+// (transpose about the anti-diagonal). Entry k stands for the image
+// transformed by that operation; like the reference, it is derived from the
+// original's DCT by sign flips and transposes, so it is close to, but not
+// always equal to, the hash of the transformed pixels (a few bits to a few
+// dozen, depending on the size; see TestDihedralCorrespondence). Use it to
+// match rotated or mirrored copies without re-hashing them.
 type Dihedral [8]Hash
 
 // Indices into Dihedral, in the reference order.
@@ -49,9 +51,11 @@ const resizeDim = 512
 // its stated dimensions.
 var ErrBadFrame = errors.New("invalid frame")
 
-// Hasher computes PDQ hashes with reusable scratch buffers. After the first
-// call at a given size it allocates nothing. A Hasher is not safe for
-// concurrent use; the package-level functions draw Hashers from a pool.
+// Hasher computes PDQ hashes with reusable scratch buffers; its buffers grow
+// to the largest width seen, after which hashing the image types it reads
+// directly (every concrete type in package image) allocates nothing. A
+// Hasher is not safe for concurrent use; the package-level functions draw
+// Hashers from a pool.
 type Hasher struct {
 	src source
 

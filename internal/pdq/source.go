@@ -14,10 +14,19 @@ import (
 // when every pixel of the image is grey (ImageMagick then writes a PGM and
 // CImg hands PDQ one channel), the grey value itself. The two differ by an
 // ulp for 35 of the 256 grey levels, which can flip bits near the median.
+// (Checked with ImageMagick 6.9.11-60, the version that made the reference
+// data: an RGB PNG whose pixels are all grey comes out as P5.) Greyness is
+// decided on the whole image, stopping at the first colour pixel, except
+// for YCbCr, which counts as grey when all its chroma is neutral (128), and
+// for unknown image types, where only the sampled pixels are checked.
+//
+// Translucent pixels are un-premultiplied and alpha is then ignored, as
+// ImageMagick drops it when writing PNM. CMYK converts as ImageMagick does,
+// R = (255−C)(255−K)/255 rounded (checked on every pixel of a test image).
 // Wider samples are reduced to 8 bits the way ImageMagick does
-// (round(v/257)); the reference CLI itself truncates 16-bit PNM samples to
-// their low byte when CImg loads them into uint8, which is an accident we do
-// not copy.
+// (round(v/257)); the reference CLI itself keeps only the low byte of
+// 16-bit PNM samples (CImg casts them to uint8), an accident we do not copy,
+// so 16-bit images hash as their 8-bit versions would.
 type source struct {
 	kind kind
 	img  image.Image
@@ -27,7 +36,6 @@ type source struct {
 	// Resize: the luma image samples the rectangle; xs maps luma columns
 	// to source columns relative to rect.Min.
 	scaled bool
-	dstH   int
 	xs     []int
 	xsBuf  []int
 
@@ -83,7 +91,7 @@ func (s *source) reset() {
 func (s *source) setRGB(pix []byte, w, h int) {
 	s.reset()
 	s.kind, s.pix, s.stride = kindRGB24, pix, 3*w
-	s.rect, s.dstH = image.Rect(0, 0, w, h), h
+	s.rect = image.Rect(0, 0, w, h)
 }
 
 // setImage prepares img and returns the luma size the core will hash.
@@ -103,7 +111,6 @@ func (s *source) setImage(img image.Image) (w, h int) {
 	if s.scaled {
 		w, h = resizeDim, resizeDim
 	}
-	s.dstH = h
 	s.setColumns(w)
 
 	switch m := img.(type) {
@@ -381,7 +388,8 @@ func (s *source) luma(r, g, b uint8) float32 {
 }
 
 // setPalette precomputes the luma of every palette index. Indices past the
-// palette read as opaque black, as Go's decoders treat them.
+// palette (and nil entries) read as opaque black, as image/png pads a
+// short palette.
 func (s *source) setPalette(m *image.Paletted) {
 	var rgb [256][3]uint8
 	var greyEntry [256]bool
