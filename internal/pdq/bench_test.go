@@ -4,6 +4,7 @@ import (
 	"image"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // photoLike fills an image with smooth structure plus noise, so that no
@@ -125,4 +126,24 @@ func BenchmarkHashRGB(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkCoreVsNaive hashes a 1080p frame with the Hasher and with the
+// literal transcription of the reference (core_test.go), reporting the
+// speed-up measured in the same run as "x-naive".
+func BenchmarkCoreVsNaive(b *testing.B) {
+	const w, h = 1920, 1080
+	pix := photoLike(w, h, 5)
+	hs := NewHasher()
+	hs.HashRGB(pix, w, h)
+	var fast, slow time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		hs.HashRGB(pix, w, h)
+		t1 := time.Now()
+		newNaive(lumaOf(pix), h, w, true).hash()
+		fast, slow = fast+t1.Sub(t0), slow+time.Since(t1)
+	}
+	b.ReportMetric(float64(slow)/float64(fast), "x-naive")
+	b.ReportMetric(float64(fast.Nanoseconds())/float64(b.N), "ns/hash")
 }

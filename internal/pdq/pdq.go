@@ -52,8 +52,9 @@ const resizeDim = 512
 var ErrBadFrame = errors.New("invalid frame")
 
 // Hasher computes PDQ hashes with reusable scratch buffers; its buffers grow
-// to the largest width seen, after which hashing the image types it reads
-// directly (every concrete type in package image) allocates nothing. A
+// to the largest width seen, after which hashing the types it reads directly
+// (Gray, Gray16, YCbCr, NYCbCrA, RGBA, NRGBA, RGBA64, NRGBA64, Paletted,
+// CMYK, and raw RGB24 frames) allocates nothing. A
 // Hasher is not safe for concurrent use; the package-level functions draw
 // Hashers from a pool.
 type Hasher struct {
@@ -83,13 +84,17 @@ var pool = sync.Pool{New: func() any { return new(Hasher) }}
 
 // HashImage hashes img as the reference CLI (pdq-photo-hasher) does: if a
 // side exceeds 512 it is first resized to exactly 512×512 by nearest
-// neighbour (CImg's mapping src = dst·size/512); luma is the float32
-// ((0.299R + 0.587G) + 0.114B) of straight (non-premultiplied) RGB with
-// alpha ignored, or the grey value itself when every pixel is grey (as
-// ImageMagick then hands the reference a one-channel image). EXIF
-// orientation is not applied. *image.YCbCr (JPEG, lossy WebP) uses the Y
-// plane as luma. Images under 5 pixels on a side give the zero hash with
-// quality 0.
+// neighbour (CImg's mapping src = dst·size/512, aspect ratio not kept);
+// luma is the float32 ((0.299R + 0.587G) + 0.114B) of straight
+// (non-premultiplied) RGB with alpha ignored, or the grey value itself when
+// every pixel is grey (ImageMagick then hands the reference a one-channel
+// image). *image.YCbCr is converted to RGB per sampled pixel as image/jpeg
+// would. EXIF orientation is not applied. Only the sampled pixels are read.
+// Images under 5 pixels on a side, or nil, give the zero hash with quality 0.
+//
+// On identical pixels the result is bit-identical to the C++ reference;
+// from a file, differences come only from the decoder (see the package
+// tests for the measured distribution).
 func HashImage(img image.Image) Result {
 	h := pool.Get().(*Hasher)
 	r := h.HashImage(img)
