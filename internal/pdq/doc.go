@@ -1,0 +1,25 @@
+// Package pdq computes PDQ perceptual image hashes exactly as Meta's C++
+// reference (facebook/ThreatExchange pdq/cpp) does, and compares them.
+//
+// A PDQ hash is 256 bits: the signs, against their median, of the 16×16
+// lowest DCT frequencies of a 64×64 tent-filtered downsample of the luma.
+// Two hashes match when their Hamming distance is at most DefaultThreshold
+// (31); hashes with a quality below MinQuality (50) carry too little
+// structure to be matched.
+//
+// Given the same pixels the core reproduces the reference bit for bit, hash
+// and quality: every float32 operation is done in the reference's order
+// (see core.go), which the tests check against the reference's own output
+// on lossless images and against a literal transcription of its code.
+// There are two preprocessing profiles:
+//
+//   - HashImage follows the reference CLI, pdq-photo-hasher: a
+//     nearest-neighbour resize to 512×512 when a side exceeds 512, then luma
+//     as ImageMagick and CImg would present the pixels to it.
+//   - HashRGB hashes a raw RGB24 frame at full resolution, as vPDQ does for
+//     video frames.
+//
+// Hashing from a file differs from the reference only where Go's decoders
+// differ from the ones it used (libjpeg via ImageMagick); on the reference
+// images that is at most 8 bits for quality ≥ 80 (the upstream bound is 10).
+package pdq
