@@ -1,6 +1,7 @@
 package pdq
 
 import (
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
@@ -292,12 +293,14 @@ func TestGrey(t *testing.T) {
 // nearest-neighbour code, which builds a table of offsets
 // off[x] = (x+1)·W/512 − x·W/512 and walks the source by them.
 func TestResizeMapping(t *testing.T) {
-	for _, sz := range [][2]int{{513, 300}, {1600, 1004}, {4032, 3024}, {700, 700}, {300, 2000}} {
+	// 1000×3 and 2×600 are below the 5-pixel minimum only before the
+	// resize, which the reference does first: they hash as 512×512.
+	for _, sz := range [][2]int{{513, 300}, {1600, 1004}, {4032, 3024}, {700, 700}, {300, 2000}, {1000, 3}, {2, 600}} {
 		w, h := sz[0], sz[1]
 		src := image.NewNRGBA(image.Rect(0, 0, w, h))
 		rng := rand.New(rand.NewPCG(uint64(w), uint64(h)))
-		for i := range src.Pix {
-			src.Pix[i] = uint8(rng.IntN(256))
+		for i := 0; i < len(src.Pix); i += 4 {
+			binary.LittleEndian.PutUint32(src.Pix[i:], rng.Uint32())
 		}
 		walk := func(n int) []int {
 			var idx []int
@@ -308,19 +311,19 @@ func TestResizeMapping(t *testing.T) {
 			}
 			return idx
 		}
-		xs, ys := walk(w), walk(h)
-		if h <= resizeDim {
-			// CImg resizes both axes to 512 regardless: rows repeat.
-			ys = walk(h)
-		}
+		xs, ys := walk(w), walk(h) // both axes go to 512, even a short one
 		dst := image.NewNRGBA(image.Rect(0, 0, resizeDim, resizeDim))
 		for y, sy := range ys {
 			for x, sx := range xs {
 				copy(dst.Pix[dst.PixOffset(x, y):][:4], src.Pix[src.PixOffset(sx, sy):][:4])
 			}
 		}
-		if got, want := HashImage(src), HashImage(dst); got != want {
+		got, want := HashImage(src), HashImage(dst)
+		if got != want {
 			t.Errorf("%dx%d: %v q=%d, CImg-resized %v q=%d", w, h, got.Hash, got.Quality, want.Hash, want.Quality)
+		}
+		if got.Quality == 0 {
+			t.Errorf("%dx%d: quality 0 on random pixels", w, h)
 		}
 	}
 }
