@@ -376,14 +376,15 @@ func runBankImport(ctx context.Context, svc *bank.Service, stdout io.Writer, std
 		BatchSize: o.batch, MaxBadLines: o.maxBad,
 		Progress: func(r bank.ImportResult) { last.Store(&r) },
 	}
+	stop := func() {}
 	if progress.IsTerminal(os.Stderr) {
-		stop := showImportProgress(os.Stderr, &last, cr, size)
-		defer stop()
+		stop = showImportProgress(os.Stderr, &last, cr, size)
 	}
 	start := time.Now()
 	res, err := svc.Import(ctx, name, r, opts)
 	elapsed := time.Since(start)
 	last.Store(&res)
+	stop() // the final progress line, before the summary
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
