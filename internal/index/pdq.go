@@ -1,0 +1,428 @@
+// Package index finds known hashes fast: an exact index for cryptographic
+// digests (md5, sha1, sha256) and a near-neighbour index for 256-bit PDQ
+// hashes under Hamming distance.
+//
+// The PDQ index is multi-index hashing (Norouzi et al.): each hash is cut
+// into 16 chunks of 16 bits, and each chunk position has a table from chunk
+// value to the hashes holding it. Two hashes within distance t agree within
+// ⌊t/16⌋ bits on at least one chunk (pigeonhole), so probing every key within
+// that radius in each table finds every match — the search is exact, not
+// approximate. Tables are compact arrays (counting-sorted positions with
+// offsets per key), 104 bytes per hash in all, smaller than FAISS's
+// IndexBinaryMultiHash. Large radii, or queries whose buckets hold a large
+// share of the index (real banks have clusters of near-duplicates), fall
+// back to a linear scan, which is also the test oracle.
+//
+// Banks change while the service runs, so the index takes additions and
+// removals while serving queries: new hashes go to a small linear-scanned
+// buffer that is frozen into an indexed segment when full; segments of
+// similar size are merged in the background (an LSM-style log of immutable
+// segments); removals are tombstones by id, applied at query time and
+// purged at merge. Readers and writers share a sync.RWMutex held only for
+// short, bounded work.
+package index
+
+import (
+	"math/bits"
+	"slices"
+	"sync"
+
+	"github.com/nigehban/nigehban/internal/pdq"
+)
+
+// Match is one indexed hash within the query's threshold.
+type Match struct {
+	ID       uint64
+	Hash     pdq.Hash
+	Distance int
+}
+
+// Entry is a hash with the id it is indexed under. Several entries may share
+// an id (the frames of one video) and several ids a hash (one image in two
+// banks).
+type Entry struct {
+	ID   uint64
+	Hash pdq.Hash
+}
+
+const (
+	numTables = 16
+	// deltaMax is the size at which the linear buffer becomes a segment:
+	// scanning it costs ~1 ns a hash, so it adds at most ~30 µs to a query.
+	deltaMax = 32 << 10
+	// maxRadius is the largest per-table radius probed (137 keys a table at
+	// 2); thresholds ≥ 48 need radius 3 (697 keys) and scan instead.
+	maxRadius = 2
+)
+
+// PDQ is a concurrent-safe near-neighbour index of PDQ hashes. The zero
+// value is an empty index ready for use.
+type PDQ struct {
+	mu    sync.RWMutex
+	segs  []*segment
+	delta []item
+	tomb  map[uint64]uint64 // id → sequence number of its removal
+	seq   uint64
+
+	merging bool
+	mergeWG sync.WaitGroup
+}
+
+// item is an entry with the sequence number of its addition: an item is
+// live unless its id was removed later (tomb[id] > seq).
+type item struct {
+	hash pdq.Hash
+	id   uint64
+	seq  uint64
+}
+
+// Add indexes hash under id.
+func (x *PDQ) Add(id uint64, hash pdq.Hash) {
+	x.mu.Lock()
+	x.seq++
+	x.delta = append(x.delta, item{hash, id, x.seq})
+	if len(x.delta) >= deltaMax {
+		x.freezeLocked()
+	}
+	x.mu.Unlock()
+}
+
+// AddBatch indexes many entries at once; a large batch becomes one segment
+// directly, which is how banks are loaded at start.
+func (x *PDQ) AddBatch(entries []Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	items := make([]item, len(entries))
+	x.mu.Lock()
+	for i, e := range entries {
+		x.seq++
+		items[i] = item{e.Hash, e.ID, x.seq}
+	}
+	if len(entries) < deltaMax {
+		x.delta = append(x.delta, items...)
+		if len(x.delta) >= deltaMax {
+			x.freezeLocked()
+		}
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
+	seg := buildSegment(items) // off the lock: it can take a second at 10M
+	x.mu.Lock()
+	x.segs = append(x.segs, seg)
+	x.maybeMergeLocked()
+	x.mu.Unlock()
+}
+
+// Remove removes every hash indexed under id.
+func (x *PDQ) Remove(id uint64) {
+	x.mu.Lock()
+	x.seq++
+	if x.tomb == nil {
+		x.tomb = make(map[uint64]uint64)
+	}
+	x.tomb[id] = x.seq
+	x.delta = slices.DeleteFunc(x.delta, func(it item) bool { return it.id == id })
+	x.mu.Unlock()
+}
+
+// Len returns the number of entries stored, counting removed ones not yet
+// purged by a merge.
+func (x *PDQ) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	n := len(x.delta)
+	for _, s := range x.segs {
+		n += len(s.ids)
+	}
+	return n
+}
+
+// Compact folds the buffer and every segment into one, purging removed
+// entries, and waits for it: useful after a bulk load, before measuring.
+func (x *PDQ) Compact() {
+	x.mergeWG.Wait()
+	x.mu.Lock()
+	x.freezeLocked()
+	segs := slices.Clone(x.segs)
+	tomb := cloneMap(x.tomb)
+	x.merging = true
+	x.mu.Unlock()
+	var merged *segment
+	if len(segs) > 1 || (len(segs) == 1 && len(tomb) > 0) {
+		merged = mergeSegments(segs, tomb)
+	}
+	x.mu.Lock()
+	if merged != nil {
+		x.replaceLocked(segs, merged)
+	}
+	x.merging = false
+	x.mu.Unlock()
+}
+
+// Search returns every indexed hash within distance threshold of q (0..256),
+// nearest first (ties by id).
+func (x *PDQ) Search(q pdq.Hash, threshold int) []Match {
+	return x.AppendSearch(nil, q, threshold)
+}
+
+// AppendSearch is Search appending to dst, so hot paths can reuse a slice.
+func (x *PDQ) AppendSearch(dst []Match, q pdq.Hash, threshold int) []Match {
+	start := len(dst)
+	x.mu.RLock()
+	for _, s := range x.segs {
+		dst = s.search(dst, q, threshold, x.tomb)
+	}
+	for _, it := range x.delta {
+		if d := pdq.Distance(q, it.hash); d <= threshold {
+			dst = append(dst, Match{it.id, it.hash, d})
+		}
+	}
+	x.mu.RUnlock()
+	sortMatches(dst[start:])
+	return dst
+}
+
+// BruteForce is the linear-scan oracle: every live entry within threshold,
+// in Search's order. Tests compare Search with it.
+func (x *PDQ) BruteForce(q pdq.Hash, threshold int) []Match {
+	var out []Match
+	x.mu.RLock()
+	for _, s := range x.segs {
+		out = s.scan(out, q, threshold, x.tomb)
+	}
+	for _, it := range x.delta {
+		if d := pdq.Distance(q, it.hash); d <= threshold {
+			out = append(out, Match{it.id, it.hash, d})
+		}
+	}
+	x.mu.RUnlock()
+	sortMatches(out)
+	return out
+}
+
+func sortMatches(m []Match) {
+	slices.SortFunc(m, func(a, b Match) int {
+		if a.Distance != b.Distance {
+			return a.Distance - b.Distance
+		}
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		for i := range a.Hash {
+			if a.Hash[i] != b.Hash[i] {
+				if a.Hash[i] < b.Hash[i] {
+					return -1
+				}
+				return 1
+			}
+		}
+		return 0
+	})
+}
+
+// freezeLocked turns the buffer into a segment.
+func (x *PDQ) freezeLocked() {
+	if len(x.delta) == 0 {
+		return
+	}
+	x.segs = append(x.segs, buildSegment(x.delta))
+	x.delta = nil
+	x.maybeMergeLocked()
+}
+
+// maybeMergeLocked starts a background merge of the newest segments while
+// the newest is at least half the size of the one before (so every entry is
+// merged O(log n) times).
+func (x *PDQ) maybeMergeLocked() {
+	if x.merging || len(x.segs) < 2 {
+		return
+	}
+	i := len(x.segs) - 1
+	for i > 0 && 2*len(x.segs[len(x.segs)-1].ids) >= len(x.segs[i-1].ids) {
+		i--
+	}
+	if i == len(x.segs)-1 {
+		return
+	}
+	segs := slices.Clone(x.segs[i:])
+	tomb := cloneMap(x.tomb)
+	x.merging = true
+	x.mergeWG.Go(func() {
+		merged := mergeSegments(segs, tomb)
+		x.mu.Lock()
+		x.replaceLocked(segs, merged)
+		x.merging = false
+		x.maybeMergeLocked()
+		x.mu.Unlock()
+	})
+}
+
+// replaceLocked swaps old (a run of x.segs) for merged.
+func (x *PDQ) replaceLocked(old []*segment, merged *segment) {
+	i := slices.Index(x.segs, old[0])
+	if i < 0 {
+		return
+	}
+	x.segs = slices.Replace(x.segs, i, i+len(old), merged)
+}
+
+func cloneMap(m map[uint64]uint64) map[uint64]uint64 {
+	c := make(map[uint64]uint64, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// live reports whether an entry added at seq under id is still indexed.
+func live(tomb map[uint64]uint64, id, seq uint64) bool {
+	if len(tomb) == 0 {
+		return true
+	}
+	r, ok := tomb[id]
+	return !ok || seq > r
+}
+
+// chunk returns the 16-bit chunk t (0..15) of a hash or of an XOR.
+func chunk(h *pdq.Hash, t int) uint16 {
+	return uint16(h[t>>2] >> (48 - 16*(t&3)))
+}
+
+// segment is an immutable, indexed run of entries.
+type segment struct {
+	hashes []pdq.Hash
+	ids    []uint64
+	seqs   []uint64
+	off    [numTables][]uint32 // bucket k of table t: pos[t][off[t][k]:off[t][k+1]]
+	pos    [numTables][]uint32
+}
+
+func buildSegment(items []item) *segment {
+	n := len(items)
+	s := &segment{hashes: make([]pdq.Hash, n), ids: make([]uint64, n), seqs: make([]uint64, n)}
+	for i, it := range items {
+		s.hashes[i], s.ids[i], s.seqs[i] = it.hash, it.id, it.seq
+	}
+	var wg sync.WaitGroup
+	for t := range numTables {
+		wg.Go(func() {
+			off := make([]uint32, 1<<16+1)
+			for i := range s.hashes {
+				off[int(chunk(&s.hashes[i], t))+1]++
+			}
+			for k := 1; k < len(off); k++ {
+				off[k] += off[k-1]
+			}
+			pos := make([]uint32, n)
+			next := slices.Clone(off[:1<<16])
+			for i := range s.hashes {
+				k := chunk(&s.hashes[i], t)
+				pos[next[k]] = uint32(i)
+				next[k]++
+			}
+			s.off[t], s.pos[t] = off, pos
+		})
+	}
+	wg.Wait()
+	return s
+}
+
+func mergeSegments(segs []*segment, tomb map[uint64]uint64) *segment {
+	var items []item
+	for _, s := range segs {
+		for i := range s.ids {
+			if live(tomb, s.ids[i], s.seqs[i]) {
+				items = append(items, item{s.hashes[i], s.ids[i], s.seqs[i]})
+			}
+		}
+	}
+	return buildSegment(items)
+}
+
+// scan is the linear search of a segment.
+func (s *segment) scan(dst []Match, q pdq.Hash, threshold int, tomb map[uint64]uint64) []Match {
+	for i := range s.hashes {
+		h := &s.hashes[i]
+		d := bits.OnesCount64(q[0]^h[0]) + bits.OnesCount64(q[1]^h[1]) +
+			bits.OnesCount64(q[2]^h[2]) + bits.OnesCount64(q[3]^h[3])
+		if d <= threshold && live(tomb, s.ids[i], s.seqs[i]) {
+			dst = append(dst, Match{s.ids[i], *h, d})
+		}
+	}
+	return dst
+}
+
+// probes lists the keys within radius r of k.
+func probes(buf []uint16, k uint16, r int) []uint16 {
+	buf = append(buf[:0], k)
+	if r >= 1 {
+		for b := range 16 {
+			buf = append(buf, k^1<<b)
+		}
+	}
+	if r >= 2 {
+		for b1 := range 16 {
+			for b2 := b1 + 1; b2 < 16; b2++ {
+				buf = append(buf, k^(1<<b1|1<<b2))
+			}
+		}
+	}
+	return buf
+}
+
+// search is the multi-index search of a segment, falling back to a scan
+// when the radius is too large or the probed buckets hold too much of it.
+func (s *segment) search(dst []Match, q pdq.Hash, threshold int, tomb map[uint64]uint64) []Match {
+	n := len(s.hashes)
+	if threshold < 0 || n == 0 {
+		return dst
+	}
+	r := threshold / numTables
+	if r > maxRadius || n < 1024 {
+		return s.scan(dst, q, threshold, tomb)
+	}
+	var flat [numTables * 137]uint16
+	var keys [numTables][]uint16
+	candidates := 0
+	for t := range numTables {
+		keys[t] = probes(flat[t*137:t*137:(t+1)*137], chunk(&q, t), r)
+		off := s.off[t]
+		for _, k := range keys[t] {
+			candidates += int(off[int(k)+1] - off[k])
+		}
+		if candidates > n/4 {
+			return s.scan(dst, q, threshold, tomb)
+		}
+	}
+	for t := range numTables {
+		off, pos := s.off[t], s.pos[t]
+		for _, k := range keys[t] {
+			for _, p := range pos[off[k]:off[int(k)+1]] {
+				h := &s.hashes[p]
+				x := pdq.Hash{q[0] ^ h[0], q[1] ^ h[1], q[2] ^ h[2], q[3] ^ h[3]}
+				d := bits.OnesCount64(x[0]) + bits.OnesCount64(x[1]) + bits.OnesCount64(x[2]) + bits.OnesCount64(x[3])
+				if d > threshold {
+					continue
+				}
+				// Report each hash once: from the first table in which it
+				// lies within the radius, where it was necessarily probed.
+				first := true
+				for u := range t {
+					if bits.OnesCount16(chunk(&x, u)) <= r {
+						first = false
+						break
+					}
+				}
+				if first && live(tomb, s.ids[p], s.seqs[p]) {
+					dst = append(dst, Match{s.ids[p], *h, d})
+				}
+			}
+		}
+	}
+	return dst
+}
