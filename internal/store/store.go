@@ -21,12 +21,13 @@
 //     sqlite/migrations and postgres/migrations. Never edit a migration that
 //     has shipped; change a schema with a new version.
 //  3. Implement the interface on sqlite.DB and postgres.DB (new files, e.g.
-//     apikeys.go). SQLite: write through db.w (the single writer), read
-//     through db.r. PostgreSQL: use db.pool; if your writes must be ordered
-//     with the bank change log, append through db.appendChanges in the same
-//     transaction.
-//  4. Embed the interface in Store below, and add a conformance test to
-//     storetest that both engines run.
+//     apikeys.go). SQLite: write through db.w (the single writer, BEGIN
+//     IMMEDIATE), read through db.r. PostgreSQL: use db.pool. A change that
+//     must appear in the ordered change log goes through logChange in the
+//     same transaction (in PostgreSQL as its last statement: it takes the
+//     change_seq row lock that orders commits).
+//  4. Embed the interface in Store below, and add conformance tests to
+//     storetest (both engines' TestConformance run them).
 package store
 
 import (
