@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/nigehban/nigehban/internal/bank"
 )
@@ -70,9 +71,17 @@ func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(
 		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
-			SELECT $1 + row_number() OVER (ORDER BY id) - 1, $2, $3, id, at, $4 FROM new_signals`,
-			first, bankID, string(bank.OpSignalAdd), actor)
+		var tag pgconn.CommandTag
+		if w.spilled {
+			tag, err = tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
+				SELECT $1 + row_number() OVER (ORDER BY id) - 1, $2, $3, id, at, $4 FROM new_signals`,
+				first, bankID, string(bank.OpSignalAdd), actor)
+		} else {
+			tag, err = tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
+				SELECT $1 + row_number() OVER (ORDER BY n.id) - 1, $2, $3, n.id, n.at, $4
+				FROM unnest($5::bigint[], $6::timestamptz[]) AS n(id, at)`,
+				first, bankID, string(bank.OpSignalAdd), actor, w.ids, w.ats)
+		}
 		if err != nil {
 			return fmt.Errorf("append changes: %w", err)
 		}
@@ -83,31 +92,49 @@ func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(
 	return tx.Commit(ctx)
 }
 
+// maxInMemory is how many added signal IDs a transaction keeps in memory
+// for its change-log entries; beyond it they go to a temporary table, so a
+// 10-million-signal import does not hold them all, and single adds skip the
+// table's DDL.
+const maxInMemory = 1000
+
 type writer struct {
 	tx      pgx.Tx
 	bankID  int64
 	actor   string
-	created bool // the new_signals temp table
 	added   int
+	spilled bool // IDs are in the new_signals temporary table
+	ids     []int64
+	ats     []time.Time
 
 	types, bodies, cats, srcs, notes, extras []string
 	keys                                     [][]byte
 	quals                                    []int16
 }
 
-// Add implements bank.SignalWriter: the batch travels as arrays in one
-// statement, and the IDs of the signals it added go to a temporary table
-// from which WriteSignals logs them at commit.
+// insertSignals is the batch insert: the batch travels as arrays in one
+// statement. A value repeated within the batch conflicts with its first
+// occurrence, inserted just before it, so the first one wins as in SQLite.
+const insertSignals = `INSERT INTO signals (bank_id, type, key, body, category, source, note, extra, quality, added_at, added_by)
+	SELECT $1, t.type, t.key, NULLIF(t.body, ''), t.category, t.source, t.note, NULLIF(t.extra, ''), t.quality, $2, $3
+	FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::smallint[])
+		WITH ORDINALITY AS t(type, key, body, category, source, note, extra, quality, ord)
+	ORDER BY t.ord
+	ON CONFLICT (bank_id, type, key) WHERE removed_at IS NULL DO NOTHING
+	RETURNING id, added_at`
+
+// Add implements bank.SignalWriter. The IDs of the signals it adds are
+// kept (in memory, or in a temporary table for large imports) so that
+// WriteSignals logs them all at commit.
 func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, error) {
 	var c bank.AddCounts
 	if len(sigs) == 0 {
 		return c, nil
 	}
-	if !w.created {
-		if _, err := w.tx.Exec(ctx, `CREATE TEMPORARY TABLE new_signals (id bigint, at timestamptz) ON COMMIT DROP`); err != nil {
-			return c, fmt.Errorf("create temporary table: %w", err)
+	if !w.spilled && w.added+len(sigs) > maxInMemory {
+		if err := w.spill(ctx); err != nil {
+			return c, err
 		}
-		w.created = true
 	}
 	w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals =
 		w.types[:0], w.keys[:0], w.bodies[:0], w.cats[:0], w.srcs[:0], w.notes[:0], w.extras[:0], w.quals[:0]
@@ -123,25 +150,48 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		w.extras = append(w.extras, bank.EncodeExtra(s.Extra))
 		w.quals = append(w.quals, int16(s.Quality))
 	}
-	// A value repeated within the batch conflicts with its first occurrence,
-	// inserted just before it, so the first one wins as in SQLite.
-	tag, err := w.tx.Exec(ctx, `WITH ins AS (
-		INSERT INTO signals (bank_id, type, key, body, category, source, note, extra, quality, added_at, added_by)
-		SELECT $1, t.type, t.key, NULLIF(t.body, ''), t.category, t.source, t.note, NULLIF(t.extra, ''), t.quality, $2, $3
-		FROM unnest($4::text[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::smallint[])
-			WITH ORDINALITY AS t(type, key, body, category, source, note, extra, quality, ord)
-		ORDER BY t.ord
-		ON CONFLICT (bank_id, type, key) WHERE removed_at IS NULL DO NOTHING
-		RETURNING id, added_at)
-		INSERT INTO new_signals (id, at) SELECT id, added_at FROM ins`,
-		w.bankID, now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals)
-	if err != nil {
-		return c, fmt.Errorf("insert signals: %w", err)
+	args := []any{w.bankID, now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals}
+	if w.spilled {
+		tag, err := w.tx.Exec(ctx, `WITH ins AS (`+insertSignals+`) INSERT INTO new_signals (id, at) SELECT id, added_at FROM ins`, args...)
+		if err != nil {
+			return c, fmt.Errorf("insert signals: %w", err)
+		}
+		c.Added = int(tag.RowsAffected())
+	} else {
+		rows, err := w.tx.Query(ctx, insertSignals, args...)
+		if err != nil {
+			return c, fmt.Errorf("insert signals: %w", err)
+		}
+		var id int64
+		var at time.Time
+		_, err = pgx.ForEachRow(rows, []any{&id, &at}, func() error {
+			w.ids, w.ats = append(w.ids, id), append(w.ats, at)
+			c.Added++
+			return nil
+		})
+		if err != nil {
+			return c, fmt.Errorf("insert signals: %w", err)
+		}
 	}
-	c.Added = int(tag.RowsAffected())
 	c.Unchanged = len(sigs) - c.Added
 	w.added += c.Added
 	return c, nil
+}
+
+// spill moves the IDs kept in memory to a new temporary table, which takes
+// the IDs of every later batch.
+func (w *writer) spill(ctx context.Context) error {
+	if _, err := w.tx.Exec(ctx, `CREATE TEMPORARY TABLE new_signals (id bigint, at timestamptz) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("create temporary table: %w", err)
+	}
+	if len(w.ids) > 0 {
+		if _, err := w.tx.Exec(ctx, `INSERT INTO new_signals (id, at) SELECT * FROM unnest($1::bigint[], $2::timestamptz[])`,
+			w.ids, w.ats); err != nil {
+			return fmt.Errorf("fill temporary table: %w", err)
+		}
+	}
+	w.ids, w.ats, w.spilled = nil, nil, true
+	return nil
 }
 
 // RemoveSignal implements bank.Store.

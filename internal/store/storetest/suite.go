@@ -793,9 +793,11 @@ func testLargeImport(t *testing.T, open func(t *testing.T) Store) {
 	}
 	var sum bank.AddCounts
 	err := st.WriteSignals(ctx, "big", "alice", func(w bank.SignalWriter) error {
-		for i := 0; i < total; i += batch {
-			sigs := make([]bank.Signal, 0, batch)
-			for _, v := range vals[i:min(i+batch, total)] {
+		// A small first batch, then large ones: engines may keep a small
+		// transaction's bookkeeping in memory and switch on the way.
+		for i, n := 0, 700; i < total; i, n = i+n, batch {
+			sigs := make([]bank.Signal, 0, n)
+			for _, v := range vals[i:min(i+n, total)] {
 				sigs = append(sigs, pdqSig(v))
 			}
 			n, err := w.Add(ctx, sigs)
