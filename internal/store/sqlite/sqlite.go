@@ -10,6 +10,11 @@
 // up to the busy timeout, and change-log sequence numbers are assigned in
 // commit order. Reads use a separate pool and, thanks to WAL, never wait for
 // the writer.
+//
+// The writer has a 128 MiB page cache (bulk imports insert into a large
+// unique index in random order) and the WAL is truncated back to 64 MiB
+// after checkpoints, since a large atomic import grows it to the size of
+// everything it wrote.
 package sqlite
 
 import (
@@ -54,7 +59,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)",
 		BusyTimeout.Milliseconds())
-	w, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=cache_size(-131072)")
+	w, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=cache_size(-131072)&_pragma=journal_size_limit(67108864)")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
