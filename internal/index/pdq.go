@@ -24,6 +24,7 @@ package index
 
 import (
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -46,13 +47,9 @@ type Entry struct {
 }
 
 const (
-	numTables = 16
 	// deltaMax is the size at which the linear buffer becomes a segment:
 	// scanning it costs ~1 ns a hash, so it adds at most ~30 µs to a query.
 	deltaMax = 32 << 10
-	// maxRadius is the largest per-table radius probed (137 keys a table at
-	// 2); thresholds ≥ 48 need radius 3 (697 keys) and scan instead.
-	maxRadius = 2
 )
 
 // PDQ is a concurrent-safe near-neighbour index of PDQ hashes. The zero
@@ -288,9 +285,32 @@ func live(tomb map[uint64]uint64, id, seq uint64) bool {
 	return !ok || seq > r
 }
 
-// chunk returns the 16-bit chunk t (0..15) of a hash or of an XOR.
-func chunk(h *pdq.Hash, t int) uint16 {
-	return uint16(h[t>>2] >> (48 - 16*(t&3)))
+// Segment layouts. Small segments cut hashes into 16 chunks of 16 bits:
+// 272 probes at threshold 31, cheap 256 KiB offset tables. From largeN
+// hashes on, buckets of 16-bit keys grow long, so segments use 11 chunks of
+// 22 bits (242 of the 256 bits: pigeonhole needs the chunks to be disjoint,
+// not to cover every bit): 2,794 probes at threshold 31 but ~64× fewer
+// candidates per probe — at 10M hashes ~7k candidates instead of ~41k.
+const (
+	smallBits = 16
+	largeBits = 22
+	largeN    = 4 << 20
+)
+
+// largeFrom is the segment size from which the large layout is used
+// (a variable so tests can exercise both layouts on small data).
+var largeFrom = largeN
+
+
+// key returns the b-bit chunk starting o bits from the top of h (the
+// first hex digit), for a hash or an XOR of two hashes.
+func key(h *pdq.Hash, o, b int) uint32 {
+	w, sh := o>>6, o&63
+	v := h[w] << sh
+	if sh+b > 64 {
+		v |= h[w+1] >> (64 - sh)
+	}
+	return uint32(v >> (64 - b))
 }
 
 // segment is an immutable, indexed run of entries.
@@ -298,30 +318,42 @@ type segment struct {
 	hashes []pdq.Hash
 	ids    []uint64
 	seqs   []uint64
-	off    [numTables][]uint32 // bucket k of table t: pos[t][off[t][k]:off[t][k+1]]
-	pos    [numTables][]uint32
+	bits   int        // chunk width
+	off    [][]uint32 // per table: bucket k is pos[t][off[t][k]:off[t][k+1]]
+	pos    [][]uint32
 }
+
+func (s *segment) tables() int { return 256 / s.bits }
 
 func buildSegment(items []item) *segment {
 	n := len(items)
-	s := &segment{hashes: make([]pdq.Hash, n), ids: make([]uint64, n), seqs: make([]uint64, n)}
+	s := &segment{hashes: make([]pdq.Hash, n), ids: make([]uint64, n), seqs: make([]uint64, n), bits: smallBits}
+	if n >= largeFrom {
+		s.bits = largeBits
+	}
 	for i, it := range items {
 		s.hashes[i], s.ids[i], s.seqs[i] = it.hash, it.id, it.seq
 	}
+	m := s.tables()
+	s.off, s.pos = make([][]uint32, m), make([][]uint32, m)
 	var wg sync.WaitGroup
-	for t := range numTables {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for t := range m {
 		wg.Go(func() {
-			off := make([]uint32, 1<<16+1)
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o, b := t*s.bits, s.bits
+			off := make([]uint32, 1<<b+1)
 			for i := range s.hashes {
-				off[int(chunk(&s.hashes[i], t))+1]++
+				off[key(&s.hashes[i], o, b)+1]++
 			}
 			for k := 1; k < len(off); k++ {
 				off[k] += off[k-1]
 			}
 			pos := make([]uint32, n)
-			next := slices.Clone(off[:1<<16])
+			next := slices.Clone(off[:1<<b])
 			for i := range s.hashes {
-				k := chunk(&s.hashes[i], t)
+				k := key(&s.hashes[i], o, b)
 				pos[next[k]] = uint32(i)
 				next[k]++
 			}
@@ -357,71 +389,106 @@ func (s *segment) scan(dst []Match, q pdq.Hash, threshold int, tomb map[uint64]u
 	return dst
 }
 
-// probes lists the keys within radius r of k.
-func probes(buf []uint16, k uint16, r int) []uint16 {
+// probes appends to buf[:0] the b-bit keys within radius r of k, stopping
+// (and returning false) once more than limit keys would be needed.
+func probes(buf []uint32, k uint32, b, r, limit int) ([]uint32, bool) {
 	buf = append(buf[:0], k)
-	if r >= 1 {
-		for b := range 16 {
-			buf = append(buf, k^1<<b)
-		}
-	}
-	if r >= 2 {
-		for b1 := range 16 {
-			for b2 := b1 + 1; b2 < 16; b2++ {
-				buf = append(buf, k^(1<<b1|1<<b2))
+	var rec func(k uint32, from, left int) bool
+	rec = func(k uint32, from, left int) bool {
+		for i := from; i < b; i++ {
+			if len(buf) >= limit {
+				return false
+			}
+			k2 := k ^ 1<<i
+			buf = append(buf, k2)
+			if left > 1 && !rec(k2, i+1, left-1) {
+				return false
 			}
 		}
+		return true
 	}
-	return buf
+	if r > 0 && !rec(k, 0, r) {
+		return buf, false
+	}
+	return buf, true
 }
 
+// probeLimit bounds the keys probed per query: past it a scan is cheaper.
+const probeLimit = 150_000
+
+// scratch holds a query's buffers, pooled to keep searches allocation-free.
+type scratch struct {
+	keys   []uint32
+	ranges []bucket
+	cands  []cand
+}
+
+type bucket struct{ lo, hi, table uint32 }
+
+type cand struct{ pos, table uint32 }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // search is the multi-index search of a segment, falling back to a scan
-// when the radius is too large or the probed buckets hold too much of it.
+// when the radius or the probed buckets make a scan cheaper. It works in
+// three tight passes — bucket bounds, candidate positions, verification —
+// so the CPU overlaps the cache misses of independent loads.
 func (s *segment) search(dst []Match, q pdq.Hash, threshold int, tomb map[uint64]uint64) []Match {
 	n := len(s.hashes)
 	if threshold < 0 || n == 0 {
 		return dst
 	}
-	r := threshold / numTables
-	if r > maxRadius || n < 1024 {
+	m, b := s.tables(), s.bits
+	r := threshold / m
+	if n < 1024 || r >= b {
 		return s.scan(dst, q, threshold, tomb)
 	}
-	var flat [numTables * 137]uint16
-	var keys [numTables][]uint16
-	candidates := 0
-	for t := range numTables {
-		keys[t] = probes(flat[t*137:t*137:(t+1)*137], chunk(&q, t), r)
-		off := s.off[t]
-		for _, k := range keys[t] {
-			candidates += int(off[int(k)+1] - off[k])
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.ranges = sc.ranges[:0]
+	total := 0
+	for t := range m {
+		var ok bool
+		sc.keys, ok = probes(sc.keys, key(&q, t*b, b), b, r, probeLimit/m)
+		if !ok {
+			return s.scan(dst, q, threshold, tomb)
 		}
-		if candidates > n/4 {
+		off := s.off[t]
+		for _, k := range sc.keys {
+			lo, hi := off[k], off[k+1]
+			if lo != hi {
+				sc.ranges = append(sc.ranges, bucket{lo, hi, uint32(t)})
+				total += int(hi - lo)
+			}
+		}
+		if total > n/4 {
 			return s.scan(dst, q, threshold, tomb)
 		}
 	}
-	for t := range numTables {
-		off, pos := s.off[t], s.pos[t]
-		for _, k := range keys[t] {
-			for _, p := range pos[off[k]:off[int(k)+1]] {
-				h := &s.hashes[p]
-				x := pdq.Hash{q[0] ^ h[0], q[1] ^ h[1], q[2] ^ h[2], q[3] ^ h[3]}
-				d := bits.OnesCount64(x[0]) + bits.OnesCount64(x[1]) + bits.OnesCount64(x[2]) + bits.OnesCount64(x[3])
-				if d > threshold {
-					continue
-				}
-				// Report each hash once: from the first table in which it
-				// lies within the radius, where it was necessarily probed.
-				first := true
-				for u := range t {
-					if bits.OnesCount16(chunk(&x, u)) <= r {
-						first = false
-						break
-					}
-				}
-				if first && live(tomb, s.ids[p], s.seqs[p]) {
-					dst = append(dst, Match{s.ids[p], *h, d})
-				}
+	sc.cands = sc.cands[:0]
+	for _, rg := range sc.ranges {
+		for _, p := range s.pos[rg.table][rg.lo:rg.hi] {
+			sc.cands = append(sc.cands, cand{p, rg.table})
+		}
+	}
+	for _, c := range sc.cands {
+		h := &s.hashes[c.pos]
+		x := pdq.Hash{q[0] ^ h[0], q[1] ^ h[1], q[2] ^ h[2], q[3] ^ h[3]}
+		d := bits.OnesCount64(x[0]) + bits.OnesCount64(x[1]) + bits.OnesCount64(x[2]) + bits.OnesCount64(x[3])
+		if d > threshold {
+			continue
+		}
+		// Report each hash once: from the first table in which it lies
+		// within the radius, where it was necessarily probed.
+		first := true
+		for u := range int(c.table) {
+			if bits.OnesCount32(key(&x, u*b, b)) <= r {
+				first = false
+				break
 			}
+		}
+		if first && live(tomb, s.ids[c.pos], s.seqs[c.pos]) {
+			dst = append(dst, Match{s.ids[c.pos], *h, d})
 		}
 	}
 	return dst

@@ -2,6 +2,7 @@ package index
 
 import (
 	"bufio"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -251,5 +252,44 @@ func TestExact(t *testing.T) {
 	}
 	if _, err := ParseDigest[MD5]("d41d8cd98f00b204e9800998ecf8427e"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestLargeLayout runs the brute-force comparison with the 22-bit layout,
+// which real use only reaches at millions of hashes.
+func TestLargeLayout(t *testing.T) {
+	old := largeFrom
+	largeFrom = 20000
+	defer func() { largeFrom = old }()
+	rng := rand.New(rand.NewPCG(9, 10))
+	hashes := clustered(rng, 50000)
+	var x PDQ
+	m := &model{}
+	for i, h := range hashes {
+		m.entries = append(m.entries, Entry{uint64(i), h})
+	}
+	x.AddBatch(m.entries)
+	if x.segs[0].bits != largeBits {
+		t.Fatalf("segment uses %d-bit chunks, want %d", x.segs[0].bits, largeBits)
+	}
+	checkAgainstModel(t, &x, m, queriesFor(rng, hashes, 30))
+}
+
+func TestProbes(t *testing.T) {
+	for _, tt := range []struct{ b, r, want int }{{16, 0, 1}, {16, 1, 17}, {16, 2, 137}, {22, 2, 254}, {22, 3, 1794}} {
+		keys, ok := probes(nil, 5, tt.b, tt.r, 1<<20)
+		if !ok || len(keys) != tt.want {
+			t.Errorf("b=%d r=%d: %d keys (ok=%v), want %d", tt.b, tt.r, len(keys), ok, tt.want)
+		}
+		seen := map[uint32]bool{}
+		for _, k := range keys {
+			if seen[k] || bits.OnesCount32(k^5) > tt.r || k >= 1<<tt.b {
+				t.Fatalf("b=%d r=%d: bad or repeated key %b", tt.b, tt.r, k)
+			}
+			seen[k] = true
+		}
+	}
+	if _, ok := probes(nil, 0, 22, 4, 1000); ok {
+		t.Error("limit not enforced")
 	}
 }
