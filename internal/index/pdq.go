@@ -301,7 +301,6 @@ const (
 // (a variable so tests can exercise both layouts on small data).
 var largeFrom = largeN
 
-
 // key returns the b-bit chunk starting o bits from the top of h (the
 // first hex digit), for a hash or an XOR of two hashes.
 func key(h *pdq.Hash, o, b int) uint32 {
