@@ -38,6 +38,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
@@ -46,6 +49,12 @@ import (
 // Store is everything the database offers; each engine implements it.
 type Store interface {
 	bank.Store
+	apikey.Store
+	audit.Store
+	action.Store
+	// RecordMatch appends an audit entry and queues webhook events in one
+	// transaction (what `serve` does before acknowledging a match).
+	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

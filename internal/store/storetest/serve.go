@@ -1,0 +1,143 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/audit"
+)
+
+// ServeStore is what `nigehban serve` needs beyond banks.
+type ServeStore interface {
+	Store
+	apikey.Store
+	audit.Store
+	action.Store
+	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
+}
+
+// RunServe runs the conformance tests of API keys, the audit chain and the
+// webhook outbox.
+func RunServe(t *testing.T, newDB NewDB) {
+	open := func(t *testing.T, o func(t *testing.T) Store) ServeStore {
+		t.Helper()
+		st := openStore(t, o)
+		ss, ok := st.(ServeStore)
+		if !ok {
+			t.Fatalf("%T does not implement the serve store", st)
+		}
+		return ss
+	}
+	t.Run("APIKeys", func(t *testing.T) {
+		t.Parallel()
+		st := open(t, newDB(t))
+		ctx := context.Background()
+		k, secret, err := apikey.New("ops", apikey.Curator, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := st.CreateAPIKey(ctx, k)
+		if err != nil || stored.ID == 0 {
+			t.Fatalf("create: %+v %v", stored, err)
+		}
+		got, err := apikey.Authenticate(ctx, st, secret)
+		if err != nil || got.ID != stored.ID || got.Role != apikey.Curator {
+			t.Fatalf("authenticate: %+v %v", got, err)
+		}
+		if _, err := apikey.Authenticate(ctx, st, secret[:len(secret)-1]+"A"); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("wrong secret: %v", err)
+		}
+		if err := st.RevokeAPIKey(ctx, stored.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := apikey.Authenticate(ctx, st, secret); !errors.Is(err, apikey.ErrRevoked) {
+			t.Errorf("revoked key: %v", err)
+		}
+		if err := st.RevokeAPIKey(ctx, 999999); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("revoke missing: %v", err)
+		}
+		keys, err := st.ListAPIKeys(ctx)
+		if err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
+			t.Errorf("list: %+v %v", keys, err)
+		}
+	})
+	t.Run("AuditChain", func(t *testing.T) {
+		t.Parallel()
+		st := open(t, newDB(t))
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				d, _ := json.Marshal(map[string]int{"i": i})
+				if _, err := st.AppendAudit(ctx, audit.Entry{Actor: "key:1", Action: "bank.create", Target: fmt.Sprint(i), Detail: d}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		n, err := audit.VerifyStore(ctx, st)
+		if err != nil || n != 20 {
+			t.Fatalf("verify: %d entries, %v", n, err)
+		}
+		entries, _ := st.ListAudit(ctx, 0, 100)
+		entries[5].Target = "tampered"
+		if err := audit.Verify(entries, ""); !errors.Is(err, audit.ErrBroken) {
+			t.Errorf("tampering not detected: %v", err)
+		}
+	})
+	t.Run("Outbox", func(t *testing.T) {
+		t.Parallel()
+		st := open(t, newDB(t))
+		ctx := context.Background()
+		if err := st.SetWebhook(ctx, action.Webhook{Bank: "b", URL: "http://127.0.0.1:1/hook", Secret: "s"}); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := st.Webhooks(ctx)
+		if err != nil || len(ws) != 1 || ws[0].Secret != "s" {
+			t.Fatalf("webhooks: %+v %v", ws, err)
+		}
+		ev := action.Event{Bank: "b", URL: ws[0].URL, Secret: "s", Payload: json.RawMessage(`{"x":1}`)}
+		if _, err := st.RecordMatch(ctx, audit.Entry{Actor: "key:1", Action: "match"}, []action.Event{ev, ev}); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := st.OutboxDepth(ctx); n != 2 {
+			t.Fatalf("depth %d", n)
+		}
+		now := time.Now().Add(time.Second)
+		first, err := st.ClaimEvents(ctx, now, time.Minute, 10)
+		if err != nil || len(first) != 2 || string(first[0].Payload) != `{"x":1}` {
+			t.Fatalf("claim: %+v %v", first, err)
+		}
+		again, _ := st.ClaimEvents(ctx, now, time.Minute, 10)
+		if len(again) != 0 {
+			t.Errorf("claimed events were claimed again within the lease: %d", len(again))
+		}
+		first[0].State, first[0].Attempts = action.Delivered, 1
+		first[1].State, first[1].Attempts, first[1].NextAt = action.Pending, 1, now
+		for _, e := range first {
+			if err := st.FinishEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		retry, _ := st.ClaimEvents(ctx, now.Add(time.Second), time.Minute, 10)
+		if len(retry) != 1 || retry[0].ID != first[1].ID || retry[0].Attempts != 1 {
+			t.Errorf("retry claim: %+v", retry)
+		}
+		if n, _ := st.OutboxDepth(ctx); n != 1 {
+			t.Errorf("depth after delivery %d", n)
+		}
+		if err := st.SetWebhook(ctx, action.Webhook{Bank: "b"}); err != nil {
+			t.Fatal(err)
+		}
+		if ws, _ := st.Webhooks(ctx); len(ws) != 0 {
+			t.Errorf("webhook not removed: %+v", ws)
+		}
+	})
+}
