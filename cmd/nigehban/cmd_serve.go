@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nigehban/nigehban/internal/api"
+)
+
+func init() { rootCmd.AddCommand(newServeCommand()) }
+
+func newServeCommand() *cobra.Command {
+	var (
+		addr, db string
+		cfg      api.Config
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
+		Short: "Run the matching service (HTTP/JSON API, webhooks, audit)",
+		Long: `Serve the HTTP/JSON API a platform's upload pipeline calls: hash media, match
+media or hashes against the banks, curate banks, manage keys. The OpenAPI
+document is at /openapi.json, metrics at /metrics, health at /healthz and
+/readyz. Every /v1 call needs an API key: create the first with
+"nigehban apikey create --role admin". Several replicas can share one
+PostgreSQL database; each follows the bank change log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), addr, db, cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
+	f.StringVar(&db, "db", "", dbFlagHelp)
+	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
+	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
+	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
+	return cmd
+}
+
+func runServe(ctx context.Context, addr, db string, cfg api.Config) error {
+	st, err := openStore(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv := api.New(st, cfg, slog.Default())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second, // slow clients cannot hold connections open
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	runErr := make(chan error, 1)
+	go func() { runErr <- srv.Run(bg) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	var result error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		result = err
+	case err := <-runErr:
+		result = err // the banks could not be loaded
+	}
+	slog.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		slog.Warn("shutdown", "err", err)
+	}
+	stopBG()
+	select {
+	case err := <-runErr:
+		if result == nil && err != nil {
+			result = err
+		}
+	case <-sctx.Done():
+	}
+	if errors.Is(result, http.ErrServerClosed) {
+		result = nil
+	}
+	return result
+}

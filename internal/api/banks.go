@@ -1,0 +1,386 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/hashlist"
+)
+
+// decodeJSON reads a JSON body strictly: unknown fields are an error, so a
+// misspelt field is not silently ignored.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errorf(http.StatusBadRequest, "bad_json", "invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// audited records a curator's or admin's act; the act itself is already
+// committed, so a failure to audit is logged, not returned as the act's.
+func (s *Server) audited(r *http.Request, c caller, act, target string, detail any) {
+	e := audit.Entry{Actor: c.actor(), Action: act, Target: target, Remote: c.remote, Detail: mustJSON(detail)}
+	if _, err := s.st.AppendAudit(r.Context(), e); err != nil {
+		s.log.Error("audit", "action", act, "target", target, "err", err)
+	}
+}
+
+func (s *Server) listBanks(w http.ResponseWriter, r *http.Request, _ caller) error {
+	bs, err := s.svc.ListBanks(r.Context())
+	if err != nil {
+		return err
+	}
+	if bs == nil {
+		bs = []bank.Bank{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"banks": bs})
+	return nil
+}
+
+type bankBody struct {
+	Name         string       `json:"name"`
+	Description  *string      `json:"description"`
+	Enabled      *bool        `json:"enabled"`
+	Action       *bank.Action `json:"action"`
+	PDQThreshold *int         `json:"pdq_threshold"`
+}
+
+func (s *Server) createBank(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body bankBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	b := bank.NewBank(body.Name)
+	b = bank.BankUpdate{Description: body.Description, Enabled: body.Enabled, Action: body.Action, PDQThreshold: body.PDQThreshold}.Apply(b)
+	b, err := s.svc.CreateBank(r.Context(), b, c.actor())
+	if err != nil {
+		return err
+	}
+	s.audited(r, c, "bank.create", b.Name, b)
+	writeJSON(w, http.StatusCreated, b)
+	return nil
+}
+
+func (s *Server) getBank(w http.ResponseWriter, r *http.Request, _ caller) error {
+	name := r.PathValue("name")
+	b, err := s.svc.GetBank(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	stats, err := s.svc.BankStats(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"bank": b, "signals": stats}
+	if hk, ok := (*s.webhooks.Load())[name]; ok {
+		out["webhook"] = map[string]string{"url": hk.URL}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) updateBank(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body bankBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.Name != "" && body.Name != r.PathValue("name") {
+		return errorf(http.StatusBadRequest, "invalid", "banks cannot be renamed")
+	}
+	u := bank.BankUpdate{Description: body.Description, Enabled: body.Enabled, Action: body.Action, PDQThreshold: body.PDQThreshold}
+	b, changed, err := s.svc.UpdateBank(r.Context(), r.PathValue("name"), u, c.actor())
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.audited(r, c, "bank.update", b.Name, body)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"bank": b, "changed": changed})
+	return nil
+}
+
+func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, c caller) error {
+	name := r.PathValue("name")
+	var body struct {
+		URL    string `json:"url"`
+		Secret string `json:"secret"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if _, err := s.svc.GetBank(r.Context(), name); err != nil {
+		return err
+	}
+	if body.URL != "" {
+		if err := validWebhookURL(body.URL); err != nil {
+			return errorf(http.StatusBadRequest, "invalid", "%v", err)
+		}
+		if len(body.Secret) < 16 {
+			return errorf(http.StatusBadRequest, "invalid", "webhook secret must be at least 16 characters")
+		}
+	}
+	if err := s.st.SetWebhook(r.Context(), action.Webhook{Bank: name, URL: body.URL, Secret: body.Secret}); err != nil {
+		return err
+	}
+	if err := s.reloadWebhooks(r.Context()); err != nil {
+		return err
+	}
+	s.audited(r, c, "bank.webhook", name, map[string]string{"url": body.URL})
+	writeJSON(w, http.StatusOK, map[string]string{"bank": name, "url": body.URL})
+	return nil
+}
+
+// signalBody is a signal as callers send it; quality is optional.
+type signalBody struct {
+	Type     bank.Type         `json:"type"`
+	Value    string            `json:"value"`
+	Category string            `json:"category"`
+	Source   string            `json:"source"`
+	Note     string            `json:"note"`
+	Quality  *int              `json:"quality"`
+	Extra    map[string]string `json:"extra"`
+}
+
+func (b signalBody) signal() bank.Signal {
+	q := -1
+	if b.Quality != nil {
+		q = *b.Quality
+	}
+	return bank.Signal{Type: b.Type, Value: b.Value, Category: b.Category, Source: b.Source, Note: b.Note, Quality: q, Extra: b.Extra}
+}
+
+func (s *Server) addSignals(w http.ResponseWriter, r *http.Request, c caller) error {
+	name := r.PathValue("name")
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	var many struct {
+		Signals []signalBody `json:"signals"`
+	}
+	var bodies []signalBody
+	if json.Unmarshal(raw, &many) == nil && many.Signals != nil {
+		bodies = many.Signals
+	} else {
+		var one signalBody
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&one); err != nil {
+			return errorf(http.StatusBadRequest, "bad_json", "invalid signal: %v", err)
+		}
+		bodies = []signalBody{one}
+	}
+	if len(bodies) == 0 || len(bodies) > 10000 {
+		return errorf(http.StatusBadRequest, "invalid", "give 1 to 10000 signals (bulk: /import)")
+	}
+	type result struct {
+		Signal bank.Signal `json:"signal"`
+		Added  bool        `json:"added"`
+	}
+	var out []result
+	for i, b := range bodies {
+		stored, added, err := s.svc.AddSignal(r.Context(), name, b.signal(), c.actor())
+		if err != nil {
+			return fmt.Errorf("signal %d: %w", i, err)
+		}
+		if added {
+			s.audited(r, c, "signal.add", name, map[string]any{"id": stored.ID, "type": stored.Type, "value": stored.Value})
+		}
+		out = append(out, result{stored, added})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+	return nil
+}
+
+func (s *Server) importSignals(w http.ResponseWriter, r *http.Request, c caller) error {
+	name := r.PathValue("name")
+	q := r.URL.Query()
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	head, _ := br.Peek(4096)
+	format := hashlist.Format(q.Get("format"))
+	if format == "" || format == "auto" {
+		format = hashlist.Detect(head, "")
+	}
+	rd, err := hashlist.NewReader(br, format, hashlist.ReaderOptions{Type: q.Get("type")})
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	}
+	atomic := q.Get("atomic") != "false"
+	res, err := s.svc.Import(r.Context(), name, rd, bank.ImportOptions{Actor: c.actor(), Atomic: atomic,
+		Category: q.Get("category"), Source: q.Get("source")})
+	s.audited(r, c, "bank.import", name, map[string]any{"format": format, "result": res, "error": errString(err)})
+	if err != nil {
+		e := toAPIError(err)
+		writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": err.Error()}, "result": res})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func pathID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, "invalid", "%s must be a positive integer", name)
+	}
+	return id, nil
+}
+
+func (s *Server) getSignal(w http.ResponseWriter, r *http.Request, _ caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	sig, err := s.svc.GetSignal(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if sig.Bank != r.PathValue("name") {
+		return errorf(http.StatusNotFound, "not_found", "signal %d is not in bank %s", id, r.PathValue("name"))
+	}
+	writeJSON(w, http.StatusOK, sig)
+	return nil
+}
+
+func (s *Server) removeSignal(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	reason := r.URL.Query().Get("reason")
+	if reason == "" {
+		return errorf(http.StatusBadRequest, "invalid", "?reason= is required: removals are curated decisions")
+	}
+	sig, changed, err := s.svc.RemoveSignal(r.Context(), r.PathValue("name"), bank.SignalRef{ID: id}, reason, c.actor())
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.audited(r, c, "signal.remove", sig.Bank, map[string]any{"id": id, "reason": reason})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"signal": sig, "changed": changed})
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def, max int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > max {
+		return 0, errorf(http.StatusBadRequest, "invalid", "?%s must be an integer from 0 to %d", name, max)
+	}
+	return n, nil
+}
+
+func (s *Server) changes(w http.ResponseWriter, r *http.Request, _ caller) error {
+	since, err := queryInt(r, "since", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 1000, 5000)
+	if err != nil {
+		return err
+	}
+	cs, err := s.svc.Changes(r.Context(), since, int(limit))
+	if err != nil {
+		return err
+	}
+	if cs == nil {
+		cs = []bank.Change{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changes": cs})
+	return nil
+}
+
+func (s *Server) auditLog(w http.ResponseWriter, r *http.Request, _ caller) error {
+	since, err := queryInt(r, "since", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	es, err := s.st.ListAudit(r.Context(), since, 1000)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []audit.Entry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+	return nil
+}
+
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, _ caller) error {
+	ks, err := s.st.ListAPIKeys(r.Context())
+	if err != nil {
+		return err
+	}
+	if ks == nil {
+		ks = []apikey.Key{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"keys": ks})
+	return nil
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	role, err := apikey.ParseRole(body.Role)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	}
+	k, secret, err := apikey.New(body.Name, role, c.actor())
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	}
+	if k, err = s.st.CreateAPIKey(r.Context(), k); err != nil {
+		return err
+	}
+	s.audited(r, c, "apikey.create", strconv.FormatInt(k.ID, 10), map[string]any{"name": k.Name, "role": k.Role})
+	writeJSON(w, http.StatusCreated, map[string]any{"key": k, "secret": secret})
+	return nil
+}
+
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.st.RevokeAPIKey(r.Context(), id); err != nil {
+		return err
+	}
+	s.keyMu.Lock()
+	s.keys = nil // drop cached keys here at once; other replicas within keyCacheTTL
+	s.keyMu.Unlock()
+	s.audited(r, c, "apikey.revoke", strconv.FormatInt(id, 10), nil)
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
+	return nil
+}

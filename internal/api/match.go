@@ -1,0 +1,351 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/fingerprint"
+	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/vpdq"
+)
+
+// querySignal is one hash to match.
+type querySignal struct {
+	Type    string `json:"type"`
+	Value   string `json:"value"`
+	Quality *int   `json:"quality,omitempty"` // PDQ quality if the caller knows it
+}
+
+// matchHit is one match in an answer.
+type matchHit struct {
+	Query        int         `json:"query"` // index of the query signal
+	Bank         string      `json:"bank"`
+	SignalID     int64       `json:"signal_id"`
+	Type         bank.Type   `json:"type"`
+	Value        string      `json:"value"`
+	Distance     int         `json:"distance"`
+	Category     string      `json:"category,omitempty"`
+	Action       bank.Action `json:"action"`
+	QueryPercent *float64    `json:"query_match_percent,omitempty"`
+	TargetPct    *float64    `json:"target_match_percent,omitempty"`
+}
+
+type matchResponse struct {
+	Matches []matchHit          `json:"matches"`
+	Signals []querySignal       `json:"signals"`            // what was matched (the hashes of an upload)
+	Hashes  *fingerprint.Record `json:"hashes,omitempty"`   // for uploads: every hash of the media
+	Skipped []string            `json:"skipped,omitempty"`  // signals not matched, and why
+	Events  []string            `json:"event_ids,omitempty"` // webhook events queued
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ caller) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if !s.Ready() {
+		return errorf(http.StatusServiceUnavailable, "not_ready", "bank indexes are loading")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "seq": s.idx.Load().Seq()})
+	return nil
+}
+
+// upload fingerprints the multipart field "file".
+func (s *Server) upload(r *http.Request) (fingerprint.Record, error) {
+	if err := r.ParseMultipartForm(8 << 20); err != nil {
+		return fingerprint.Record{}, errorf(http.StatusBadRequest, "bad_request", "multipart body with a field named file required: %v", err)
+	}
+	defer r.MultipartForm.RemoveAll()
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		return fingerprint.Record{}, errorf(http.StatusBadRequest, "bad_request", "multipart field file: %v", err)
+	}
+	defer f.Close()
+	if hdr.Size > s.cfg.MaxUploadBytes {
+		return fingerprint.Record{}, errorf(http.StatusRequestEntityTooLarge, "too_large", "upload of %d bytes over the %d-byte limit", hdr.Size, s.cfg.MaxUploadBytes)
+	}
+	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits})
+	return rec, nil
+}
+
+func (s *Server) hash(w http.ResponseWriter, r *http.Request, _ caller) error {
+	rec, err := s.upload(r)
+	if err != nil {
+		return err
+	}
+	if rec.Error != "" && rec.SHA256 == "" {
+		return errorf(http.StatusUnprocessableEntity, "bad_media", "%s", rec.Error)
+	}
+	writeJSON(w, http.StatusOK, rec)
+	return nil
+}
+
+func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
+	x := s.idx.Load()
+	if x == nil {
+		return errorf(http.StatusServiceUnavailable, "not_ready", "bank indexes are loading")
+	}
+	var resp matchResponse
+	var videoFrames []vpdq.Frame
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+		rec, err := s.upload(r)
+		if err != nil {
+			return err
+		}
+		resp.Hashes = &rec
+		resp.Signals = signalsOf(rec)
+		videoFrames = rec.VPDQ
+		if rec.Error != "" {
+			resp.Skipped = append(resp.Skipped, "perceptual hash: "+rec.Error)
+		}
+	} else {
+		var body struct {
+			Signals []querySignal `json:"signals"`
+		}
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			return errorf(http.StatusBadRequest, "bad_json", "body must be {\"signals\":[{\"type\":…,\"value\":…}]}: %v", err)
+		}
+		if len(body.Signals) == 0 || len(body.Signals) > 1000 {
+			return errorf(http.StatusBadRequest, "invalid", "give 1 to 1000 signals, got %d", len(body.Signals))
+		}
+		resp.Signals = body.Signals
+	}
+	resp.Matches = []matchHit{}
+	for i, q := range resp.Signals {
+		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid", "signal %d: %v", i, err)
+		}
+		if skip != "" {
+			resp.Skipped = append(resp.Skipped, fmt.Sprintf("signal %d: %s", i, skip))
+		}
+		for _, h := range hits {
+			h.Query = i
+			resp.Matches = append(resp.Matches, h)
+		}
+	}
+	for _, h := range resp.Matches {
+		s.metrics.matches.WithLabelValues(h.Bank, string(h.Type)).Inc()
+	}
+	ids, err := s.act(r.Context(), c, resp)
+	if err != nil {
+		return fmt.Errorf("record match: %w", err)
+	}
+	resp.Events = ids
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// signalsOf lists the matchable hashes of an upload.
+func signalsOf(rec fingerprint.Record) []querySignal {
+	var out []querySignal
+	for _, t := range []struct{ typ, v string }{{"md5", rec.MD5}, {"sha1", rec.SHA1}, {"sha256", rec.SHA256}} {
+		if t.v != "" {
+			out = append(out, querySignal{Type: t.typ, Value: t.v})
+		}
+	}
+	if rec.PDQ != nil {
+		out = append(out, querySignal{Type: "pdq", Value: rec.PDQ.String(), Quality: rec.Quality})
+	}
+	if len(rec.VPDQ) > 0 {
+		out = append(out, querySignal{Type: "vpdq", Value: vpdq.Encode(rec.VPDQ)})
+	}
+	return out
+}
+
+// matchOne matches one signal. A low-quality PDQ hash is not matched (the
+// reference's rule: quality < 50 is unreliable) and says so.
+func (s *Server) matchOne(ctx context.Context, x *bank.Index, q querySignal, frames []vpdq.Frame) ([]matchHit, string, error) {
+	t, err := bank.ParseType(q.Type)
+	if err != nil {
+		return nil, "", err
+	}
+	var hits []bank.Hit
+	switch t {
+	case bank.PDQ:
+		h, err := pdq.ParseHex(strings.TrimSpace(q.Value))
+		if err != nil {
+			return nil, "", err
+		}
+		if q.Quality != nil && *q.Quality < pdq.MinQuality {
+			return nil, fmt.Sprintf("PDQ quality %d below %d: not matched", *q.Quality, pdq.MinQuality), nil
+		}
+		hits = x.MatchPDQ(h)
+	case bank.VPDQ:
+		if frames == nil {
+			if frames, err = vpdq.Decode(q.Value); err != nil {
+				return nil, "", err
+			}
+		}
+		return s.videos.match(x, frames, s), "", nil
+	default:
+		if hits, err = x.MatchDigest(t, q.Value); err != nil {
+			return nil, "", err
+		}
+	}
+	out := make([]matchHit, 0, len(hits))
+	for _, h := range hits {
+		info, err := s.sigCache.get(ctx, s.st, h.SignalID)
+		if err != nil {
+			return nil, "", fmt.Errorf("signal %d: %w", h.SignalID, err)
+		}
+		out = append(out, matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: info.value,
+			Distance: h.Distance, Category: info.category, Action: h.Action})
+	}
+	return out, "", nil
+}
+
+// act queues a webhook event per matched bank that has one, together with
+// the audit entry of the match, before the answer is sent.
+func (s *Server) act(ctx context.Context, c caller, resp matchResponse) ([]string, error) {
+	if len(resp.Matches) == 0 {
+		return nil, nil
+	}
+	hooks := *s.webhooks.Load()
+	byBank := map[string][]matchHit{}
+	for _, h := range resp.Matches {
+		if _, ok := hooks[h.Bank]; ok {
+			byBank[h.Bank] = append(byBank[h.Bank], h)
+		}
+	}
+	if len(byBank) == 0 {
+		return nil, nil
+	}
+	var events []action.Event
+	var ids []string
+	at := time.Now().UTC()
+	for b, hits := range byBank {
+		id := newEventID()
+		payload, _ := json.Marshal(map[string]any{"event_id": id, "type": "match", "bank": b, "at": at,
+			"matches": hits, "signals": resp.Signals, "key_id": c.key.ID})
+		hk := hooks[b]
+		events = append(events, action.Event{Bank: b, URL: hk.URL, Secret: hk.Secret, Payload: payload})
+		ids = append(ids, id)
+	}
+	detail := mustJSON(map[string]any{"event_ids": ids, "matches": resp.Matches})
+	_, err := s.st.RecordMatch(ctx, audit.Entry{Actor: c.actor(), Action: "match.action", Remote: c.remote, Detail: detail}, events)
+	return ids, err
+}
+
+func newEventID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// sigCache keeps the value and category of matched signals, so repeated
+// matches do not read the database.
+type sigCache struct {
+	mu sync.RWMutex
+	m  map[int64]sigInfo
+}
+
+type sigInfo struct{ value, category string }
+
+func (c *sigCache) get(ctx context.Context, st bank.Store, id int64) (sigInfo, error) {
+	c.mu.RLock()
+	v, ok := c.m[id]
+	c.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	sig, err := st.GetSignal(ctx, id)
+	if err != nil {
+		return sigInfo{}, err
+	}
+	v = sigInfo{sig.Value, sig.Category}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 200_000 {
+		c.m = map[int64]sigInfo{}
+	}
+	c.m[id] = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+func (c *sigCache) drop(id int64) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+// videoIndex holds the vPDQ signals of every bank; a video query is
+// compared with each by the reference rule (brute force: video banks are
+// thousands of signals, not millions).
+type videoIndex struct {
+	mu     sync.RWMutex
+	videos map[int64]videoSig
+}
+
+type videoSig struct {
+	bank     string
+	category string
+	frames   []vpdq.Frame
+}
+
+func (v *videoIndex) load(ctx context.Context, st bank.Store) error {
+	m := map[int64]videoSig{}
+	err := st.ScanSignals(ctx, bank.SignalQuery{Types: []bank.Type{bank.VPDQ}}, func(sig *bank.Signal) error {
+		if f, err := vpdq.Decode(sig.Value); err == nil {
+			m[sig.ID] = videoSig{sig.Bank, sig.Category, f}
+		}
+		return nil
+	})
+	v.mu.Lock()
+	v.videos = m
+	v.mu.Unlock()
+	return err
+}
+
+func (v *videoIndex) apply(changes []bank.Change) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, c := range changes {
+		if c.Signal == nil || c.Signal.Type != bank.VPDQ {
+			continue
+		}
+		if c.Op == bank.OpSignalRemove || !c.Signal.Active() {
+			delete(v.videos, c.Signal.ID)
+		} else if f, err := vpdq.Decode(c.Signal.Value); err == nil {
+			v.videos[c.Signal.ID] = videoSig{c.Signal.Bank, c.Signal.Category, f}
+		}
+	}
+}
+
+func (v *videoIndex) match(x *bank.Index, frames []vpdq.Frame, s *Server) []matchHit {
+	enabled := map[string]bank.Action{}
+	for _, b := range x.Banks() {
+		if b.Enabled {
+			enabled[b.Name] = b.Action
+		}
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var out []matchHit
+	for id, sig := range v.videos {
+		act, ok := enabled[sig.bank]
+		if !ok {
+			continue
+		}
+		r := vpdq.Match(frames, sig.frames, vpdq.MatchOptions{})
+		if r.Match {
+			q, t := r.QueryPercent, r.TargetPercent
+			out = append(out, matchHit{Bank: sig.bank, SignalID: id, Type: bank.VPDQ, Value: vpdq.Encode(sig.frames),
+				Category: sig.category, Action: act, QueryPercent: &q, TargetPct: &t})
+		}
+	}
+	return out
+}

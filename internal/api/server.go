@@ -1,0 +1,295 @@
+// Package api is the HTTP/JSON service a platform's upload pipeline calls:
+// hash media, match media or hashes against the banks, curate banks, manage
+// API keys. It depends on small interfaces (Store), not on an engine; the
+// in-memory match indexes are built from the store at start and follow its
+// change log, so several replicas on one PostgreSQL database all match a
+// signal added through any of them within a fraction of a second.
+//
+// Roles are hierarchical (submitter < curator < admin). Every request needs
+// an API key ("Authorization: Bearer nig_…" or "X-API-Key"); failures are
+// answered 401/403, logged and audited. Bank changes, matches that fire a
+// webhook and admin acts are audited one by one; key use is audited as
+// per-key request counts once a minute, so the match path stays free of
+// database writes unless a webhook must fire.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/media"
+)
+
+// Store is what the service needs from the database.
+type Store interface {
+	bank.Store
+	apikey.Store
+	audit.Store
+	action.Store
+	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
+}
+
+// Config tunes the service; zero fields take the defaults.
+type Config struct {
+	// MaxUploadBytes bounds uploaded media (default 64 MiB); MaxBodyBytes
+	// bounds JSON bodies (default 4 MiB) and bulk imports (64× that).
+	MaxUploadBytes int64
+	MaxBodyBytes   int64
+	// RatePerSecond and Burst set the per-key token bucket (default 2000/s,
+	// burst 4000).
+	RatePerSecond float64
+	Burst         int
+	// FollowInterval is how often the change log is polled (default 250 ms).
+	FollowInterval time.Duration
+	// Limits bound image decoding of uploads.
+	Limits media.Limits
+	// Deliver runs the webhook deliverer in this process (default true via
+	// NoDeliver=false).
+	NoDeliver bool
+	// Registry receives the metrics (default a new registry).
+	Registry *prometheus.Registry
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 64 << 20
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 4 << 20
+	}
+	if c.RatePerSecond <= 0 {
+		c.RatePerSecond = 2000
+	}
+	if c.Burst <= 0 {
+		c.Burst = 4000
+	}
+	if c.FollowInterval <= 0 {
+		c.FollowInterval = 250 * time.Millisecond
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	return c
+}
+
+// Server is the service. Create it with New, serve Handler, and run Run
+// for the background work (index following, webhook delivery).
+type Server struct {
+	st  Store
+	svc *bank.Service
+	cfg Config
+	log *slog.Logger
+
+	idx      atomic.Pointer[bank.Index]
+	videos   videoIndex
+	webhooks atomic.Pointer[map[string]action.Webhook]
+	sigCache sigCache
+	keyMu    sync.RWMutex
+	keys     map[string]cachedKey
+	limiter  limiter
+	usage    usage
+	metrics  *metrics
+	mux      *http.ServeMux
+}
+
+// New makes a Server over st.
+func New(st Store, cfg Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg = cfg.withDefaults()
+	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
+	s.limiter.rate, s.limiter.burst = cfg.RatePerSecond, float64(cfg.Burst)
+	s.metrics = newMetrics(cfg.Registry, s)
+	s.mux = s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Ready reports whether the indexes are loaded.
+func (s *Server) Ready() bool { return s.idx.Load() != nil }
+
+// Run loads the indexes, then follows the change log, delivers webhooks and
+// flushes key-use audit entries until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.follow(ctx) })
+	if !s.cfg.NoDeliver {
+		d := &action.Deliverer{Store: s.st, Log: s.log, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
+		wg.Go(func() { d.Run(ctx) })
+	}
+	wg.Go(func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				s.flushUsage(context.WithoutCancel(ctx))
+				return
+			case <-t.C:
+				s.flushUsage(ctx)
+			}
+		}
+	})
+	wg.Wait()
+	return nil
+}
+
+func (s *Server) load(ctx context.Context) error {
+	start := time.Now()
+	x, err := bank.LoadIndex(ctx, s.st, nil)
+	if err != nil {
+		return fmt.Errorf("load banks: %w", err)
+	}
+	if err := s.videos.load(ctx, s.st); err != nil {
+		return fmt.Errorf("load video signals: %w", err)
+	}
+	if err := s.reloadWebhooks(ctx); err != nil {
+		return err
+	}
+	s.idx.Store(x)
+	s.log.Info("banks loaded", "banks", len(x.Banks()), "seq", x.Seq(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// follow applies the change log to the indexes as other replicas (or the
+// CLI) change banks.
+func (s *Server) follow(ctx context.Context) {
+	t := time.NewTicker(s.cfg.FollowInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("follow change log", "err", err)
+		}
+	}
+}
+
+// catchUp applies every change after the index's position.
+func (s *Server) catchUp(ctx context.Context) error {
+	x := s.idx.Load()
+	for {
+		changes, err := s.st.Changes(ctx, x.Seq(), 1000)
+		if err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		x.Apply(changes)
+		s.videos.apply(changes)
+		for _, c := range changes {
+			if c.Signal != nil && !c.Signal.Active() {
+				s.sigCache.drop(c.Signal.ID)
+			}
+		}
+		if err := s.reloadWebhooks(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Server) reloadWebhooks(ctx context.Context) error {
+	ws, err := s.st.Webhooks(ctx)
+	if err != nil {
+		return fmt.Errorf("load webhooks: %w", err)
+	}
+	m := make(map[string]action.Webhook, len(ws))
+	for _, w := range ws {
+		m[w.Bank] = w
+	}
+	s.webhooks.Store(&m)
+	return nil
+}
+
+// apiError is an error with its HTTP status and a stable code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{status, code, fmt.Sprintf(format, args...)}
+}
+
+// toAPIError maps domain errors to HTTP in one place.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mbe.Limit)
+	case errors.Is(err, bank.ErrNotFound), errors.Is(err, apikey.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, bank.ErrExists):
+		return errorf(http.StatusConflict, "exists", "%v", err)
+	case errors.Is(err, bank.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	case errors.Is(err, media.ErrTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "%v", err)
+	case errors.Is(err, media.ErrCorrupt), errors.Is(err, media.ErrUnsupported):
+		return errorf(http.StatusUnprocessableEntity, "bad_media", "%v", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, "timeout", "%v", err)
+	}
+	return errorf(http.StatusInternalServerError, "internal", "internal error")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.msg}})
+}
+
+// remoteAddr is the client's address (no proxy headers are trusted).
+func remoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// bearer extracts the presented secret.
+func bearer(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return strings.TrimSpace(k)
+	}
+	if a, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(a)
+	}
+	return ""
+}
