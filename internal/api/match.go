@@ -42,9 +42,9 @@ type matchHit struct {
 
 type matchResponse struct {
 	Matches []matchHit          `json:"matches"`
-	Signals []querySignal       `json:"signals"`            // what was matched (the hashes of an upload)
-	Hashes  *fingerprint.Record `json:"hashes,omitempty"`   // for uploads: every hash of the media
-	Skipped []string            `json:"skipped,omitempty"`  // signals not matched, and why
+	Signals []querySignal       `json:"signals"`             // what was matched (the hashes of an upload)
+	Hashes  *fingerprint.Record `json:"hashes,omitempty"`    // for uploads: every hash of the media
+	Skipped []string            `json:"skipped,omitempty"`   // signals not matched, and why
 	Events  []string            `json:"event_ids,omitempty"` // webhook events queued
 }
 
