@@ -293,7 +293,7 @@ func (r *vicsReader) step() error {
 		case json.Delim('['):
 			r.push(stCaseMedia)
 		default:
-			r.bad(r.li.lineAt(r.dec.InputOffset()-1), "%w: a Case's \"Media\" is not an array", ErrSyntax)
+			r.bad(r.elem.line, "%w: a Case's \"Media\" is not an array", ErrSyntax)
 			return r.skip(tok)
 		}
 	case stCaseMedia:
