@@ -55,14 +55,7 @@ func runServe(ctx context.Context, addr, db string, cfg api.Config) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second, // slow clients cannot hold connections open
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
+	hs := api.NewHTTPServer(srv.Handler())
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))

@@ -129,7 +129,9 @@ func (d *Deliverer) RunOnce(ctx context.Context) int {
 	if log == nil {
 		log = slog.Default()
 	}
-	events, err := d.Store.ClaimEvents(ctx, time.Now(), time.Minute, 32)
+	// The lease outlasts one delivery attempt (10 s client timeout), so no
+	// other deliverer takes an event while it is being sent.
+	events, err := d.Store.ClaimEvents(ctx, time.Now(), 15*time.Second, 32)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("claim outbox events", "err", err)

@@ -113,10 +113,8 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		var body struct {
 			Signals []querySignal `json:"signals"`
 		}
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			return errorf(http.StatusBadRequest, "bad_json", "body must be {\"signals\":[{\"type\":…,\"value\":…}]}: %v", err)
+		if err := decodeJSON(r, &body); err != nil {
+			return err
 		}
 		if len(body.Signals) == 0 || len(body.Signals) > 1000 {
 			return errorf(http.StatusBadRequest, "invalid", "give 1 to 1000 signals, got %d", len(body.Signals))

@@ -127,7 +127,15 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 		limit = s.cfg.MaxUploadBytes + 1<<20
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	return rt.handle(s, w, r, c)
+	err := rt.handle(s, w, r, c)
+	if rt.method != http.MethodGet && rt.role != apikey.Submitter && rt.role != "" && s.Ready() {
+		// This replica reflects its own bank changes at once; the others
+		// within FollowInterval.
+		if cerr := s.catchUp(r.Context()); cerr != nil {
+			s.log.Warn("apply own change", "err", cerr)
+		}
+	}
+	return err
 }
 
 // keyCacheTTL is how long a verified key is trusted without asking the

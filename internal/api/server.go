@@ -123,6 +123,20 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
+// NewHTTPServer returns the http.Server settings the service runs with:
+// header and body timeouts so slow clients cannot hold connections, and a
+// bound on header size.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Ready reports whether the indexes are loaded.
 func (s *Server) Ready() bool { return s.idx.Load() != nil }
 
