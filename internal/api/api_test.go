@@ -279,7 +279,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-func ftoa(f float64) string { return strings.TrimSuffix(strings.TrimRight(json.Number(jsonNum(f)).String(), "0"), ".") }
+func ftoa(f float64) string {
+	return strings.TrimSuffix(strings.TrimRight(json.Number(jsonNum(f)).String(), "0"), ".")
+}
 
 func jsonNum(f float64) string {
 	b, _ := json.Marshal(f)
