@@ -355,11 +355,7 @@ func InferType(value string) (string, error) {
 // non-empty valid UTF-8 without control characters and at most
 // MaxVPDQLength bytes.
 func NormalizeValue(typ, value string) (string, error) {
-	v := value
-	if n := len(v); n == 0 || !tidy(v[0]) || !tidy(v[n-1]) {
-		// A stray byte-order mark is space too: a plain list would lose it.
-		v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' })
-	}
+	v := trimValue(value)
 	if typ == TypeVPDQ {
 		if v == "" {
 			return "", fmt.Errorf("%w: empty vpdq", ErrBadValue)
@@ -399,6 +395,15 @@ func NormalizeValue(typ, value string) (string, error) {
 		v = strings.ToLower(v)
 	}
 	return v, nil
+}
+
+// trimValue removes surrounding white space and byte-order marks (a stray
+// one is space too: a plain list would lose it).
+func trimValue(v string) string {
+	if n := len(v); n == 0 || !tidy(v[0]) || !tidy(v[n-1]) {
+		v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' })
+	}
+	return v
 }
 
 // tidy reports whether an end byte of a value needs no trimming: printable

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"unicode"
 )
 
 type plainReader struct {
@@ -30,7 +31,7 @@ func (p *plainReader) Next() (Entry, error) {
 			p.fail = err
 			return Entry{}, err
 		}
-		line := bytes.TrimSpace(raw)
+		line := bytes.TrimFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' })
 		if skippable(line) {
 			continue
 		}
@@ -119,7 +120,8 @@ type plainWriter struct {
 func newPlainWriter(w io.Writer) *plainWriter { return &plainWriter{writerBase: newWriterBase(w)} }
 
 // Write emits the value alone; the type is not recorded, so mixing sha256
-// and pdq in one plain list loses which is which.
+// and pdq in one plain list loses which is which. A (vPDQ) value starting
+// with "#" is refused: it would read back as a comment.
 func (p *plainWriter) Write(e Entry) error {
 	if err := p.ready(); err != nil {
 		return err
@@ -127,6 +129,9 @@ func (p *plainWriter) Write(e Entry) error {
 	e, err := NormalizeEntry(e)
 	if err != nil {
 		return err
+	}
+	if e.Value[0] == '#' {
+		return fmt.Errorf("%w: a plain list would read a value starting with # as a comment", ErrUnsupported)
 	}
 	p.buf = append(append(p.buf[:0], e.Value...), '\n')
 	return p.put(p.buf)
