@@ -76,8 +76,10 @@
 // vics ([VICS]): Project VIC VICS JSON, v1.x ("odata.metadata") and v2.0
 // ("@odata.context") envelopes alike; "value" may hold Media objects (a hash
 // set) or Case objects with a "Media" array; a bare top-level array is
-// accepted too. The document is streamed token by token, never loaded whole.
-// Member names match case-insensitively. Each Media yields one entry per hash:
+// accepted too. The document is streamed, never loaded whole: envelope and
+// Cases member by member, each Media object on its own (memory is bounded by
+// the largest Media, and by MaxVICSToken per JSON token). Member names match
+// case-insensitively. Each Media yields one entry per hash:
 // MD5, SHA1 (and a SHA256 member if present), then AlternativeHashes items
 // ({"HashName": "SHA1"|"SHA256"|"PDQ"|"MD5", "HashValue": …}) not already seen;
 // other hash names (PhotoDNA…) are ignored. All entries of a Media share its
