@@ -96,8 +96,21 @@ func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(
 			return fmt.Errorf("append changes: %d entries for %d added signals (%v)", n, w.added, err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if w.added > shrinkAfter {
+		// Give back the page cache a large import filled (see the package doc).
+		if _, err := db.w.ExecContext(ctx, `PRAGMA shrink_memory`); err != nil {
+			return fmt.Errorf("after commit: %w", err)
+		}
+	}
+	return nil
 }
+
+// shrinkAfter is the number of added signals after which WriteSignals
+// releases the writer's page cache.
+const shrinkAfter = 100_000
 
 type writer struct {
 	tx     *sql.Tx
