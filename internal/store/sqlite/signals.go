@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -100,9 +101,10 @@ func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(
 		return err
 	}
 	if w.added > shrinkAfter {
-		// Give back the page cache a large import filled (see the package doc).
-		if _, err := db.w.ExecContext(ctx, `PRAGMA shrink_memory`); err != nil {
-			return fmt.Errorf("after commit: %w", err)
+		// Give back the page cache a large import filled (see the package
+		// doc). The import has committed: a failure here is not its failure.
+		if _, err := db.w.ExecContext(context.WithoutCancel(ctx), `PRAGMA shrink_memory`); err != nil {
+			slog.Warn("sqlite: release page cache after import", "err", err)
 		}
 	}
 	return nil
