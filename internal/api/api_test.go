@@ -243,7 +243,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 
 			// OpenAPI lists every route; metrics count requests; the audit chain holds.
-			code, out = ts.call(t, "", "GET", "/openapi.json", nil, "")
+			_, out = ts.call(t, "", "GET", "/openapi.json", nil, "")
 			paths := out["paths"].(map[string]any)
 			for _, rt := range routeTable {
 				if op, ok := paths[rt.path].(map[string]any)[strings.ToLower(rt.method)]; !ok || op == nil {
