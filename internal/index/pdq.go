@@ -181,24 +181,6 @@ func (x *PDQ) AppendSearch(dst []Match, q pdq.Hash, threshold int) []Match {
 	return dst
 }
 
-// BruteForce is the linear-scan oracle: every live entry within threshold,
-// in Search's order. Tests compare Search with it.
-func (x *PDQ) BruteForce(q pdq.Hash, threshold int) []Match {
-	var out []Match
-	x.mu.RLock()
-	for _, s := range x.segs {
-		out = s.scan(out, q, threshold, x.tomb)
-	}
-	for _, it := range x.delta {
-		if d := pdq.Distance(q, it.hash); d <= threshold {
-			out = append(out, Match{it.id, it.hash, d})
-		}
-	}
-	x.mu.RUnlock()
-	sortMatches(out)
-	return out
-}
-
 func sortMatches(m []Match) {
 	slices.SortFunc(m, func(a, b Match) int {
 		if a.Distance != b.Distance {

@@ -54,6 +54,7 @@ func Run(t *testing.T, newDB NewDB) {
 			tt.fn(t, newDB(t))
 		})
 	}
+	RunServe(t, newDB)
 }
 
 func openStore(t *testing.T, open func(t *testing.T) Store) Store {
@@ -490,6 +491,8 @@ func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
 		{"sha1", bank.SignalQuery{Types: []bank.Type{bank.SHA1}}, 0},
 		{"limit", bank.SignalQuery{Limit: 7}, 7},
 		{"after", bank.SignalQuery{AfterID: first.ID + 30}, 29},
+		{"before", bank.SignalQuery{BeforeID: first.ID + 10}, 9},
+		{"range", bank.SignalQuery{AfterID: first.ID + 19, BeforeID: first.ID + 30}, 10},
 	}
 	for _, tt := range tests {
 		got := scanAll(t, st, tt.q)
@@ -502,6 +505,10 @@ func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
 				break
 			}
 		}
+	}
+	all := scanAll(t, st, bank.SignalQuery{IncludeRemoved: true})
+	if max, err := st.MaxSignalID(ctx); err != nil || max != all[len(all)-1].ID {
+		t.Errorf("MaxSignalID = %d, %v; want %d", max, err, all[len(all)-1].ID)
 	}
 	// Paging with AfterID and Limit visits every signal once.
 	var paged []int64
@@ -598,6 +605,9 @@ func testChangeLog(t *testing.T, open func(t *testing.T) Store) {
 	}
 	if cs, err := st.Changes(ctx, 0, 10); err != nil || len(cs) != 0 {
 		t.Errorf("Changes of an empty store = %v, %v", cs, err)
+	}
+	if n, err := st.MaxSignalID(ctx); err != nil || n != 0 {
+		t.Errorf("MaxSignalID of an empty store = %d, %v", n, err)
 	}
 	mustCreate(t, st, "b1")
 	vals := []string{RandomPDQ(r), RandomPDQ(r), RandomPDQ(r)}
