@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -51,7 +52,17 @@ func main() {
 	u := fs.String("url", "", "PostgreSQL server URL")
 	name := fs.String("name", "", "database name")
 	bankName := fs.String("bank", "bench", "bank name")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile here")
 	fs.Parse(os.Args[2:])
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bankbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	switch os.Args[1] {
 	case "gen":
@@ -66,6 +77,7 @@ func main() {
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bankbench:", err)
 		os.Exit(1)
 	}
@@ -257,10 +269,10 @@ func loadIndex(ctx context.Context, dsn, bankName, list string) error {
 	fromStore := time.Since(start).Seconds()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	q := pdq.Hash{1, 2, 3, 4}
+	r := rand.New(rand.NewPCG(7, 7))
 	qs := time.Now()
 	for range 100 {
-		x.MatchPDQ(q)
+		x.MatchPDQ(pdq.Hash{r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64()})
 	}
 	perQuery := time.Since(qs).Seconds() / 100
 	res := map[string]any{"engine": st.Engine(), "store_seconds": fromStore, "heap_bytes": ms.HeapAlloc,

@@ -3,8 +3,11 @@ package bank
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/nigehban/nigehban/internal/index"
 	"github.com/nigehban/nigehban/internal/pdq"
@@ -94,25 +97,60 @@ func LoadIndex(ctx context.Context, st Store, names []string) (*Index, error) {
 
 func newBankIndex(b Bank) *bankIndex { return &bankIndex{bank: b} }
 
+// parallelScanMin is the number of signal IDs above which a bank is
+// loaded by several scans of ID ranges at once (the store scan, not the
+// index build, dominates loading).
+var parallelScanMin int64 = 200_000
+
 func loadBank(ctx context.Context, st Store, b Bank) (*bankIndex, error) {
 	bi := newBankIndex(b)
-	var entries []index.Entry
-	q := SignalQuery{Banks: []string{b.Name}, Types: []Type{PDQ, MD5, SHA1, SHA256}, KeysOnly: true}
-	err := st.ScanSignals(ctx, q, func(s *Signal) error {
-		if s.Type == PDQ {
-			h, err := pdq.ParseHex(s.Value)
-			if err != nil {
-				return fmt.Errorf("signal %d: %w", s.ID, err)
-			}
-			entries = append(entries, index.Entry{ID: uint64(s.ID), Hash: h})
-			return nil
-		}
-		return bi.addDigest(s)
-	})
+	maxID, err := st.MaxSignalID(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load index of bank %q: %w", b.Name, err)
 	}
-	bi.pdq.AddBatch(entries)
+	parts := 1
+	if maxID > parallelScanMin {
+		parts = min(runtime.GOMAXPROCS(0), 4)
+	}
+	step := maxID/int64(parts) + 1
+	entries := make([][]index.Entry, parts)
+	g, gctx := errgroup.WithContext(ctx)
+	for p := range parts {
+		q := SignalQuery{Banks: []string{b.Name}, Types: []Type{PDQ, MD5, SHA1, SHA256}, KeysOnly: true,
+			AfterID: int64(p) * step, BeforeID: int64(p+1)*step + 1}
+		if p == parts-1 {
+			q.BeforeID = 0 // and whatever was added since MaxSignalID
+		}
+		g.Go(func() error {
+			return st.ScanSignals(gctx, q, func(s *Signal) error {
+				if s.Type != PDQ {
+					return bi.addDigest(s) // the digest sets lock for themselves
+				}
+				h, err := pdq.ParseHex(s.Value)
+				if err != nil {
+					return fmt.Errorf("signal %d: %w", s.ID, err)
+				}
+				entries[p] = append(entries[p], index.Entry{ID: uint64(s.ID), Hash: h})
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("load index of bank %q: %w", b.Name, err)
+	}
+	all := entries[0]
+	if parts > 1 {
+		n := 0
+		for _, e := range entries {
+			n += len(e)
+		}
+		all = make([]index.Entry, 0, n)
+		for i, e := range entries {
+			all = append(all, e...)
+			entries[i] = nil
+		}
+	}
+	bi.pdq.AddBatch(all)
 	return bi, nil
 }
 

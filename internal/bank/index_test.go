@@ -185,6 +185,23 @@ func TestIndex(t *testing.T) {
 			}
 		}
 
+		// Loading by parallel range scans gives the same index.
+		restore := bank.SetParallelScanMin(0)
+		p, err := bank.LoadIndex(ctx, svc.Store(), nil)
+		restore()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 40 {
+			q := flip(r, bases[i%len(bases)], r.IntN(12))
+			if a, c := p.MatchPDQ(q), y.MatchPDQ(q); !sameHits(a, c) || len(a) != len(bruteForce(t, svc, q)) {
+				t.Errorf("parallel load %+v, single scan %+v", a, c)
+			}
+		}
+		if a, _ := p.MatchDigest(bank.MD5, md5); len(a) != 3 {
+			t.Errorf("parallel load md5 hits %+v", a)
+		}
+
 		// Named banks.
 		if n, err := bank.LoadIndex(ctx, svc.Store(), []string{"narrow"}); err != nil || len(n.Banks()) != 1 {
 			t.Errorf("LoadIndex(narrow) = %v, %v", n, err)

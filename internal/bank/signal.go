@@ -240,6 +240,7 @@ type SignalQuery struct {
 	IncludeRemoved bool     // also removed signals
 	EnabledOnly    bool     // only banks that are enabled
 	AfterID        int64    // only IDs greater than this (paging)
+	BeforeID       int64    // only IDs less than this; 0 means no bound (parallel scans)
 	Limit          int      // at most this many; 0 means no limit
 	// KeysOnly fills only ID, Bank, Type and Value (Quality is -1, the rest
 	// zero), which makes the scans that build an index several times

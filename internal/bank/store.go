@@ -81,6 +81,10 @@ type Store interface {
 	// from fn stops the scan and is returned.
 	ScanSignals(ctx context.Context, q SignalQuery, fn func(s *Signal) error) error
 
+	// MaxSignalID returns the highest signal ID in the store, 0 when empty;
+	// scans split the ID range at it to run in parallel.
+	MaxSignalID(ctx context.Context) (int64, error)
+
 	// Changes returns up to limit changes with Seq > since, in Seq order.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
 	// LastSeq returns the highest committed Seq, 0 for an empty log.

@@ -314,6 +314,10 @@ func scanWhere(q bank.SignalQuery, banks map[int64]string) (string, []any) {
 	var sb strings.Builder
 	args := []any{q.AfterID}
 	sb.WriteString(` WHERE id > $1`)
+	if q.BeforeID > 0 {
+		args = append(args, q.BeforeID)
+		fmt.Fprintf(&sb, ` AND id < $%d`, len(args))
+	}
 	if len(q.Banks) > 0 || q.EnabledOnly {
 		ids := make([]int64, 0, len(banks))
 		for id := range banks {
@@ -394,4 +398,11 @@ func (db *DB) scanKeys(ctx context.Context, q bank.SignalQuery, banks map[int64]
 		}
 	}
 	return rows.Err()
+}
+
+// MaxSignalID implements bank.Store.
+func (db *DB) MaxSignalID(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM signals`).Scan(&n)
+	return n, err
 }

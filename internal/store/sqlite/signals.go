@@ -296,6 +296,10 @@ func scanWhere(q bank.SignalQuery, banks map[int64]string) (string, []any) {
 	var sb strings.Builder
 	args := []any{q.AfterID}
 	sb.WriteString(` WHERE id > ?`)
+	if q.BeforeID > 0 {
+		sb.WriteString(` AND id < ?`)
+		args = append(args, q.BeforeID)
+	}
 	// The unary + keeps SQLite from answering through signals_active and
 	// then sorting every row: a rowid-order scan streams with no sort.
 	if len(q.Banks) > 0 || q.EnabledOnly {
@@ -402,4 +406,11 @@ func (db *DB) scanKeys(ctx context.Context, q bank.SignalQuery, banks map[int64]
 			}
 		}
 	})
+}
+
+// MaxSignalID implements bank.Store.
+func (db *DB) MaxSignalID(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM signals`).Scan(&n)
+	return n, err
 }
