@@ -725,6 +725,9 @@ everything up to N continues with --since N.`,
 						since = c.Seq
 					}
 					printed += len(cs)
+					if tw != nil {
+						tw.Flush() // per page: a long log must not pile up in the tabwriter
+					}
 					if len(cs) < page {
 						break
 					}

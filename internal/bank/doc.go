@@ -33,8 +33,25 @@
 //
 // Store is the small interface this package needs from a database; the
 // engines live in internal/store/sqlite and internal/store/postgres and are
-// chosen by store.Open. Service wraps a Store with validation and the
-// streaming import/export of internal/hashlist formats. Callers (the CLI, the
-// HTTP API) use Service; engines are checked against one conformance suite,
-// internal/store/storetest.
+// chosen by store.Open. Service wraps a Store with validation. Callers (the
+// CLI, the HTTP API) use Service; engines are checked against one
+// conformance suite, internal/store/storetest.
+//
+// # Import and export
+//
+// Service.Import streams a hashlist.Reader into a bank in batches, so memory
+// does not grow with the list. With ImportOptions.Atomic the whole list is
+// one transaction: a bad line (reported with its line number), a read error
+// or a cancellation imports nothing. Otherwise each batch commits on its own
+// and the result says how much went in. Service.Export streams a bank's
+// active signals to any hashlist format and counts, by reason, the signals
+// the format cannot hold instead of dropping them silently. Extra fields
+// (Signal.Extra: a VICS MediaID, unknown CSV columns) are kept, so exporting
+// in the format a list came from reproduces it.
+//
+// # Matching
+//
+// LoadIndex builds an Index (PDQ near-neighbour and exact digest indexes per
+// bank, from internal/index) by streaming the active signals of the chosen
+// banks, and Index.Apply keeps it current from the change log.
 package bank
