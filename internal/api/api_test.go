@@ -384,3 +384,46 @@ func TestSlowClientAndLeaks(t *testing.T) {
 		t.Errorf("goroutines grew from %d to %d", before, n)
 	}
 }
+
+// TestVideoMatch stores a clip's vPDQ signal and matches an edited variant
+// (greyscale) uploaded as a file, and not a different scene.
+func TestVideoMatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("decodes videos")
+	}
+	const videos = "../../../shared/testdata/vpdq/videos/"
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": "clips"}, "")
+	orig, ct := multipartFile(t, "orig.mp4", mustRead(t, videos+"chair-orig-22-sd-bar.mp4"))
+	code, out := ts.call(t, ts.admin, "POST", "/v1/hash", orig, ct)
+	if code != 200 || out["vpdq"] == nil {
+		t.Fatalf("hash video: %d %v", code, out)
+	}
+	// The bank signal is the compact vPDQ form the match answer echoes.
+	_, m := ts.call(t, ts.admin, "POST", "/v1/match", orig, ct)
+	var signal string
+	for _, s := range m["signals"].([]any) {
+		if s.(map[string]any)["type"] == "vpdq" {
+			signal = s.(map[string]any)["value"].(string)
+		}
+	}
+	if code, out := ts.call(t, ts.admin, "POST", "/v1/banks/clips/signals", map[string]any{"type": "vpdq", "value": signal, "category": "B"}, ""); code != 200 {
+		t.Fatalf("add vpdq signal: %d %v", code, out)
+	}
+	grey, ct := multipartFile(t, "grey.mp4", mustRead(t, videos+"chair-22-sd-grey-bar.mp4"))
+	_, out = ts.call(t, ts.admin, "POST", "/v1/match", grey, ct)
+	var hit map[string]any
+	for _, mm := range out["matches"].([]any) {
+		if mm.(map[string]any)["type"] == "vpdq" {
+			hit = mm.(map[string]any)
+		}
+	}
+	if hit == nil || hit["category"] != "B" || hit["query_match_percent"].(float64) < 80 {
+		t.Fatalf("grey variant did not match the stored video: %v", out["matches"])
+	}
+	other, ct := multipartFile(t, "other.mp4", mustRead(t, videos+"doorknob-hd-no-bar.mp4"))
+	_, out = ts.call(t, ts.admin, "POST", "/v1/match", other, ct)
+	if len(out["matches"].([]any)) != 0 {
+		t.Errorf("a different scene matched: %v", out["matches"])
+	}
+}
