@@ -153,7 +153,7 @@ func baseline(ctx context.Context, dsn, list string) error {
 }
 
 func baselineSQLite(ctx context.Context, path, list string) (int, error) {
-	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-131072)")
+	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-1048576)") // as the store's writer
 	if err != nil {
 		return 0, err
 	}
