@@ -1,0 +1,89 @@
+// Package scan triages seized evidence: it walks folders, files and archives
+// read-only, fingerprints every file (internal/fingerprint), matches it
+// against banks of known material, and writes an evidence manifest whose
+// integrity anyone can check later with Verify.
+//
+// # Output directory
+//
+//   - manifest.jsonl: one Entry per line, in completion order. It is the
+//     record of truth: the other outputs are derived from it when a run ends.
+//   - manifest.csv: the same entries as CSV (CSVColumns), sorted by source
+//     and path, vPDQ summarised as a frame count, matches as "bank/category/
+//     type/distance" items.
+//   - custody.json: chain-of-custody metadata (Custody): case, examiner,
+//     tool, host, OS user, every run (start, end, command line, banks and
+//     known-file lists as they were), the sources with their own hashes
+//     where they are files, counts, and the sha256 of every other output.
+//   - report.html: a self-contained summary for the investigator (counts by
+//     type, matches by bank and category, extension mismatches, errors). It
+//     never contains image content, and every value is escaped.
+//
+// # Entries
+//
+// Paths are relative to their source (slash-separated); a file source is
+// named by its base name. Archive members are named container!member, so
+// photo.jpg inside inner.tar inside outer.zip is outer.zip!inner.tar!photo.jpg,
+// and Container holds the archive's own path. Member names are recorded as
+// the archive spells them: a name such as ../../etc/passwd is only a name,
+// nothing is ever extracted to disk. A name repeated within one archive (zip
+// and tar allow it) is listed once per occurrence, the later ones suffixed
+// #2, #3… in archive order. Names that are not valid UTF-8 keep their exact
+// bytes in PathRaw.
+//
+// Times are RFC 3339 UTC with nanoseconds, taken from lstat before the file
+// is opened (birth time where the file system records it); archive members
+// carry what their archive stores. Digests appear only when they cover the
+// whole content: a file that fails half-way has an Error and no digests.
+//
+// # What is read, and how
+//
+// Sources are never written: files are opened O_RDONLY with O_NOATIME where
+// the kernel permits (the owner or CAP_FOWNER; otherwise without, which may
+// update atime under the mount's atime policy), O_NOFOLLOW and O_NONBLOCK, so
+// a file swapped for a symlink or a fifo between listing and reading is
+// refused instead of followed or blocking. The output and temporary
+// directories must lie outside every source. Videos are decoded by ffmpeg,
+// which opens the file by path (read-only).
+//
+// Symbolic links are recorded (Kind "symlink", LinkTarget) and never
+// followed, below the top level: following them could leave the source or
+// list a file twice, and loops cannot arise. A link that loops is an error
+// entry, a dangling one a Note. A SOURCE argument that is itself a symlink
+// is followed. Fifos, sockets and devices are error entries, never opened.
+// Directory loops through bind mounts are detected by device and inode.
+//
+// # Archives
+//
+// zip, tar, gzip and tar.gz are recognised by content (a zip renamed .jpg is
+// opened too) and expanded in memory or through a private temporary file,
+// nested up to Limits.MaxDepth. Each archive is listed as a file with its own
+// hashes, after its members, with Members set; a gzip that is not a tar is
+// one member named without its .gz. A zip bomb is stopped by three limits:
+// bytes expanded from one archive on disk (all nesting levels together),
+// the expansion ratio of a member or gzip stream, and the nesting depth.
+// Broken archives, encrypted or unsupported members, and limit violations
+// become error entries; the scan goes on with the next file. 7z, rar and
+// disk images are hashed as files and not expanded.
+//
+// # Matching and known files
+//
+// Every fingerprinted file is looked up by md5, sha1 and sha256 (exact), PDQ
+// (Hamming distance; images of quality below MinQuality are not matched)
+// and vPDQ (the reference match rule), through the Matcher interface:
+// FileBanks serves hash-list files, StoreBanks stored banks. A file whose
+// digest is in a known-file list (KnownSet: NSRL RDS NSRLFile.txt, hashdeep
+// output or plain md5/sha1/sha256 lists) is still listed and hashed (it has
+// to be, to be recognised) and marked Known; it is not matched, and videos
+// among them are not decoded. Images are: their PDQ is computed in the same
+// pass as the digests. Known files are never left out of the manifest, which
+// must account for every file on the device.
+//
+// # Interruption
+//
+// Manifest lines are appended by one writer and flushed to disk in batches
+// (fsync at least every second). After a crash or Ctrl-C, Run with Resume
+// reads manifest.jsonl, drops a torn last line, skips every file already
+// listed (an archive's own line is written after all its members, so a
+// listed archive is complete) and appends the rest; custody.json keeps
+// every run.
+package scan
