@@ -91,15 +91,15 @@ type Entry struct {
 // query and target frames matched instead, and no Value (signals can be
 // megabytes long).
 type Match struct {
-	Bank         string  `json:"bank"`
-	Category     string  `json:"category,omitempty"`
-	SignalType   string  `json:"signal_type"`
-	Value        string  `json:"value,omitempty"`
-	Distance     int     `json:"distance"`
-	QueryPercent float64 `json:"query_match_percent,omitempty"`
+	Bank          string  `json:"bank"`
+	Category      string  `json:"category,omitempty"`
+	SignalType    string  `json:"signal_type"`
+	Value         string  `json:"value,omitempty"`
+	Distance      int     `json:"distance"`
+	QueryPercent  float64 `json:"query_match_percent,omitempty"`
 	TargetPercent float64 `json:"target_match_percent,omitempty"`
-	Label        string  `json:"label,omitempty"`
-	SignalID     int64   `json:"signal_id,omitempty"`
+	Label         string  `json:"label,omitempty"`
+	SignalID      int64   `json:"signal_id,omitempty"`
 }
 
 // rawPath returns the exact bytes of the entry's path.

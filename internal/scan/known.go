@@ -37,8 +37,8 @@ type digestSet struct {
 	data  []byte
 }
 
-func (d *digestSet) Len() int { return len(d.data) / d.width }
-func (d *digestSet) at(i int) []byte { return d.data[i*d.width : (i+1)*d.width] }
+func (d *digestSet) Len() int           { return len(d.data) / d.width }
+func (d *digestSet) at(i int) []byte    { return d.data[i*d.width : (i+1)*d.width] }
 func (d *digestSet) Less(i, j int) bool { return bytes.Compare(d.at(i), d.at(j)) < 0 }
 func (d *digestSet) Swap(i, j int) {
 	var tmp [32]byte
