@@ -15,7 +15,7 @@ import (
 
 // HashFile decodes the first video stream of the file at path with ffmpeg
 // and returns its vPDQ hash: one Frame per sampled frame, in frame order,
-// with consecutive repeats pruned as Options says.
+// pruned only when Options.Prune asks.
 func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 	opts = opts.withDefaults()
 	si, err := probe(ctx, path)
@@ -48,7 +48,7 @@ func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !opts.NoPrune {
+	if opts.Prune {
 		frames = Prune(frames, opts.PruneDistance)
 	}
 	v.Frames = frames
@@ -112,6 +112,7 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 	var (
 		mu      sync.Mutex
 		results []Frame
+		hashErr error
 		wg      sync.WaitGroup
 	)
 	for range opts.Workers {
@@ -120,12 +121,12 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 			for j := range jobs {
 				r, herr := hasher.HashRGB(j.buf, w, h)
 				free <- j.buf
-				if herr != nil {
-					continue // cannot happen: sizes are ours
-				}
 				n := j.seq * frameMod
 				f := Frame{Frame: n, Timestamp: timestamp(n, fps), Quality: r.Quality, PDQ: r.Hash}
 				mu.Lock()
+				if herr != nil && hashErr == nil {
+					hashErr = fmt.Errorf("hash frame %d: %w", n, herr) // sizes are ours: a bug if seen
+				}
 				if len(results) <= j.seq {
 					results = append(results, make([]Frame, j.seq+1-len(results))...)
 				}
@@ -172,6 +173,8 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 		return nil, fmt.Errorf("decode %s: %w (after %d frames)", path, ctx.Err(), count)
 	case readErr != nil:
 		return nil, readErr
+	case hashErr != nil:
+		return nil, hashErr
 	case waitErr != nil:
 		return nil, fmt.Errorf("ffmpeg: %s (after %d frames): %w", firstLine(stderr.String(), waitErr), count, ErrNotVideo)
 	case count == 0:

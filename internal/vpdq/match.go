@@ -44,12 +44,19 @@ type MatchResult struct {
 	Match         bool    `json:"match"`
 }
 
-// Match compares query with target by the reference rule: both sides are
-// reduced to their distinct hashes of sufficient quality (a bag of hashes:
-// frame order and timestamps do not matter); a hash matches when some hash
-// on the other side is within Distance (≤, as python-threatexchange; the C++
-// brute-force matcher uses < and no dedupe). The videos match when both
-// percentages reach their thresholds. An empty side gives 0 %.
+// Match compares query with target by the reference rule, as
+// python-threatexchange's brute-force matcher does: each side is reduced to
+// its distinct hashes (the first frame with a given hash stands for it),
+// then frames below MinQuality are dropped; the rest form a bag of hashes
+// (frame order and timestamps do not matter). A hash matches when some hash
+// on the other side is within Distance. The videos match when both
+// percentages reach their thresholds. An empty side gives 0 % and no match
+// (python-threatexchange would divide by zero).
+//
+// Upstream differs between implementations; this follows
+// python-threatexchange (what HMA runs, and the README pseudocode): ≤
+// Distance and exact-hash dedupe. The C++ matchTwoHashBrute counts
+// dist < Distance and every frame, duplicates included.
 func Match(query, target []Frame, opts MatchOptions) MatchResult {
 	opts = opts.withDefaults()
 	q := distinct(query, opts.MinQuality)
@@ -62,16 +69,18 @@ func Match(query, target []Frame, opts MatchOptions) MatchResult {
 	return r
 }
 
-// distinct returns the unique hashes of frames with quality ≥ minQuality.
+// distinct keeps the first frame of each distinct hash, then drops those
+// below minQuality (python-threatexchange's order: a hash whose first frame
+// is poor is dropped even if a later frame with that hash is good).
 func distinct(frames []Frame, minQuality int) []pdq.Hash {
 	seen := make(map[pdq.Hash]struct{}, len(frames))
 	var out []pdq.Hash
 	for _, f := range frames {
-		if f.Quality < minQuality {
+		if _, ok := seen[f.PDQ]; ok {
 			continue
 		}
-		if _, ok := seen[f.PDQ]; !ok {
-			seen[f.PDQ] = struct{}{}
+		seen[f.PDQ] = struct{}{}
+		if f.Quality >= minQuality {
 			out = append(out, f.PDQ)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,10 @@ const MaxSignalFrames = 100_000
 // Encode returns the canonical bank-signal form of a video's frames: the
 // python-threatexchange compact vPDQ format, a JSON list of
 // "pdqhex,quality,timestamp" strings, so signals exchange with HMA. Frame
-// numbers are not kept (matching does not use them).
+// numbers are not kept (matching does not use them). Timestamps are written
+// with 3 decimals, the millisecond the reference's files keep
+// (python-threatexchange writes 3 significant digits, "1.23e+02"; both
+// parse either way).
 func Encode(frames []Frame) string {
 	items := make([]string, len(frames))
 	for i, f := range frames {
@@ -29,8 +33,10 @@ func Encode(frames []Frame) string {
 	return string(b)
 }
 
-// Decode parses the form Encode writes. Frame numbers come back as the
-// item's position.
+// Decode parses the compact form Encode and python-threatexchange write.
+// Frame numbers come back as the item's position. Unlike
+// python-threatexchange it refuses an empty list (a bank signal without
+// frames can never match) and non-finite timestamps.
 func Decode(s string) ([]Frame, error) {
 	var items []string
 	if err := json.Unmarshal([]byte(s), &items); err != nil {
@@ -57,7 +63,7 @@ func Decode(s string) ([]Frame, error) {
 			return nil, fmt.Errorf("%w: frame %d: quality %q", ErrBadSignal, i, parts[1])
 		}
 		ts, err := strconv.ParseFloat(parts[2], 64)
-		if err != nil || ts < 0 {
+		if err != nil || !(ts >= 0) || math.IsInf(ts, 0) {
 			return nil, fmt.Errorf("%w: frame %d: timestamp %q", ErrBadSignal, i, parts[2])
 		}
 		frames[i] = Frame{Frame: i, Timestamp: ts, Quality: q, PDQ: h}

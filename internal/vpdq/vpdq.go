@@ -45,13 +45,15 @@ type Options struct {
 	SecondsPerHash float64
 	// Downsample > 0 scales frames to N×N before hashing (reference -s N).
 	Downsample int
-	// PruneDistance drops a frame whose hash is within this distance of the
-	// last retained frame ("pruning frames" in the vPDQ README). 0 prunes
-	// exact repeats only, which loses nothing for matching (matching
-	// deduplicates identical hashes anyway); NoPrune keeps every frame, as
-	// the C++ reference does.
+	// Prune drops each frame whose hash is within PruneDistance of the last
+	// retained frame (the vPDQ README's "pruning frames"; PruneDistance 0
+	// drops exact consecutive repeats only). Off by default, as upstream:
+	// neither the C++ hasher nor python-threatexchange prunes, and signals
+	// stay comparable with theirs frame for frame. Matching already counts
+	// identical hashes once, so exact pruning changes no match result; a
+	// positive distance shrinks stored signals at some cost in recall.
+	Prune         bool
 	PruneDistance int
-	NoPrune       bool
 	// MaxFrames bounds the frames hashed (default 100,000: about 28 hours at
 	// 1 frame per second).
 	MaxFrames int
