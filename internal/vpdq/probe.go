@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -75,17 +76,20 @@ func probe(ctx context.Context, path string) (streamInfo, error) {
 	s := pj.Streams[0]
 	si.Width, si.Height, si.Codec = s.Width, s.Height, s.CodecName
 	si.FPS = parseRate(s.AvgFrameRate)
-	if si.FPS <= 0 {
+	if !(si.FPS > 0) {
 		si.FPS = parseRate(s.RFrameRate)
 	}
 	si.Duration, _ = strconv.ParseFloat(s.Duration, 64)
-	if si.Duration <= 0 {
+	if !(si.Duration > 0) {
 		si.Duration, _ = strconv.ParseFloat(pj.Format.Duration, 64)
+	}
+	if !(si.Duration > 0) || math.IsInf(si.Duration, 0) {
+		si.Duration = 0 // unknown ("N/A", or nonsense): limits fall back to frame counts
 	}
 	if si.Width <= 0 || si.Height <= 0 {
 		return si, fmt.Errorf("video stream has no dimensions (%d×%d): %w", si.Width, si.Height, ErrNotVideo)
 	}
-	if si.FPS <= 0 || si.FPS > 10000 {
+	if !(si.FPS > 0 && si.FPS <= 10000) { // also refuses NaN
 		return si, fmt.Errorf("video stream has no usable frame rate (%q): %w", s.AvgFrameRate, ErrNotVideo)
 	}
 	return si, nil

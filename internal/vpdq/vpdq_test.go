@@ -595,9 +595,31 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		again, err := Decode(Encode(frames))
+		enc := Encode(frames)
+		again, err := Decode(enc)
 		if err != nil || len(again) != len(frames) {
 			t.Fatalf("re-decode: %v", err)
 		}
+		for i := range frames {
+			if again[i].PDQ != frames[i].PDQ || again[i].Quality != frames[i].Quality {
+				t.Fatalf("frame %d changed: %+v → %+v", i, frames[i], again[i])
+			}
+		}
+		if enc2 := Encode(again); enc2 != enc {
+			t.Fatalf("encoding not stable:\n%s\n%s", enc, enc2)
+		}
 	})
+}
+
+func TestParseRate(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want float64
+	}{
+		{"30/1", 30}, {"30000/1001", 30000.0 / 1001}, {"25", 25}, {"0/0", 0}, {"", 0}, {"x/1", 0}, {"1/x", 0},
+	} {
+		if got := parseRate(tt.in); got != tt.want {
+			t.Errorf("parseRate(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
 }
