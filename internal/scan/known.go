@@ -136,8 +136,11 @@ func (k *KnownSet) load(ctx context.Context, path string) (KnownInfo, error) {
 
 // parse reads one list from br, detecting its format from the first line.
 func (k *KnownSet) parse(ctx context.Context, br *bufio.Reader, info *KnownInfo) error {
+	if bom, _ := br.Peek(3); string(bom) == "\ufeff" {
+		br.Discard(3)
+	}
 	first, _ := br.Peek(4096)
-	line, _, _ := bytes.Cut(bytes.TrimPrefix(first, []byte("\ufeff")), []byte{'\n'})
+	line, _, _ := bytes.Cut(first, []byte{'\n'})
 	lower := strings.ToLower(string(line))
 	switch {
 	case strings.HasPrefix(lower, "%%%% hashdeep"):

@@ -149,6 +149,10 @@ func (s *scanner) run(ctx context.Context, srcs []*source, workers int) {
 	wg.Wait()
 }
 
+// openSourceFunc opens source files; tests replace it to simulate files
+// that cannot be read when they run as root, whom permissions do not stop.
+var openSourceFunc = openSource
+
 func newScanner(o *Options, limits Limits) *scanner {
 	s := &scanner{
 		fp:         fingerprint.Options{Limits: o.Image},
@@ -159,7 +163,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 		matcher:    o.Matcher,
 		known:      o.Known,
 		progress:   o.Progress,
-		open:       openSource,
+		open:       openSourceFunc,
 		done:       map[string]bool{},
 	}
 	if s.minQuality <= 0 {
