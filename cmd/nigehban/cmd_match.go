@@ -78,7 +78,11 @@ func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []str
 	var match matcher
 	var err error
 	if o.db != "" {
-		match, err = storedMatcher(ctx, o)
+		var st io.Closer
+		match, st, err = storedMatcher(ctx, o)
+		if st != nil {
+			defer st.Close()
+		}
 	} else {
 		match, err = fileMatcher(o)
 	}
@@ -218,15 +222,15 @@ type storedMatch struct {
 // storedMatcher loads the named banks from the store into memory. Each bank
 // matches with its own threshold, set by its curator; --threshold can only
 // narrow it (a curator's limit is never widened from the command line).
-func storedMatcher(ctx context.Context, o matchOptions) (matcher, error) {
+func storedMatcher(ctx context.Context, o matchOptions) (matcher, io.Closer, error) {
 	st, err := openStore(ctx, o.db)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	svc := bank.NewService(st)
 	x, err := bank.LoadIndex(ctx, st, o.banks)
 	if err != nil {
-		return nil, err
+		return nil, st, err
 	}
 	return func(q pdq.Hash) ([]any, error) {
 		hits := x.MatchPDQ(q)
@@ -243,5 +247,5 @@ func storedMatcher(ctx context.Context, o matchOptions) (matcher, error) {
 				Category: sig.Category, Label: sig.Note})
 		}
 		return ms, nil
-	}, nil
+	}, st, nil
 }
