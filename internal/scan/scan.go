@@ -77,15 +77,15 @@ type Options struct {
 
 // Summary is the outcome of Run.
 type Summary struct {
-	Dir    string
-	Status string
+	Dir    string `json:"dir"`
+	Status string `json:"status"`
 	// Written is the number of manifest lines this run appended.
-	Written int64
+	Written int64 `json:"written"`
 	// Counts covers the whole manifest (nil when the run was interrupted).
-	Counts *Counts
+	Counts *Counts `json:"counts,omitempty"`
 	// CustodySHA256 is the sha256 of custody.json as written: note it in
 	// the case file, so that custody.json itself can be checked later.
-	CustodySHA256 string
+	CustodySHA256 string `json:"custody_sha256"`
 }
 
 // scanner is the state of one run.

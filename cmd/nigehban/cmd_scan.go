@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/progress"
+	"github.com/nigehban/nigehban/internal/scan"
+	"github.com/nigehban/nigehban/internal/store"
+)
+
+func init() { rootCmd.AddCommand(newScanCommand()) }
+
+type scanFlags struct {
+	caseID, examiner, out string
+	banks                 []string
+	db                    string
+	bankType              string
+	known                 []string
+	resume                bool
+	workers               int
+	noVideo               bool
+	threshold             int
+	minQuality            int
+	limits                scan.Limits
+	maxPixels, maxBytes   int64
+	tempDir               string
+	json                  bool
+}
+
+func newScanCommand() *cobra.Command {
+	var o scanFlags
+	cmd := &cobra.Command{
+		Use:   "scan --case ID --examiner NAME --out DIR [--bank FILE… | --db DSN --bank NAME…] [--known FILE…] SOURCE...",
+		Short: "Triage seized evidence: hash every file, match banks, write a court-ready manifest",
+		Long: `Scan folders, files and archives (zip, tar, tar.gz, gzip; nested ones too,
+recognised by content) read-only. Every file gets its size, times, mode,
+md5, sha1, sha256, detected type (flagging extensions that do not fit the
+content), PDQ for images, vPDQ for videos, and its matches against the banks.
+
+DIR receives manifest.jsonl (one JSON object per file), manifest.csv,
+report.html (a summary to read first, without image content) and
+custody.json (case, examiner, tool, host, runs, sources, banks, counts and
+the sha256 of each output). Check them later with "nigehban scan verify DIR".
+
+Banks: without --db each --bank is a hash-list file (plain, csv, jsonl, te
+or vics; categories come from the file; plain lists of 64-digit hashes need
+--bank-type); with --db each --bank names a stored bank (all enabled banks
+when none is named), matched with its own PDQ threshold.
+
+Known files: --known takes NSRL RDS NSRLFile.txt, hashdeep output or plain
+md5/sha1/sha256 lists. A file found there is still listed and hashed, marked
+"known": true, and neither matched nor (if a video) decoded.
+
+Interrupted scans (Ctrl-C, crash, power loss) continue with --resume and the
+same arguments: files already listed are not hashed again.
+
+Files that cannot be read, broken archives, zip bombs, symlink loops and
+special files are recorded as errors in the manifest; the scan goes on, and
+exits with status 1 at the end if there were any. A directory literally
+named "verify" must be given as ./verify.`,
+		Example: `  nigehban scan --case 2025-0042 --examiner "S. Khan" --out /cases/0042/scan \
+      --bank /banks/hotline.csv --known /nsrl/NSRLFile.txt /mnt/evidence/phone
+  nigehban scan --case 2025-0042 --examiner "S. Khan" --out /cases/0042/scan --resume \
+      --bank /banks/hotline.csv --known /nsrl/NSRLFile.txt /mnt/evidence/phone
+  nigehban scan verify /cases/0042/scan`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("threshold") {
+				o.threshold = -1
+			}
+			return runScan(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.caseID, "case", "", "case identifier (required)")
+	f.StringVar(&o.examiner, "examiner", "", "examiner's name (required)")
+	f.StringVar(&o.out, "out", "", "output directory: new or empty, or the interrupted scan's with --resume (required)")
+	f.StringArrayVar(&o.banks, "bank", nil, "hash-list file (or, with --db, stored bank name); repeatable")
+	f.StringVar(&o.db, "db", "", "match stored banks in this database (SQLite path or postgres:// URL)")
+	f.StringVar(&o.bankType, "bank-type", "", "signal type of plain-list lines whose length does not tell (sha256 or pdq)")
+	f.StringArrayVar(&o.known, "known", nil, "known-file list (NSRL NSRLFile.txt, hashdeep, plain digests); repeatable")
+	f.BoolVar(&o.resume, "resume", false, "continue the interrupted scan in --out")
+	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "files hashed in parallel")
+	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
+	f.IntVar(&o.threshold, "threshold", 31, "PDQ distance a match may reach (with --db: narrows each bank's own)")
+	f.IntVar(&o.minQuality, "min-quality", 0, "PDQ quality below which images are not matched perceptually (0 = 50)")
+	f.IntVar(&o.limits.MaxDepth, "max-depth", scan.DefaultMaxDepth, "archive nesting opened at most")
+	f.Int64Var(&o.limits.MaxExpanded, "max-expanded", scan.DefaultMaxExpanded, "bytes decompressed from one archive at most (all levels)")
+	f.Float64Var(&o.limits.MaxRatio, "max-ratio", scan.DefaultMaxRatio, "compression ratio a zip member or gzip stream may reach")
+	f.Int64Var(&o.maxPixels, "max-pixels", 0, "images over this many pixels are decoded scaled or refused (0 = default 64 Mi)")
+	f.Int64Var(&o.maxBytes, "max-bytes", 0, "images over this many bytes are hashed, not decoded (0 = default 256 MiB)")
+	f.StringVar(&o.tempDir, "temp-dir", "", "where archive members and videos are spooled (default $TMPDIR; never inside a source)")
+	f.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	cmd.AddCommand(newScanVerifyCommand())
+	return cmd
+}
+
+func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o scanFlags) error {
+	if o.caseID == "" || o.examiner == "" || o.out == "" {
+		return errors.New("--case, --examiner and --out are required")
+	}
+	if o.workers < 1 {
+		return fmt.Errorf("--workers must be at least 1, got %d", o.workers)
+	}
+	if o.threshold > 256 || o.threshold < -1 {
+		return fmt.Errorf("--threshold must be between 0 and 256, got %d", o.threshold)
+	}
+	if o.db == "" && o.bankType != "" && len(o.banks) == 0 {
+		return errors.New("--bank-type without --bank")
+	}
+	opts := scan.Options{
+		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
+		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, MinQuality: o.minQuality,
+		Image:   media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
+		Tool:    scan.Tool{Name: "nigehban", Version: version}, CommandLine: os.Args, TempDir: o.tempDir,
+	}
+	switch {
+	case o.db != "":
+		st, err := openStore(ctx, o.db)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		sb, err := scan.LoadStoreBanks(ctx, st, o.banks, scan.StoreBankOptions{DSN: store.Redact(o.db), Threshold: o.threshold})
+		if err != nil {
+			return err
+		}
+		opts.Matcher = sb
+	case len(o.banks) > 0:
+		th := o.threshold
+		if th < 0 {
+			th = 31
+		}
+		fb, err := scan.LoadFileBanks(ctx, o.banks, scan.FileBankOptions{Type: o.bankType, Threshold: th})
+		if err != nil {
+			return err
+		}
+		opts.Matcher = fb
+	default:
+		slog.Warn("no bank given: files are hashed and listed, not matched")
+	}
+	if len(o.known) > 0 {
+		k, err := scan.LoadKnown(ctx, o.known)
+		if err != nil {
+			return err
+		}
+		opts.Known = k
+	}
+
+	opts.Progress = new(progress.Counter)
+	if f, ok := stderr.(*os.File); ok && progress.IsTerminal(f) {
+		stop := progress.Show(f, "scan: ", opts.Progress, 200*time.Millisecond)
+		defer stop()
+	}
+	sum, err := scan.Run(ctx, opts)
+	if err != nil {
+		if sum != nil && sum.Status == scan.StatusInterrupted {
+			fmt.Fprintf(stderr, "scan interrupted after %d entries; continue it with the same command and --resume\n", sum.Written)
+		}
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			return err
+		}
+	} else {
+		c := sum.Counts
+		fmt.Fprintf(stdout, "scan complete: %d entries, %d files hashed (%s), %d archives opened\n",
+			c.Entries, c.Hashed, progress.Bytes(c.Bytes), c.Archives)
+		fmt.Fprintf(stdout, "matched files: %d, known files: %d, extension mismatches: %d, errors: %d\n",
+			c.Matched, c.Known, c.ExtensionMismatches, c.Errors)
+		fmt.Fprintf(stdout, "output: %s (%s, %s, %s, %s)\n", sum.Dir, scan.ReportName, scan.ManifestName, scan.CSVName, scan.CustodyName)
+		fmt.Fprintf(stdout, "custody.json sha256 %s: note it in the case file\n", sum.CustodySHA256)
+	}
+	if sum.Counts.Errors > 0 {
+		return fmt.Errorf("%d entries have errors (see %s): %w", sum.Counts.Errors, scan.ReportName, errPartial)
+	}
+	return nil
+}
+
+func newScanVerifyCommand() *cobra.Command {
+	var sources []string
+	var noSources, asJSON bool
+	var workers int
+	cmd := &cobra.Command{
+		Use:   "verify DIR",
+		Short: "Re-check a scan's outputs against custody.json and its sources against the manifest",
+		Long: `Re-hash manifest.jsonl, manifest.csv and report.html and compare them with
+the sha256 recorded in custody.json; then, for every source still present,
+re-hash every file (archive members too) and compare size, md5, sha1 and
+sha256 with the manifest, listing files changed, missing or not listed.
+Prints OK or FAILED with the differences; exits with status 1 on failure.
+Sources that are not present are reported and skipped (checking the outputs
+alone is useful away from the evidence). Compare the printed custody.json
+sha256 with the value noted when the scan ended.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := scan.VerifyOptions{Sources: sources, SkipSources: noSources, Workers: workers, Progress: new(progress.Counter)}
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok && progress.IsTerminal(f) && !noSources {
+				stop := progress.Show(f, "verify: ", o.Progress, 200*time.Millisecond)
+				defer stop()
+			}
+			rep, err := scan.Verify(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				err = enc.Encode(rep)
+			} else {
+				err = rep.WriteText(cmd.OutOrStdout())
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.OK {
+				return scan.ErrVerifyFailed
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&sources, "source", nil, "where each source is now, in custody.json's order (evidence moved); repeatable")
+	f.BoolVar(&noSources, "no-sources", false, "check the output files only")
+	f.IntVar(&workers, "workers", runtime.NumCPU(), "files re-hashed in parallel")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
