@@ -59,24 +59,18 @@ func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 // auto-rotation (the reference hashes stored pixels), frames passed through
 // without rate conversion, unsampled frames dropped before RGB conversion,
 // area scaling with accurate rounding as the reference's libswscale setup.
-func ffmpegArgs(path string, frameMod, downsample, maxFrames int) []string {
+// Every frame is scaled to w×h — the probed size, or the downsample square
+// — so a stream that changes resolution midway cannot put the pipe's frame
+// boundaries out of step (at the probed size the scaler only converts to
+// RGB: the bytes are those of ffmpeg's own conversion).
+func ffmpegArgs(path string, frameMod, w, h, maxFrames int) []string {
 	args := []string{"-nostdin", "-hide_banner", "-v", "error", "-noautorotate", "-i", path,
 		"-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-sws_flags", "area+accurate_rnd"}
-	var filters []string
+	vf := fmt.Sprintf("scale=%d:%d:flags=area+accurate_rnd", w, h)
 	if frameMod > 1 {
-		filters = append(filters, fmt.Sprintf(`select=not(mod(n\,%d))`, frameMod))
+		vf = fmt.Sprintf(`select=not(mod(n\,%d)),`, frameMod) + vf
 	}
-	if downsample > 0 {
-		filters = append(filters, fmt.Sprintf("scale=%d:%d:flags=area+accurate_rnd", downsample, downsample))
-	}
-	if len(filters) > 0 {
-		vf := filters[0]
-		for _, f := range filters[1:] {
-			vf += "," + f
-		}
-		args = append(args, "-vf", vf)
-	}
-	return append(args, "-frames:v", fmt.Sprint(maxFrames+1), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+	return append(args, "-vf", vf, "-frames:v", fmt.Sprint(maxFrames+1), "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
 }
 
 type job struct {
@@ -91,7 +85,7 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 	if err != nil {
 		return nil, ErrNoFFmpeg
 	}
-	cmd := exec.CommandContext(ctx, bin, ffmpegArgs(path, frameMod, opts.Downsample, opts.MaxFrames)...)
+	cmd := exec.CommandContext(ctx, bin, ffmpegArgs(path, frameMod, w, h, opts.MaxFrames)...)
 	stderr := &limitedBuffer{max: 4096}
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 5 * time.Second

@@ -295,6 +295,62 @@ func TestReencodedMatch(t *testing.T) {
 	}
 }
 
+// TestResolutionChange hashes an MPEG-TS stream that switches from one
+// clip's size to another's midway: every frame must come out at the probed
+// size, in step, and the sampled frames of each part must match that
+// part's source.
+func TestResolutionChange(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatalf("ffmpeg: %v (scripts/setup installs it)", err)
+	}
+	dir := t.TempDir()
+	var joined []byte
+	for _, name := range []string{"chair-orig-22-sd-bar", "doorknob-hd-no-bar"} {
+		p := filepath.Join(dir, name+".ts")
+		cmd := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-t", "3", "-i", filepath.Join(shared, "videos", name+".mp4"),
+			"-an", "-c:v", "mpeg2video", "-q:v", "2", p)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("make part: %v: %s", err, out)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joined = append(joined, b...)
+	}
+	p := filepath.Join(dir, "joined.ts")
+	if err := os.WriteFile(p, joined, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v, err := HashFile(ctx, p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Width != 480 || v.Height != 720 {
+		t.Errorf("probed %d×%d, want the first part's 480×720", v.Width, v.Height)
+	}
+	chair := Match(v.Frames[:3], cachedHash(t, filepath.Join(shared, "videos", "chair-orig-22-sd-bar.mp4"), everyFrame).Frames, MatchOptions{})
+	for i, f := range v.Frames {
+		t.Logf("frame %d at %.3f s: quality %d", f.Frame, f.Timestamp, f.Quality)
+		if f.Frame != 30*i {
+			t.Errorf("frame %d numbered %d, want %d", i, f.Frame, 30*i)
+		}
+	}
+	if len(v.Frames) != 6 || chair.QueryPercent != 100 {
+		t.Fatalf("%d frames (want 6), first part matches its source %.0f%%", len(v.Frames), chair.QueryPercent)
+	}
+	// The second part is squeezed from 1280×720 to 480×720; PDQ works on a
+	// 64×64 reduction that ignores aspect ratio, so it still matches.
+	door := Match(v.Frames[3:], cachedHash(t, filepath.Join(shared, "videos", "doorknob-hd-no-bar.mp4"), everyFrame).Frames, MatchOptions{})
+	t.Logf("first part matches its source %.0f%%, squeezed second part %.0f%%", chair.QueryPercent, door.QueryPercent)
+	if !door.Match {
+		t.Errorf("second part does not match its source: %+v", door)
+	}
+}
+
 func TestSampledEqualsEveryFrame(t *testing.T) {
 	path := filepath.Join(shared, "videos", "pattern-sd-with-small-logo-bar.mp4")
 	all := cachedHash(t, path, everyFrame)
