@@ -112,8 +112,16 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 	for range opts.Workers {
 		wg.Go(func() {
 			hasher := pdq.NewHasher()
+			var cropped []byte
 			for j := range jobs {
-				r, herr := hasher.HashRGB(j.buf, w, h)
+				pix, cw, ch := j.buf, w, h
+				if opts.CropBorders {
+					if x0, y0, x1, y1 := borders(pix, w, h); x1-x0 != w || y1-y0 != h {
+						cropped = cropRGB(cropped, pix, w, x0, y0, x1, y1)
+						pix, cw, ch = cropped, x1-x0, y1-y0
+					}
+				}
+				r, herr := hasher.HashRGB(pix, cw, ch)
 				free <- j.buf
 				n := j.seq * frameMod
 				f := Frame{Frame: n, Timestamp: timestamp(n, fps), Quality: r.Quality, PDQ: r.Hash}

@@ -54,6 +54,14 @@ type Options struct {
 	// positive distance shrinks stored signals at some cost in recall.
 	Prune         bool
 	PruneDistance int
+	// CropBorders hashes each frame without its black bars (rows and
+	// columns at the edges whose mean luma is ≤ 24, as ffmpeg's cropdetect;
+	// never more than half of a side). Off by default: the reference hashes
+	// whole frames, and only signals made the same way compare. On both
+	// sides it lets a letterboxed or pillarboxed copy match its bar-free
+	// original, which whole-frame PDQ does not (the sample set's "bar"
+	// clips: 0 % against the bar-free clip without it, 100 % with it).
+	CropBorders bool
 	// MaxFrames bounds the frames hashed (default 100,000: about 28 hours at
 	// 1 frame per second).
 	MaxFrames int

@@ -89,7 +89,7 @@ func cachedHash(t testing.TB, path string, opts Options) *Video {
 }
 
 func cachedHashErr(path string, opts Options) (*Video, error) {
-	key := fmt.Sprintf("%s|%v|%d|%v|%d", path, opts.SecondsPerHash, opts.Downsample, opts.Prune, opts.PruneDistance)
+	key := fmt.Sprintf("%s|%v|%d|%v|%d|%v", path, opts.SecondsPerHash, opts.Downsample, opts.Prune, opts.PruneDistance, opts.CropBorders)
 	hashes.Lock()
 	v, ok := hashes.m[key]
 	hashes.Unlock()
@@ -348,6 +348,72 @@ func TestResolutionChange(t *testing.T) {
 	t.Logf("first part matches its source %.0f%%, squeezed second part %.0f%%", chair.QueryPercent, door.QueryPercent)
 	if !door.Match {
 		t.Errorf("second part does not match its source: %+v", door)
+	}
+}
+
+func TestBorders(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	frame := func(w, h, x0, y0, x1, y1 int) []byte {
+		pix := make([]byte, w*h*3)
+		for y := range h {
+			for x := range w {
+				v := byte(rng.IntN(12)) // compression noise in the bars
+				if x >= x0 && x < x1 && y >= y0 && y < y1 {
+					v = byte(rng.IntN(256))
+				}
+				p := pix[(y*w+x)*3:]
+				p[0], p[1], p[2] = v, v, v
+			}
+		}
+		return pix
+	}
+	for _, tt := range []struct {
+		name                 string
+		w, h, x0, y0, x1, y1 int
+		wx0, wy0, wx1, wy1   int
+	}{
+		{"pillarbox", 48, 40, 6, 0, 42, 40, 6, 0, 42, 40},
+		{"letterbox and pillarbox", 48, 40, 5, 3, 40, 37, 5, 3, 40, 37},
+		{"no bars", 48, 40, 0, 0, 48, 40, 0, 0, 48, 40},
+		{"dark frame: kept whole", 48, 40, 0, 0, 0, 0, 0, 0, 48, 40},
+		{"bars over half: kept whole", 48, 40, 20, 0, 30, 40, 0, 0, 48, 40},
+	} {
+		x0, y0, x1, y1 := borders(frame(tt.w, tt.h, tt.x0, tt.y0, tt.x1, tt.y1), tt.w, tt.h)
+		if [4]int{x0, y0, x1, y1} != [4]int{tt.wx0, tt.wy0, tt.wx1, tt.wy1} {
+			t.Errorf("%s: content [%d,%d)×[%d,%d), want [%d,%d)×[%d,%d)", tt.name, x0, x1, y0, y1, tt.wx0, tt.wx1, tt.wy0, tt.wy1)
+		}
+	}
+	pix := frame(4, 3, 0, 0, 4, 3)
+	got := cropRGB(nil, pix, 4, 1, 1, 3, 3)
+	want := append(slices.Clone(pix[(1*4+1)*3:][:6]), pix[(2*4+1)*3:][:6]...)
+	if !slices.Equal(got, want) {
+		t.Errorf("cropRGB: %v, want %v", got, want)
+	}
+}
+
+// TestCropBordersMatch: the sample set's pillarboxed clips of the pattern
+// scene do not match the bar-free clip on whole frames (TestVariantsMatch's
+// table, as with the reference's hashes), but do with CropBorders on both
+// sides; a bar-free clip hashes the same either way, and other scenes still
+// do not match.
+func TestCropBordersMatch(t *testing.T) {
+	crop := Options{CropBorders: true}
+	clip := func(name string) string { return filepath.Join(shared, "videos", name+".mp4") }
+	orig := cachedHash(t, clip("pattern-hd-no-bar"), crop)
+	if whole := at1fps(cachedHash(t, clip("pattern-hd-no-bar"), everyFrame)); !slices.Equal(orig.Frames, whole) {
+		t.Errorf("a clip without bars hashes differently with CropBorders")
+	}
+	for _, name := range []string{"pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"} {
+		v := cachedHash(t, clip(name), crop)
+		got := Match(v.Frames, orig.Frames, MatchOptions{})
+		t.Logf("%s vs pattern-hd-no-bar, bars cropped: query %.1f%% target %.1f%%", name, got.QueryPercent, got.TargetPercent)
+		if !got.Match {
+			t.Errorf("%s: no match with bars cropped: %+v", name, got)
+		}
+	}
+	other := cachedHash(t, clip("chair-orig-22-sd-bar"), crop)
+	if r := Match(other.Frames, orig.Frames, MatchOptions{}); r.QueryPercent > 0 {
+		t.Errorf("another scene shares frames with bars cropped: %+v", r)
 	}
 }
 
