@@ -44,6 +44,9 @@ type Hit struct {
 	Type     Type   `json:"type"`
 	Distance int    `json:"distance"` // PDQ Hamming distance; 0 for exact matches
 	Action   Action `json:"action"`   // the bank's default action
+	// Hash is the matched PDQ hash (PDQ hits only), so callers can answer
+	// with the bank's value without reading the store.
+	Hash pdq.Hash `json:"-"`
 }
 
 // LoadIndex builds an Index over the named banks (all enabled banks when
@@ -235,7 +238,7 @@ func (x *Index) MatchPDQ(h pdq.Hash) []Hit {
 		}
 		buf = bi.pdq.AppendSearch(buf[:0], h, bi.bank.PDQThreshold)
 		for _, m := range buf {
-			hits = append(hits, Hit{Bank: bi.bank.Name, SignalID: int64(m.ID), Type: PDQ, Distance: m.Distance, Action: bi.bank.Action})
+			hits = append(hits, Hit{Bank: bi.bank.Name, SignalID: int64(m.ID), Type: PDQ, Distance: m.Distance, Action: bi.bank.Action, Hash: m.Hash})
 		}
 	}
 	sortHits(hits)

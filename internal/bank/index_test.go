@@ -33,8 +33,9 @@ func bruteForce(t *testing.T, svc *bank.Service, q pdq.Hash) []bank.Hit {
 	var hits []bank.Hit
 	err := svc.ScanSignals(ctx, bank.SignalQuery{Types: []bank.Type{bank.PDQ}, EnabledOnly: true}, func(s *bank.Signal) error {
 		b := banks[s.Bank]
-		if d := pdq.Distance(q, pdq.MustParseHex(s.Value)); d <= b.PDQThreshold {
-			hits = append(hits, bank.Hit{Bank: s.Bank, SignalID: s.ID, Type: bank.PDQ, Distance: d, Action: b.Action})
+		h := pdq.MustParseHex(s.Value)
+		if d := pdq.Distance(q, h); d <= b.PDQThreshold {
+			hits = append(hits, bank.Hit{Bank: s.Bank, SignalID: s.ID, Type: bank.PDQ, Distance: d, Action: b.Action, Hash: h})
 		}
 		return nil
 	})
