@@ -296,7 +296,7 @@ func (s *scanner) expandZip(ctx context.Context, parent *Entry, ra io.ReaderAt, 
 			}
 			compressed := int64(f.CompressedSize64)
 			x := &expandReader{r: rc, b: b, ratio: s.limits.MaxRatio, compressed: func() int64 { return compressed }}
-			s.hashMember(ctx, e, name, x, e.Size, depth, b)
+			s.hashMember(ctx, e, f.Name, x, e.Size, depth, b)
 			rc.Close()
 		}
 		s.emit(ctx, e)
@@ -346,7 +346,7 @@ func (s *scanner) expandTar(ctx context.Context, parent *Entry, r io.Reader, dep
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
 			e.Size = hdr.Size
-			s.hashMember(ctx, e, name, tr, hdr.Size, depth, b)
+			s.hashMember(ctx, e, hdr.Name, tr, hdr.Size, depth, b)
 		case tar.TypeSymlink:
 			e.Kind, e.LinkTarget, e.Note = KindSymlink, hdr.Linkname, "symlink: not followed"
 		case tar.TypeLink:
@@ -401,7 +401,9 @@ func (s *scanner) expandGzip(ctx context.Context, parent *Entry, ra io.ReaderAt,
 	return 1, nil
 }
 
-// hashMember fingerprints one archive member read from r.
+// hashMember fingerprints one archive member read from r; name is the
+// member's name as the archive spells it (without a #N suffix), for the
+// extension check.
 func (s *scanner) hashMember(ctx context.Context, e *Entry, name string, r io.Reader, size int64, depth int, b *budget) {
 	head, err := sniff(r)
 	if err != nil {

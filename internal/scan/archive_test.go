@@ -345,3 +345,32 @@ func TestOptionsRefused(t *testing.T) {
 		t.Error("an output directory was created inside the source")
 	}
 }
+
+func TestDuplicateMemberNames(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, body := range []string{"one", "two", "three"} {
+		w, _ := zw.Create("dir/photo.jpg")
+		w.Write([]byte(body))
+	}
+	w, _ := zw.Create("dir/photo.jpg#2") // a literal name that collides with a suffix
+	w.Write([]byte("literal"))
+	zw.Close()
+	got := scanBytes(t, buf.Bytes(), Limits{})
+	for p, body := range map[string]string{"f!dir/photo.jpg": "one", "f!dir/photo.jpg#2": "two", "f!dir/photo.jpg#3": "three", "f!dir/photo.jpg#2#2": "literal"} {
+		e := got[p]
+		if e == nil || e.SHA256 != sha256hex([]byte(body)) {
+			t.Errorf("%q: %+v, want the member %q", p, e, body)
+			continue
+		}
+		// Text named .jpg is a mismatch, judged on the name as the archive
+		// spells it: the #N suffix plays no part; the literal name's
+		// extension is ".jpg#2", which claims nothing.
+		if want := body != "literal"; e.ExtensionMismatch != want {
+			t.Errorf("%q: extension mismatch %v, want %v", p, e.ExtensionMismatch, want)
+		}
+	}
+	if len(got) != 5 {
+		t.Errorf("%d entries, want 5: %v", len(got), keys(got))
+	}
+}

@@ -184,3 +184,24 @@ func TestStoreBanks(t *testing.T) {
 		})
 	}
 }
+
+func FuzzLoadKnown(f *testing.F) {
+	f.Add([]byte("d41d8cd98f00b204e9800998ecf8427e  empty\n# c\n"))
+	f.Add([]byte("\"SHA-1\",\"MD5\"\n\"DA39A3EE5E6B4B0D3255BFEF95601890AFD80709\",\"D41D8CD98F00B204E9800998ECF8427E\"\n"))
+	f.Add([]byte("%%%% HASHDEEP-1.0\n%%%% size,md5,filename\n0,d41d8cd98f00b204e9800998ecf8427e,/e\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "list")
+		writeFile(t, p, data)
+		k, err := LoadKnown(context.Background(), []string{p})
+		if err != nil {
+			if !errors.Is(err, ErrKnownList) {
+				t.Fatalf("error not wrapping ErrKnownList: %v", err)
+			}
+			return
+		}
+		if l := k.Lists(); len(l) != 1 || l[0].SHA256 != sha256hex(data) {
+			t.Fatalf("list info %+v", l)
+		}
+	})
+}

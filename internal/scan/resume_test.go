@@ -195,3 +195,28 @@ func TestCorruptManifestRefusesResume(t *testing.T) {
 		t.Errorf("resume over a corrupt line: %v, want ErrCorruptManifest", err)
 	}
 }
+
+// FuzzReadManifest checks that any manifest content is either read, with
+// at most a torn last line set aside, or refused as corrupt; never a panic.
+func FuzzReadManifest(f *testing.F) {
+	f.Add([]byte(`{"path":"a","source":"/s","kind":"file","size":1}` + "\n"))
+	f.Add([]byte(`{"path":"a","source":"/s","kind":"file","size":1}` + "\n" + `{"path":"b","sou`))
+	f.Add([]byte("garbage\n{\"path\":\"a\"}\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, ManifestName)
+		writeFile(t, p, data)
+		n := 0
+		torn, err := readManifest(p, func(int, *Entry) error { n++; return nil })
+		switch {
+		case err != nil:
+			if !errors.Is(err, ErrCorruptManifest) {
+				t.Fatalf("error %v does not wrap ErrCorruptManifest", err)
+			}
+		case torn >= 0:
+			if torn > int64(len(data)) || torn > 0 && data[torn-1] != '\n' {
+				t.Fatalf("torn offset %d is not at a line start", torn)
+			}
+		}
+	})
+}
