@@ -31,11 +31,15 @@ func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 	}
 	frameMod := 1
 	if opts.SecondsPerHash > 0 {
-		frameMod = max(int(opts.SecondsPerHash*si.FPS), 1)
+		// Capped so a huge interval cannot overflow: it then samples frame 0.
+		frameMod = int(max(min(opts.SecondsPerHash*si.FPS, 1<<30), 1))
 	}
 	w, h := si.Width, si.Height
 	if opts.Downsample > 0 {
 		w, h = opts.Downsample, opts.Downsample
+		if int64(w)*int64(h) > opts.MaxFramePixels {
+			return nil, fmt.Errorf("downsample %d×%d exceeds %d pixels: %w", w, h, opts.MaxFramePixels, ErrTooLarge)
+		}
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {

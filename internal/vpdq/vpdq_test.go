@@ -509,6 +509,12 @@ func TestLimits(t *testing.T) {
 	if _, err := HashFile(context.Background(), path, Options{SecondsPerHash: -1, MaxFrames: 10}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("frame limit: %v", err)
 	}
+	if _, err := HashFile(context.Background(), path, Options{Downsample: 100000}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("downsample limit: %v", err)
+	}
+	if v, err := HashFile(context.Background(), path, Options{SecondsPerHash: 1e300}); err != nil || len(v.Frames) != 1 || v.Frames[0].Frame != 0 {
+		t.Errorf("huge sampling interval: want frame 0 only, got %v", err)
+	}
 }
 
 // TestHugeFrames feeds stream headers that claim enormous frames: they must
