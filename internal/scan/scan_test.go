@@ -137,7 +137,7 @@ func TestScanEvidenceTree(t *testing.T) {
 		}
 	}
 	// Spot checks of what the table cannot say.
-	if e := got["DCIM/edits/bridge-q35.jpg"]; e != nil && len(e.Matches) > 0 {
+	if e := got["DCIM/edits/bridge-crop.jpg"]; e != nil && len(e.Matches) > 0 {
 		m := e.Matches[0]
 		if m.Bank != "bank.csv" || m.Category != "A1" || m.Distance == 0 || m.Distance > 31 || m.Value == "" {
 			t.Errorf("near-duplicate match %+v: want bank.csv, category A1, 0 < distance ≤ 31, the value", m)
