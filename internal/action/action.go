@@ -21,15 +21,26 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
 
-// Webhook is a bank's action rule: where to send its match events.
+// Webhook is a bank's action rule: where to send its match events, and
+// for which matches. Empty Categories or Types mean every category or type.
 type Webhook struct {
-	Bank   string `json:"bank"`
-	URL    string `json:"url"`
-	Secret string `json:"-"`
+	Bank       string   `json:"bank"`
+	URL        string   `json:"url"`
+	Secret     string   `json:"-"`
+	Categories []string `json:"categories,omitempty"`
+	Types      []string `json:"types,omitempty"`
+}
+
+// Fires reports whether a match of a signal with this category and type
+// triggers the webhook.
+func (w Webhook) Fires(category, typ string) bool {
+	return (len(w.Categories) == 0 || slices.Contains(w.Categories, category)) &&
+		(len(w.Types) == 0 || slices.Contains(w.Types, typ))
 }
 
 // Event is one outbox row.

@@ -89,7 +89,7 @@ func (s *Server) getBank(w http.ResponseWriter, r *http.Request, _ caller) error
 	}
 	out := map[string]any{"bank": b, "signals": stats}
 	if hk, ok := (*s.webhooks.Load())[name]; ok {
-		out["webhook"] = map[string]string{"url": hk.URL}
+		out["webhook"] = hk // without its secret
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -118,11 +118,20 @@ func (s *Server) updateBank(w http.ResponseWriter, r *http.Request, c caller) er
 func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, c caller) error {
 	name := r.PathValue("name")
 	var body struct {
-		URL    string `json:"url"`
-		Secret string `json:"secret"`
+		URL        string   `json:"url"`
+		Secret     string   `json:"secret"`
+		Categories []string `json:"categories"` // fire only for these (empty: all)
+		Types      []string `json:"types"`      // fire only for these signal types (empty: all)
 	}
 	if err := decodeJSON(r, &body); err != nil {
 		return err
+	}
+	for i, t := range body.Types {
+		pt, err := bank.ParseType(t)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid", "types[%d]: %v", i, err)
+		}
+		body.Types[i] = string(pt)
 	}
 	if _, err := s.svc.GetBank(r.Context(), name); err != nil {
 		return err
@@ -135,14 +144,15 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, c caller) er
 			return errorf(http.StatusBadRequest, "invalid", "webhook secret must be at least 16 characters")
 		}
 	}
-	if err := s.st.SetWebhook(r.Context(), action.Webhook{Bank: name, URL: body.URL, Secret: body.Secret}); err != nil {
+	hook := action.Webhook{Bank: name, URL: body.URL, Secret: body.Secret, Categories: body.Categories, Types: body.Types}
+	if err := s.st.SetWebhook(r.Context(), hook); err != nil {
 		return err
 	}
 	if err := s.reloadWebhooks(r.Context()); err != nil {
 		return err
 	}
-	s.audited(r, c, "bank.webhook", name, map[string]string{"url": body.URL})
-	writeJSON(w, http.StatusOK, map[string]string{"bank": name, "url": body.URL})
+	s.audited(r, c, "bank.webhook", name, hook) // the secret is not serialised
+	writeJSON(w, http.StatusOK, hook)
 	return nil
 }
 

@@ -123,7 +123,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	resp.Matches = []matchHit{}
 	for i, q := range resp.Signals {
-		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames)
+		hits, skip, err := s.matchOne(x, q, videoFrames)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid", "signal %d: %v", i, err)
 		}
@@ -166,7 +166,7 @@ func signalsOf(rec fingerprint.Record) []querySignal {
 
 // matchOne matches one signal. A low-quality PDQ hash is not matched (the
 // reference's rule: quality < 50 is unreliable) and says so.
-func (s *Server) matchOne(ctx context.Context, x *bank.Index, q querySignal, frames []vpdq.Frame) ([]matchHit, string, error) {
+func (s *Server) matchOne(x *bank.Index, q querySignal, frames []vpdq.Frame) ([]matchHit, string, error) {
 	t, err := bank.ParseType(q.Type)
 	if err != nil {
 		return nil, "", err
@@ -196,12 +196,14 @@ func (s *Server) matchOne(ctx context.Context, x *bank.Index, q querySignal, fra
 	}
 	out := make([]matchHit, 0, len(hits))
 	for _, h := range hits {
-		info, err := s.sigCache.get(ctx, s.st, h.SignalID)
-		if err != nil {
-			return nil, "", fmt.Errorf("signal %d: %w", h.SignalID, err)
+		v := q.Value // an exact match: the query is the bank's value
+		if h.Type == bank.PDQ {
+			v = h.Hash.String()
+		} else if nv, err := bank.NormalizeValue(h.Type, q.Value); err == nil {
+			v = nv
 		}
-		out = append(out, matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: info.value,
-			Distance: h.Distance, Category: info.category, Action: h.Action})
+		out = append(out, matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: v,
+			Distance: h.Distance, Category: s.categories.get(h.SignalID), Action: h.Action})
 	}
 	return out, "", nil
 }
@@ -215,7 +217,7 @@ func (s *Server) act(ctx context.Context, c caller, resp matchResponse) ([]strin
 	hooks := *s.webhooks.Load()
 	byBank := map[string][]matchHit{}
 	for _, h := range resp.Matches {
-		if _, ok := hooks[h.Bank]; ok {
+		if hk, ok := hooks[h.Bank]; ok && hk.Fires(h.Category, string(h.Type)) {
 			byBank[h.Bank] = append(byBank[h.Bank], h)
 		}
 	}
@@ -242,42 +244,6 @@ func newEventID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// sigCache keeps the value and category of matched signals, so repeated
-// matches do not read the database.
-type sigCache struct {
-	mu sync.RWMutex
-	m  map[int64]sigInfo
-}
-
-type sigInfo struct{ value, category string }
-
-func (c *sigCache) get(ctx context.Context, st bank.Store, id int64) (sigInfo, error) {
-	c.mu.RLock()
-	v, ok := c.m[id]
-	c.mu.RUnlock()
-	if ok {
-		return v, nil
-	}
-	sig, err := st.GetSignal(ctx, id)
-	if err != nil {
-		return sigInfo{}, err
-	}
-	v = sigInfo{sig.Value, sig.Category}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) > 200_000 {
-		c.m = map[int64]sigInfo{}
-	}
-	c.m[id] = v
-	c.mu.Unlock()
-	return v, nil
-}
-
-func (c *sigCache) drop(id int64) {
-	c.mu.Lock()
-	delete(c.m, id)
-	c.mu.Unlock()
 }
 
 // videoIndex holds the vPDQ signals of every bank; a video query is
@@ -321,6 +287,17 @@ func (v *videoIndex) apply(changes []bank.Change) {
 			v.videos[c.Signal.ID] = videoSig{c.Signal.Bank, c.Signal.Category, f}
 		}
 	}
+}
+
+// counts returns the number of vPDQ signals per bank.
+func (v *videoIndex) counts() map[string]int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	n := map[string]int{}
+	for _, sig := range v.videos {
+		n[sig.bank]++
+	}
+	return n
 }
 
 func (v *videoIndex) match(x *bank.Index, frames []vpdq.Frame, s *Server) []matchHit {

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nigehban/nigehban/internal/apikey"
-	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // route is one endpoint: the mux pattern, the role it needs ("" = public),
@@ -72,6 +69,9 @@ func (s *Server) routes() *http.ServeMux {
 // metrics and error mapping around a handler.
 func (s *Server) wrap(rt route) http.Handler {
 	name := rt.method + " " + rt.path
+	// Resolved once: label lookups per request cost more than the counting.
+	latency := s.metrics.latency.WithLabelValues(name)
+	ok := s.metrics.requests.WithLabelValues(name, "200")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -83,8 +83,12 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			writeError(sw, e)
 		}
-		s.metrics.requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
-		s.metrics.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		if sw.status == http.StatusOK {
+			ok.Inc()
+		} else {
+			s.metrics.requests.WithLabelValues(name, strconv.Itoa(sw.status)).Inc()
+		}
+		latency.Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -92,29 +96,18 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 	c := caller{remote: remoteAddr(r)}
 	if rt.role != "" {
 		secret := bearer(r)
-		k, err := s.authenticate(r.Context(), secret)
+		k, err := s.authenticate(r.Context(), secret, c.remote)
 		if err != nil {
-			s.metrics.authFailures.Inc()
-			s.log.Warn("authentication failed", "remote", c.remote, "route", rt.path, "reason", err)
-			s.auditAsync(audit.Entry{Actor: "anonymous", Action: "auth.fail", Target: rt.method + " " + rt.path, Remote: c.remote,
-				Detail: mustJSON(map[string]string{"reason": err.Error()})})
-			if secret == "" {
-				return errorf(http.StatusUnauthorized, "unauthenticated", "an API key is required (Authorization: Bearer nig_…)")
-			}
-			return errorf(http.StatusUnauthorized, "unauthenticated", "invalid or revoked API key")
+			return s.refuse(w, c, rt, err, secret == "")
 		}
 		c.key = k
 		if !k.Role.Allows(rt.role) {
-			s.metrics.authFailures.Inc()
-			s.log.Warn("forbidden", "key", k.ID, "role", k.Role, "route", rt.path)
-			s.auditAsync(audit.Entry{Actor: c.actor(), Action: "auth.forbidden", Target: rt.method + " " + rt.path, Remote: c.remote})
-			return errorf(http.StatusForbidden, "forbidden", "role %s may not %s %s (needs %s)", k.Role, rt.method, rt.path, rt.role)
+			return s.refuse(w, c, rt, fmt.Errorf("role %s may not %s %s (needs %s)", k.Role, rt.method, rt.path, rt.role), false)
 		}
-		if wait, ok := s.limiter.allow(k.ID); !ok {
+		if wait, ok := s.keyLimit.allow(k.ID, time.Now()); !ok {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			return errorf(http.StatusTooManyRequests, "rate_limited", "rate limit of %.0f requests/s exceeded", s.cfg.RatePerSecond)
 		}
-		s.usage.add(k.ID)
 	}
 	limit := s.cfg.MaxBodyBytes
 	switch rt.body {
@@ -148,14 +141,22 @@ type cachedKey struct {
 }
 
 // authenticate checks a secret against the store, through a short cache so
-// the match path does not read the database on every request.
-func (s *Server) authenticate(ctx context.Context, secret string) (apikey.Key, error) {
+// the match path does not read the database on every request. A remote
+// address that has used up its failed attempts is not looked up at all
+// (unless its key is cached): guessing costs no database reads.
+func (s *Server) authenticate(ctx context.Context, secret, remote string) (apikey.Key, error) {
+	if secret == "" {
+		return apikey.Key{}, apikey.ErrNotFound
+	}
 	d := string(apikey.Digest(secret))
 	s.keyMu.RLock()
 	c, ok := s.keys[d]
 	s.keyMu.RUnlock()
 	if ok && time.Now().Before(c.expires) {
 		return c.key, nil
+	}
+	if s.failLimit.blocked(remote, time.Now()) {
+		return apikey.Key{}, apikey.ErrNotFound
 	}
 	k, err := apikey.Authenticate(ctx, s.st, secret)
 	if err != nil {
@@ -168,18 +169,6 @@ func (s *Server) authenticate(ctx context.Context, secret string) (apikey.Key, e
 	s.keys[d] = cachedKey{k, time.Now().Add(keyCacheTTL)}
 	s.keyMu.Unlock()
 	return k, nil
-}
-
-// auditAsync records an entry without making the request wait (auth
-// failures must not become a way to load the database synchronously).
-func (s *Server) auditAsync(e audit.Entry) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err := s.st.AppendAudit(ctx, e); err != nil {
-			s.log.Warn("audit", "action", e.Action, "err", err)
-		}
-	}()
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -195,105 +184,4 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
-}
-
-// limiter is a per-key token bucket.
-type limiter struct {
-	mu      sync.Mutex
-	rate    float64
-	burst   float64
-	buckets map[int64]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func (l *limiter) allow(id int64) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buckets == nil {
-		l.buckets = map[int64]*bucket{}
-	}
-	now := time.Now()
-	b := l.buckets[id]
-	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[id] = b
-	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
-	}
-	b.tokens--
-	return 0, true
-}
-
-// usage counts requests per key between audit flushes.
-type usage struct {
-	mu sync.Mutex
-	n  map[int64]int64
-}
-
-func (u *usage) add(id int64) {
-	u.mu.Lock()
-	if u.n == nil {
-		u.n = map[int64]int64{}
-	}
-	u.n[id]++
-	u.mu.Unlock()
-}
-
-func (s *Server) flushUsage(ctx context.Context) {
-	s.usage.mu.Lock()
-	n := s.usage.n
-	s.usage.n = nil
-	s.usage.mu.Unlock()
-	for id, count := range n {
-		e := audit.Entry{Actor: fmt.Sprintf("key:%d", id), Action: "key.use", Detail: mustJSON(map[string]int64{"requests": count})}
-		if _, err := s.st.AppendAudit(ctx, e); err != nil {
-			s.log.Warn("audit key use", "err", err)
-		}
-	}
-}
-
-type metrics struct {
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	matches      *prometheus.CounterVec
-	authFailures prometheus.Counter
-	delivered    prometheus.Counter
-}
-
-func newMetrics(reg *prometheus.Registry, s *Server) *metrics {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nigehban_http_requests_total",
-			Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "nigehban_http_request_duration_seconds",
-			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 14)}, []string{"route"}),
-		matches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nigehban_match_hits_total",
-			Help: "Matches found, by bank and signal type."}, []string{"bank", "type"}),
-		authFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "nigehban_auth_failures_total",
-			Help: "Requests refused for a missing, invalid, revoked or insufficient API key."}),
-		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "nigehban_webhook_deliveries_total",
-			Help: "Webhook events delivered."}),
-	}
-	reg.MustRegister(m.requests, m.latency, m.matches, m.authFailures, m.delivered,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nigehban_index_change_seq",
-			Help: "Change-log position the in-memory indexes reflect."}, func() float64 {
-			if x := s.idx.Load(); x != nil {
-				return float64(x.Seq())
-			}
-			return 0
-		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "nigehban_outbox_pending",
-			Help: "Webhook events waiting for delivery."}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			n, _ := s.st.OutboxDepth(ctx)
-			return float64(n)
-		}))
-	return m
 }

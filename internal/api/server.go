@@ -41,6 +41,9 @@ type Store interface {
 	apikey.Store
 	audit.Store
 	action.Store
+	categoryStore
+	// RecordMatch appends the audit entry of a match and queues its webhook
+	// events in one transaction.
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
 }
 
@@ -95,16 +98,17 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	idx      atomic.Pointer[bank.Index]
-	videos   videoIndex
-	webhooks atomic.Pointer[map[string]action.Webhook]
-	sigCache sigCache
-	keyMu    sync.RWMutex
-	keys     map[string]cachedKey
-	limiter  limiter
-	usage    usage
-	metrics  *metrics
-	mux      *http.ServeMux
+	idx        atomic.Pointer[bank.Index]
+	videos     videoIndex
+	webhooks   atomic.Pointer[map[string]action.Webhook]
+	categories categories
+	keyMu      sync.RWMutex
+	keys       map[string]cachedKey
+	keyLimit   *limiter[int64]  // per API key
+	failLimit  *limiter[string] // failed authentications per remote address
+	auditQ     chan audit.Entry // entries written in the background
+	metrics    *metrics
+	mux        *http.ServeMux
 }
 
 // New makes a Server over st.
@@ -114,7 +118,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
-	s.limiter.rate, s.limiter.burst = cfg.RatePerSecond, float64(cfg.Burst)
+	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
+	s.failLimit = newLimiter[string](failRate, failBurst)
+	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.mux = s.routes()
 	return s
@@ -148,6 +154,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx) })
+	wg.Go(func() { s.writeAudits(ctx) })
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
 		wg.Go(func() { d.Run(ctx) })
@@ -175,6 +182,11 @@ func (s *Server) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load banks: %w", err)
 	}
+	// After LoadIndex: the scan sees every signal the index does, and the
+	// change log brings both up from the index's position.
+	if err := s.categories.load(ctx, s.st); err != nil {
+		return fmt.Errorf("load signal categories: %w", err)
+	}
 	if err := s.videos.load(ctx, s.st); err != nil {
 		return fmt.Errorf("load video signals: %w", err)
 	}
@@ -191,6 +203,7 @@ func (s *Server) load(ctx context.Context) error {
 func (s *Server) follow(ctx context.Context) {
 	t := time.NewTicker(s.cfg.FollowInterval)
 	defer t.Stop()
+	lastHooks := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,8 +213,19 @@ func (s *Server) follow(ctx context.Context) {
 		if err := s.catchUp(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("follow change log", "err", err)
 		}
+		// Webhooks are not in the change log: re-read them every second, so
+		// one set through another replica applies here within about 1 s.
+		if time.Since(lastHooks) >= webhookReload {
+			lastHooks = time.Now()
+			if err := s.reloadWebhooks(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reload webhooks", "err", err)
+			}
+		}
 	}
 }
+
+// webhookReload is how often replicas re-read the webhook rules.
+const webhookReload = time.Second
 
 // catchUp applies every change after the index's position.
 func (s *Server) catchUp(ctx context.Context) error {
@@ -214,16 +238,9 @@ func (s *Server) catchUp(ctx context.Context) error {
 		if len(changes) == 0 {
 			return nil
 		}
-		x.Apply(changes)
+		s.categories.apply(changes) // before the index, so a new match has its category
 		s.videos.apply(changes)
-		for _, c := range changes {
-			if c.Signal != nil && !c.Signal.Active() {
-				s.sigCache.drop(c.Signal.ID)
-			}
-		}
-		if err := s.reloadWebhooks(ctx); err != nil {
-			return err
-		}
+		x.Apply(changes)
 	}
 }
 

@@ -213,6 +213,29 @@ func (x *Index) Seq() int64 {
 	return x.seq
 }
 
+// Size returns the number of signals of type t indexed for bank name (0
+// when the bank is not indexed or t is vPDQ): what `serve` reports as
+// metrics.
+func (x *Index) Size(name string, t Type) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	bi := x.banks[name]
+	if bi == nil {
+		return 0
+	}
+	switch t {
+	case PDQ:
+		return bi.pdq.Len()
+	case MD5:
+		return bi.md5.Len()
+	case SHA1:
+		return bi.sha1.Len()
+	case SHA256:
+		return bi.sha256.Len()
+	}
+	return 0
+}
+
 // Banks returns the indexed banks (as of the last applied change), by name.
 func (x *Index) Banks() []Bank {
 	x.mu.RLock()

@@ -55,6 +55,10 @@ type Store interface {
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
+	// SignalCategories calls fn with the id and category of every active
+	// non-vPDQ signal that has one, by increasing id (`serve` keeps them in
+	// memory to answer matches without reading the store).
+	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

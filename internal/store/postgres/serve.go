@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -135,15 +136,16 @@ func (db *DB) SetWebhook(ctx context.Context, w action.Webhook) error {
 	if w.URL == "" {
 		_, err = db.pool.Exec(ctx, `DELETE FROM webhooks WHERE bank = $1`, w.Bank)
 	} else {
-		_, err = db.pool.Exec(ctx, `INSERT INTO webhooks (bank, url, secret) VALUES ($1, $2, $3)
-			ON CONFLICT (bank) DO UPDATE SET url = excluded.url, secret = excluded.secret`, w.Bank, w.URL, w.Secret)
+		_, err = db.pool.Exec(ctx, `INSERT INTO webhooks (bank, url, secret, categories, types) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (bank) DO UPDATE SET url = excluded.url, secret = excluded.secret,
+			categories = excluded.categories, types = excluded.types`, w.Bank, w.URL, w.Secret, jsonList(w.Categories), jsonList(w.Types))
 	}
 	return err
 }
 
 // Webhooks implements action.Store.
 func (db *DB) Webhooks(ctx context.Context) ([]action.Webhook, error) {
-	rows, err := db.pool.Query(ctx, `SELECT bank, url, secret FROM webhooks ORDER BY bank`)
+	rows, err := db.pool.Query(ctx, `SELECT bank, url, secret, categories, types FROM webhooks ORDER BY bank`)
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +153,21 @@ func (db *DB) Webhooks(ctx context.Context) ([]action.Webhook, error) {
 	var out []action.Webhook
 	for rows.Next() {
 		var w action.Webhook
-		if err := rows.Scan(&w.Bank, &w.URL, &w.Secret); err != nil {
+		var cats, types string
+		if err := rows.Scan(&w.Bank, &w.URL, &w.Secret, &cats, &types); err != nil {
 			return nil, err
+		}
+		if err := json.Unmarshal([]byte(cats), &w.Categories); err != nil {
+			return nil, fmt.Errorf("webhook of bank %q: categories: %w", w.Bank, err)
+		}
+		if err := json.Unmarshal([]byte(types), &w.Types); err != nil {
+			return nil, fmt.Errorf("webhook of bank %q: types: %w", w.Bank, err)
+		}
+		if len(w.Categories) == 0 {
+			w.Categories = nil
+		}
+		if len(w.Types) == 0 {
+			w.Types = nil
 		}
 		out = append(out, w)
 	}
@@ -194,4 +209,36 @@ func (db *DB) OutboxDepth(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
 	return n, err
+}
+
+// jsonList encodes a webhook filter list ('[]' for none).
+func jsonList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// SignalCategories calls fn with the id and category of every active
+// non-vPDQ signal that has a category, by increasing id: what `serve` keeps
+// in memory so a match is answered without reading the store.
+func (db *DB) SignalCategories(ctx context.Context, fn func(id int64, category string) error) error {
+	rows, err := db.pool.Query(ctx, `SELECT id, category FROM signals
+		WHERE removed_at IS NULL AND category <> '' AND type <> 'vpdq' ORDER BY id`)
+	if err != nil {
+		return fmt.Errorf("scan signal categories: %w", err)
+	}
+	defer rows.Close()
+	var id int64
+	var cat string
+	for rows.Next() {
+		if err := rows.Scan(&id, &cat); err != nil {
+			return fmt.Errorf("scan signal categories: %w", err)
+		}
+		if err := fn(id, cat); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }

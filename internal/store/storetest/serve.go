@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/bank"
 )
 
 // ServeStore is what `nigehban serve` needs beyond banks.
@@ -21,6 +25,7 @@ type ServeStore interface {
 	audit.Store
 	action.Store
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
+	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
 }
 
 // RunServe runs the conformance tests of API keys, the audit chain and the
@@ -100,13 +105,28 @@ func RunServe(t *testing.T, newDB NewDB) {
 		t.Parallel()
 		st := open(t, newDB(t))
 		ctx := context.Background()
-		if err := st.SetWebhook(ctx, action.Webhook{Bank: "b", URL: "http://127.0.0.1:1/hook", Secret: "s"}); err != nil {
-			t.Fatal(err)
+		filtered := action.Webhook{Bank: "a", URL: "https://example.org/x", Secret: "t", Categories: []string{"A1", "B,2"}, Types: []string{"pdq"}}
+		for _, w := range []action.Webhook{{Bank: "b", URL: "http://127.0.0.1:1/hook", Secret: "s"}, filtered} {
+			if err := st.SetWebhook(ctx, w); err != nil {
+				t.Fatal(err)
+			}
 		}
 		ws, err := st.Webhooks(ctx)
-		if err != nil || len(ws) != 1 || ws[0].Secret != "s" {
+		if err != nil || len(ws) != 2 || ws[1].Secret != "s" || ws[1].Categories != nil || ws[1].Types != nil ||
+			!slices.Equal(ws[0].Categories, filtered.Categories) || !slices.Equal(ws[0].Types, filtered.Types) {
 			t.Fatalf("webhooks: %+v %v", ws, err)
 		}
+		filtered.Categories = nil // an update replaces the filters
+		if err := st.SetWebhook(ctx, filtered); err != nil {
+			t.Fatal(err)
+		}
+		if ws, _ = st.Webhooks(ctx); ws[0].Categories != nil || !slices.Equal(ws[0].Types, filtered.Types) {
+			t.Fatalf("updated webhook: %+v", ws[0])
+		}
+		if err := st.SetWebhook(ctx, action.Webhook{Bank: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		ws = ws[1:]
 		ev := action.Event{Bank: "b", URL: ws[0].URL, Secret: "s", Payload: json.RawMessage(`{"x":1}`)}
 		if _, err := st.RecordMatch(ctx, audit.Entry{Actor: "key:1", Action: "match"}, []action.Event{ev, ev}); err != nil {
 			t.Fatal(err)
@@ -142,6 +162,48 @@ func RunServe(t *testing.T, newDB NewDB) {
 		}
 		if ws, _ := st.Webhooks(ctx); len(ws) != 0 {
 			t.Errorf("webhook not removed: %+v", ws)
+		}
+	})
+	t.Run("SignalCategories", func(t *testing.T) {
+		t.Parallel()
+		st := open(t, newDB(t))
+		ctx := context.Background()
+		mustCreate(t, st, "a")
+		mustCreate(t, st, "b")
+		r := rand.New(rand.NewPCG(3, 4))
+		var sigs []bank.Signal
+		for i := range 30 {
+			s := pdqSig(RandomPDQ(r))
+			if i%3 != 0 {
+				s.Category = fmt.Sprintf("cat-%d", i%4)
+			}
+			sigs = append(sigs, s)
+		}
+		sigs = append(sigs, bank.Signal{Type: bank.MD5, Value: RandomHex(r, 32), Category: "md"})
+		mustAdd(t, st, "a", "alice", sigs[:20]...)
+		mustAdd(t, st, "b", "alice", sigs[20:]...)
+		all := scanAll(t, st, bank.SignalQuery{})
+		removed := all[4]
+		if _, _, err := st.RemoveSignal(ctx, removed.Bank, bank.SignalRef{ID: removed.ID}, "fp", "bob"); err != nil {
+			t.Fatal(err)
+		}
+		want := map[int64]string{}
+		for _, s := range all {
+			if s.Category != "" && s.ID != removed.ID {
+				want[s.ID] = s.Category
+			}
+		}
+		got := map[int64]string{}
+		last := int64(0)
+		err := st.SignalCategories(ctx, func(id int64, c string) error {
+			if id <= last {
+				t.Errorf("id %d after %d: not increasing", id, last)
+			}
+			last, got[id] = id, c
+			return nil
+		})
+		if err != nil || !maps.Equal(got, want) {
+			t.Errorf("SignalCategories = %v, %v; want %v", got, err, want)
 		}
 	})
 }
