@@ -14,6 +14,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/media"
@@ -69,22 +71,37 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// budget is what is left to decompress from one archive on disk. Only one
-// goroutine expands a given archive tree, so it needs no lock.
-type budget struct{ left int64 }
+// budget is what is left to decompress from one archive on disk, shared by
+// the goroutines hashing its members.
+type budget struct{ left atomic.Int64 }
+
+func newBudget(n int64) *budget {
+	b := new(budget)
+	b.left.Store(n)
+	return b
+}
 
 func (b *budget) take(n int) error {
 	if b == nil {
 		return nil
 	}
-	b.left -= int64(n)
-	if b.left < 0 {
+	if b.left.Add(-int64(n)) < 0 {
 		return fmt.Errorf("%w: more data than the expansion budget allows", ErrLimit)
 	}
 	return nil
 }
 
-func (b *budget) exhausted() bool { return b != nil && b.left < 0 }
+// fits reports whether n more bytes fit; when they do not, the budget is
+// spent, so that expansion stops.
+func (b *budget) fits(n uint64) bool {
+	if b == nil || n <= uint64(max(b.left.Load(), 0)) {
+		return true
+	}
+	b.left.Store(-1)
+	return false
+}
+
+func (b *budget) exhausted() bool { return b != nil && b.left.Load() < 0 }
 
 // expandReader counts the bytes decompressed from r against the budget and
 // stops when they exceed ratio times the compressed bytes.
@@ -146,7 +163,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // first: zip needs random access and the bytes are read twice.
 func (s *scanner) hashArchive(ctx context.Context, e *Entry, c *content, format media.Format, depth int, b *budget) error {
 	if b == nil {
-		b = &budget{left: s.limits.MaxExpanded}
+		b = newBudget(s.limits.MaxExpanded)
 	}
 	if c.whole() == nil {
 		if err := s.spool(ctx, c); err != nil {
@@ -246,11 +263,16 @@ func (s *scanner) expandZip(ctx context.Context, parent *Entry, ra io.ReaderAt, 
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return 0, fmt.Errorf("broken zip archive: %w", err)
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	seen := names{}
 	n := 0
 	for _, f := range zr.File {
 		if err := ctx.Err(); err != nil {
 			return n, err
+		}
+		if b.exhausted() {
+			return n, fmt.Errorf("%w: expansion stopped after %d members", ErrLimit, n)
 		}
 		mode := f.Mode()
 		if mode.IsDir() {
@@ -282,32 +304,39 @@ func (s *scanner) expandZip(ctx context.Context, parent *Entry, ra io.ReaderAt, 
 			e.Error = fmt.Sprintf("special file (%s) in archive: not read", specialName(mode))
 		case f.Flags&0x1 != 0:
 			e.Error = "encrypted member: not read"
-		case f.UncompressedSize64 > uint64(max(b.left, 0)):
+		case !b.fits(f.UncompressedSize64):
 			e.Error = fmt.Sprintf("%v: member declares %d bytes, over what is left of the expansion budget", ErrLimit, f.UncompressedSize64)
-			b.left = -1
 		case f.UncompressedSize64 > ratioFloor && float64(f.UncompressedSize64) > s.limits.MaxRatio*float64(max(f.CompressedSize64, 1)):
 			e.Error = fmt.Sprintf("%v: member declares %d bytes from %d compressed, over the %g:1 ratio (zip bomb?)",
 				ErrLimit, f.UncompressedSize64, f.CompressedSize64, s.limits.MaxRatio)
 		default:
-			rc, err := f.Open()
-			if err != nil {
-				e.Error = fmt.Sprintf("open member: %v", err)
-				break
-			}
-			compressed := int64(f.CompressedSize64)
-			x := &expandReader{r: rc, b: b, ratio: s.limits.MaxRatio, compressed: func() int64 { return compressed }}
-			s.hashMember(ctx, e, f.Name, x, e.Size, depth, b)
-			rc.Close()
+			// Members of a zip are independent: hash them on idle workers.
+			s.spawn(&wg, func() {
+				rc, err := f.Open()
+				if err != nil {
+					e.Error = fmt.Sprintf("open member: %v", err)
+				} else {
+					compressed := int64(f.CompressedSize64)
+					x := &expandReader{r: rc, b: b, ratio: s.limits.MaxRatio, compressed: func() int64 { return compressed }}
+					s.hashMember(ctx, e, f.Name, x, e.Size, depth, b)
+					rc.Close()
+				}
+				s.emit(ctx, e)
+			})
+			continue
 		}
 		s.emit(ctx, e)
-		if b.exhausted() {
-			return n, fmt.Errorf("%w: expansion stopped after %d members", ErrLimit, n)
-		}
+	}
+	wg.Wait()
+	if b.exhausted() {
+		return n, fmt.Errorf("%w: expansion stopped after %d members", ErrLimit, n)
 	}
 	return n, nil
 }
 
 func (s *scanner) expandTar(ctx context.Context, parent *Entry, r io.Reader, depth int, b *budget) (int, error) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	tr := tar.NewReader(r)
 	seen := names{}
 	n := 0
@@ -317,6 +346,10 @@ func (s *scanner) expandTar(ctx context.Context, parent *Entry, r io.Reader, dep
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			wg.Wait()
+			if b.exhausted() {
+				return n, fmt.Errorf("%w: expansion stopped after %d members", ErrLimit, n)
+			}
 			return n, nil
 		}
 		if err != nil {
@@ -346,6 +379,22 @@ func (s *scanner) expandTar(ctx context.Context, parent *Entry, r io.Reader, dep
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
 			e.Size = hdr.Size
+			if s.tokens != nil && hdr.Size <= s.limits.MemSpool {
+				// A tar is read in order, but a small member can be taken
+				// into memory and hashed by an idle worker meanwhile.
+				rd := &trackReader{r: tr}
+				data, err := io.ReadAll(io.LimitReader(rd, hdr.Size))
+				if err != nil || int64(len(data)) != hdr.Size {
+					e.Error = fmt.Sprintf("read: %v", firstErr(err, rd.err, io.ErrUnexpectedEOF))
+					break
+				}
+				memberName := hdr.Name
+				s.spawn(&wg, func() {
+					s.hashBytes(ctx, e, memberName, data, depth, b)
+					s.emit(ctx, e)
+				})
+				continue
+			}
 			s.hashMember(ctx, e, hdr.Name, tr, hdr.Size, depth, b)
 		case tar.TypeSymlink:
 			e.Kind, e.LinkTarget, e.Note = KindSymlink, hdr.Linkname, "symlink: not followed"
@@ -411,6 +460,28 @@ func (s *scanner) hashMember(ctx context.Context, e *Entry, name string, r io.Re
 		return
 	}
 	s.hashContent(ctx, e, &content{name: path.Base(name), head: head, r: r, size: size}, depth, b)
+}
+
+// hashBytes fingerprints an archive member already read into memory.
+func (s *scanner) hashBytes(ctx context.Context, e *Entry, name string, data []byte, depth int, b *budget) {
+	head := data[:min(len(data), media.SniffLen)]
+	c := &content{name: path.Base(name), head: head, r: bytes.NewReader(data[len(head):]), size: int64(len(data)), mem: data}
+	s.hashContent(ctx, e, c, depth, b)
+}
+
+// spawn runs fn on an idle worker's slot when there is one, else at once
+// in this goroutine; wg tracks the runs started elsewhere. It never waits
+// for a slot, so nesting cannot deadlock.
+func (s *scanner) spawn(wg *sync.WaitGroup, fn func()) {
+	select {
+	case s.tokens <- struct{}{}:
+		wg.Go(func() {
+			defer func() { <-s.tokens }()
+			fn()
+		})
+	default:
+		fn()
+	}
 }
 
 // lastMember returns the part of a path after its last "!".

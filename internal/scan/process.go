@@ -280,7 +280,7 @@ func (s *scanner) hashDiskFile(ctx context.Context, e *Entry, j job) {
 	}
 	var b *budget
 	if _, format := media.Sniff(head); isArchive(format) {
-		b = &budget{left: s.limits.MaxExpanded}
+		b = newBudget(s.limits.MaxExpanded)
 	}
 	s.hashContent(ctx, e, c, 0, b)
 	// A file that changed while it was read has no trustworthy hash.

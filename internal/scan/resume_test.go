@@ -1,6 +1,7 @@
 package scan
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"context"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/vpdq"
@@ -219,4 +221,66 @@ func FuzzReadManifest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// inFlight is a Matcher that holds each call briefly and records the most
+// calls in progress at once: how many files were being finished in parallel.
+type inFlight struct {
+	now, peak atomic.Int64
+}
+
+func (m *inFlight) MatchDigests(context.Context, string, string, string) ([]Match, error) {
+	n := m.now.Add(1)
+	for {
+		p := m.peak.Load()
+		if n <= p || m.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	m.now.Add(-1)
+	return nil, nil
+}
+func (m *inFlight) MatchPDQ(context.Context, pdq.Hash) ([]Match, error)      { return nil, nil }
+func (m *inFlight) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error) { return nil, nil }
+func (m *inFlight) Banks() []BankInfo                                        { return nil }
+
+// TestArchiveMembersInParallel checks that the members of a single archive
+// (a phone extraction often is one) are hashed by all workers, for zip and
+// tar alike, and still listed once each with the archive after them.
+func TestArchiveMembersInParallel(t *testing.T) {
+	files := map[string][]byte{}
+	for i := range 24 {
+		files[fmt.Sprintf("m%02d.txt", i)] = []byte(fmt.Sprintf("member %d\n", i))
+	}
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	for _, name := range sortedNames(files) {
+		tw.WriteHeader(&tar.Header{Name: name, Size: int64(len(files[name])), Mode: 0o644, Typeflag: tar.TypeReg})
+		tw.Write(files[name])
+	}
+	tw.Close()
+	for name, data := range map[string][]byte{"one.zip": zipOf(t, files), "one.tar": tb.Bytes(), "one.tgz": gzipBytes(t, tb.Bytes())} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			writeFile(t, filepath.Join(root, name), data)
+			out := filepath.Join(t.TempDir(), "out")
+			m := &inFlight{}
+			if _, err := Run(context.Background(), Options{Case: "P", Examiner: "E", Out: out, Sources: []string{root}, Matcher: m, Workers: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if p := m.peak.Load(); p < 2 {
+				t.Errorf("at most %d member(s) of one archive in flight with 3 workers", p)
+			}
+			got := readEntries(t, out)
+			if len(got) != 25 || got[name] == nil || got[name].Members == nil || *got[name].Members != 24 {
+				t.Errorf("%d entries; archive %+v", len(got), got[name])
+			}
+			// The archive's line comes after all its members'.
+			lines := bytes.Split(bytes.TrimSpace(readFile(t, filepath.Join(out, ManifestName))), []byte("\n"))
+			if !bytes.Contains(lines[len(lines)-1], []byte(`"path":"`+name+`"`)) {
+				t.Errorf("last manifest line is not the archive: %s", lines[len(lines)-1])
+			}
+		})
+	}
 }

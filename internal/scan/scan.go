@@ -103,6 +103,9 @@ type scanner struct {
 	open       func(string) (*os.File, error)
 
 	jobs chan job
+	// tokens holds one slot per worker busy; archive members borrow free
+	// slots (spawn). nil means no borrowing.
+	tokens chan struct{}
 	// emitFn receives finished entries: the manifest writer, or Verify's
 	// collector.
 	emitFn func(*Entry) error
@@ -134,12 +137,15 @@ func (s *scanner) emit(ctx context.Context, e *Entry) {
 // cancelled.
 func (s *scanner) run(ctx context.Context, srcs []*source, workers int) {
 	s.jobs = make(chan job, workers*4)
+	s.tokens = make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for j := range s.jobs {
 				if ctx.Err() == nil {
+					s.tokens <- struct{}{}
 					s.doDisk(ctx, j)
+					<-s.tokens
 				}
 			}
 		})
