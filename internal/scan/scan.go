@@ -308,11 +308,14 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return sum, ctx.Err()
 	}
 
+	// The report shows the run as it ends; custody.json, written last,
+	// keeps "running" if deriving the outputs fails.
+	r.Status, cust.Status, cust.Ended = StatusComplete, StatusComplete, r.Ended
 	counts, err := finishOutputs(out, cust)
 	if err != nil {
 		return sum, err
 	}
-	r.Status, cust.Status, cust.Ended, cust.Counts = StatusComplete, StatusComplete, r.Ended, counts
+	cust.Counts = counts
 	if cust.Outputs, err = hashOutputs(out, ManifestName, CSVName, ReportName); err != nil {
 		return sum, err
 	}

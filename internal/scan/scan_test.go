@@ -190,7 +190,7 @@ func TestScanEvidenceTree(t *testing.T) {
 		t.Errorf("manifest.csv: %d rows (want %d), err %v", len(rows), len(ev.want)+1, err)
 	}
 	report := string(readFile(t, filepath.Join(out, ReportName)))
-	for _, s := range []string{"CASE-2025-001", "A. Examiner", "DCIM/edits/bridge-q35.jpg", "msvcrt40.dll", "symlink loop", "A1", "&lt;b&gt;bold&lt;/b&gt;"} {
+	for _, s := range []string{"CASE-2025-001", "A. Examiner", "DCIM/edits/bridge-q35.jpg", "msvcrt40.dll", "symlink loop", "A1", "&lt;b&gt;bold&lt;/b&gt;", ": complete,"} {
 		if !strings.Contains(report, s) {
 			t.Errorf("report.html lacks %q", s)
 		}
