@@ -111,3 +111,42 @@ func TestVerifyIncompleteScan(t *testing.T) {
 		t.Errorf("interrupted scan verified:\n%s", text)
 	}
 }
+
+// TestFileSource scans one archive given as the SOURCE, through a symlink:
+// custody.json records the file's own hashes, and verify re-checks its
+// members.
+func TestFileSource(t *testing.T) {
+	base := t.TempDir()
+	data := zipOf(t, map[string][]byte{"a.txt": []byte("alpha\n"), "b/c.txt": []byte("gamma\n")})
+	real := filepath.Join(base, "exhibit-7.zip")
+	writeFile(t, real, data)
+	link := filepath.Join(base, "link.zip")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(base, "out")
+	if _, err := Run(context.Background(), Options{Case: "F", Examiner: "E", Out: out, Sources: []string{link}}); err != nil {
+		t.Fatal(err)
+	}
+	got := readEntries(t, out)
+	for _, p := range []string{"exhibit-7.zip", "exhibit-7.zip!a.txt", "exhibit-7.zip!b/c.txt"} {
+		if got[p] == nil || got[p].Source != real {
+			t.Errorf("%q: %+v", p, got[p])
+		}
+	}
+	c, err := ReadCustody(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Sources[0]; s.Type != "file" || s.Arg != link || s.Path != real || s.SHA256 != sha256hex(data) ||
+		s.MD5 != md5hex(data) || s.SHA1 != sha1hex(data) || s.Size != int64(len(data)) {
+		t.Errorf("custody source %+v", s)
+	}
+	if rep, text := verifyText(t, out, VerifyOptions{}); !rep.OK || rep.Verified != 3 {
+		t.Errorf("verify:\n%s", text)
+	}
+	writeFile(t, real, zipOf(t, map[string][]byte{"a.txt": []byte("alpha\n"), "b/c.txt": []byte("GAMMA\n")}))
+	if rep, text := verifyText(t, out, VerifyOptions{}); rep.OK || len(rep.Changed) != 2 {
+		t.Errorf("verify of a changed member:\n%s", text)
+	}
+}
