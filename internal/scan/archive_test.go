@@ -374,3 +374,22 @@ func TestDuplicateMemberNames(t *testing.T) {
 		t.Errorf("%d entries, want 5: %v", len(got), keys(got))
 	}
 }
+
+func TestSkipVideo(t *testing.T) {
+	clip := readFile(t, testdata+"vpdq/videos/test-padded-dimensions.mp4")
+	for _, skip := range []bool{true, false} {
+		s := newScanner(&Options{SkipVideo: skip}, Limits{}.withDefaults())
+		s.tmp = t.TempDir()
+		var got *Entry
+		s.emitFn = func(e *Entry) error { got = e; return nil }
+		e := &Entry{Source: "/test", Kind: KindFile}
+		e.setPath("clip.bin")
+		head := clip[:media.SniffLen]
+		ctx := context.Background()
+		s.hashContent(ctx, e, &content{name: "clip.bin", head: head, r: bytes.NewReader(clip[len(head):]), size: int64(len(clip))}, 1, nil)
+		s.emit(ctx, e)
+		if got == nil || got.Type != media.Video || got.SHA256 != sha256hex(clip) || (len(got.VPDQ) > 0) == skip {
+			t.Errorf("SkipVideo %v: %+v", skip, got)
+		}
+	}
+}

@@ -89,7 +89,6 @@ func isArchive(f media.Format) bool { return f == media.Zip || f == media.Tar ||
 // Members are emitted as they are done; e itself is the caller's to emit.
 func (s *scanner) hashContent(ctx context.Context, e *Entry, c *content, depth int, b *budget) {
 	_, format := media.Sniff(c.head)
-	fo := s.fp
 	var video bool
 	switch {
 	case isArchive(format) && depth < s.limits.MaxDepth:
@@ -99,7 +98,7 @@ func (s *scanner) hashContent(ctx context.Context, e *Entry, c *content, depth i
 		s.finish(ctx, e, c, format)
 		return
 	case media.KindOf(format) == media.Video && !s.skipVideo:
-		fo.SkipVideo, video = true, true
+		video = true
 	case media.KindOf(format) == media.Image && c.size > s.imageMaxBytes():
 		s.hashLargeImage(ctx, e, c)
 		s.finish(ctx, e, c, format)
@@ -119,7 +118,7 @@ func (s *scanner) hashContent(ctx context.Context, e *Entry, c *content, depth i
 		body = io.TeeReader(body, spool)
 	}
 	tr := &trackReader{r: body}
-	rec := fingerprint.Reader(ctx, e.Path, tr, fo)
+	rec := fingerprint.Reader(ctx, e.Path, tr, s.fp)
 	s.apply(e, rec, tr, c.size)
 	if isArchive(format) && e.hasDigests() {
 		e.addError(fmt.Sprintf("%v: archive nested more than %d levels deep: not expanded", ErrLimit, s.limits.MaxDepth))

@@ -161,7 +161,9 @@ var openSourceFunc = openSource
 
 func newScanner(o *Options, limits Limits) *scanner {
 	s := &scanner{
-		fp:         fingerprint.Options{Limits: o.Image},
+		// Videos are the scanner's to decode (after the known-file check,
+		// from the file on disk when there is one): fingerprint only digests them.
+		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
 		limits:     limits,
