@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -74,7 +73,7 @@ func buildNigehban(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("the go tool is needed to build the binary under test: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "nigehban")
 	cmd := exec.Command(goBin, "build", "-o", bin, ".")
