@@ -7,9 +7,9 @@
 //
 //   - manifest.jsonl: one Entry per line, in completion order. It is the
 //     record of truth: the other outputs are derived from it when a run ends.
-//   - manifest.csv: the same entries as CSV (CSVColumns), sorted by source
-//     and path, vPDQ summarised as a frame count, matches as "bank/category/
-//     type/distance" items.
+//   - manifest.csv: the same entries in the same order as CSV (CSVColumns),
+//     vPDQ summarised as a frame count, matches as "bank/category type d=N
+//     (label)" items joined by "; ".
 //   - custody.json: chain-of-custody metadata (Custody): case, examiner,
 //     tool, host, OS user, every run (start, end, command line, banks and
 //     known-file lists as they were), the sources with their own hashes
@@ -43,7 +43,9 @@
 // a file swapped for a symlink or a fifo between listing and reading is
 // refused instead of followed or blocking. The output and temporary
 // directories must lie outside every source. Videos are decoded by ffmpeg,
-// which opens the file by path (read-only).
+// which opens the file by path (read-only), and images larger than the
+// decoder's byte limit are digested through fingerprint.File, which opens
+// them plainly read-only: neither asks for O_NOATIME.
 //
 // Symbolic links are recorded (Kind "symlink", LinkTarget) and never
 // followed, below the top level: following them could leave the source or
@@ -63,7 +65,11 @@
 // the expansion ratio of a member or gzip stream, and the nesting depth.
 // Broken archives, encrypted or unsupported members, and limit violations
 // become error entries; the scan goes on with the next file. 7z, rar and
-// disk images are hashed as files and not expanded.
+// disk images are hashed as files and not expanded. Office documents, APKs
+// and JARs are zips and are expanded too, so pictures embedded in them are
+// hashed and matched. The members of one archive are hashed on whichever
+// workers are idle, since a device extraction often arrives as a single zip
+// or tar.
 //
 // # Matching and known files
 //
