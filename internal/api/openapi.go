@@ -17,19 +17,32 @@ func openAPI() map[string]any {
 			"operationId": strings.ToLower(rt.method) + strings.ReplaceAll(pathParam.ReplaceAllString(rt.path, "By_$1"), "/", "_"),
 			"responses": map[string]any{
 				"200": map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{}}},
-				"400": map[string]any{"description": "Bad request: {\"error\":{\"code\",\"message\"}}"},
 			},
 		}
 		if rt.role != "" {
 			op["security"] = []map[string][]string{{"apiKey": {}}}
 			op["x-role"] = string(rt.role)
 			resp := op["responses"].(map[string]any)
-			resp["401"] = map[string]any{"description": "Missing, invalid or revoked API key"}
-			resp["403"] = map[string]any{"description": "The key's role may not do this (needs " + string(rt.role) + ")"}
-			resp["429"] = map[string]any{"description": "Rate limited; see Retry-After"}
+			resp["401"] = map[string]any{"description": "Missing, invalid or revoked API key", "content": errorContent}
+			resp["403"] = map[string]any{"description": "The key's role may not do this (needs " + string(rt.role) + ")", "content": errorContent}
+			resp["429"] = map[string]any{"description": "Rate limited (per key, or failed authentications per address); see Retry-After", "content": errorContent}
 		}
 		if rt.body != "" {
 			op["requestBody"] = map[string]any{"content": map[string]any{rt.body: map[string]any{}}}
+		}
+		resp := op["responses"].(map[string]any)
+		if sc, ok := opSchemas[rt.method+" "+rt.path]; ok {
+			if sc.request != nil {
+				op["requestBody"] = map[string]any{"required": true, "content": sc.request}
+			}
+			resp["200"] = map[string]any{"description": "OK", "content": map[string]any{"application/json": map[string]any{"schema": ref(sc.response)}}}
+			for code, why := range sc.errors {
+				resp[code] = map[string]any{"description": why, "content": errorContent}
+			}
+		}
+		if rt.role != "" {
+			resp["400"] = map[string]any{"description": "Bad request (malformed JSON, unknown field, bad hash, unknown type)", "content": errorContent}
+			resp["500"] = map[string]any{"description": "Internal error (the store failed)", "content": errorContent}
 		}
 		var params []map[string]any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.path, -1) {
@@ -52,9 +65,98 @@ func openAPI() map[string]any {
 		"info": map[string]any{"title": "Nigehban", "version": "1",
 			"description": "Match media and hashes against banks of known child sexual abuse material; curate banks; audit."},
 		"paths": paths,
-		"components": map[string]any{"securitySchemes": map[string]any{
-			"apiKey": map[string]any{"type": "http", "scheme": "bearer", "description": "nig_… key from `nigehban apikey create`"}}},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{
+				"apiKey": map[string]any{"type": "http", "scheme": "bearer", "description": "nig_… key from `nigehban apikey create`"}},
+			"schemas": schemas,
+		},
 	}
+}
+
+func ref(name string) map[string]string {
+	return map[string]string{"$ref": "#/components/schemas/" + name}
+}
+
+var errorContent = map[string]any{"application/json": map[string]any{"schema": ref("Error")}}
+
+// opSchemas documents the bodies of the main operations.
+var opSchemas = map[string]struct {
+	request  map[string]any
+	response string
+	errors   map[string]string
+}{
+	"POST /v1/match": {
+		request: map[string]any{
+			"application/json":    map[string]any{"schema": ref("MatchRequest")},
+			"multipart/form-data": map[string]any{"schema": ref("Upload")},
+		},
+		response: "MatchResponse",
+		errors: map[string]string{
+			"413": "Body or upload over the size limit",
+			"422": "Upload is not decodable media (corrupt or unsupported)",
+			"503": "Bank indexes still loading",
+		},
+	},
+	"POST /v1/hash": {
+		request:  map[string]any{"multipart/form-data": map[string]any{"schema": ref("Upload")}},
+		response: "Hashes",
+		errors:   map[string]string{"413": "Upload over the size limit", "422": "Upload is not decodable media"},
+	},
+	"POST /v1/banks/{name}/import": {
+		response: "ImportResult",
+		errors:   map[string]string{"413": "List over the size limit", "404": "No such bank"},
+	},
+	"PUT /v1/banks/{name}/webhook": {
+		request:  map[string]any{"application/json": map[string]any{"schema": ref("WebhookRequest")}},
+		response: "Webhook",
+		errors:   map[string]string{"404": "No such bank"},
+	},
+}
+
+var (
+	str     = map[string]any{"type": "string"}
+	integer = map[string]any{"type": "integer"}
+	number  = map[string]any{"type": "number"}
+	strList = map[string]any{"type": "array", "items": str}
+)
+
+func object(required []string, props map[string]any) map[string]any {
+	o := map[string]any{"type": "object", "properties": props}
+	if required != nil {
+		o["required"] = required
+	}
+	return o
+}
+
+var signalType = map[string]any{"type": "string", "enum": []string{"md5", "sha1", "sha256", "pdq", "vpdq"}}
+
+var schemas = map[string]any{
+	"Error": object([]string{"error"}, map[string]any{"error": object([]string{"code", "message"}, map[string]any{
+		"code": str, "message": str})}),
+	"QuerySignal": object([]string{"type", "value"}, map[string]any{
+		"type": signalType, "value": map[string]any{"type": "string", "description": "hex digest, 64-hex PDQ hash, or compact vPDQ"},
+		"quality": map[string]any{"type": "integer", "description": "PDQ quality if known; below 50 the hash is not matched"}}),
+	"MatchRequest": object([]string{"signals"}, map[string]any{
+		"signals": map[string]any{"type": "array", "minItems": 1, "maxItems": 1000, "items": ref("QuerySignal")}}),
+	"Upload": object([]string{"file"}, map[string]any{"file": map[string]any{"type": "string", "contentMediaType": "application/octet-stream"}}),
+	"Match": object([]string{"query", "bank", "signal_id", "type", "value", "distance", "action"}, map[string]any{
+		"query": map[string]any{"type": "integer", "description": "index of the matched query signal"},
+		"bank":  str, "signal_id": integer, "type": signalType, "value": map[string]any{"type": "string", "description": "the bank's hash"},
+		"distance": map[string]any{"type": "integer", "description": "PDQ Hamming distance; 0 for exact types"},
+		"category": str, "action": str, "query_match_percent": number, "target_match_percent": number}),
+	"MatchResponse": object([]string{"matches", "signals"}, map[string]any{
+		"matches":   map[string]any{"type": "array", "items": ref("Match")},
+		"signals":   map[string]any{"type": "array", "items": ref("QuerySignal"), "description": "what was matched (an upload's hashes)"},
+		"hashes":    ref("Hashes"),
+		"skipped":   strList,
+		"event_ids": map[string]any{"type": "array", "items": str, "description": "webhook events queued durably before this answer"}}),
+	"Hashes":       map[string]any{"type": "object", "description": "md5, sha1, sha256, pdq, quality, vpdq of the media (internal/fingerprint Record)"},
+	"ImportResult": map[string]any{"type": "object", "description": "counts of added, duplicate and refused lines (internal/bank ImportResult)"},
+	"WebhookRequest": object([]string{"url"}, map[string]any{
+		"url":        map[string]any{"type": "string", "description": "absolute http(s) URL; empty removes the webhook"},
+		"secret":     map[string]any{"type": "string", "minLength": 16, "description": "HMAC-SHA256 key of X-Nigehban-Signature"},
+		"categories": strList, "types": map[string]any{"type": "array", "items": signalType}}),
+	"Webhook": object([]string{"bank", "url"}, map[string]any{"bank": str, "url": str, "categories": strList, "types": strList}),
 }
 
 // validWebhookURL accepts absolute http(s) URLs.

@@ -55,13 +55,22 @@ var routeTable = []route{
 
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	for _, rt := range routeTable {
-		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		s.patterns = append(s.patterns, pattern)
 	}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, openAPI())
-	})
+	for _, rt := range routeTable {
+		handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	doc, err := json.Marshal(openAPI())
+	if err != nil {
+		panic(err) // a literal document: cannot fail
+	}
+	handle("GET /openapi.json", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(doc)
+	}))
 	return mux
 }
 

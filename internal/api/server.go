@@ -109,6 +109,7 @@ type Server struct {
 	auditQ     chan audit.Entry // entries written in the background
 	metrics    *metrics
 	mux        *http.ServeMux
+	patterns   []string // what mux serves, for the OpenAPI test
 }
 
 // New makes a Server over st.

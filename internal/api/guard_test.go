@@ -1,0 +1,292 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/store/storetest"
+)
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter[string](2, 3) // 2 tokens a second, burst 3
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		if _, ok := l.allow("a", t0); !ok {
+			t.Fatalf("request %d within the burst refused", i)
+		}
+	}
+	wait, ok := l.allow("a", t0)
+	if ok || wait != 500*time.Millisecond {
+		t.Fatalf("4th request: ok=%v wait=%v, want refused for 500ms", ok, wait)
+	}
+	if !l.blocked("a", t0) || l.blocked("b", t0) {
+		t.Error("blocked: a should be, b should not")
+	}
+	if _, ok := l.allow("a", t0.Add(499*time.Millisecond)); ok {
+		t.Error("allowed before a token was due")
+	}
+	if _, ok := l.allow("a", t0.Add(1000*time.Millisecond)); !ok {
+		t.Error("refused after a token was due")
+	}
+	if _, ok := l.allow("b", t0); !ok {
+		t.Error("keys share a bucket")
+	}
+	got := l.drain(t0.Add(time.Second))
+	if got["a"] != (usage{used: 4, refused: 2}) || got["b"] != (usage{used: 1}) {
+		t.Errorf("drain = %v", got)
+	}
+	if again := l.drain(t0.Add(time.Second)); len(again) != 0 {
+		t.Errorf("second drain = %v, want nothing new", again)
+	}
+	// Idle (refilled) buckets are forgotten; drained ones are not refilled.
+	l.drain(t0.Add(10 * time.Second))
+	if len(l.buckets) != 0 {
+		t.Errorf("%d idle buckets kept", len(l.buckets))
+	}
+}
+
+type fakeCategories []struct {
+	id  int64
+	cat string
+}
+
+func (f fakeCategories) SignalCategories(_ context.Context, fn func(int64, string) error) error {
+	for _, e := range f {
+		if err := fn(e.id, e.cat); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type failingCategories struct{}
+
+func (failingCategories) SignalCategories(context.Context, func(int64, string) error) error {
+	return errors.New("disk on fire")
+}
+
+func TestCategories(t *testing.T) {
+	var c categories
+	// Out of id order on purpose: load must not rely on the store's order.
+	st := fakeCategories{{9, "B"}, {2, "A1"}, {5, "A1"}, {7, "C"}}
+	if err := c.load(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	c.apply([]bank.Change{
+		{Op: bank.OpSignalAdd, Signal: &bank.Signal{ID: 11, Type: bank.MD5, Category: "new"}},
+		{Op: bank.OpSignalAdd, Signal: &bank.Signal{ID: 12, Type: bank.VPDQ, Category: "video"}},
+		{Op: bank.OpSignalRemove, Signal: &bank.Signal{ID: 5, Type: bank.PDQ, Category: "A1"}},
+	})
+	for id, want := range map[int64]string{2: "A1", 5: "A1", 7: "C", 9: "B", 11: "new", 12: "", 3: "", 100: ""} {
+		if got := c.get(id); got != want {
+			t.Errorf("get(%d) = %q, want %q", id, got, want)
+		}
+	}
+	if len(c.names) != 3 || c.size() != 5 {
+		t.Errorf("names %v, size %d", c.names, c.size())
+	}
+	if err := c.load(context.Background(), failingCategories{}); err == nil {
+		t.Error("load hid the store's error")
+	}
+}
+
+// TestRateLimits: a key over its rate gets 429 with Retry-After; an address
+// that keeps presenting bad keys is cut off after failBurst attempts, each
+// of which is audited, and the rest summed up; key use is audited per key.
+func TestRateLimits(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{RatePerSecond: 0.5, Burst: 2})
+	sub := ts.key(t, apikey.Submitter)
+	if code, _ := ts.call(t, ts.admin, "GET", "/v1/banks", nil, ""); code != 200 { // now known (cached)
+		t.Fatalf("admin: %d", code)
+	}
+	body := `{"signals":[{"type":"md5","value":"d41d8cd98f00b204e9800998ecf8427e"}]}`
+	for i, want := range []int{200, 200, 429} {
+		code, out := ts.call(t, sub, "POST", "/v1/match", body, "application/json")
+		if code != want {
+			t.Fatalf("request %d: %d %v, want %d", i, code, out, want)
+		}
+	}
+	resp := ts.raw(t, sub, "POST", "/v1/match", body)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("over the rate: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+
+	bad := "nig_" + strings.Repeat("B", 43)
+	for i := range failBurst {
+		if code, out := ts.call(t, bad, "GET", "/v1/banks", nil, ""); code != 401 {
+			t.Fatalf("bad key %d: %d %v", i, code, out)
+		}
+	}
+	resp = ts.raw(t, bad, "GET", "/v1/banks", "")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("after %d failures: %d, Retry-After %q", failBurst, resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	ts.call(t, "", "GET", "/v1/banks", nil, "") // missing key: refused too
+	// A key this replica already knows still works from that address.
+	if code, _ := ts.call(t, ts.admin, "GET", "/v1/banks", nil, ""); code != 200 {
+		t.Errorf("known key refused from a blocked address: %d", code)
+	}
+
+	ts.srv.flushUsage(context.Background())
+	counts := map[string]int{}
+	var refused, keyUse map[string]int64
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		es, err := ts.st.ListAudit(context.Background(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(counts)
+		for _, e := range es {
+			counts[e.Action]++
+			switch {
+			case e.Action == "auth.fail.refused":
+				json.Unmarshal(e.Detail, &refused)
+			case e.Action == "key.use" && e.Actor == fmt.Sprintf("key:%d", keyID(t, ts, sub)):
+				json.Unmarshal(e.Detail, &keyUse)
+			}
+		}
+		if counts["auth.fail"] >= failBurst || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // refusals are audited in the background
+	}
+	if counts["auth.fail"] != failBurst || refused["count"] != 2 {
+		t.Errorf("audit: %d auth.fail entries (want %d), refused summary %v (want 2)", counts["auth.fail"], failBurst, refused)
+	}
+	if keyUse["requests"] != 2 || keyUse["rate_limited"] != 2 {
+		t.Errorf("key.use of the submitter: %v, want 2 requests and 2 rate limited", keyUse)
+	}
+	if n, err := audit.VerifyStore(context.Background(), ts.st); err != nil {
+		t.Errorf("audit chain after %d entries: %v", n, err)
+	}
+}
+
+func keyID(t *testing.T, ts *testServer, secret string) int64 {
+	t.Helper()
+	k, err := apikey.Authenticate(context.Background(), ts.st, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID
+}
+
+// raw does one request and returns the response (body read and closed).
+func (ts *testServer) raw(t *testing.T, key, method, path, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// TestWebhookFilters: a rule limited to some categories and types queues
+// events only for those matches.
+func TestWebhookFilters(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{NoDeliver: true})
+	ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
+	const mdA, mdB = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	ts.call(t, ts.admin, "POST", "/v1/banks/b/signals", map[string]any{"signals": []map[string]string{
+		{"type": "md5", "value": mdA, "category": "A1"},
+		{"type": "md5", "value": mdB, "category": "B2"},
+		{"type": "pdq", "value": bridgePDQ, "category": "A1"},
+	}}, "")
+	code, out := ts.call(t, ts.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": "http://127.0.0.1:1/hook",
+		"secret": "0123456789abcdef", "categories": []string{"A1"}, "types": []string{"MD5"}}, "")
+	if code != 200 || out["types"].([]any)[0] != "md5" {
+		t.Fatalf("set webhook: %d %v", code, out)
+	}
+	if code, _ := ts.call(t, ts.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": "http://x/", "secret": "0123456789abcdef",
+		"types": []string{"photodna"}}, ""); code != 400 {
+		t.Errorf("unknown webhook type: %d, want 400", code)
+	}
+	for _, tc := range []struct {
+		typ, value string
+		events     int
+	}{{"md5", mdA, 1}, {"md5", mdB, 0}, {"pdq", bridgePDQ, 0}} {
+		_, out := ts.call(t, ts.admin, "POST", "/v1/match", map[string]any{"signals": []map[string]string{{"type": tc.typ, "value": tc.value}}}, "")
+		ids, _ := out["event_ids"].([]any)
+		if len(out["matches"].([]any)) != 1 || len(ids) != tc.events {
+			t.Errorf("match %s %s: %v, want 1 match and %d events", tc.typ, tc.value, out, tc.events)
+		}
+	}
+	if n, _ := ts.st.OutboxDepth(context.Background()); n != 1 {
+		t.Errorf("outbox holds %d events, want 1", n)
+	}
+	_, out = ts.call(t, ts.admin, "GET", "/v1/banks/b", nil, "")
+	if hk := out["webhook"].(map[string]any); hk["secret"] != nil || hk["url"] != "http://127.0.0.1:1/hook" {
+		t.Errorf("bank shows webhook %v", hk)
+	}
+}
+
+// TestFollowOtherWriters: signals added by another writer (the CLI, another
+// replica) are matched once the change log is followed, with their
+// category and value; the index size metrics count them.
+func TestFollowOtherWriters(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{FollowInterval: 20 * time.Millisecond})
+	svc := bank.NewService(ts.st)
+	ctx := context.Background()
+	if _, err := svc.CreateBank(ctx, bank.NewBank("cli"), "cli-user"); err != nil {
+		t.Fatal(err)
+	}
+	const sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+	for _, s := range []bank.Signal{
+		{Type: bank.SHA1, Value: strings.ToUpper(sha1), Category: "known", Quality: -1},
+		{Type: bank.PDQ, Value: bridgePDQ, Category: "victim", Quality: -1},
+	} {
+		if _, _, err := svc.AddSignal(ctx, "cli", s, "cli-user"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var out map[string]any
+	for {
+		_, out = ts.call(t, ts.admin, "POST", "/v1/match", map[string]any{"signals": []map[string]string{
+			{"type": "sha1", "value": strings.ToUpper(sha1)}, {"type": "pdq", "value": bridgePDQ}}}, "")
+		if len(out["matches"].([]any)) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := map[string][2]string{}
+	for _, m := range out["matches"].([]any) {
+		m := m.(map[string]any)
+		typ, _ := m["type"].(string)
+		value, _ := m["value"].(string)
+		cat, _ := m["category"].(string)
+		got[typ] = [2]string{value, cat}
+	}
+	if got["sha1"] != [2]string{sha1, "known"} || got["pdq"] != [2]string{bridgePDQ, "victim"} {
+		t.Errorf("matches %v", out["matches"])
+	}
+	resp, err := http.Get(ts.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`nigehban_index_signals{bank="cli",type="pdq"} 1`, `nigehban_index_signals{bank="cli",type="sha1"} 1`,
+		`nigehban_index_signals{bank="cli",type="md5"} 0`, `nigehban_match_hits_total{bank="cli",type="pdq"} 1`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
