@@ -3,22 +3,23 @@
 // hashes under Hamming distance.
 //
 // The PDQ index is multi-index hashing (Norouzi et al.): each hash is cut
-// into 16 chunks of 16 bits, and each chunk position has a table from chunk
+// into m disjoint chunks, and each chunk position has a table from chunk
 // value to the hashes holding it. Two hashes within distance t agree within
-// ⌊t/16⌋ bits on at least one chunk (pigeonhole), so probing every key within
+// ⌊t/m⌋ bits on at least one chunk (pigeonhole), so probing every key within
 // that radius in each table finds every match — the search is exact, not
-// approximate. Tables are compact arrays (counting-sorted positions with
-// offsets per key), 104 bytes per hash in all, smaller than FAISS's
-// IndexBinaryMultiHash. Large radii, or queries whose buckets hold a large
-// share of the index (real banks have clusters of near-duplicates), fall
-// back to a linear scan, which is also the test oracle.
+// approximate. Tables are compact arrays (counting-sorted postings with
+// offsets per key), not maps: about 300 bytes a hash up to 4M hashes and
+// about 100 beyond, less than FAISS's IndexBinaryMultiHash (~265-325).
+// Large radii, or queries whose buckets hold a large share of the index
+// (real banks have clusters of near-duplicates), fall back to a linear scan,
+// which is also the test oracle.
 //
 // Banks change while the service runs, so the index takes additions and
 // removals while serving queries: new hashes go to a small linear-scanned
 // buffer that is frozen into an indexed segment when full; segments of
 // similar size are merged in the background (an LSM-style log of immutable
 // segments); removals are tombstones by id, applied at query time and
-// purged at merge. Readers and writers share a sync.RWMutex held only for
+// purged by merges. Readers and writers share a sync.RWMutex held only for
 // short, bounded work.
 package index
 
@@ -46,38 +47,41 @@ type Entry struct {
 	Hash pdq.Hash
 }
 
-const (
-	// deltaMax is the size at which the linear buffer becomes a segment:
-	// scanning it costs ~1 ns a hash, so it adds at most ~30 µs to a query.
-	deltaMax = 32 << 10
-)
+// testHookBuild runs before a batch is built off the lock (tests make
+// writers race with it).
+var testHookBuild = func() {}
+
+// deltaMax is the size at which the linear buffer becomes a segment:
+// scanning it costs ~1 ns a hash, so it adds at most ~30 µs to a query.
+const deltaMax = 32 << 10
 
 // PDQ is a concurrent-safe near-neighbour index of PDQ hashes. The zero
 // value is an empty index ready for use.
+//
+// Removals are tombstones ordered by a logical clock (seq, bumped by each
+// Remove). Every segment records the clock at which its content was fixed:
+// a tombstone at or before it is already reflected in the segment (the
+// removed entries were left out, or were added after the removal), one
+// after it removes the id's entries from it. The buffer never holds a
+// removed entry: Remove deletes them from it directly.
 type PDQ struct {
 	mu    sync.RWMutex
 	segs  []*segment
-	delta []item
-	tomb  map[uint64]uint64 // id → sequence number of its removal
+	delta []Entry
+	tomb  map[uint64]uint64 // id → clock of its last removal
 	seq   uint64
+	// building holds the clocks of batches being built off the lock: their
+	// tombstones must outlive merges until they join segs.
+	building []uint64
 
-	merging bool
-	mergeWG sync.WaitGroup
-}
-
-// item is an entry with the sequence number of its addition: an item is
-// live unless its id was removed later (tomb[id] > seq).
-type item struct {
-	hash pdq.Hash
-	id   uint64
-	seq  uint64
+	merging   bool
+	mergeDone chan struct{} // closed when the running merge ends
 }
 
 // Add indexes hash under id.
 func (x *PDQ) Add(id uint64, hash pdq.Hash) {
 	x.mu.Lock()
-	x.seq++
-	x.delta = append(x.delta, item{hash, id, x.seq})
+	x.delta = append(x.delta, Entry{id, hash})
 	if len(x.delta) >= deltaMax {
 		x.freezeLocked()
 	}
@@ -90,23 +94,23 @@ func (x *PDQ) AddBatch(entries []Entry) {
 	if len(entries) == 0 {
 		return
 	}
-	items := make([]item, len(entries))
 	x.mu.Lock()
-	for i, e := range entries {
-		x.seq++
-		items[i] = item{e.Hash, e.ID, x.seq}
-	}
 	if len(entries) < deltaMax {
-		x.delta = append(x.delta, items...)
+		x.delta = append(x.delta, entries...)
 		if len(x.delta) >= deltaMax {
 			x.freezeLocked()
 		}
 		x.mu.Unlock()
 		return
 	}
+	seq := x.seq
+	x.building = append(x.building, seq)
 	x.mu.Unlock()
-	seg := buildSegment(items) // off the lock: it can take a second at 10M
+	testHookBuild()
+	seg := buildSegment(entries, seq) // off the lock: it takes seconds at 10M
 	x.mu.Lock()
+	i := slices.Index(x.building, seq)
+	x.building = slices.Delete(x.building, i, i+1)
 	x.segs = append(x.segs, seg)
 	x.maybeMergeLocked()
 	x.mu.Unlock()
@@ -120,7 +124,7 @@ func (x *PDQ) Remove(id uint64) {
 		x.tomb = make(map[uint64]uint64)
 	}
 	x.tomb[id] = x.seq
-	x.delta = slices.DeleteFunc(x.delta, func(it item) bool { return it.id == id })
+	x.delta = slices.DeleteFunc(x.delta, func(e Entry) bool { return e.ID == id })
 	x.mu.Unlock()
 }
 
@@ -138,23 +142,28 @@ func (x *PDQ) Len() int {
 
 // Compact folds the buffer and every segment into one, purging removed
 // entries, and waits for it: useful after a bulk load, before measuring.
+// Entries added meanwhile stay outside the compacted segment.
 func (x *PDQ) Compact() {
-	x.mergeWG.Wait()
 	x.mu.Lock()
+	for x.merging {
+		done := x.mergeDone
+		x.mu.Unlock()
+		<-done
+		x.mu.Lock()
+	}
+	x.beginMergeLocked() // first, so that freezing starts no merge of its own
 	x.freezeLocked()
-	segs := slices.Clone(x.segs)
-	tomb := cloneMap(x.tomb)
-	x.merging = true
+	segs, tomb, seq := slices.Clone(x.segs), cloneMap(x.tomb), x.seq
 	x.mu.Unlock()
 	var merged *segment
 	if len(segs) > 1 || (len(segs) == 1 && len(tomb) > 0) {
-		merged = mergeSegments(segs, tomb)
+		merged = mergeSegments(segs, tomb, seq)
 	}
 	x.mu.Lock()
 	if merged != nil {
 		x.replaceLocked(segs, merged)
 	}
-	x.merging = false
+	x.endMergeLocked()
 	x.mu.Unlock()
 }
 
@@ -171,9 +180,9 @@ func (x *PDQ) AppendSearch(dst []Match, q pdq.Hash, threshold int) []Match {
 	for _, s := range x.segs {
 		dst = s.search(dst, q, threshold, x.tomb)
 	}
-	for _, it := range x.delta {
-		if d := pdq.Distance(q, it.hash); d <= threshold {
-			dst = append(dst, Match{it.id, it.hash, d})
+	for _, e := range x.delta {
+		if d := pdq.Distance(q, e.Hash); d <= threshold {
+			dst = append(dst, Match{e.ID, e.Hash, d})
 		}
 	}
 	x.mu.RUnlock()
@@ -209,8 +218,35 @@ func (x *PDQ) freezeLocked() {
 	if len(x.delta) == 0 {
 		return
 	}
-	x.segs = append(x.segs, buildSegment(x.delta))
+	x.segs = append(x.segs, buildSegment(x.delta, x.seq))
 	x.delta = nil
+	x.maybeMergeLocked()
+}
+
+func (x *PDQ) beginMergeLocked() {
+	x.merging = true
+	x.mergeDone = make(chan struct{})
+}
+
+// endMergeLocked ends a merge, drops the tombstones no segment needs any
+// more, and starts the next merge if one is due.
+func (x *PDQ) endMergeLocked() {
+	x.merging = false
+	close(x.mergeDone)
+	if len(x.tomb) > 0 {
+		oldest := x.seq
+		for _, s := range x.segs {
+			oldest = min(oldest, s.seq)
+		}
+		for _, b := range x.building {
+			oldest = min(oldest, b)
+		}
+		for id, r := range x.tomb {
+			if r <= oldest {
+				delete(x.tomb, id)
+			}
+		}
+	}
 	x.maybeMergeLocked()
 }
 
@@ -228,24 +264,23 @@ func (x *PDQ) maybeMergeLocked() {
 	if i == len(x.segs)-1 {
 		return
 	}
-	segs := slices.Clone(x.segs[i:])
-	tomb := cloneMap(x.tomb)
-	x.merging = true
-	x.mergeWG.Go(func() {
-		merged := mergeSegments(segs, tomb)
+	segs, tomb, seq := slices.Clone(x.segs[i:]), cloneMap(x.tomb), x.seq
+	x.beginMergeLocked()
+	go func() {
+		merged := mergeSegments(segs, tomb, seq)
 		x.mu.Lock()
 		x.replaceLocked(segs, merged)
-		x.merging = false
-		x.maybeMergeLocked()
+		x.endMergeLocked()
 		x.mu.Unlock()
-	})
+	}()
 }
 
-// replaceLocked swaps old (a run of x.segs) for merged.
+// replaceLocked swaps old, a run of x.segs, for merged. Only merges remove
+// segments and they run one at a time, so the run is still in place.
 func (x *PDQ) replaceLocked(old []*segment, merged *segment) {
 	i := slices.Index(x.segs, old[0])
-	if i < 0 {
-		return
+	if i < 0 || i+len(old) > len(x.segs) || !slices.Equal(x.segs[i:i+len(old)], old) {
+		panic("index: merged segments no longer in place")
 	}
 	x.segs = slices.Replace(x.segs, i, i+len(old), merged)
 }
@@ -258,13 +293,14 @@ func cloneMap(m map[uint64]uint64) map[uint64]uint64 {
 	return c
 }
 
-// live reports whether an entry added at seq under id is still indexed.
+// live reports whether an entry under id of a segment fixed at clock seq is
+// still indexed.
 func live(tomb map[uint64]uint64, id, seq uint64) bool {
 	if len(tomb) == 0 {
 		return true
 	}
 	r, ok := tomb[id]
-	return !ok || seq > r
+	return !ok || r <= seq
 }
 
 // Segment layouts. Small segments cut hashes into 16 chunks of 16 bits:
@@ -278,6 +314,10 @@ const (
 	numSmallTables = 256 / smallBits
 	largeBits      = 22
 	largeN         = 4 << 20
+	// posBits is the width of a position in a small-layout posting, which
+	// bounds the size of a small segment.
+	posBits = 24
+	posMask = 1<<posBits - 1
 )
 
 // largeFrom is the segment size from which the large layout is used
@@ -299,44 +339,49 @@ func key(h *pdq.Hash, o, b int) uint32 {
 type segment struct {
 	hashes []pdq.Hash
 	ids    []uint64
-	seqs   []uint64
+	seq    uint64     // the clock at which the content was fixed (see PDQ)
 	bits   int        // chunk width
-	off    [][]uint32 // per table: bucket k is pos[t][off[t][k]:off[t][k+1]]
-	pos    [][]uint32
-	// other holds, beside each posting of the small layout, the half of the
-	// hash that does not contain the table's chunk: a candidate whose other
-	// half alone is farther than the threshold is rejected by a sequential
-	// read instead of a cache miss on its hash (a random 128-bit half is
-	// within 31 bits with probability ~1e-9). 256 bytes a hash: the price of
-	// ~10× faster queries at a million hashes; the large layout, whose
-	// buckets are ~64× shorter, goes without.
-	other [][][2]uint64
+	off    [][]uint32 // per table: bucket k is postings off[t][k]:off[t][k+1]
+	// pos holds the postings of the large layout: positions in hashes.
+	pos [][]uint32
+	// post holds the postings of the small layout, 16 bytes each: the
+	// position in its low 24 bits, and 104 bits of the half of the hash
+	// that does not contain the table's chunk. A candidate whose 104 bits
+	// alone are farther than the threshold is rejected by a sequential
+	// read instead of a cache miss on its hash: a random candidate passes
+	// at threshold 31 with probability ~2e-5, which makes queries ~10×
+	// faster at a million hashes. The large layout, whose buckets are ~64×
+	// shorter, goes without.
+	post [][][2]uint64
 }
 
-// otherHalf returns the 128 bits of h outside the half holding table t's
-// 16-bit chunk (small layout: tables 0-7 lie in words 0-1).
-func otherHalf(h *pdq.Hash, t int) [2]uint64 {
-	if t < 8 {
-		return [2]uint64{h[2], h[3]}
+// filterWords returns the 104 filter bits of h for table t of the small
+// layout (tables 0-7 lie in words 0-1, so the filter comes from words 2-3),
+// with the low 24 bits, where postings keep the position, cleared.
+func filterWords(h *pdq.Hash, t int) [2]uint64 {
+	if t < numSmallTables/2 {
+		return [2]uint64{h[2], h[3] &^ posMask}
 	}
-	return [2]uint64{h[0], h[1]}
+	return [2]uint64{h[0], h[1] &^ posMask}
 }
 
 func (s *segment) tables() int { return 256 / s.bits }
 
-func buildSegment(items []item) *segment {
-	n := len(items)
-	s := &segment{hashes: make([]pdq.Hash, n), ids: make([]uint64, n), seqs: make([]uint64, n), bits: smallBits}
-	if n >= largeFrom {
+func buildSegment(entries []Entry, seq uint64) *segment {
+	n := len(entries)
+	s := &segment{hashes: make([]pdq.Hash, n), ids: make([]uint64, n), seq: seq, bits: smallBits}
+	if n >= largeFrom || n > posMask {
 		s.bits = largeBits
 	}
-	for i, it := range items {
-		s.hashes[i], s.ids[i], s.seqs[i] = it.hash, it.id, it.seq
+	for i, e := range entries {
+		s.hashes[i], s.ids[i] = e.Hash, e.ID
 	}
 	m := s.tables()
-	s.off, s.pos = make([][]uint32, m), make([][]uint32, m)
+	s.off = make([][]uint32, m)
 	if s.bits == smallBits {
-		s.other = make([][][2]uint64, m)
+		s.post = make([][][2]uint64, m)
+	} else {
+		s.pos = make([][]uint32, m)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -352,37 +397,44 @@ func buildSegment(items []item) *segment {
 			for k := 1; k < len(off); k++ {
 				off[k] += off[k-1]
 			}
-			pos := make([]uint32, n)
 			next := slices.Clone(off[:1<<b])
-			for i := range s.hashes {
-				k := key(&s.hashes[i], o, b)
-				pos[next[k]] = uint32(i)
-				next[k]++
-			}
-			s.off[t], s.pos[t] = off, pos
-			if s.other != nil {
-				other := make([][2]uint64, n)
-				for j, p := range pos {
-					other[j] = otherHalf(&s.hashes[p], t)
+			if s.post != nil {
+				post := make([][2]uint64, n)
+				for i := range s.hashes {
+					k := key(&s.hashes[i], o, b)
+					f := filterWords(&s.hashes[i], t)
+					post[next[k]] = [2]uint64{f[0], f[1] | uint64(i)}
+					next[k]++
 				}
-				s.other[t] = other
+				s.post[t] = post
+			} else {
+				pos := make([]uint32, n)
+				for i := range s.hashes {
+					k := key(&s.hashes[i], o, b)
+					pos[next[k]] = uint32(i)
+					next[k]++
+				}
+				s.pos[t] = pos
 			}
+			s.off[t] = off
 		})
 	}
 	wg.Wait()
 	return s
 }
 
-func mergeSegments(segs []*segment, tomb map[uint64]uint64) *segment {
-	var items []item
+// mergeSegments builds one segment of the live entries of segs, as of the
+// clock seq at which tomb was copied.
+func mergeSegments(segs []*segment, tomb map[uint64]uint64, seq uint64) *segment {
+	var entries []Entry
 	for _, s := range segs {
 		for i := range s.ids {
-			if live(tomb, s.ids[i], s.seqs[i]) {
-				items = append(items, item{s.hashes[i], s.ids[i], s.seqs[i]})
+			if live(tomb, s.ids[i], s.seq) {
+				entries = append(entries, Entry{s.ids[i], s.hashes[i]})
 			}
 		}
 	}
-	return buildSegment(items)
+	return buildSegment(entries, seq)
 }
 
 // scan is the linear search of a segment.
@@ -391,7 +443,7 @@ func (s *segment) scan(dst []Match, q pdq.Hash, threshold int, tomb map[uint64]u
 		h := &s.hashes[i]
 		d := bits.OnesCount64(q[0]^h[0]) + bits.OnesCount64(q[1]^h[1]) +
 			bits.OnesCount64(q[2]^h[2]) + bits.OnesCount64(q[3]^h[3])
-		if d <= threshold && live(tomb, s.ids[i], s.seqs[i]) {
+		if d <= threshold && live(tomb, s.ids[i], s.seq) {
 			dst = append(dst, Match{s.ids[i], *h, d})
 		}
 	}
@@ -475,16 +527,16 @@ func (s *segment) search(dst []Match, q pdq.Hash, threshold int, tomb map[uint64
 		}
 	}
 	sc.cands = sc.cands[:0]
-	if s.other != nil {
-		var qo [numSmallTables][2]uint64
+	if s.post != nil {
+		var qf [numSmallTables][2]uint64
 		for t := range m {
-			qo[t] = otherHalf(&q, t)
+			qf[t] = filterWords(&q, t)
 		}
 		for _, rg := range sc.ranges {
-			o, pos, qh := s.other[rg.table][rg.lo:rg.hi], s.pos[rg.table][rg.lo:rg.hi], qo[rg.table]
-			for j := range o {
-				if bits.OnesCount64(o[j][0]^qh[0])+bits.OnesCount64(o[j][1]^qh[1]) <= threshold {
-					sc.cands = append(sc.cands, cand{pos[j], rg.table})
+			f := qf[rg.table]
+			for _, p := range s.post[rg.table][rg.lo:rg.hi] {
+				if bits.OnesCount64(p[0]^f[0])+bits.OnesCount64((p[1]^f[1])>>posBits) <= threshold {
+					sc.cands = append(sc.cands, cand{uint32(p[1] & posMask), rg.table})
 				}
 			}
 		}
@@ -511,7 +563,7 @@ func (s *segment) search(dst []Match, q pdq.Hash, threshold int, tomb map[uint64
 				break
 			}
 		}
-		if first && live(tomb, s.ids[c.pos], s.seqs[c.pos]) {
+		if first && live(tomb, s.ids[c.pos], s.seq) {
 			dst = append(dst, Match{s.ids[c.pos], *h, d})
 		}
 	}

@@ -130,6 +130,9 @@ func TestMatchesBruteForce(t *testing.T) {
 			if x.Len() != len(m.entries) {
 				t.Errorf("after compaction Len = %d, want %d", x.Len(), len(m.entries))
 			}
+			if len(x.tomb) != 0 {
+				t.Errorf("%d tombstones left after compaction", len(x.tomb))
+			}
 		})
 	}
 }
@@ -212,46 +215,79 @@ func TestConcurrent(t *testing.T) {
 			}
 		})
 	}
+	wg.Go(func() { // compactions racing with the writers' freezes and merges
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			x.Compact()
+		}
+	})
 	wrng := rand.New(rand.NewPCG(7, 8))
-	for i := range 35000 { // crosses one buffer freeze and a merge
-		id := uint64(100000 + i)
-		x.Add(id, randomHash(wrng))
-		if i%7 == 0 {
-			x.Remove(uint64(100000 + wrng.IntN(i+1)))
+	m := &model{entries: batch}
+	for i := 0; i < 40000; i += 50 { // crosses a freeze and merges
+		var adds []Entry
+		for j := range 50 {
+			adds = append(adds, Entry{uint64(100000 + i + j), randomHash(wrng)})
+		}
+		if i%100 == 0 {
+			x.AddBatch(adds)
+		} else {
+			for _, e := range adds {
+				x.Add(e.ID, e.Hash)
+			}
+		}
+		m.entries = append(m.entries, adds...)
+		for range 3 {
+			id := uint64(100000 + wrng.IntN(i+50))
+			x.Remove(id)
+			m.remove(id)
 		}
 	}
 	close(stop)
 	wg.Wait()
 	x.Compact()
+	checkAgainstModel(t, &x, m, queriesFor(wrng, base, 10))
 }
 
-func TestExact(t *testing.T) {
-	var x Exact[SHA256]
-	k, err := ParseDigest[SHA256]("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-	if err != nil {
-		t.Fatal(err)
+// TestRemoveWhileBatchBuilds removes an id of a batch while the batch is
+// built off the lock, with a compaction in between that purges tombstones:
+// the removal must still hide the batch's entries.
+func TestRemoveWhileBatchBuilds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	hashes := clustered(rng, deltaMax+100)
+	var x PDQ
+	x.AddBatch([]Entry{{1, hashes[0]}}) // something for the compaction to fold
+	building, release := make(chan struct{}), make(chan struct{})
+	testHookBuild = func() { close(building); <-release }
+	defer func() { testHookBuild = func() {} }()
+	var batch []Entry
+	for i, h := range hashes {
+		batch = append(batch, Entry{uint64(1000 + i), h})
 	}
-	x.Add(1, k)
-	x.Add(2, k)
-	x.Add(1, k)
-	if got := x.Lookup(k); !slices.Equal(got, []uint64{1, 2}) {
-		t.Errorf("lookup %v", got)
-	}
-	x.Remove(1, k)
-	if got := x.Lookup(k); !slices.Equal(got, []uint64{2}) {
-		t.Errorf("after remove %v", got)
-	}
-	x.Remove(2, k)
-	if x.Len() != 0 || x.Lookup(k) != nil {
-		t.Errorf("not empty")
-	}
-	for _, bad := range []string{"zz", "e3b0", ""} {
-		if _, err := ParseDigest[MD5](bad); err == nil {
-			t.Errorf("ParseDigest(%q) accepted", bad)
+	done := make(chan struct{})
+	go func() { x.AddBatch(batch); close(done) }()
+	<-building
+	x.Remove(1000)
+	x.Remove(1)
+	x.Compact()
+	close(release)
+	<-done
+	for _, th := range []int{0, 31} {
+		for _, m := range x.Search(hashes[0], th) {
+			if m.ID == 1000 || m.ID == 1 {
+				t.Errorf("threshold %d: removed id %d still matches", th, m.ID)
+			}
 		}
 	}
-	if _, err := ParseDigest[MD5]("d41d8cd98f00b204e9800998ecf8427e"); err != nil {
-		t.Error(err)
+	if got := x.Search(hashes[1], 0); len(got) == 0 || got[0].ID != 1001 {
+		t.Errorf("id 1001 lost: %v", got)
+	}
+	x.Compact()
+	if len(x.tomb) != 0 || x.Len() != len(batch)-1 {
+		t.Errorf("after compaction: %d tombstones, %d entries (want 0, %d)", len(x.tomb), x.Len(), len(batch)-1)
 	}
 }
 
