@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,23 +21,133 @@ import (
 	"github.com/nigehban/nigehban/internal/action"
 )
 
-// TestServeOutboxSurvivesKill: a match acknowledged to the caller fires its
-// webhook even when the process is killed (SIGKILL) before delivering it.
-func TestServeOutboxSurvivesKill(t *testing.T) {
+// TestServeBinary runs `nigehban serve` as a process: killing it, and
+// stopping it gracefully.
+func TestServeBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills the binary")
 	}
 	bin := buildNigehban(t)
-	db := filepath.Join(t.TempDir(), "n.db")
-	var secret string
+	t.Run("OutboxSurvivesKill", func(t *testing.T) { testServeOutboxSurvivesKill(t, bin) })
+	t.Run("GracefulShutdown", func(t *testing.T) { testServeGracefulShutdown(t, bin) })
+}
+
+// adminKey creates the first admin key of db with the CLI.
+func adminKey(t *testing.T, bin, db string) string {
+	t.Helper()
 	for _, line := range strings.Split(runNigehban(t, bin, "apikey", "create", "--db", db, "--role", "admin", "--name", "ops"), "\n") {
 		if strings.HasPrefix(line, "nig_") {
-			secret = strings.TrimSpace(line)
+			return strings.TrimSpace(line)
 		}
 	}
-	if secret == "" {
-		t.Fatal("no secret printed")
+	t.Fatal("no secret printed")
+	return ""
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServe runs the binary and waits until it is ready.
+func startServe(t *testing.T, bin, db, addr string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("serve did not become ready:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// testServeGracefulShutdown: on SIGTERM the server stops accepting
+// connections, finishes the request in flight, and exits 0.
+func testServeGracefulShutdown(t *testing.T, bin string) {
+	db := filepath.Join(t.TempDir(), "n.db")
+	secret := adminKey(t, bin, db)
+	addr := freeAddr(t)
+	srv := startServe(t, bin, db, addr)
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+
+	// A request in flight: its body arrives in two halves, SIGTERM between.
+	body := `{"signals":[{"type":"md5","value":"d41d8cd98f00b204e9800998ecf8427e"}]}`
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/match HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		secret, len(body), body[:20])
+	time.Sleep(300 * time.Millisecond) // the server has read the headers
+	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for { // the listener closes
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections after SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("exited (%v) before the request in flight finished", err)
+	default:
+	}
+	conn.Write([]byte(body[20:]))
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("request in flight: %v", err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !bytes.Contains(out, []byte(`"matches":[]`)) {
+		t.Errorf("request in flight: %d %s", resp.StatusCode, out)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		srv.Process.Kill()
+		t.Fatal("serve did not exit after SIGTERM")
+	}
+}
+
+// testServeOutboxSurvivesKill: a match acknowledged to the caller fires its
+// webhook even when the process is killed (SIGKILL) before delivering it.
+func testServeOutboxSurvivesKill(t *testing.T, bin string) {
+	db := filepath.Join(t.TempDir(), "n.db")
+	secret := adminKey(t, bin, db)
 
 	var accept atomic.Bool
 	var mu sync.Mutex
@@ -60,33 +172,8 @@ func TestServeOutboxSurvivesKill(t *testing.T) {
 	}))
 	defer recv.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			resp, err := http.Get("http://" + addr + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return cmd
-				}
-			}
-			if time.Now().After(deadline) {
-				cmd.Process.Kill()
-				t.Fatal("serve did not become ready")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	addr := freeAddr(t)
+	start := func() *exec.Cmd { return startServe(t, bin, db, addr) }
 	call := func(method, path, body string) map[string]any {
 		req, _ := http.NewRequest(method, "http://"+addr+path, bytes.NewReader([]byte(body)))
 		req.Header.Set("Authorization", "Bearer "+secret)
