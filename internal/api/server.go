@@ -1,16 +1,28 @@
 // Package api is the HTTP/JSON service a platform's upload pipeline calls:
 // hash media, match media or hashes against the banks, curate banks, manage
-// API keys. It depends on small interfaces (Store), not on an engine; the
-// in-memory match indexes are built from the store at start and follow its
-// change log, so several replicas on one PostgreSQL database all match a
-// signal added through any of them within a fraction of a second.
+// API keys. It depends on small interfaces (Store), not on an engine.
 //
-// Roles are hierarchical (submitter < curator < admin). Every request needs
-// an API key ("Authorization: Bearer nig_…" or "X-API-Key"); failures are
-// answered 401/403, logged and audited. Bank changes, matches that fire a
-// webhook and admin acts are audited one by one; key use is audited as
-// per-key request counts once a minute, so the match path stays free of
-// database writes unless a webhook must fire.
+// Matching never reads the database: the PDQ and exact indexes (internal/
+// bank), the vPDQ signals and the signals' categories are held in memory,
+// built from the store at start (/readyz answers 503 until then) and kept
+// current by following the bank change log every FollowInterval (250 ms),
+// so several replicas on one PostgreSQL database all match a signal added
+// through any of them within a fraction of a second. Only the changes are
+// applied: nothing is rebuilt. Webhook rules are re-read every second.
+//
+// Roles are hierarchical (submitter < curator < admin). Every /v1 request
+// needs an API key ("Authorization: Bearer nig_…" or "X-API-Key"); keys are
+// rate limited per key (token bucket, 429 with Retry-After). Missing, wrong
+// or insufficient keys are answered 401/403, logged and audited with the
+// remote address; after failBurst failures an address is answered 429
+// without a database lookup, its further failures summed up once a minute.
+//
+// Audit: bank changes, admin acts and matches that fire a webhook are
+// audited one by one — a webhook's outbox event in the same transaction as
+// its audit entry, before the answer. Plain matches are not written one by
+// one (that would put a database write on the hot path); key use is
+// audited as per-key request counts once a minute, and matches are counted
+// in the metrics by bank and type.
 package api
 
 import (
