@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,5 +139,67 @@ func TestMatchStoredBanks(t *testing.T) {
 		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
 			t.Errorf("banks %v threshold %d: matched %v, want %v", tt.banks, tt.threshold, got, tt.want)
 		}
+	}
+}
+
+// TestMatchCommand runs the built binary: flags, query files and stdin,
+// JSONL on stdout, exit status 1 with file:line for a bad query, and a
+// refused bank naming its bad line.
+func TestMatchCommand(t *testing.T) {
+	bin := buildNigehban(t)
+	dir := t.TempDir()
+	base := pdq.MustParseHex("f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22")
+	bankFile, queryFile := filepath.Join(dir, "bank.txt"), filepath.Join(dir, "queries.txt")
+	putFile(t, bankFile, base.String()+",original\n"+flipBits(base, 30).String()+",crop\n"+flipBits(base, 40).String()+",far\n")
+	putFile(t, queryFile, flipBits(base, 1).String()+"\n")
+
+	run := func(stdin string, args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"match"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), cmd.ProcessState.ExitCode()
+	}
+
+	out, stderr, code := run("", "--bank", bankFile, "--format", "jsonl", queryFile)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m := *parseMatchOutput(t, out)[0].Matches
+	if len(m) != 2 || m[0].Label != "original" || m[0].Distance != 1 || m[1].Label != "crop" || m[1].Distance != 29 {
+		t.Errorf("default threshold 31: %+v", m)
+	}
+	out, _, code = run(flipBits(base, 1).String()+"\n", "--bank", bankFile, "--threshold", "0", "-")
+	if code != 0 || len(*parseMatchOutput(t, out)[0].Matches) != 0 {
+		t.Errorf("threshold 0 from stdin: exit %d, %s", code, out)
+	}
+
+	putFile(t, queryFile, base.String()+"\nnot-hex\n")
+	out, stderr, code = run("", "--bank", bankFile, queryFile)
+	lines := parseMatchOutput(t, out)
+	if code != 1 || len(lines) != 2 || !strings.Contains(lines[1].Error, "queries.txt:2") || !strings.Contains(stderr, "1 queries failed") {
+		t.Errorf("bad query: exit %d, stdout %s, stderr %s", code, out, stderr)
+	}
+
+	putFile(t, bankFile, base.String()+"\n"+base.String()[:60]+",short\n")
+	out, stderr, code = run(base.String(), "--bank", bankFile)
+	if code != 1 || out != "" || !strings.Contains(stderr, "bank.txt:2") {
+		t.Errorf("bad bank: exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	if _, stderr, code = run("", "--bank", bankFile, "--threshold", "300"); code != 1 || !strings.Contains(stderr, "threshold") {
+		t.Errorf("threshold 300: exit %d, %s", code, stderr)
+	}
+}
+
+func putFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
