@@ -349,6 +349,23 @@ func TestReplicas(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+
+	// A webhook set through A fires on B's matches within about a second.
+	if code, out := a.call(t, a.admin, "PUT", "/v1/banks/shared/webhook", map[string]any{"url": "http://127.0.0.1:1/hook", "secret": "0123456789abcdef"}, ""); code != 200 {
+		t.Fatalf("webhook through A: %d %v", code, out)
+	}
+	start = time.Now()
+	for {
+		_, out := b.call(t, b.admin, "POST", "/v1/match", map[string]any{"signals": []map[string]string{{"type": "md5", "value": "d41d8cd98f00b204e9800998ecf8427e"}}}, "")
+		if ids, _ := out["event_ids"].([]any); len(ids) == 1 {
+			t.Logf("replica B fired the webhook set through A after %v", time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Since(start) > 3*time.Second {
+			t.Fatal("replica B did not use the webhook set through A within 3 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestSlowClientAndLeaks: a client that never finishes its headers is cut
