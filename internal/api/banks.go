@@ -259,6 +259,45 @@ func pathID(r *http.Request, name string) (int64, error) {
 	return id, nil
 }
 
+func (s *Server) listSignals(w http.ResponseWriter, r *http.Request, _ caller) error {
+	name := r.PathValue("name")
+	after, err := queryInt(r, "after", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 1000, 5000)
+	if err != nil {
+		return err
+	}
+	if _, err := s.svc.GetBank(r.Context(), name); err != nil {
+		return err
+	}
+	q := bank.SignalQuery{Banks: []string{name}, AfterID: after, Limit: int(limit), IncludeRemoved: r.URL.Query().Get("removed") == "true"}
+	if t := r.URL.Query().Get("type"); t != "" {
+		pt, err := bank.ParseType(t)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "invalid", "%v", err)
+		}
+		q.Types = []bank.Type{pt}
+	}
+	sigs := []bank.Signal{}
+	if limit > 0 {
+		err = s.svc.ScanSignals(r.Context(), q, func(sig *bank.Signal) error {
+			sigs = append(sigs, *sig)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	out := map[string]any{"signals": sigs}
+	if len(sigs) == int(limit) && limit > 0 {
+		out["next_after"] = sigs[len(sigs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (s *Server) getSignal(w http.ResponseWriter, r *http.Request, _ caller) error {
 	id, err := pathID(r, "id")
 	if err != nil {

@@ -290,3 +290,46 @@ func TestFollowOtherWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestListSignals pages through a bank's signals.
+func TestListSignals(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
+	var sigs []map[string]string
+	for i := range 5 {
+		sigs = append(sigs, map[string]string{"type": "md5", "value": fmt.Sprintf("%032x", i+1)})
+	}
+	sigs = append(sigs, map[string]string{"type": "pdq", "value": bridgePDQ})
+	_, out := ts.call(t, ts.admin, "POST", "/v1/banks/b/signals", map[string]any{"signals": sigs}, "")
+	first := int64(out["results"].([]any)[0].(map[string]any)["signal"].(map[string]any)["id"].(float64))
+	ts.call(t, ts.admin, "DELETE", fmt.Sprintf("/v1/banks/b/signals/%d?reason=fp", first), nil, "")
+
+	var seen []string
+	path := "/v1/banks/b/signals?limit=2&type=md5"
+	for pages := 0; ; pages++ {
+		code, out := ts.call(t, ts.admin, "GET", path, nil, "")
+		if code != 200 || pages > 5 {
+			t.Fatalf("%s: %d %v", path, code, out)
+		}
+		for _, s := range out["signals"].([]any) {
+			seen = append(seen, s.(map[string]any)["value"].(string))
+		}
+		next, ok := out["next_after"].(float64)
+		if !ok {
+			break
+		}
+		path = fmt.Sprintf("/v1/banks/b/signals?limit=2&type=md5&after=%d", int64(next))
+	}
+	want := []string{fmt.Sprintf("%032x", 2), fmt.Sprintf("%032x", 3), fmt.Sprintf("%032x", 4), fmt.Sprintf("%032x", 5)}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("paged md5 signals %v, want %v (the removed one left out)", seen, want)
+	}
+	if _, out := ts.call(t, ts.admin, "GET", "/v1/banks/b/signals?removed=true", nil, ""); len(out["signals"].([]any)) != 6 {
+		t.Errorf("with removed: %d signals, want 6", len(out["signals"].([]any)))
+	}
+	for path, want := range map[string]int{"/v1/banks/b/signals?type=photodna": 400, "/v1/banks/b/signals?limit=99999": 400, "/v1/banks/nope/signals": 404} {
+		if code, _ := ts.call(t, ts.admin, "GET", path, nil, ""); code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+	}
+}

@@ -44,6 +44,7 @@ var routeTable = []route{
 	{"PUT", "/v1/banks/{name}/webhook", apikey.Curator, "Set (or with an empty url remove) the bank's webhook action.", "application/json", (*Server).setWebhook},
 	{"POST", "/v1/banks/{name}/signals", apikey.Curator, "Add signals: one object or {\"signals\":[…]}.", "application/json", (*Server).addSignals},
 	{"POST", "/v1/banks/{name}/import", apikey.Curator, "Bulk import a hash list (body; ?format=plain|csv|jsonl|te|vics&type=&category=&source=&atomic=true).", "application/octet-stream", (*Server).importSignals},
+	{"GET", "/v1/banks/{name}/signals", apikey.Curator, "List a bank's signals by id, a page at a time (?after=ID&limit=N≤5000&type=&removed=true); next_after pages on.", "", (*Server).listSignals},
 	{"GET", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Get a signal.", "", (*Server).getSignal},
 	{"DELETE", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Remove a signal (a false positive); ?reason= is required.", "", (*Server).removeSignal},
 	{"GET", "/v1/changes", apikey.Curator, "The bank change log after ?since=N (limit ?limit=, at most 5000).", "", (*Server).changes},
