@@ -89,7 +89,9 @@ func TestScanKillResume(t *testing.T) {
 	bin := buildNigehban(t)
 	root, total := scanTree(t, 3000, 400)
 	out := filepath.Join(t.TempDir(), "out")
-	args := []string{"scan", "--case", "K-1", "--examiner", "tester", "--out", out, "--workers", "1", root}
+	// A killed scan cannot remove its private spool directory: keep it in
+	// the test's own temporary directory.
+	args := []string{"scan", "--case", "K-1", "--examiner", "tester", "--out", out, "--workers", "1", "--temp-dir", t.TempDir(), root}
 	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
