@@ -15,7 +15,8 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/nigehban/bench-index
 queries=2000
 GOAMD64=v1 go build -o "$work/bench-index-v1" ./bench/index
 GOAMD64=v3 go build -o "$work/bench-index-v3" ./bench/index
-for n in "${@:-1000000 10000000}"; do
+sizes=("$@"); ((${#sizes[@]})) || sizes=(1000000 10000000)
+for n in "${sizes[@]}"; do
   echo "== n=$n"
   for v in v1 v3; do
     "$work/bench-index-$v" -n "$n" -queries "$queries" -dir "$cache" -label "nigehban-$v" \
