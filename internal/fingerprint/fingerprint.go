@@ -143,7 +143,7 @@ func hashImage(ctx context.Context, rec *Record, data []byte, opts Options) {
 	err := ctx.Err()
 	var dec media.Decoded
 	if err == nil {
-		dec, err = media.DecodeImage(data, opts.Limits)
+		dec, err = media.DecodeImageScaled(data, opts.Limits, media.PDQMinSide)
 	}
 	if err == nil {
 		rec.Width, rec.Height = dec.Width, dec.Height

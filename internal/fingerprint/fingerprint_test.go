@@ -53,7 +53,7 @@ func TestFileImage(t *testing.T) {
 		t.Errorf("got %s/%s %d×%d", rec.Type, rec.Format, rec.Width, rec.Height)
 	}
 	data, _ := os.ReadFile(path)
-	dec, err := media.DecodeImage(data, media.Limits{})
+	dec, err := media.DecodeImageScaled(data, media.Limits{}, media.PDQMinSide)
 	if err != nil {
 		t.Fatal(err)
 	}

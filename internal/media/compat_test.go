@@ -46,37 +46,48 @@ func readReference(t testing.TB, name string) []refRow {
 }
 
 // TestReferenceImages decodes the reference images with this build's decoders
-// (libjpeg-turbo grey plane with cgo, the standard library without) and checks
-// the upstream rule for different decoders: quality ≥ 80 ⇒ distance ≤ 10.
+// (libjpeg-turbo grey plane with cgo, the standard library without), at full
+// size and as fingerprint decodes them (DCT-scaled down to PDQMinSide), and
+// checks the upstream rule for different decoders: quality ≥ 80 ⇒ distance
+// ≤ 10.
 func TestReferenceImages(t *testing.T) {
-	var dists []int
-	for _, ref := range readReference(t, "reference.csv") {
-		data, err := os.ReadFile(filepath.Join(testdata, "images", ref.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := DecodeImage(data, Limits{})
-		if err != nil {
-			t.Errorf("%s: %v", ref.file, err)
-			continue
-		}
-		got := pdq.HashImage(d.Image)
-		dist := pdq.Distance(got.Hash, ref.hash)
-		if ref.quality >= 80 {
-			dists = append(dists, dist)
-			if dist > 10 {
-				t.Errorf("%s: distance %d from the reference (quality %d), want ≤ 10", ref.file, dist, ref.quality)
+	for _, minSide := range []int{0, PDQMinSide} {
+		var dists []int
+		scaled := 0
+		for _, ref := range readReference(t, "reference.csv") {
+			data, err := os.ReadFile(filepath.Join(testdata, "images", ref.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := DecodeImageScaled(data, Limits{}, minSide)
+			if err != nil {
+				t.Errorf("%s: %v", ref.file, err)
+				continue
+			}
+			if d.Scale > 1 {
+				scaled++
+			}
+			got := pdq.HashImage(d.Image)
+			dist := pdq.Distance(got.Hash, ref.hash)
+			if ref.quality >= 80 {
+				dists = append(dists, dist)
+				if dist > 10 {
+					t.Errorf("%s (min side %d): distance %d from the reference (quality %d), want ≤ 10",
+						ref.file, minSide, dist, ref.quality)
+				}
+			}
+			if dist > 0 {
+				t.Logf("%-40s min side %3d scale 1/%d q=%3d/%3d dist=%d", ref.file, minSide, d.Scale, got.Quality, ref.quality, dist)
 			}
 		}
-		t.Logf("%-40s q=%3d/%3d dist=%d", ref.file, got.Quality, ref.quality, dist)
+		slices.Sort(dists)
+		hist := map[int]int{}
+		for _, d := range dists {
+			hist[d]++
+		}
+		t.Logf("turbo=%v, min side %d (%d decoded scaled): %d images with quality ≥ 80: distance histogram %v, max %d",
+			TurboJPEG, minSide, scaled, len(dists), hist, dists[len(dists)-1])
 	}
-	slices.Sort(dists)
-	hist := map[int]int{}
-	for _, d := range dists {
-		hist[d]++
-	}
-	t.Logf("turbo=%v: %d images with quality ≥ 80: distance histogram %v, max %d",
-		TurboJPEG, len(dists), hist, dists[len(dists)-1])
 }
 
 // TestReferencePNG checks identical pixels give identical hashes and quality

@@ -216,6 +216,95 @@ func TestDecodeFormats(t *testing.T) {
 	}
 }
 
+// TestJPEGLayout checks the marker walk against files whose layout is known,
+// and that layouts that make decoding expensive are refused up front by
+// both decoders.
+func TestJPEGLayout(t *testing.T) {
+	prog := readTestImage(t, "dih/bridge-2-rotate-90.jpg")
+	base := readTestImage(t, "bridge-mods/aaa-orig.jpg")
+	lp, lb := inspectJPEG(prog), inspectJPEG(base)
+	if !lp.progressive || lp.scans < 2 || lp.scans > 20 {
+		t.Errorf("progressive file: %+v", lp)
+	}
+	if lb.progressive {
+		t.Errorf("baseline file: %+v", lb)
+	}
+
+	// A progressive JPEG over the pixel limit is refused even where a
+	// baseline one would be decoded scaled: its coefficients are held at
+	// full size.
+	d, err := DecodeImage(prog, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := Limits{MaxPixels: int64(d.Width*d.Height) / 2}
+	if _, err := DecodeImage(prog, small); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("progressive over the limit: got %v, want ErrTooLarge", err)
+	}
+	if _, err := DecodeImage(base, Limits{MaxPixels: 1000 * 1004 / 2}); TurboJPEG && err != nil {
+		t.Errorf("baseline over the limit with libjpeg-turbo: %v, want a scaled decode", err)
+	}
+
+	// A scan bomb: the last scan of a real progressive file repeated until
+	// there are more scans than maxScans.
+	last := bytes.LastIndex(prog, []byte{0xff, 0xda})
+	eoi := bytes.LastIndex(prog, []byte{0xff, 0xd9})
+	if last < 0 || eoi < last {
+		t.Fatal("no final scan found")
+	}
+	bomb := append([]byte(nil), prog[:eoi]...)
+	for range maxScans {
+		bomb = append(bomb, prog[last:eoi]...)
+	}
+	bomb = append(bomb, 0xff, 0xd9)
+	if l := inspectJPEG(bomb); l.scans <= maxScans {
+		t.Fatalf("bomb has %d scans", l.scans)
+	}
+	if _, err := DecodeImage(bomb, Limits{}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("scan bomb: got %v, want ErrTooLarge", err)
+	}
+}
+
+// TestDecodeScaled checks DecodeImageScaled's choice of scale: the largest of
+// 1/2 and 1/4 that keeps both sides ≥ minSide, with libjpeg-turbo only, and
+// the image's own dimensions reported either way.
+func TestDecodeScaled(t *testing.T) {
+	tests := []struct {
+		w, h, minSide int
+		scale         int // with libjpeg-turbo; the pure-Go decoder never scales
+	}{
+		{1200, 1100, PDQMinSide, 2},
+		{2100, 2050, PDQMinSide, 4},
+		{4200, 4200, PDQMinSide, 4}, // never beyond 1/4
+		{1023, 3000, PDQMinSide, 1}, // one side would fall under 512
+		{2048, 1024, PDQMinSide, 2},
+		{1200, 1100, 0, 1},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, image.NewGray(image.Rect(0, 0, tt.w, tt.h)), nil); err != nil {
+			t.Fatal(err)
+		}
+		d, err := DecodeImageScaled(buf.Bytes(), Limits{}, tt.minSide)
+		if err != nil {
+			t.Fatalf("%d×%d: %v", tt.w, tt.h, err)
+		}
+		want := 1
+		if TurboJPEG {
+			want = tt.scale
+		}
+		b := d.Image.Bounds()
+		if d.Scale != want || d.Width != tt.w || d.Height != tt.h ||
+			b.Dx() != (tt.w+want-1)/want || b.Dy() != (tt.h+want-1)/want {
+			t.Errorf("%d×%d min side %d: scale 1/%d, %d×%d, raster %v; want scale 1/%d",
+				tt.w, tt.h, tt.minSide, d.Scale, d.Width, d.Height, b, want)
+		}
+		if tt.minSide > 0 && (b.Dx() < min(tt.w, tt.minSide) || b.Dy() < min(tt.h, tt.minSide)) {
+			t.Errorf("%d×%d: raster %v under the minimum side %d", tt.w, tt.h, b, tt.minSide)
+		}
+	}
+}
+
 func FuzzDecodeImage(f *testing.F) {
 	for _, file := range []string{"misc-images/wee.jpg", "misc-images/modes/P.png"} {
 		f.Add(readTestImage(f, file))

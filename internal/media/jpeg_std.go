@@ -17,6 +17,9 @@ func decodeJPEGStd(data []byte, lim Limits) (Decoded, error) {
 	if err := checkDims(JPEG, cfg.Width, cfg.Height, lim); err != nil {
 		return d, err
 	}
+	if err := checkJPEGLayout(data, cfg.Width, cfg.Height, lim); err != nil {
+		return d, err
+	}
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
 		return d, fmt.Errorf("decode jpeg: %v: %w", err, ErrCorrupt)
