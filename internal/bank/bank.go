@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 // Errors callers branch on. Stores and Service wrap them with context, so
@@ -162,18 +162,11 @@ func ValidateActor(actor string) error {
 }
 
 // validateText checks that s is valid UTF-8 of at most max bytes without
-// control characters (newlines and tabs allowed when multiline is set).
+// control characters (newlines and tabs allowed when multiline is set):
+// internal/signal.CheckText, wrapping ErrInvalid.
 func validateText(field, s string, max int, multiline bool) error {
-	if len(s) > max {
-		return fmt.Errorf("%w %s: %d bytes, at most %d", ErrInvalid, field, len(s), max)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w %s: not valid UTF-8", ErrInvalid, field)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t' || r == '\r')) {
-			return fmt.Errorf("%w %s: contains control character %U", ErrInvalid, field, r)
-		}
+	if err := signal.CheckText(field, s, max, multiline); err != nil {
+		return invalid(err)
 	}
 	return nil
 }

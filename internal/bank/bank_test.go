@@ -90,7 +90,13 @@ func TestNormalizeValue(t *testing.T) {
 		{PDQ, strings.ToUpper(pdqHex), pdqHex},
 		{PDQ, pdqHex[:63], ""},
 		{PDQ, pdqHex[:62] + "zz", ""},
-		{VPDQ, " 0,100,abc,0.000 ", "0,100,abc,0.000"},
+		{VPDQ, " [\"" + strings.ToUpper(pdqHex) + ",100,0.000\", \"" + pdqHex + ",90,1e0\"] ", `["` + pdqHex + `,100,0.000","` + pdqHex + `,90,1e0"]`},
+		{VPDQ, " 0,100,abc,0.000 ", ""}, // not the compact JSON form
+		{VPDQ, "garbage", ""},
+		{VPDQ, "[]", ""},
+		{VPDQ, `["` + pdqHex + `,101,0.000"]`, ""},
+		{VPDQ, `["` + pdqHex + `,100,-1"]`, ""},
+		{VPDQ, `["` + pdqHex[:60] + `,100,0"]`, ""},
 		{VPDQ, "", ""},
 		{VPDQ, "a\x00b", ""},
 		{VPDQ, "\xff\xfe", ""},
@@ -157,7 +163,8 @@ func TestValueEncoding(t *testing.T) {
 		typ := rapid.SampledFrom(Types).Draw(t, "type")
 		var v string
 		if typ == VPDQ {
-			v = rapid.StringMatching(`[0-9a-f,.;]{1,200}`).Draw(t, "vpdq")
+			v = `["` + rapid.StringMatching(`[0-9a-f]{64}`).Draw(t, "frame") + `,` +
+				strconv.Itoa(rapid.IntRange(0, 100).Draw(t, "quality")) + `,1.5"]`
 		} else {
 			v = rapid.StringMatching(`[0-9a-fA-F]{`+strconv.Itoa(typ.HexLen())+`}`).Draw(t, "hex")
 		}
@@ -203,7 +210,7 @@ func FuzzNormalizeValue(f *testing.F) {
 	f.Add("pdq", "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")
 	f.Add("md5", "D41D8CD98F00B204E9800998ECF8427E")
 	f.Add("sha1", " da39a3ee5e6b4b0d3255bfef95601890afd80709 ")
-	f.Add("vpdq", "0,100,abc,0.000")
+	f.Add("vpdq", `["f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22,100,0.000"]`)
 	f.Add("sha256", "")
 	f.Fuzz(func(t *testing.T, typ, v string) {
 		n, err := NormalizeValue(Type(typ), v)

@@ -5,92 +5,57 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
-// Type is the kind of hash a signal holds.
-type Type string
+// Type is the kind of hash a signal holds: the one vocabulary of
+// internal/signal.
+type Type = signal.Type
 
 // Signal types.
 const (
-	MD5    Type = "md5"
-	SHA1   Type = "sha1"
-	SHA256 Type = "sha256"
-	PDQ    Type = "pdq"
-	VPDQ   Type = "vpdq"
+	MD5    = signal.MD5
+	SHA1   = signal.SHA1
+	SHA256 = signal.SHA256
+	PDQ    = signal.PDQ
+	VPDQ   = signal.VPDQ
 )
 
 // Types lists every Type.
-var Types = []Type{MD5, SHA1, SHA256, PDQ, VPDQ}
+var Types = signal.Types
 
-// MaxVPDQLen bounds a vPDQ value: a one-hour video at one hash per second
-// is about 300 KB; this leaves room for long recordings.
-const MaxVPDQLen = 8 << 20
+// MaxVPDQLen bounds a vPDQ value.
+const MaxVPDQLen = signal.MaxVPDQLen
 
-// hexLen is the hex length of each fixed-size type.
-var hexLen = map[Type]int{MD5: 32, SHA1: 40, SHA256: 64, PDQ: pdq.HexLen}
-
-// ParseType parses a type name (case-insensitive).
+// ParseType parses a type name (case-insensitive, with the exchange formats'
+// aliases).
 func ParseType(s string) (Type, error) {
-	t := Type(strings.ToLower(strings.TrimSpace(s)))
-	if t.Valid() {
-		return t, nil
+	t, err := signal.ParseType(s)
+	if err != nil {
+		return "", invalid(err)
 	}
-	return "", fmt.Errorf("%w signal type %q: want one of %v", ErrInvalid, s, Types)
+	return t, nil
 }
 
-// Valid reports whether t is one of Types.
-func (t Type) Valid() bool {
-	_, ok := hexLen[t]
-	return ok || t == VPDQ
-}
+// invalidError is an error from internal/signal that also wraps ErrInvalid,
+// so callers of this package branch on one sentinel.
+type invalidError struct{ err error }
 
-// HexLen returns the length in hex digits of a value of type t, or 0 for
-// vPDQ, whose values vary in length.
-func (t Type) HexLen() int { return hexLen[t] }
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{e.err, ErrInvalid} }
+
+func invalid(err error) error { return invalidError{err} }
 
 // NormalizeValue validates v as a value of type t and returns its canonical
-// form: lower-case hex for md5, sha1, sha256 and pdq (surrounding space
-// trimmed), the trimmed text for vpdq.
+// form (internal/signal.Normalize); errors wrap ErrInvalid.
 func NormalizeValue(t Type, v string) (string, error) {
-	v = strings.TrimSpace(v)
-	switch t {
-	case PDQ:
-		h, err := pdq.ParseHex(v)
-		if err != nil {
-			return "", fmt.Errorf("%w pdq value: %v", ErrInvalid, err)
-		}
-		return h.String(), nil
-	case MD5, SHA1, SHA256:
-		if len(v) != hexLen[t] {
-			return "", fmt.Errorf("%w %s value: want %d hex digits, got %d characters", ErrInvalid, t, hexLen[t], len(v))
-		}
-		for i := 0; i < len(v); i++ {
-			if !isHex(v[i]) {
-				return "", fmt.Errorf("%w %s value: %q is not a hex digit", ErrInvalid, t, v[i])
-			}
-		}
-		return strings.ToLower(v), nil
-	case VPDQ:
-		switch {
-		case v == "":
-			return "", fmt.Errorf("%w vpdq value: empty", ErrInvalid)
-		case len(v) > MaxVPDQLen:
-			return "", fmt.Errorf("%w vpdq value: %d bytes, at most %d", ErrInvalid, len(v), MaxVPDQLen)
-		case !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0:
-			return "", fmt.Errorf("%w vpdq value: not valid text", ErrInvalid)
-		}
-		return v, nil
+	n, err := signal.Normalize(t, v)
+	if err != nil {
+		return "", invalid(err)
 	}
-	return "", fmt.Errorf("%w signal type %q: want one of %v", ErrInvalid, t, Types)
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	return n, nil
 }
 
 // EncodeValue returns the storage form of a normalised value: key is what

@@ -232,7 +232,7 @@ func SignalFromEntry(e hashlist.Entry) Signal {
 
 // EntryFromSignal converts a signal to a hash-list entry.
 func EntryFromSignal(s *Signal) hashlist.Entry {
-	return hashlist.Entry{Type: string(s.Type), Value: s.Value, Category: s.Category, Source: s.Source, Note: s.Note,
+	return hashlist.Entry{Type: s.Type, Value: s.Value, Category: s.Category, Source: s.Source, Note: s.Note,
 		Quality: s.Quality, Extra: s.Extra}
 }
 

@@ -85,7 +85,7 @@ func roundTripBanks() map[hashlist.Format]struct {
 		{Type: bank.SHA1, Value: storetest.RandomHex(r, 40), Category: "B2", Quality: -1},
 		{Type: bank.SHA256, Value: storetest.RandomHex(r, 64), Source: "iwf", Quality: -1, Extra: map[string]string{"case_id": "78"}},
 		{Type: bank.PDQ, Value: storetest.RandomPDQ(r), Category: "1", Quality: 87},
-		{Type: bank.VPDQ, Value: "0,100," + storetest.RandomPDQ(r) + ",0.000;1,90," + storetest.RandomPDQ(r) + ",1.000", Note: "clip", Quality: -1},
+		{Type: bank.VPDQ, Value: `["` + storetest.RandomPDQ(r) + `,100,0.000","` + storetest.RandomPDQ(r) + `,90,1.000"]`, Note: "clip", Quality: -1},
 	}
 	jsonl := append([]bank.Signal(nil), mixed...)
 	jsonl = append(jsonl, bank.Signal{Type: bank.PDQ, Value: storetest.RandomPDQ(r), Quality: 0,
@@ -166,7 +166,7 @@ func TestExportSkipsWhatTheFormatCannotHold(t *testing.T) {
 		addAll(t, svc, "mixed", []bank.Signal{
 			{Type: bank.PDQ, Value: storetest.RandomPDQ(r), Quality: 50},
 			{Type: bank.MD5, Value: storetest.RandomHex(r, 32), Quality: -1},
-			{Type: bank.VPDQ, Value: "0,1,2", Quality: -1},
+			{Type: bank.VPDQ, Value: `["` + storetest.RandomPDQ(r) + `,1,2"]`, Quality: -1},
 		})
 		var out bytes.Buffer
 		res, err := svc.Export(ctx, "mixed", &out, hashlist.TE, bank.ExportOptions{})

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 // errOpenQuote means a record ends inside a quoted field: the next physical
@@ -216,7 +218,7 @@ func parseHeader(fields []string, aliases map[string]int) (*columnSet, error) {
 }
 
 // entry builds an entry from a row; defType fills an empty type.
-func (cs *columnSet) entry(row []string, defType string) (Entry, error) {
+func (cs *columnSet) entry(row []string, defType signal.Type) (Entry, error) {
 	if len(row) > len(cs.names) {
 		for _, f := range row[len(cs.names):] {
 			if strings.TrimSpace(f) != "" {
@@ -231,7 +233,7 @@ func (cs *columnSet) entry(row []string, defType string) (Entry, error) {
 		return ""
 	}
 	e := Entry{
-		Type:     strings.TrimSpace(get(fType)),
+		Type:     signal.Type(strings.TrimSpace(get(fType))),
 		Value:    get(fValue),
 		Category: get(fCategory),
 		Source:   get(fSource),
@@ -266,12 +268,12 @@ func (cs *columnSet) entry(row []string, defType string) (Entry, error) {
 
 type csvReader struct {
 	rr      *recordReader
-	defType string
+	defType signal.Type
 	cols    *columnSet
 }
 
 func newCSVReader(r io.Reader, opts ReaderOptions) *csvReader {
-	return &csvReader{rr: newRecordReader(r, opts.MaxLineLength), defType: opts.Type}
+	return &csvReader{rr: newRecordReader(r, opts.MaxLineLength), defType: signal.Type(opts.Type)}
 }
 
 func (c *csvReader) Next() (Entry, error) {
@@ -340,7 +342,7 @@ func newCSVWriter(w io.Writer, opts WriterOptions) (*csvWriter, error) {
 		if _, std := csvAliases[key]; std {
 			return nil, fmt.Errorf("hashlist: csv extra column %q clashes with a standard column", c)
 		}
-		if err := checkText(c, false); err != nil {
+		if err := signal.CheckText("column name", c, 0, false); err != nil {
 			return nil, fmt.Errorf("hashlist: csv extra column %q: %v", c, err)
 		}
 		if seen[key] {
@@ -379,7 +381,7 @@ func (c *csvWriter) Write(e Entry) error {
 			return err
 		}
 	}
-	b := appendCSVField(c.buf[:0], e.Type, true)
+	b := appendCSVField(c.buf[:0], string(e.Type), true)
 	b = appendCSVField(append(b, ','), e.Value, false)
 	b = appendCSVField(append(b, ','), e.Category, false)
 	b = appendCSVField(append(b, ','), e.Source, false)

@@ -109,7 +109,7 @@ func rewrite(t *testing.T, in []Entry, f Format, wopts WriterOptions, ropts Read
 }
 
 func typeFor(sel uint8) string {
-	return []string{"", TypeMD5, TypeSHA256, TypePDQ, TypeVPDQ}[int(sel)%5]
+	return []string{"", "md5", "sha256", "pdq", "vpdq"}[int(sel)%5]
 }
 
 func FuzzReaderPlain(f *testing.F) {

@@ -109,10 +109,8 @@ import (
 	"maps"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 // Format names a hash-list format. The values are what users type on the
@@ -143,13 +141,13 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("%w %q (want one of plain, csv, jsonl, te, vics)", ErrUnknownFormat, s)
 }
 
-// Signal types, as stored in Entry.Type.
+// Signal types, as stored in Entry.Type: internal/signal's.
 const (
-	TypeMD5    = "md5"
-	TypeSHA1   = "sha1"
-	TypeSHA256 = "sha256"
-	TypePDQ    = "pdq"
-	TypeVPDQ   = "vpdq"
+	TypeMD5    = signal.MD5
+	TypeSHA1   = signal.SHA1
+	TypeSHA256 = signal.SHA256
+	TypePDQ    = signal.PDQ
+	TypeVPDQ   = signal.VPDQ
 )
 
 // Limits that keep hostile lists from exhausting memory.
@@ -159,7 +157,7 @@ const (
 	// second is about 300 KB.
 	DefaultMaxLineLength = 1 << 20
 	// MaxVPDQLength bounds a vPDQ value.
-	MaxVPDQLength = 8 << 20
+	MaxVPDQLength = signal.MaxVPDQLen
 	// MaxTextLength bounds Category, Source, Note and each Extra value.
 	MaxTextLength = 64 << 10
 )
@@ -167,11 +165,11 @@ const (
 // Sentinel errors callers branch on (with errors.Is).
 var (
 	ErrUnknownFormat = errors.New("unknown hash-list format")
-	ErrUnknownType   = errors.New("unknown signal type")
-	ErrAmbiguousType = errors.New("ambiguous signal type")
-	ErrBadValue      = errors.New("invalid signal value")
+	ErrUnknownType   = signal.ErrUnknownType
+	ErrAmbiguousType = signal.ErrAmbiguousType
+	ErrBadValue      = signal.ErrBadValue
 	ErrBadQuality    = errors.New("invalid quality")
-	ErrBadText       = errors.New("invalid text field")
+	ErrBadText       = signal.ErrBadText
 	ErrMissingField  = errors.New("missing field")
 	ErrSyntax        = errors.New("syntax error")
 	ErrLineTooLong   = errors.New("line too long")
@@ -184,7 +182,7 @@ var (
 
 // Entry is one signal in a hash list.
 type Entry struct {
-	Type     string // TypeMD5, TypeSHA1, TypeSHA256, TypePDQ or TypeVPDQ
+	Type     signal.Type
 	Value    string // canonical: lower-case hex of the type's length; vPDQ opaque
 	Category string // as the list spells it; VICS integers as decimal strings
 	Source   string
@@ -264,7 +262,7 @@ func NewReader(r io.Reader, f Format, opts ReaderOptions) (Reader, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hashlist: default type: %w", err)
 		}
-		opts.Type = t
+		opts.Type = string(t)
 	}
 	switch f {
 	case Plain:
@@ -298,140 +296,19 @@ func NewWriter(w io.Writer, f Format, opts WriterOptions) (Writer, error) {
 	return nil, fmt.Errorf("hashlist: %w %q", ErrUnknownFormat, f)
 }
 
-// ParseType returns the canonical signal type for s. Besides the canonical
-// names it accepts, case-insensitively, "sha-1", "sha-256", ThreatExchange's
-// "hash_md5", "hash_sha1", "hash_sha256", "hash_pdq", python-threatexchange's
-// "video_md5" (an md5 of a video file) and "video_vpdq".
-func ParseType(s string) (string, error) {
-	switch s {
-	case TypeMD5, TypeSHA1, TypeSHA256, TypePDQ, TypeVPDQ:
-		return s, nil // the common case, without allocating
-	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "md5", "hash_md5", "video_md5":
-		return TypeMD5, nil
-	case "sha1", "sha-1", "hash_sha1":
-		return TypeSHA1, nil
-	case "sha256", "sha-256", "hash_sha256":
-		return TypeSHA256, nil
-	case "pdq", "hash_pdq":
-		return TypePDQ, nil
-	case "vpdq", "video_vpdq":
-		return TypeVPDQ, nil
-	}
-	return "", fmt.Errorf("%w %q", ErrUnknownType, s)
-}
+// ParseType returns the canonical signal type for s, with the aliases
+// internal/signal.ParseType accepts.
+func ParseType(s string) (signal.Type, error) { return signal.ParseType(s) }
 
-// hexLen returns the hex length of a fixed-size type, 0 for vpdq.
-func hexLen(typ string) int {
-	switch typ {
-	case TypeMD5:
-		return 32
-	case TypeSHA1:
-		return 40
-	case TypeSHA256, TypePDQ:
-		return pdq.HexLen
-	}
-	return 0
-}
+// InferType returns the type a bare hex value of this length must be
+// (internal/signal.InferType).
+func InferType(value string) (signal.Type, error) { return signal.InferType(value) }
 
-// InferType returns the type a bare hex value of this length must be: md5
-// for 32 digits, sha1 for 40. 64 digits fail with ErrAmbiguousType (sha256 or
-// pdq), anything else with ErrBadValue.
-func InferType(value string) (string, error) {
-	v := strings.TrimSpace(value)
-	switch len(v) {
-	case 32:
-		return TypeMD5, nil
-	case 40:
-		return TypeSHA1, nil
-	case 64:
-		return "", fmt.Errorf("%w: 64 hex digits is sha256 or pdq; give the type", ErrAmbiguousType)
-	}
-	return "", fmt.Errorf("%w: %d characters is no known hash length", ErrBadValue, len(v))
-}
-
-// NormalizeValue returns the canonical form of value for the canonical type
-// typ: surrounding white space (and U+FEFF) removed, hex lower-cased and
-// checked for length (pdq through pdq.ParseHex); a vPDQ value must be
-// non-empty valid UTF-8 without control characters and at most
-// MaxVPDQLength bytes.
-func NormalizeValue(typ, value string) (string, error) {
-	v := trimValue(value)
-	if typ == TypeVPDQ {
-		if v == "" {
-			return "", fmt.Errorf("%w: empty vpdq", ErrBadValue)
-		}
-		if len(v) > MaxVPDQLength {
-			return "", fmt.Errorf("%w: vpdq of %d bytes exceeds %d", ErrBadValue, len(v), MaxVPDQLength)
-		}
-		if err := checkText(v, false); err != nil {
-			return "", fmt.Errorf("%w: vpdq: %v", ErrBadValue, err)
-		}
-		return v, nil
-	}
-	n := hexLen(typ)
-	if n == 0 {
-		return "", fmt.Errorf("%w %q", ErrUnknownType, typ)
-	}
-	if len(v) != n {
-		return "", fmt.Errorf("%w: %s wants %d hex digits, got %d characters", ErrBadValue, typ, n, len(v))
-	}
-	if typ == TypePDQ {
-		if _, err := pdq.ParseHex(v); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrBadValue, err)
-		}
-	}
-	lower := true
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			lower = false
-		default:
-			return "", fmt.Errorf("%w: %s: %q is not a hex digit", ErrBadValue, typ, c)
-		}
-	}
-	if !lower {
-		v = strings.ToLower(v)
-	}
-	return v, nil
-}
-
-// trimValue removes surrounding white space and byte-order marks (a stray
-// one is space too: a plain list would lose it).
-func trimValue(v string) string {
-	if n := len(v); n == 0 || !tidy(v[0]) || !tidy(v[n-1]) {
-		v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' })
-	}
-	return v
-}
-
-// tidy reports whether an end byte of a value needs no trimming: printable
-// ASCII other than space.
-func tidy(c byte) bool { return c > ' ' && c < 0x7f }
-
-// checkText rejects invalid UTF-8 and NUL always (PostgreSQL text cannot
-// hold them), and other control characters unless allowControl (notes may
-// hold line breaks and tabs).
-func checkText(s string, allowControl bool) error {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c == 0 || (!allowControl && (c < 0x20 || c == 0x7f)) {
-				return fmt.Errorf("control character %q at byte %d", c, i)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return fmt.Errorf("invalid UTF-8 at byte %d", i)
-		}
-		i += size
-	}
-	return nil
+// NormalizeValue returns the canonical form of value for the type typ
+// (internal/signal.Normalize): surrounding white space and U+FEFF removed,
+// hex lower-cased and checked for length, vPDQ validated frame by frame.
+func NormalizeValue(typ signal.Type, value string) (string, error) {
+	return signal.Normalize(typ, value)
 }
 
 // NormalizeEntry canonicalises e (type name, value, trimmed Category and
@@ -443,7 +320,7 @@ func NormalizeEntry(e Entry) (Entry, error) {
 	if e.Type == "" {
 		return e, fmt.Errorf("%w: type", ErrMissingField)
 	}
-	t, err := ParseType(e.Type)
+	t, err := signal.ParseType(string(e.Type))
 	if err != nil {
 		return e, err
 	}
@@ -504,15 +381,10 @@ func crlfToLF(s string) string {
 	return strings.ReplaceAll(s, "\r\n", "\n")
 }
 
-// checkField applies checkText and the MaxTextLength bound to one field.
+// checkField applies internal/signal.CheckText with the MaxTextLength bound
+// to one field.
 func checkField(name, s string, allowControl bool) error {
-	if len(s) > MaxTextLength {
-		return fmt.Errorf("%w: %s of %d bytes exceeds %d", ErrBadText, name, len(s), MaxTextLength)
-	}
-	if err := checkText(s, allowControl); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadText, name, err)
-	}
-	return nil
+	return signal.CheckText(name, s, MaxTextLength, allowControl)
 }
 
 // parseQuality parses a quality cell: empty is unknown (-1).

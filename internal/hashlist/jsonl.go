@@ -9,16 +9,18 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 type jsonlReader struct {
 	lr      *lineReader
-	defType string
+	defType signal.Type
 	fail    error
 }
 
 func newJSONLReader(r io.Reader, opts ReaderOptions) *jsonlReader {
-	return &jsonlReader{lr: newLineReader(r, opts.MaxLineLength), defType: opts.Type}
+	return &jsonlReader{lr: newLineReader(r, opts.MaxLineLength), defType: signal.Type(opts.Type)}
 }
 
 func (j *jsonlReader) Next() (Entry, error) {
@@ -49,7 +51,7 @@ func (j *jsonlReader) Next() (Entry, error) {
 // parseJSONObject reads one JSONL object. Member names match
 // case-insensitively; a field given twice under different spellings is an
 // error.
-func parseJSONObject(line []byte, defType string) (Entry, error) {
+func parseJSONObject(line []byte, defType signal.Type) (Entry, error) {
 	if line[0] != '{' {
 		return Entry{}, fmt.Errorf("%w: not a JSON object", ErrSyntax)
 	}
@@ -103,7 +105,9 @@ func parseJSONObject(line []byte, defType string) (Entry, error) {
 		var err error
 		switch fi {
 		case fType:
-			e.Type, err = jsonString(v)
+			var s string
+			s, err = jsonString(v)
+			e.Type = signal.Type(s)
 		case fValue:
 			e.Value, err = jsonString(v)
 		case fCategory:
@@ -356,7 +360,7 @@ func (j *jsonlWriter) Write(e Entry) error {
 	}
 	slices.Sort(j.keys)
 	b := append(j.buf[:0], `{"type":`...)
-	b = appendJSONString(b, e.Type)
+	b = appendJSONString(b, string(e.Type))
 	b = append(b, `,"value":`...)
 	b = appendJSONString(b, e.Value)
 	for _, f := range [...]struct{ name, v string }{{"category", e.Category}, {"source", e.Source}, {"note", e.Note}} {

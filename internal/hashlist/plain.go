@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"io"
 	"unicode"
+
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 type plainReader struct {
 	lr   *lineReader
-	typ  string // default type, "" = infer from length
-	fail error  // sticky fatal error
+	typ  signal.Type // default type, "" = infer from length
+	fail error       // sticky fatal error
 }
 
 func newPlainReader(r io.Reader, opts ReaderOptions) *plainReader {
-	return &plainReader{lr: newLineReader(r, opts.MaxLineLength), typ: opts.Type}
+	return &plainReader{lr: newLineReader(r, opts.MaxLineLength), typ: signal.Type(opts.Type)}
 }
 
 func (p *plainReader) Next() (Entry, error) {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 const (
@@ -212,7 +214,7 @@ func TestReadersStream(t *testing.T) {
 }
 
 func TestParseTypeAndValue(t *testing.T) {
-	types := map[string]string{
+	types := map[string]signal.Type{
 		"MD5": TypeMD5, "video_md5": TypeMD5, "HASH_PDQ": TypePDQ, "sha-256": TypeSHA256,
 		" sha1 ": TypeSHA1, "vpdq": TypeVPDQ, "video_vpdq": TypeVPDQ,
 	}
@@ -227,8 +229,9 @@ func TestParseTypeAndValue(t *testing.T) {
 		}
 	}
 	values := []struct {
-		typ, in, want string
-		err           error
+		typ      signal.Type
+		in, want string
+		err      error
 	}{
 		{TypeMD5, " " + strings.ToUpper(tMD5) + "\t", tMD5, nil},
 		{TypePDQ, strings.ToUpper(tPDQ), tPDQ, nil},
@@ -236,7 +239,8 @@ func TestParseTypeAndValue(t *testing.T) {
 		{TypePDQ, tPDQ[:63] + "g", "", ErrBadValue},
 		{TypeSHA1, tMD5, "", ErrBadValue},
 		{TypeMD5, "0x" + tMD5[2:], "", ErrBadValue},
-		{TypeVPDQ, "  frames  ", "frames", nil},
+		{TypeVPDQ, "  [\"" + strings.ToUpper(tPDQ) + ",100,1.5\"]  ", `["` + tPDQ + `,100,1.5"]`, nil},
+		{TypeVPDQ, "  frames  ", "", ErrBadValue},
 		{TypeVPDQ, " ", "", ErrBadValue},
 		{TypeVPDQ, "a\nb", "", ErrBadValue},
 		{TypeVPDQ, strings.Repeat("a", MaxVPDQLength+1), "", ErrBadValue},

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 	"pgregory.net/rapid"
 )
 
@@ -42,24 +44,31 @@ func genHex(n int) *rapid.Generator[string] {
 	})
 }
 
-func genValue(typ string) *rapid.Generator[string] {
+func genValue(typ signal.Type) *rapid.Generator[string] {
 	if typ == TypeVPDQ {
-		// Non-empty, not starting with "#" (a comment in line formats).
+		// A canonical compact vPDQ value of 1-5 frames.
 		return rapid.Custom(func(t *rapid.T) string {
-			return "v" + genText(false).Draw(t, "vpdq")
+			n := rapid.IntRange(1, 5).Draw(t, "frames")
+			frames := make([]signal.Frame, n)
+			for i := range frames {
+				frames[i].PDQ = pdq.MustParseHex(strings.ToLower(genHex(64).Draw(t, "pdq")))
+				frames[i].Quality = rapid.IntRange(0, 100).Draw(t, "quality")
+				frames[i].Timestamp = float64(i)
+			}
+			return signal.FormatVPDQ(frames)
 		})
 	}
-	return genHex(hexLen(typ))
+	return genHex(typ.HexLen())
 }
 
 // genEntry draws an entry of one of types, with the fields of the list.
-func genEntry(types []string, fields map[string]bool) *rapid.Generator[Entry] {
+func genEntry(types []signal.Type, fields map[string]bool) *rapid.Generator[Entry] {
 	return rapid.Custom(func(t *rapid.T) Entry {
 		e := Entry{Type: rapid.SampledFrom(types).Draw(t, "type"), Quality: -1}
 		if rapid.Bool().Draw(t, "typecase") {
-			e.Type = strings.ToUpper(e.Type)
+			e.Type = signal.Type(strings.ToUpper(string(e.Type)))
 		}
-		e.Value = genValue(strings.ToLower(e.Type)).Draw(t, "value")
+		e.Value = genValue(signal.Type(strings.ToLower(string(e.Type)))).Draw(t, "value")
 		if fields["category"] {
 			e.Category = genText(false).Draw(t, "category")
 		}
@@ -122,7 +131,7 @@ func roundTrip(t *rapid.T, f Format, wopts WriterOptions, ropts ReaderOptions, i
 	}
 }
 
-var allTypes = []string{TypeMD5, TypeSHA1, TypeSHA256, TypePDQ, TypeVPDQ}
+var allTypes = []signal.Type{TypeMD5, TypeSHA1, TypeSHA256, TypePDQ, TypeVPDQ}
 
 func TestRoundTripCSV(t *testing.T) {
 	fields := map[string]bool{"category": true, "source": true, "note": true, "note-breaks": true, "quality": true}
@@ -156,7 +165,7 @@ func TestRoundTripJSONL(t *testing.T) {
 func TestRoundTripTE(t *testing.T) {
 	fields := map[string]bool{"note": true, "quality": true}
 	rapid.Check(t, func(t *rapid.T) {
-		in := rapid.SliceOfN(genEntry([]string{TypePDQ}, fields), 0, 20).Draw(t, "entries")
+		in := rapid.SliceOfN(genEntry([]signal.Type{TypePDQ}, fields), 0, 20).Draw(t, "entries")
 		roundTrip(t, TE, WriterOptions{}, ReaderOptions{}, in, func(e Entry) Entry { return e })
 	})
 }
@@ -167,13 +176,13 @@ func TestRoundTripPlain(t *testing.T) {
 		// md5 and sha1 mix (the type follows from the length); other
 		// types one per list, named by the reader option.
 		if rapid.Bool().Draw(t, "mixed") {
-			in := rapid.SliceOfN(genEntry([]string{TypeMD5, TypeSHA1}, nil), 0, 20).Draw(t, "entries")
+			in := rapid.SliceOfN(genEntry([]signal.Type{TypeMD5, TypeSHA1}, nil), 0, 20).Draw(t, "entries")
 			roundTrip(t, Plain, WriterOptions{}, ReaderOptions{}, in, carried)
 			return
 		}
 		typ := rapid.SampledFrom(allTypes).Draw(t, "type")
-		in := rapid.SliceOfN(genEntry([]string{typ}, nil), 0, 20).Draw(t, "entries")
-		roundTrip(t, Plain, WriterOptions{}, ReaderOptions{Type: typ}, in, carried)
+		in := rapid.SliceOfN(genEntry([]signal.Type{typ}, nil), 0, 20).Draw(t, "entries")
+		roundTrip(t, Plain, WriterOptions{}, ReaderOptions{Type: string(typ)}, in, carried)
 	})
 }
 
@@ -194,16 +203,16 @@ func TestRoundTripVICS(t *testing.T) {
 			if rapid.Bool().Draw(t, "categorised") {
 				base.Category = strconv.Itoa(rapid.IntRange(-1, 5).Draw(t, "category"))
 			}
-			add := func(typ string) {
+			add := func(typ signal.Type) {
 				e := base
-				e.Type, e.Value = typ, genValue(typ).Draw(t, typ)
+				e.Type, e.Value = typ, genValue(typ).Draw(t, string(typ))
 				in = append(in, e)
 			}
 			add(TypeMD5)
 			if rapid.Bool().Draw(t, "sha1") {
 				add(TypeSHA1)
 			}
-			for _, typ := range rapid.SliceOfN(rapid.SampledFrom([]string{TypeSHA256, TypePDQ}), 0, 2).Draw(t, "alternatives") {
+			for _, typ := range rapid.SliceOfN(rapid.SampledFrom([]signal.Type{TypeSHA256, TypePDQ}), 0, 2).Draw(t, "alternatives") {
 				add(typ)
 			}
 		}
@@ -268,7 +277,7 @@ func TestWriterRefuses(t *testing.T) {
 	}{
 		{"te md5", TE, Entry{Type: "md5", Value: md5, Quality: -1}, ErrUnsupported},
 		{"te note line break", TE, Entry{Type: "pdq", Value: pdqv, Note: "a\nb", Quality: -1}, ErrUnsupported},
-		{"vics vpdq", VICS, Entry{Type: "vpdq", Value: "[]", Quality: -1}, ErrUnsupported},
+		{"vics vpdq", VICS, Entry{Type: "vpdq", Value: `["` + pdqv + `,100,0"]`, Quality: -1}, ErrUnsupported},
 		{"vics sha1 alone", VICS, Entry{Type: "sha1", Value: sha1, Quality: -1}, ErrUnsupported},
 		{"vics sha1 other media", VICS, Entry{Type: "sha1", Value: sha1, Quality: -1, Extra: map[string]string{ExtraMediaID: "9"}}, ErrUnsupported},
 		{"vics text category", VICS, Entry{Type: "md5", Value: md5, Category: "A1", Quality: -1}, ErrUnsupported},

@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
 // MaxVICSToken bounds a single JSON token (string or number) in a VICS
@@ -492,7 +494,7 @@ func (r *vicsReader) emit(m *media) {
 	}
 	start := len(r.queue)
 	for _, h := range m.hashes {
-		e := Entry{Type: h[0], Value: h[1], Category: m.category, Note: m.note, Quality: -1, Line: m.line}
+		e := Entry{Type: signal.Type(h[0]), Value: h[1], Category: m.category, Note: m.note, Quality: -1, Line: m.line}
 		if m.id != "" || m.series != "" {
 			e.Extra = make(map[string]string, 2)
 			if m.id != "" {
@@ -594,7 +596,7 @@ func (v *vicsWriter) Write(e Entry) error {
 		c.sha1 = e.Value
 		return nil
 	}
-	name := strings.ToUpper(e.Type)
+	name := strings.ToUpper(string(e.Type))
 	for _, a := range c.alt {
 		if a[0] == name && a[1] == e.Value {
 			return nil

@@ -157,8 +157,8 @@ func (fb *FileBanks) load(ctx context.Context, path, name, typ string, entries *
 			return info, fmt.Errorf("bank %s: %w", path, err)
 		}
 		id := uint64(len(fb.sigs))
-		fb.sigs = append(fb.sigs, fileSignal{bank: bankIdx, typ: e.Type, value: e.Value, category: e.Category, label: e.Note})
-		info.Signals[e.Type]++
+		fb.sigs = append(fb.sigs, fileSignal{bank: bankIdx, typ: string(e.Type), value: e.Value, category: e.Category, label: e.Note})
+		info.Signals[string(e.Type)]++
 		switch e.Type {
 		case hashlist.TypePDQ:
 			ph, err := pdq.ParseHex(e.Value)
