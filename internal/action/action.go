@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -107,13 +108,20 @@ func Verify(secret, ts, signature string, body []byte) bool {
 
 // Deliverer sends due outbox events. The zero value is not usable: set Store.
 type Deliverer struct {
-	Store       Store
-	Client      *http.Client
-	Interval    time.Duration // polling interval (default 200 ms)
-	MaxAttempts int           // default 12 (about 1.5 hours of backoff)
-	BaseBackoff time.Duration // default 1 s, doubled per attempt, capped at 30 min
-	Log         *slog.Logger
-	OnDelivered func(Event) // optional hook (metrics)
+	Store Store
+	// Client sends the deliveries; nil means NewClient(10 s, AllowPrivate).
+	Client *http.Client
+	// AllowPrivate lets the default client deliver to loopback and private
+	// addresses (receivers inside the deployment's own network, tests).
+	AllowPrivate bool
+	Interval     time.Duration // polling interval (default 200 ms)
+	MaxAttempts  int           // default 12 (about 1.5 hours of backoff)
+	BaseBackoff  time.Duration // default 1 s, doubled per attempt, capped at 30 min
+	Log          *slog.Logger
+	OnDelivered  func(Event) // optional hook (metrics)
+
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 // Run delivers until ctx ends.
@@ -158,7 +166,8 @@ func (d *Deliverer) RunOnce(ctx context.Context) int {
 func (d *Deliverer) attempt(ctx context.Context, log *slog.Logger, e Event) {
 	client := d.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		d.clientOnce.Do(func() { d.client = NewClient(10*time.Second, d.AllowPrivate) })
+		client = d.client
 	}
 	maxAttempts := d.MaxAttempts
 	if maxAttempts <= 0 {

@@ -299,7 +299,7 @@ func TestWebhook(t *testing.T) {
 		bodies <- b
 	}))
 	defer recv.Close()
-	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	ts := startServer(t, storetest.SQLitePath(t), Config{WebhookAllowPrivate: true})
 	ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": "victims"}, "")
 	ts.call(t, ts.admin, "POST", "/v1/banks/victims/signals", map[string]any{"type": "pdq", "value": bridgePDQ}, "")
 	const secret = "0123456789abcdef-secret"
@@ -331,8 +331,8 @@ func TestReplicas(t *testing.T) {
 		t.Skip("NIGEHBAN_TEST_POSTGRES not set (scripts/test sets it)")
 	}
 	dsn := storetest.PostgresURL(t)
-	a := startServer(t, dsn, Config{})
-	b := startServer(t, dsn, Config{})
+	a := startServer(t, dsn, Config{WebhookAllowPrivate: true})
+	b := startServer(t, dsn, Config{WebhookAllowPrivate: true})
 	a.call(t, a.admin, "POST", "/v1/banks", map[string]any{"name": "shared"}, "")
 	start := time.Now()
 	if code, _ := a.call(t, a.admin, "POST", "/v1/banks/shared/signals", map[string]any{"type": "md5", "value": "d41d8cd98f00b204e9800998ecf8427e"}, ""); code != 200 {

@@ -137,7 +137,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, c caller) er
 		return err
 	}
 	if body.URL != "" {
-		if err := validWebhookURL(body.URL); err != nil {
+		if err := action.CheckURL(body.URL, s.cfg.WebhookAllowPrivate); err != nil {
 			return errorf(http.StatusBadRequest, "invalid", "%v", err)
 		}
 		if len(body.Secret) < 16 {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/url"
 	"regexp"
 	"strings"
 )
@@ -157,13 +156,4 @@ var schemas = map[string]any{
 		"secret":     map[string]any{"type": "string", "minLength": 16, "description": "HMAC-SHA256 key of X-Nigehban-Signature"},
 		"categories": strList, "types": map[string]any{"type": "array", "items": signalType}}),
 	"Webhook": object([]string{"bank", "url"}, map[string]any{"bank": str, "url": str, "categories": strList, "types": strList}),
-}
-
-// validWebhookURL accepts absolute http(s) URLs.
-func validWebhookURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errorf(400, "invalid", "webhook url must be an absolute http(s) URL")
-	}
-	return nil
 }
