@@ -27,8 +27,15 @@ func openAPI() map[string]any {
 			resp["403"] = map[string]any{"description": "The key's role may not do this (needs " + string(rt.role) + ")", "content": errorContent}
 			resp["429"] = map[string]any{"description": "Rate limited (per key, or failed authentications per address); see Retry-After", "content": errorContent}
 		}
-		if rt.body != "" {
-			op["requestBody"] = map[string]any{"content": map[string]any{rt.body: map[string]any{}}}
+		if rt.changesBanks {
+			op["x-changes-banks"] = true
+		}
+		if len(rt.bodies) > 0 {
+			content := map[string]any{}
+			for _, b := range rt.bodies {
+				content[b.mediaType] = map[string]any{}
+			}
+			op["requestBody"] = map[string]any{"content": content}
 		}
 		resp := op["responses"].(map[string]any)
 		if sc, ok := opSchemas[rt.method+" "+rt.path]; ok {
@@ -39,6 +46,24 @@ func openAPI() map[string]any {
 			for code, why := range sc.errors {
 				resp[code] = map[string]any{"description": why, "content": errorContent}
 			}
+		}
+		if rb, ok := op["requestBody"].(map[string]any); ok {
+			// Each media type says which size limit applies (Config:
+			// json = MaxBodyBytes, upload = MaxUploadBytes, import = 64 × MaxBodyBytes).
+			content := map[string]any{}
+			for mt, v := range rb["content"].(map[string]any) {
+				c := map[string]any{}
+				for k, x := range v.(map[string]any) {
+					c[k] = x
+				}
+				for _, b := range rt.bodies {
+					if b.mediaType == mt {
+						c["x-body-limit"] = b.limit.String()
+					}
+				}
+				content[mt] = c
+			}
+			rb["content"] = content
 		}
 		if rt.role != "" {
 			resp["400"] = map[string]any{"description": "Bad request (malformed JSON, unknown field, bad hash, unknown type)", "content": errorContent}
