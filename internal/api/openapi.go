@@ -129,7 +129,8 @@ var opSchemas = map[string]struct {
 	},
 	"POST /v1/banks/{name}/import": {
 		response: "ImportResult",
-		errors:   map[string]string{"413": "List over the size limit", "404": "No such bank"},
+		errors: map[string]string{"413": "List over the size limit", "404": "No such bank",
+			"422": "Bad lines (code bad_lines; atomic: nothing imported) or a list malformed past reading (code bad_list); result.bad_lines lists them (line and message, at most 100), result.bad counts them all"},
 	},
 	"PUT /v1/banks/{name}/webhook": {
 		request:  map[string]any{"application/json": map[string]any{"schema": ref("WebhookRequest")}},
@@ -175,8 +176,12 @@ var schemas = map[string]any{
 		"hashes":    ref("Hashes"),
 		"skipped":   strList,
 		"event_ids": map[string]any{"type": "array", "items": str, "description": "webhook events queued durably before this answer"}}),
-	"Hashes":       map[string]any{"type": "object", "description": "md5, sha1, sha256, pdq, quality, vpdq of the media (internal/fingerprint Record)"},
-	"ImportResult": map[string]any{"type": "object", "description": "counts of added, duplicate and refused lines (internal/bank ImportResult)"},
+	"Hashes": map[string]any{"type": "object", "description": "md5, sha1, sha256, pdq, quality, vpdq of the media (internal/fingerprint Record)"},
+	"ImportResult": object([]string{"read", "added", "unchanged", "bad", "committed"}, map[string]any{
+		"read": integer, "added": integer, "unchanged": integer, "committed": integer,
+		"bad": map[string]any{"type": "integer", "description": "bad lines, all counted"},
+		"bad_lines": map[string]any{"type": "array", "description": "the first bad lines, at most 100",
+			"items": object([]string{"line", "error"}, map[string]any{"line": integer, "error": str})}}),
 	"WebhookRequest": object([]string{"url"}, map[string]any{
 		"url":        map[string]any{"type": "string", "description": "absolute http(s) URL; empty removes the webhook"},
 		"secret":     map[string]any{"type": "string", "minLength": 16, "description": "HMAC-SHA256 key of X-Nigehban-Signature"},

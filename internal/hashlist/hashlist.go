@@ -210,6 +210,33 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 // Unwrap returns the underlying error, for errors.Is.
 func (e *LineError) Unwrap() error { return e.Err }
 
+// ListError is a fatal reader error at a known line: the list is malformed
+// there (a CSV or te header without a value column, broken VICS JSON) and
+// cannot be read past it. Its message is the wrapped error's.
+type ListError struct {
+	Line int
+	Err  error
+}
+
+func (e *ListError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error, for errors.Is.
+func (e *ListError) Unwrap() error { return e.Err }
+
+// ErrorLine returns the 1-based line a reader error refers to (that of a
+// *LineError or a *ListError in its chain), or 0 when it names none.
+func ErrorLine(err error) int {
+	var le *LineError
+	if errors.As(err, &le) {
+		return le.Line
+	}
+	var fe *ListError
+	if errors.As(err, &fe) {
+		return fe.Line
+	}
+	return 0
+}
+
 // Reader yields the entries of a hash list in order. Next returns io.EOF at
 // the end; a *LineError for a bad line, after which Next may be called again;
 // any other error is fatal and repeated.
