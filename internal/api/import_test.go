@@ -35,6 +35,8 @@ func TestImportBadLines(t *testing.T) {
 		{"vics bad hash", "format=vics", "{\"value\": [\n {\"MD5\": \"" + goodMD5 + "\"},\n {\"MD5\": \"xyz\"}\n]}\n", "bad_lines", []int{3}},
 		{"vics broken JSON", "format=vics", "{\"value\": [\n {\"MD5\": \"" + goodMD5 + "\"},\n {\"MD5\": x}\n]}\n", "bad_list", []int{3}},
 		{"vics cut short", "", "{\"value\": [\n {\"MD5\": \"" + goodMD5 + "\"},\n", "bad_list", []int{2}},
+		{"nigehban hash output", "", `{"path":"a.jpg","size":3,"md5":"` + goodMD5 + `"}` + "\n" + `{"path":"b.jpg","size":0,"error":"unreadable"}` + "\n" + `{"path":"c.jpg","size":3,"md5":"` + goodMD5b + `","pdq":"` + goodMD5 + `"}` + "\n", "bad_lines", []int{2, 3}},
+		{"nigehban csv without path", "format=nigehban", "md5,size\n" + goodMD5 + ",3\n", "bad_list", []int{1}},
 		{"detected jsonl", "", `{"type":"md5","value":"` + goodMD5 + `"}` + "\n" + `{"type":"md5","value":"` + goodMD5 + `","quality":"x"}` + "\n", "bad_lines", []int{2}},
 	}
 	for engine, dsn := range engines(t) {
@@ -106,6 +108,25 @@ func TestImportBadLinesBounded(t *testing.T) {
 	code, out = ts.call(t, curator, "POST", "/v1/banks/partial/import?format=plain&type=md5&atomic=false", goodMD5+"\nbad\n"+goodMD5b+"\n", "")
 	if code != 200 || out["added"].(float64) != 2 || out["bad"].(float64) != 1 || len(out["bad_lines"].([]any)) != 1 {
 		t.Errorf("non-atomic: %d %v", code, out)
+	}
+}
+
+// TestImportHashOutputAPI: `nigehban hash` output imports through the API
+// as it is, its format detected.
+func TestImportHashOutputAPI(t *testing.T) {
+	ts := startServer(t, sqliteOnly(t), Config{})
+	curator, submitter := ts.key(t, apikey.Curator), ts.key(t, apikey.Submitter)
+	if code, out := ts.call(t, curator, "POST", "/v1/banks", map[string]any{"name": "h"}, ""); code != 201 {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	body := `{"path":"bridge.jpg","type":"image","size":361182,"md5":"` + goodMD5 + `","pdq":"` + bridgePDQ + `","quality":100,"tool_version":"(devel)","jpeg_decoder":"go"}` + "\n"
+	code, out := ts.call(t, curator, "POST", "/v1/banks/h/import", body, "application/x-ndjson")
+	if code != 200 || out["added"] != 2.0 {
+		t.Fatalf("import: %d %v", code, out)
+	}
+	code, out = ts.call(t, submitter, "POST", "/v1/match", map[string]any{"signals": []map[string]string{{"type": "pdq", "value": bridgePDQ}}}, "")
+	if ms, _ := out["matches"].([]any); code != 200 || len(ms) != 1 {
+		t.Errorf("match after import: %d %v", code, out)
 	}
 }
 

@@ -104,7 +104,7 @@ var routeTable = []route{
 	{"PATCH", "/v1/banks/{name}", apikey.Curator, "Update a bank: description, enabled, action, pdq_threshold.", jsonBody, changesBanks, (*Server).updateBank},
 	{"PUT", "/v1/banks/{name}/webhook", apikey.Curator, "Set (or with an empty url remove) the bank's webhook action.", jsonBody, changesBanks, (*Server).setWebhook},
 	{"POST", "/v1/banks/{name}/signals", apikey.Curator, "Add signals: one object or {\"signals\":[…]}.", jsonBody, changesBanks, (*Server).addSignals},
-	{"POST", "/v1/banks/{name}/import", apikey.Curator, "Bulk import a hash list (body; ?format=plain|csv|jsonl|te|vics&type=&category=&source=&atomic=true).", importBody, changesBanks, (*Server).importSignals},
+	{"POST", "/v1/banks/{name}/import", apikey.Curator, "Bulk import a hash list (body; ?format=plain|csv|jsonl|te|vics|nigehban&type=&category=&source=&atomic=true).", importBody, changesBanks, (*Server).importSignals},
 	{"GET", "/v1/banks/{name}/signals", apikey.Curator, "List a bank's signals by id, a page at a time (?after=ID&limit=N≤5000&type=&removed=true); next_after pages on.", noRequestBody, noBankChange, (*Server).listSignals},
 	{"GET", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Get a signal.", noRequestBody, noBankChange, (*Server).getSignal},
 	{"DELETE", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Remove a signal (a false positive); ?reason= is required.", noRequestBody, changesBanks, (*Server).removeSignal},
