@@ -140,3 +140,32 @@ func TestChangesBanksCatchesUp(t *testing.T) {
 		t.Errorf("match right after add: %d %v", code, out)
 	}
 }
+
+// TestOpenAPIBodiesFromTable: every route documents exactly the request
+// media types of its table entry, each with its entry's limit.
+func TestOpenAPIBodiesFromTable(t *testing.T) {
+	paths := openAPI()["paths"].(map[string]map[string]any)
+	for _, rt := range routeTable {
+		op := paths[rt.path][strings.ToLower(rt.method)].(map[string]any)
+		rb, _ := op["requestBody"].(map[string]any)
+		if len(rt.bodies) == 0 {
+			if rb != nil {
+				t.Errorf("%s %s: documents a body its entry does not declare", rt.method, rt.path)
+			}
+			continue
+		}
+		content, _ := rb["content"].(map[string]any)
+		if len(content) != len(rt.bodies) {
+			t.Errorf("%s %s: documents %d media types, entry has %d", rt.method, rt.path, len(content), len(rt.bodies))
+		}
+		for _, b := range rt.bodies {
+			c, _ := content[b.mediaType].(map[string]any)
+			if c == nil || c["x-body-limit"] != b.limit.String() {
+				t.Errorf("%s %s: %s documented as %v, entry says limit %s", rt.method, rt.path, b.mediaType, c, b.limit)
+			}
+		}
+		if got, _ := op["x-changes-banks"].(bool); got != rt.changesBanks {
+			t.Errorf("%s %s: x-changes-banks %v, entry %v", rt.method, rt.path, got, rt.changesBanks)
+		}
+	}
+}
