@@ -35,7 +35,8 @@ func TestImportBadLines(t *testing.T) {
 		{"vics bad hash", "format=vics", "{\"value\": [\n {\"MD5\": \"" + goodMD5 + "\"},\n {\"MD5\": \"xyz\"}\n]}\n", "bad_lines", []int{3}},
 		{"vics broken JSON", "format=vics", "{\"value\": [\n {\"MD5\": \"" + goodMD5 + "\"},\n {\"MD5\": x}\n]}\n", "bad_list", []int{3}},
 		{"vics cut short", "", "{\"value\": [\n {\"MD5\": \"" + goodMD5 + "\"},\n", "bad_list", []int{2}},
-		{"nigehban hash output", "", `{"path":"a.jpg","size":3,"md5":"` + goodMD5 + `"}` + "\n" + `{"path":"b.jpg","size":0,"error":"unreadable"}` + "\n" + `{"path":"c.jpg","size":3,"md5":"` + goodMD5b + `","pdq":"` + goodMD5 + `"}` + "\n", "bad_lines", []int{2, 3}},
+		{"nigehban hash output", "", `{"path":"a.jpg","size":3,"md5":"` + goodMD5b + `"}` + "\n" + `{"path":"b.jpg","size":0,"error":"unreadable"}` + "\n" +
+			`{"path":"c.jpg","size":3,"md5":"` + goodMD5b + `","pdq":"` + goodMD5b + `"}` + "\n" + `{"path":"empty","md5":"` + goodMD5 + `"}` + "\n", "bad_lines", []int{2, 3, 4}},
 		{"nigehban csv without path", "format=nigehban", "md5,size\n" + goodMD5 + ",3\n", "bad_list", []int{1}},
 		{"detected jsonl", "", `{"type":"md5","value":"` + goodMD5 + `"}` + "\n" + `{"type":"md5","value":"` + goodMD5 + `","quality":"x"}` + "\n", "bad_lines", []int{2}},
 	}
@@ -119,7 +120,7 @@ func TestImportHashOutputAPI(t *testing.T) {
 	if code, out := ts.call(t, curator, "POST", "/v1/banks", map[string]any{"name": "h"}, ""); code != 201 {
 		t.Fatalf("create: %d %v", code, out)
 	}
-	body := `{"path":"bridge.jpg","type":"image","size":361182,"md5":"` + goodMD5 + `","pdq":"` + bridgePDQ + `","quality":100,"tool_version":"(devel)","jpeg_decoder":"go"}` + "\n"
+	body := `{"path":"bridge.jpg","type":"image","size":361182,"md5":"` + goodMD5b + `","pdq":"` + bridgePDQ + `","quality":100,"tool_version":"(devel)","jpeg_decoder":"go"}` + "\n"
 	code, out := ts.call(t, curator, "POST", "/v1/banks/h/import", body, "application/x-ndjson")
 	if code != 200 || out["added"] != 2.0 {
 		t.Fatalf("import: %d %v", code, out)

@@ -135,6 +135,13 @@ func (n *nigehbanReader) header(line []byte) error {
 	return nil
 }
 
+// emptyDigests are the md5, sha1 and sha256 of zero bytes.
+var emptyDigests = map[string]bool{
+	"d41d8cd98f00b204e9800998ecf8427e":                                 true,
+	"da39a3ee5e6b4b0d3255bfef95601890afd80709":                         true,
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855": true,
+}
+
 // hashRecord is what a `nigehban hash` record says that signals are made of.
 type hashRecord struct {
 	path                string
@@ -239,7 +246,7 @@ func (rec hashRecord) entries(line int) ([]Entry, error) {
 	if rec.err != "" {
 		return nil, fmt.Errorf("%w: %s", ErrHashFailed, truncate(rec.err))
 	}
-	if rec.size == 0 {
+	if rec.size == 0 || emptyDigests[strings.ToLower(rec.md5)] || emptyDigests[strings.ToLower(rec.sha1)] || emptyDigests[strings.ToLower(rec.sha256)] {
 		return nil, fmt.Errorf("%w: an empty file (its digests would match every empty file)", ErrBadValue)
 	}
 	var out []Entry
