@@ -3,6 +3,8 @@ package hashlist
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -88,4 +90,43 @@ func FuzzReaderNigehban(f *testing.F) {
 		// Whatever it reads can be exported (as JSONL) and read back.
 		rewrite(t, in, JSONL, WriterOptions{}, ReaderOptions{}, func(e Entry) Entry { return e })
 	})
+}
+
+// BenchmarkReadNigehban reads synthetic `nigehban hash` output (an image
+// record: md5, sha1, sha256, pdq) in both encodings; ns/record.
+func BenchmarkReadNigehban(b *testing.B) {
+	const n = 20000
+	var jsonl, csv bytes.Buffer
+	csv.WriteString("path,type,format,size,md5,sha1,sha256,pdq,quality,width,height,duration,fps,vpdq_frames,error,tool_version,tool_revision,jpeg_decoder\n")
+	for i := range n {
+		md5 := fmt.Sprintf("%032x", i+1)
+		sha1 := fmt.Sprintf("%040x", i+1)
+		sha256 := fmt.Sprintf("%064x", i+1)
+		pdqh := fmt.Sprintf("%064x", 1<<40+i)
+		fmt.Fprintf(&jsonl, `{"path":"photos/%d.jpg","type":"image","format":"jpeg","size":12345,"md5":"%s","sha1":"%s","sha256":"%s","pdq":"%s","quality":100,"width":640,"height":480,"tool_version":"v1.0.0","jpeg_decoder":"libjpeg-turbo"}`+"\n", i, md5, sha1, sha256, pdqh)
+		fmt.Fprintf(&csv, "photos/%d.jpg,image,jpeg,12345,%s,%s,%s,%s,100,640,480,,,,,v1.0.0,,libjpeg-turbo\n", i, md5, sha1, sha256, pdqh)
+	}
+	for name, data := range map[string][]byte{"jsonl": jsonl.Bytes(), "csv": csv.Bytes()} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				r, _ := NewReader(bytes.NewReader(data), Nigehban, ReaderOptions{})
+				got := 0
+				for {
+					_, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					got++
+				}
+				if got != 4*n {
+					b.Fatalf("%d entries, want %d", got, 4*n)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/record")
+		})
+	}
 }
