@@ -293,7 +293,7 @@ func newBankImportCommand(g *bankGlobals) *cobra.Command {
 	var o bankImportOptions
 	cmd := &cobra.Command{
 		Use:   "import NAME FILE",
-		Short: "Import a hash list into a bank (plain, csv, jsonl, te, vics; streamed)",
+		Short: "Import a hash list into a bank (plain, csv, jsonl, te, vics, nigehban hash output; streamed)",
 		Long: `Import a hash list into a bank. FILE may be "-" for stdin. The list is
 streamed: its size does not matter.
 
@@ -303,6 +303,9 @@ Formats (--format, default auto: from the content, then the file name):
   jsonl  one JSON object per line with the same fields
   te     ThreatExchange-style PDQ lists: hash,quality,filename
   vics   Project VIC VICS JSON (MD5, SHA1, Category per Media)
+  nigehban  what "nigehban hash" prints (JSONL or CSV): each file's md5, sha1,
+         sha256, pdq with quality and vpdq (JSONL only), noted with its path;
+         records with an error and empty files are bad lines
 
 With --atomic (the default) the import is all or nothing: one bad line and
 nothing is imported; every bad line is listed with its line number. With
@@ -318,7 +321,7 @@ none.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "auto", "list format: auto, plain, csv, jsonl, te or vics")
+	f.StringVar(&o.format, "format", "auto", "list format: auto, plain, csv, jsonl, te, vics or nigehban (hash output)")
 	f.StringVar(&o.typ, "type", "", "signal type for entries that do not say (plain lists): md5, sha1, sha256, pdq, vpdq")
 	f.StringVar(&o.category, "category", "", "category for entries without one")
 	f.StringVar(&o.source, "source", "", "source for entries without one (e.g. the partner or file it came from)")

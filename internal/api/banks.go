@@ -233,15 +233,59 @@ func (s *Server) importSignals(w http.ResponseWriter, r *http.Request, c caller)
 	}
 	atomic := q.Get("atomic") != "false"
 	res, err := s.svc.Import(r.Context(), name, rd, bank.ImportOptions{Actor: c.actor(), Atomic: atomic,
-		Category: q.Get("category"), Source: q.Get("source")})
+		Category: q.Get("category"), Source: q.Get("source"), MaxBadLines: maxImportBadLines})
 	s.audited(r, c, "bank.import", name, map[string]any{"format": format, "result": res, "error": errString(err)})
 	if err != nil {
-		e := toAPIError(err)
+		e := importError(err, &res)
 		writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": err.Error()}, "result": res})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// maxImportBadLines bounds the bad lines an import answer lists (all are
+// counted in result.bad).
+const maxImportBadLines = 100
+
+// importError maps a failed import to its answer. Bad lines (an atomic
+// import imports nothing then) and a malformed list (a CSV header without a
+// value column, broken VICS JSON: fatal, its line added to res.BadLines) are
+// the caller's: 422 with the lines. A body over the limit is 413; anything
+// else maps as every error does.
+func importError(err error, res *bank.ImportResult) *apiError {
+	switch {
+	case errors.Is(err, bank.ErrBadLines):
+		return errorf(http.StatusUnprocessableEntity, "bad_lines", "%v", err)
+	case badList(err):
+		res.Bad++
+		if len(res.BadLines) < maxImportBadLines {
+			msg := err.Error()
+			var le *hashlist.ListError
+			if errors.As(err, &le) {
+				msg = le.Error()
+			}
+			res.BadLines = append(res.BadLines, bank.BadLine{Line: hashlist.ErrorLine(err), Err: msg})
+		}
+		return errorf(http.StatusUnprocessableEntity, "bad_list", "%v", err)
+	}
+	return toAPIError(err)
+}
+
+// badList reports whether a reader failed on the list's content (rather
+// than on reading the body or on the store).
+func badList(err error) bool {
+	var le *hashlist.ListError
+	if errors.As(err, &le) {
+		return true
+	}
+	for _, e := range []error{hashlist.ErrSyntax, hashlist.ErrMissingField, hashlist.ErrLineTooLong, hashlist.ErrBadQuality,
+		hashlist.ErrUnknownType, hashlist.ErrAmbiguousType, hashlist.ErrBadValue, hashlist.ErrBadText} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func errString(err error) string {
