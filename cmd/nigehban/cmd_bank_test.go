@@ -41,15 +41,6 @@ func mustBankCLI(t *testing.T, db string, args ...string) string {
 	return out
 }
 
-// cliDBs returns the stores the CLI tests run against: a SQLite file, and a
-// PostgreSQL database when NIGEHBAN_TEST_POSTGRES is set.
-func cliDBs(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return storetest.SQLitePath(t) },
-		"postgres": func(t *testing.T) string { return storetest.PostgresURL(t) },
-	}
-}
-
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -60,10 +51,10 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestBankCLI(t *testing.T) {
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
-			db := newDB(t)
+			db := e.DSN(t)
 			mustBankCLI(t, db, "create", "ncmec", "--description", "hotline list", "--action", "block", "--pdq-threshold", "20")
 			if _, _, err := bankCLI(t, db, "create", "ncmec"); !errors.Is(err, bank.ErrExists) {
 				t.Errorf("create twice: err = %v, want ErrExists", err)
@@ -168,10 +159,10 @@ func TestBankCLIImport(t *testing.T) {
 		good = append(good, storetest.RandomPDQ(r))
 	}
 	list := strings.Join(good[:5], "\n") + "\nnot-a-hash\n" + strings.Join(good[5:], "\n") + "\n" + good[0][:60] + "\n"
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
-			db := newDB(t)
+			db := e.DSN(t)
 			mustBankCLI(t, db, "create", "b")
 			file := writeFile(t, "list.txt", list)
 

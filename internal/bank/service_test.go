@@ -7,39 +7,13 @@ import (
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/bank"
-	"github.com/nigehban/nigehban/internal/store/postgres"
-	"github.com/nigehban/nigehban/internal/store/sqlite"
+	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-// engines runs fn once per store engine with a fresh Service: SQLite
-// always, PostgreSQL when NIGEHBAN_TEST_POSTGRES is set.
+// engines runs fn once per store engine with a fresh Service.
 func engines(t *testing.T, fn func(t *testing.T, svc *bank.Service)) {
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		db, err := sqlite.Open(context.Background(), storetest.SQLitePath(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { checkAndClose(t, db) })
-		fn(t, bank.NewService(db))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		db, err := postgres.Open(context.Background(), storetest.PostgresURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { checkAndClose(t, db) })
-		fn(t, bank.NewService(db))
-	})
-}
-
-func checkAndClose(t *testing.T, db storetest.Store) {
-	if err := db.Check(context.Background()); err != nil {
-		t.Errorf("store inconsistent at end of test: %v", err)
-	}
-	db.Close()
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) { fn(t, bank.NewService(st)) })
 }
 
 const pdqA = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
@@ -25,7 +26,7 @@ func TestDefaultDSN(t *testing.T) {
 	for _, tt := range tests {
 		t.Setenv("NIGEHBAN_DB", tt.env)
 		t.Setenv("XDG_DATA_HOME", tt.xdg)
-		got, err := DefaultDSN()
+		got, err := store.DefaultDSN()
 		if err != nil || got != tt.want {
 			t.Errorf("DefaultDSN(NIGEHBAN_DB=%q, XDG_DATA_HOME=%q) = %q, %v; want %q", tt.env, tt.xdg, got, err, tt.want)
 		}
@@ -33,18 +34,18 @@ func TestDefaultDSN(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	if got := Redact("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
+	if got := store.Redact("postgres://u:secret@h/db"); strings.Contains(got, "secret") {
 		t.Errorf("Redact kept the password: %q", got)
 	}
-	if got := Redact("/path/x.db"); got != "/path/x.db" {
-		t.Errorf("Redact(path) = %q", got)
+	if got := store.Redact("/path/x.db"); got != "/path/x.db" {
+		t.Errorf("store.Redact(path) = %q", got)
 	}
 }
 
 func TestOpenPicksEngine(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "sub", "dir", "n.db")
-	st, err := Open(ctx, path)
+	st, err := store.Open(ctx, path)
 	if err != nil {
 		t.Fatalf("Open(sqlite path): %v", err)
 	}
@@ -55,11 +56,11 @@ func TestOpenPicksEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if _, err := Open(ctx, "/tmp/bad?name.db"); err == nil {
+	if _, err := store.Open(ctx, "/tmp/bad?name.db"); err == nil {
 		t.Error("Open accepted a path with '?'")
 	}
 	pg := storetest.PostgresURL(t)
-	st, err = Open(ctx, pg)
+	st, err = store.Open(ctx, pg)
 	if err != nil {
 		t.Fatalf("Open(postgres URL): %v", err)
 	}

@@ -18,6 +18,13 @@
 // long-running process does not keep it. The WAL is truncated back to 64 MiB
 // after checkpoints, since a large atomic import grows it to the size of
 // everything it wrote.
+//
+// Everything SQL that both engines share (reads, row decoding, single-row
+// writes, Check, the audit chain) is internal/store/sqlcore; this package
+// holds what differs: opening the two handles, migrations, the batched bulk
+// insert of signals and its change-log entries, the driver-level key scan,
+// and the flavor (times as Unix microseconds, IN lists, PRAGMA
+// integrity_check, no row locks).
 package sqlite
 
 import (
@@ -32,6 +39,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/store/migrate"
+	"github.com/nigehban/nigehban/internal/store/sqlcore"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -44,6 +52,7 @@ const BusyTimeout = 30 * time.Second
 
 // DB is a SQLite store. Its methods are safe for concurrent use.
 type DB struct {
+	*sqlcore.Core
 	path string
 	w    *sql.DB // one connection: SQLite has one writer at a time anyway
 	r    *sql.DB // readers
@@ -71,6 +80,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w}
+	db.Core = sqlcore.New(db, flavor)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %q: %w", path, err)
@@ -136,27 +146,50 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 }
 
-// SchemaVersion returns the highest applied migration version.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, err
+// flavor is SQLite's SQL for the shared core.
+var flavor = sqlcore.Flavor{
+	Time:      func(t time.Time) any { return t.UnixMicro() },
+	Unindexed: true,
+	InInt64: func(col string, vals []int64) (string, []any) {
+		args := make([]any, len(vals))
+		for i, v := range vals {
+			args[i] = v
+		}
+		return col + ` IN (` + sqlcore.Placeholders(len(vals)) + `)`, args
+	},
+	InText: func(col string, vals []string) (string, []any) {
+		args := make([]any, len(vals))
+		for i, v := range vals {
+			args[i] = v
+		}
+		return col + ` IN (` + sqlcore.Placeholders(len(vals)) + `)`, args
+	},
+	// The single writer orders appends: the last row is the head.
+	AuditHead:   `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,
+	CheckEngine: integrityCheck,
 }
 
-// Check runs SQLite's integrity check and the store's own consistency checks
-// (see bank store docs); it returns nil when all pass.
-func (db *DB) Check(ctx context.Context) error {
+// Reader implements sqlcore.Engine: the read pool.
+func (db *DB) Reader() sqlcore.Querier { return sqlcore.Std(db.r) }
+
+// BeginWrite implements sqlcore.Engine: a transaction on the single writer
+// connection (BEGIN IMMEDIATE: it holds the write lock from the start).
+func (db *DB) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sqlcore.NewStdTx(tx), nil
+}
+
+// integrityCheck runs SQLite's own page-level check.
+func integrityCheck(ctx context.Context, r sqlcore.Querier) error {
 	var res string
-	if err := db.r.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+	if err := r.QueryRow(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	if res != "ok" {
 		return fmt.Errorf("integrity check: %s", res)
 	}
-	return db.checkChangeLog(ctx)
+	return nil
 }
-
-// now returns the current time at the precision both engines store.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }

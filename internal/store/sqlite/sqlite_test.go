@@ -17,31 +17,15 @@ import (
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) func(t *testing.T) storetest.Store {
-		path := storetest.SQLitePath(t)
-		return func(t *testing.T) storetest.Store {
-			db, err := sqlite.Open(context.Background(), path)
-			if err != nil {
-				t.Fatalf("open: %v", err)
-			}
-			return db
-		}
-	})
+func TestConformance(t *testing.T) { storetest.RunEngine(t, storetest.SQLite) }
+
+func BenchmarkImport(b *testing.B) {
+	storetest.BenchImport(b, storetest.OpenBench(b, storetest.SQLite), 50_000)
 }
 
-func openBench(b *testing.B) *sqlite.DB {
-	db, err := sqlite.Open(context.Background(), storetest.SQLitePath(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return db
+func BenchmarkScan(b *testing.B) {
+	storetest.BenchScan(b, storetest.OpenBench(b, storetest.SQLite), 100_000)
 }
-
-func BenchmarkImport(b *testing.B) { storetest.BenchImport(b, openBench(b), 50_000) }
-
-func BenchmarkScan(b *testing.B) { storetest.BenchScan(b, openBench(b), 100_000) }
 
 func TestSchemaTooNew(t *testing.T) {
 	ctx := context.Background()

@@ -16,29 +16,15 @@ import (
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/store"
 )
-
-// ServeStore is what `nigehban serve` needs beyond banks.
-type ServeStore interface {
-	Store
-	apikey.Store
-	audit.Store
-	action.Store
-	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
-	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
-}
 
 // RunServe runs the conformance tests of API keys, the audit chain and the
 // webhook outbox.
 func RunServe(t *testing.T, newDB NewDB) {
-	open := func(t *testing.T, o func(t *testing.T) Store) ServeStore {
+	open := func(t *testing.T, o func(t *testing.T) store.Store) store.Store {
 		t.Helper()
-		st := openStore(t, o)
-		ss, ok := st.(ServeStore)
-		if !ok {
-			t.Fatalf("%T does not implement the serve store", st)
-		}
-		return ss
+		return openStore(t, o)
 	}
 	t.Run("APIKeys", func(t *testing.T) {
 		t.Parallel()

@@ -14,26 +14,19 @@ import (
 
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/store"
 )
-
-// Store is what the suite tests: the bank contract, the integrity check and
-// Close.
-type Store interface {
-	bank.Store
-	Check(ctx context.Context) error
-	Close() error
-}
 
 // NewDB creates a fresh, empty database for one test and returns a function
 // that opens it. open may be called more than once (the suite reopens
 // databases to check durability); the test closes what it opens.
-type NewDB func(t *testing.T) (open func(t *testing.T) Store)
+type NewDB func(t *testing.T) (open func(t *testing.T) store.Store)
 
 // Run runs the conformance suite against the engine newDB creates.
 func Run(t *testing.T, newDB NewDB) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, open func(t *testing.T) Store)
+		fn   func(t *testing.T, open func(t *testing.T) store.Store)
 	}{
 		{"Banks", testBanks},
 		{"BankUpdate", testBankUpdate},
@@ -57,7 +50,7 @@ func Run(t *testing.T, newDB NewDB) {
 	RunServe(t, newDB)
 }
 
-func openStore(t *testing.T, open func(t *testing.T) Store) Store {
+func openStore(t *testing.T, open func(t *testing.T) store.Store) store.Store {
 	t.Helper()
 	st := open(t)
 	t.Cleanup(func() {
@@ -133,7 +126,7 @@ func pdqSig(v string) bank.Signal {
 	return bank.Signal{Type: bank.PDQ, Value: v, Quality: -1}
 }
 
-func testBanks(t *testing.T, open func(t *testing.T) Store) {
+func testBanks(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	if bs, err := st.ListBanks(ctx); err != nil || len(bs) != 0 {
@@ -185,7 +178,7 @@ func testBanks(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testBankUpdate(t *testing.T, open func(t *testing.T) Store) {
+func testBankUpdate(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	b := mustCreate(t, st, "b1")
@@ -219,7 +212,7 @@ func testBankUpdate(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testAddSignals(t *testing.T, open func(t *testing.T) Store) {
+func testAddSignals(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
@@ -302,7 +295,7 @@ func equalSignal(a, b bank.Signal) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func testAllTypes(t *testing.T, open func(t *testing.T) Store) {
+func testAllTypes(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "mixed")
@@ -346,7 +339,7 @@ func testAllTypes(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
+func testRemoveSignal(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
@@ -427,7 +420,7 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testReAddAfterRemove(t *testing.T, open func(t *testing.T) Store) {
+func testReAddAfterRemove(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
@@ -454,7 +447,7 @@ func testReAddAfterRemove(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
+func testScanSignals(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	r := rand.New(rand.NewPCG(9, 10))
@@ -552,7 +545,7 @@ func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) Store) {
+func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
@@ -596,7 +589,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testChangeLog(t *testing.T, open func(t *testing.T) Store) {
+func testChangeLog(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	r := rand.New(rand.NewPCG(13, 14))
@@ -695,7 +688,7 @@ func testChangeLog(t *testing.T, open func(t *testing.T) Store) {
 // testConcurrentWriters runs writers in parallel while a reader follows the
 // change log with Changes(since); a store that numbered changes in any order
 // other than commit order would let the reader skip some.
-func testConcurrentWriters(t *testing.T, open func(t *testing.T) Store) {
+func testConcurrentWriters(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	const writers, rounds = 4, 15
@@ -791,7 +784,7 @@ func countOps(cs []bank.Change, op bank.Op) int {
 	return n
 }
 
-func testLargeImport(t *testing.T, open func(t *testing.T) Store) {
+func testLargeImport(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "big")
@@ -848,7 +841,7 @@ func testLargeImport(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testReopen(t *testing.T, open func(t *testing.T) Store) {
+func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := open(t)
 	mustCreate(t, st, "b1")
