@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/hashlist"
 	"github.com/nigehban/nigehban/internal/progress"
@@ -102,11 +103,13 @@ func (g *bankGlobals) withService(ctx context.Context, fn func(*bank.Service, st
 	return fn(bank.NewService(st), st)
 }
 
-func (g *bankGlobals) who() string {
+// who is the actor of the command's changes: a local user, no remote
+// address.
+func (g *bankGlobals) who() audit.Actor {
 	if g.actor != "" {
-		return g.actor
+		return audit.Actor{Name: g.actor}
 	}
-	return defaultActor()
+	return audit.Actor{Name: defaultActor()}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -371,7 +374,7 @@ func runBankImport(ctx context.Context, svc *bank.Service, stdout io.Writer, std
 	}
 
 	var last atomic.Pointer[bank.ImportResult]
-	opts := bank.ImportOptions{
+	opts := bank.ImportOptions{Format: format,
 		Actor: g.who(), Atomic: o.atomic, Category: o.category, Source: o.source,
 		BatchSize: o.batch, MaxBadLines: o.maxBad,
 		Progress: func(r bank.ImportResult) { last.Store(&r) },

@@ -9,9 +9,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -263,4 +265,54 @@ func countSignals(t *testing.T, dsn, name string) int64 {
 		n += c
 	}
 	return n
+}
+
+// TestCLIChangesAudited: bank and key changes made through the CLI are in
+// the audit log, each once, by the CLI's actor, and the chain verifies.
+func TestCLIChangesAudited(t *testing.T) {
+	list := writeFile(t, "list.csv", "type,value\nmd5,0cc175b9c0f1b6a831c399e269772661\nsha1,86f7e437faa5a7fce15d1ddcb9eaeaea377667b8\n")
+	storetest.ForEachEngine(t, func(t *testing.T, db string) {
+		mustBankCLI(t, db, "create", "hotline")
+		mustBankCLI(t, db, "update", "hotline", "--description", "from the hotline")
+		mustBankCLI(t, db, "update", "hotline", "--description", "from the hotline") // no change: not audited
+		mustBankCLI(t, db, "add", "hotline", "--type", "md5", "d41d8cd98f00b204e9800998ecf8427e")
+		mustBankCLI(t, db, "import", "hotline", list)
+		mustBankCLI(t, db, "remove", "hotline", "--type", "md5", "d41d8cd98f00b204e9800998ecf8427e", "--reason", "empty file")
+		if _, errOut, err := runCLI(t, newAPIKeyCommand(), "create", "--db", db, "--role", "curator", "--name", "ops"); err != nil {
+			t.Fatalf("apikey create: %v %s", err, errOut)
+		}
+		if _, errOut, err := runCLI(t, newAPIKeyCommand(), "revoke", "--db", db, "1"); err != nil {
+			t.Fatalf("apikey revoke: %v %s", err, errOut)
+		}
+
+		st, err := store.Open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		es, err := st.ListAudit(context.Background(), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range es {
+			got = append(got, e.Action+" "+e.Target)
+			if e.Remote != "" {
+				t.Errorf("CLI entry %d has a remote address %q", e.Seq, e.Remote)
+			}
+			if strings.HasPrefix(e.Action, "bank.") || strings.HasPrefix(e.Action, "signal.") {
+				if e.Actor != "tester" {
+					t.Errorf("entry %d by %q, want the --actor tester", e.Seq, e.Actor)
+				}
+			}
+		}
+		want := []string{"bank.create hotline", "bank.update hotline", "signal.add hotline", "bank.import hotline",
+			"signal.remove hotline", "apikey.create 1", "apikey.revoke 1"}
+		if !slices.Equal(got, want) {
+			t.Errorf("audit log:\n got %q\nwant %q", got, want)
+		}
+		if n, err := audit.VerifyStore(context.Background(), st); err != nil || n != len(want) {
+			t.Errorf("verify: %d entries, %v", n, err)
+		}
+	})
 }

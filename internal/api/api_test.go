@@ -80,7 +80,7 @@ func (ts *testServer) key(t *testing.T, role apikey.Role) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.st.CreateAPIKey(context.Background(), k); err != nil {
+	if _, err := ts.st.CreateAPIKey(context.Background(), k, audit.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return secret

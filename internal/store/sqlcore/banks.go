@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 )
 
@@ -52,7 +53,8 @@ func (c *Core) logChange(ctx context.Context, tx Querier, bankID int64, op bank.
 }
 
 // CreateBank implements bank.Store.
-func (c *Core) CreateBank(ctx context.Context, b bank.Bank, actor string) (bank.Bank, error) {
+func (c *Core) CreateBank(ctx context.Context, b bank.Bank, by audit.Actor) (bank.Bank, error) {
+	actor := by.Name
 	err := c.write(ctx, func(tx Tx) error {
 		t := Now()
 		b.CreatedAt, b.UpdatedAt, b.CreatedBy, b.UpdatedBy = t, t, actor, actor
@@ -66,6 +68,9 @@ func (c *Core) CreateBank(ctx context.Context, b bank.Bank, actor string) (bank.
 		if err != nil {
 			return err
 		}
+		if _, err := c.AppendTx(ctx, tx, by.Entry(audit.ActBankCreate, b.Name, b)); err != nil {
+			return err
+		}
 		return c.logChange(ctx, tx, b.ID, bank.OpBankCreate, 0, c.f.Time(t), actor, changeDetail{Bank: &b})
 	})
 	if err != nil {
@@ -75,7 +80,8 @@ func (c *Core) CreateBank(ctx context.Context, b bank.Bank, actor string) (bank.
 }
 
 // UpdateBank implements bank.Store.
-func (c *Core) UpdateBank(ctx context.Context, name string, u bank.BankUpdate, actor string) (bank.Bank, bool, error) {
+func (c *Core) UpdateBank(ctx context.Context, name string, u bank.BankUpdate, by audit.Actor) (bank.Bank, bool, error) {
+	actor := by.Name
 	var next bank.Bank
 	var changed bool
 	err := c.write(ctx, func(tx Tx) error {
@@ -96,6 +102,9 @@ func (c *Core) UpdateBank(ctx context.Context, name string, u bank.BankUpdate, a
 		if _, err := tx.Exec(ctx, `UPDATE banks SET description = ?, enabled = ?, action = ?, pdq_threshold = ?,
 			updated_at = ?, updated_by = ? WHERE id = ?`,
 			next.Description, next.Enabled, string(next.Action), next.PDQThreshold, c.f.Time(t), actor, cur.ID); err != nil {
+			return err
+		}
+		if _, err := c.AppendTx(ctx, tx, by.Entry(audit.ActBankUpdate, name, u)); err != nil {
 			return err
 		}
 		return c.logChange(ctx, tx, cur.ID, bank.OpBankUpdate, 0, c.f.Time(t), actor, changeDetail{Bank: &next})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/action"
@@ -12,11 +13,16 @@ import (
 )
 
 // CreateAPIKey implements apikey.Store.
-func (c *Core) CreateAPIKey(ctx context.Context, k apikey.Key) (apikey.Key, error) {
+func (c *Core) CreateAPIKey(ctx context.Context, k apikey.Key, by audit.Actor) (apikey.Key, error) {
 	err := c.write(ctx, func(tx Tx) error {
 		k.CreatedAt = Now()
-		return tx.QueryRow(ctx, `INSERT INTO api_keys (name, role, hash, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?) RETURNING id`, k.Name, string(k.Role), k.Hash, c.f.Time(k.CreatedAt), k.CreatedBy).Scan(&k.ID)
+		if err := tx.QueryRow(ctx, `INSERT INTO api_keys (name, role, hash, created_at, created_by)
+			VALUES (?, ?, ?, ?, ?) RETURNING id`, k.Name, string(k.Role), k.Hash, c.f.Time(k.CreatedAt), k.CreatedBy).Scan(&k.ID); err != nil {
+			return err
+		}
+		_, err := c.AppendTx(ctx, tx, by.Entry(audit.ActAPIKeyCreate, strconv.FormatInt(k.ID, 10),
+			map[string]any{"name": k.Name, "role": k.Role}))
+		return err
 	})
 	return k, err
 }
@@ -46,7 +52,7 @@ func (c *Core) ListAPIKeys(ctx context.Context) ([]apikey.Key, error) {
 }
 
 // RevokeAPIKey implements apikey.Store.
-func (c *Core) RevokeAPIKey(ctx context.Context, id int64) error {
+func (c *Core) RevokeAPIKey(ctx context.Context, id int64, by audit.Actor) error {
 	return c.write(ctx, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, c.f.Time(Now()), id)
 		if err != nil {
@@ -55,7 +61,8 @@ func (c *Core) RevokeAPIKey(ctx context.Context, id int64) error {
 		if n == 0 {
 			return apikey.ErrNotFound
 		}
-		return nil
+		_, err = c.AppendTx(ctx, tx, by.Entry(audit.ActAPIKeyRevoke, strconv.FormatInt(id, 10), nil))
+		return err
 	})
 }
 
@@ -79,7 +86,7 @@ func (c *Core) RecordMatch(ctx context.Context, e audit.Entry, events []action.E
 }
 
 // SetWebhook implements action.Store.
-func (c *Core) SetWebhook(ctx context.Context, w action.Webhook) error {
+func (c *Core) SetWebhook(ctx context.Context, w action.Webhook, by audit.Actor) error {
 	return c.write(ctx, func(tx Tx) error {
 		var err error
 		if w.URL == "" {
@@ -89,6 +96,10 @@ func (c *Core) SetWebhook(ctx context.Context, w action.Webhook) error {
 				ON CONFLICT (bank) DO UPDATE SET url = excluded.url, secret = excluded.secret,
 				categories = excluded.categories, types = excluded.types`, w.Bank, w.URL, w.Secret, jsonList(w.Categories), jsonList(w.Types))
 		}
+		if err != nil {
+			return err
+		}
+		_, err = c.AppendTx(ctx, tx, by.Entry(audit.ActBankWebhook, w.Bank, w)) // the secret is not serialised
 		return err
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 )
 
@@ -36,14 +37,14 @@ func scanSignal(row Row, s *bank.Signal, banks map[int64]string) error {
 // WriteSignals implements bank.Store: the bank lookup and the transaction
 // are here, the inserts and their change-log entries in the engine's
 // BulkWriter.
-func (c *Core) WriteSignals(ctx context.Context, bankName, actor string, fn func(bank.SignalWriter) error) error {
+func (c *Core) WriteSignals(ctx context.Context, bankName string, by audit.Actor, fn func(bank.SignalWriter) error) error {
 	var added int
 	err := c.write(ctx, func(tx Tx) error {
 		bankID, err := c.bankID(ctx, tx, bankName)
 		if err != nil {
 			return err
 		}
-		bw, err := c.eng.NewSignalWriter(ctx, tx, bankID, actor)
+		bw, err := c.eng.NewSignalWriter(ctx, tx, bankID, by.Name)
 		if err != nil {
 			return err
 		}
@@ -56,6 +57,11 @@ func (c *Core) WriteSignals(ctx context.Context, bankName, actor string, fn func
 			return err
 		}
 		added = w.added
+		if w.audit != nil {
+			if _, err := c.AppendTx(ctx, tx, by.Entry(w.audit.action, bankName, w.audit.detail)); err != nil {
+				return err
+			}
+		}
 		if w.added == 0 {
 			return nil
 		}
@@ -72,6 +78,18 @@ func (c *Core) WriteSignals(ctx context.Context, bankName, actor string, fn func
 type signalWriter struct {
 	bw    BulkWriter
 	added int
+	audit *struct {
+		action string
+		detail any
+	}
+}
+
+// Audit implements bank.SignalWriter.
+func (w *signalWriter) Audit(action string, detail any) {
+	w.audit = &struct {
+		action string
+		detail any
+	}{action, detail}
 }
 
 // Add implements bank.SignalWriter.
@@ -85,7 +103,8 @@ func (w *signalWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCou
 }
 
 // RemoveSignal implements bank.Store.
-func (c *Core) RemoveSignal(ctx context.Context, bankName string, ref bank.SignalRef, reason, actor string) (bank.Signal, bool, error) {
+func (c *Core) RemoveSignal(ctx context.Context, bankName string, ref bank.SignalRef, reason string, by audit.Actor) (bank.Signal, bool, error) {
+	actor := by.Name
 	var s bank.Signal
 	var changed bool
 	err := c.write(ctx, func(tx Tx) error {
@@ -129,6 +148,10 @@ func (c *Core) RemoveSignal(ctx context.Context, bankName string, ref bank.Signa
 		}
 		s.RemovedAt, s.RemovedBy, s.RemovedReason = &t, actor, reason
 		changed = true
+		if _, err := c.AppendTx(ctx, tx, by.Entry(audit.ActSignalRemove, bankName,
+			map[string]any{"id": s.ID, "type": s.Type, "value": s.Value, "reason": reason})); err != nil {
+			return err
+		}
 		return c.logChange(ctx, tx, bankID, bank.OpSignalRemove, s.ID, c.f.Time(t), actor, changeDetail{Reason: reason})
 	})
 	if err != nil {

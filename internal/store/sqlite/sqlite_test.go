@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 
 	"github.com/nigehban/nigehban/internal/store/migrate"
@@ -87,7 +88,7 @@ func TestTwoWriters(t *testing.T) {
 		defer db.Close()
 		dbs[i] = db
 	}
-	if _, err := dbs[0].CreateBank(ctx, bank.NewBank("b"), "t"); err != nil {
+	if _, err := dbs[0].CreateBank(ctx, bank.NewBank("b"), audit.Actor{Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -96,7 +97,7 @@ func TestTwoWriters(t *testing.T) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(i), 7))
 			for range 20 {
-				err := db.WriteSignals(ctx, "b", "t", func(w bank.SignalWriter) error {
+				err := db.WriteSignals(ctx, "b", audit.Actor{Name: "t"}, func(w bank.SignalWriter) error {
 					sigs := make([]bank.Signal, 200)
 					for j := range sigs {
 						sigs[j] = bank.Signal{Type: bank.PDQ, Value: storetest.RandomPDQ(r), Quality: -1}

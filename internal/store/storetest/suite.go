@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/store"
@@ -79,7 +80,7 @@ func RandomHex(r *rand.Rand, n int) string {
 
 func mustCreate(t *testing.T, st bank.Store, name string) bank.Bank {
 	t.Helper()
-	b, err := st.CreateBank(context.Background(), bank.NewBank(name), "alice")
+	b, err := st.CreateBank(context.Background(), bank.NewBank(name), audit.Actor{Name: "alice"})
 	if err != nil {
 		t.Fatalf("CreateBank(%q): %v", name, err)
 	}
@@ -89,7 +90,7 @@ func mustCreate(t *testing.T, st bank.Store, name string) bank.Bank {
 func mustAdd(t *testing.T, st bank.Store, bankName, actor string, sigs ...bank.Signal) bank.AddCounts {
 	t.Helper()
 	var n bank.AddCounts
-	err := st.WriteSignals(context.Background(), bankName, actor, func(w bank.SignalWriter) error {
+	err := st.WriteSignals(context.Background(), bankName, audit.Actor{Name: actor}, func(w bank.SignalWriter) error {
 		var err error
 		n, err = w.Add(context.Background(), sigs)
 		return err
@@ -137,7 +138,7 @@ func testBanks(t *testing.T, open func(t *testing.T) store.Store) {
 	in.Action = bank.ActionBlock
 	in.PDQThreshold = 20
 	before := time.Now().Add(-time.Second)
-	b, err := st.CreateBank(ctx, in, "alice")
+	b, err := st.CreateBank(ctx, in, audit.Actor{Name: "alice"})
 	if err != nil {
 		t.Fatalf("CreateBank: %v", err)
 	}
@@ -152,7 +153,7 @@ func testBanks(t *testing.T, open func(t *testing.T) store.Store) {
 	if err != nil || got != b {
 		t.Errorf("GetBank = %+v, %v; want %+v", got, err, b)
 	}
-	if _, err := st.CreateBank(ctx, bank.NewBank(in.Name), "bob"); !errors.Is(err, bank.ErrExists) {
+	if _, err := st.CreateBank(ctx, bank.NewBank(in.Name), audit.Actor{Name: "bob"}); !errors.Is(err, bank.ErrExists) {
 		t.Errorf("CreateBank of an existing name: err = %v, want ErrExists", err)
 	}
 	if _, err := st.GetBank(ctx, "missing"); !errors.Is(err, bank.ErrNotFound) {
@@ -183,7 +184,7 @@ func testBankUpdate(t *testing.T, open func(t *testing.T) store.Store) {
 	st := openStore(t, open)
 	b := mustCreate(t, st, "b1")
 	off, desc, th, act := false, "new description", 10, bank.ActionReport
-	got, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off, Description: &desc, PDQThreshold: &th, Action: &act}, "bob")
+	got, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off, Description: &desc, PDQThreshold: &th, Action: &act}, audit.Actor{Name: "bob"})
 	if err != nil || !changed {
 		t.Fatalf("UpdateBank = %v, %v", changed, err)
 	}
@@ -196,14 +197,14 @@ func testBankUpdate(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	// The same values again change nothing and log nothing.
 	seq, _ := st.LastSeq(ctx)
-	again, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, "carol")
+	again, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "carol"})
 	if err != nil || changed || again != got {
 		t.Errorf("no-op UpdateBank = %+v, %v, %v", again, changed, err)
 	}
 	if seq2, _ := st.LastSeq(ctx); seq2 != seq {
 		t.Errorf("no-op update logged a change: LastSeq %d → %d", seq, seq2)
 	}
-	if _, _, err := st.UpdateBank(ctx, "missing", bank.BankUpdate{Enabled: &off}, "bob"); !errors.Is(err, bank.ErrNotFound) {
+	if _, _, err := st.UpdateBank(ctx, "missing", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "bob"}); !errors.Is(err, bank.ErrNotFound) {
 		t.Errorf("UpdateBank(missing): err = %v, want ErrNotFound", err)
 	}
 	cs := allChanges(t, st)
@@ -350,7 +351,7 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) store.Store) {
 	s1, _ := st.FindSignal(ctx, "b1", bank.PDQ, v1)
 
 	// By ID.
-	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "false positive: a sunset photo", "bob")
+	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "false positive: a sunset photo", audit.Actor{Name: "bob"})
 	if err != nil || !changed {
 		t.Fatalf("RemoveSignal by ID = %v, %v", changed, err)
 	}
@@ -366,18 +367,18 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	// Again: unchanged, nothing logged.
 	seq, _ := st.LastSeq(ctx)
-	if again, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "again", "carol"); err != nil || changed ||
+	if again, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "again", audit.Actor{Name: "carol"}); err != nil || changed ||
 		again.RemovedBy != "bob" {
 		t.Errorf("second RemoveSignal = %+v, %v, %v", again, changed, err)
 	}
-	if _, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v1}, "again", "carol"); err != nil || changed {
+	if _, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v1}, "again", audit.Actor{Name: "carol"}); err != nil || changed {
 		t.Errorf("RemoveSignal by value of a removed signal = %v, %v", changed, err)
 	}
 	if seq2, _ := st.LastSeq(ctx); seq2 != seq {
 		t.Errorf("repeated removal logged changes: %d → %d", seq, seq2)
 	}
 	// By type and value.
-	got, changed, err = st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.MD5, Value: md}, "wrong list", "bob")
+	got, changed, err = st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.MD5, Value: md}, "wrong list", audit.Actor{Name: "bob"})
 	if err != nil || !changed || got.Value != md || got.Type != bank.MD5 {
 		t.Errorf("RemoveSignal by value = %+v, %v, %v", got, changed, err)
 	}
@@ -393,7 +394,7 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) store.Store) {
 		{"b1", bank.SignalRef{ID: other.ID}},
 		{"nope", bank.SignalRef{ID: s1.ID}},
 	} {
-		if _, _, err := st.RemoveSignal(ctx, tc.bank, tc.ref, "x", "bob"); !errors.Is(err, bank.ErrNotFound) {
+		if _, _, err := st.RemoveSignal(ctx, tc.bank, tc.ref, "x", audit.Actor{Name: "bob"}); !errors.Is(err, bank.ErrNotFound) {
 			t.Errorf("RemoveSignal(%s, %v): err = %v, want ErrNotFound", tc.bank, tc.ref, err)
 		}
 	}
@@ -427,7 +428,7 @@ func testReAddAfterRemove(t *testing.T, open func(t *testing.T) store.Store) {
 	v := RandomPDQ(rand.New(rand.NewPCG(7, 8)))
 	mustAdd(t, st, "b1", "alice", bank.Signal{Type: bank.PDQ, Value: v, Category: "old", Quality: -1})
 	old, _ := st.FindSignal(ctx, "b1", bank.PDQ, v)
-	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: old.ID}, "mistake", "bob"); err != nil {
+	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: old.ID}, "mistake", audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.PDQ, Value: v, Category: "new", Quality: -1}); n.Added != 1 {
@@ -441,7 +442,7 @@ func testReAddAfterRemove(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Errorf("old signal after re-add = %+v", o)
 	}
 	// Removing by value now removes the active one.
-	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v}, "again", "bob")
+	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v}, "again", audit.Actor{Name: "bob"})
 	if err != nil || !changed || got.ID != cur.ID {
 		t.Errorf("RemoveSignal by value = %+v, %v, %v; want ID %d", got, changed, err, cur.ID)
 	}
@@ -462,11 +463,11 @@ func testScanSignals(t *testing.T, open func(t *testing.T) store.Store) {
 		mustAdd(t, st, name, "alice", sigs...)
 	}
 	off := false
-	if _, _, err := st.UpdateBank(ctx, "c", bank.BankUpdate{Enabled: &off}, "bob"); err != nil {
+	if _, _, err := st.UpdateBank(ctx, "c", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	first := scanAll(t, st, bank.SignalQuery{Banks: []string{"a"}, Types: []bank.Type{bank.PDQ}})[0]
-	if _, _, err := st.RemoveSignal(ctx, "a", bank.SignalRef{ID: first.ID}, "fp", "bob"); err != nil {
+	if _, _, err := st.RemoveSignal(ctx, "a", bank.SignalRef{ID: first.ID}, "fp", audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -552,7 +553,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) store.Store)
 	r := rand.New(rand.NewPCG(11, 12))
 	seq, _ := st.LastSeq(ctx)
 	boom := errors.New("bad line 3")
-	err := st.WriteSignals(ctx, "b1", "alice", func(w bank.SignalWriter) error {
+	err := st.WriteSignals(ctx, "b1", audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		if _, err := w.Add(ctx, []bank.Signal{pdqSig(RandomPDQ(r)), pdqSig(RandomPDQ(r))}); err != nil {
 			return err
 		}
@@ -565,7 +566,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) store.Store)
 		t.Errorf("WriteSignals: err = %v, want fn's error", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	err = st.WriteSignals(cctx, "b1", "alice", func(w bank.SignalWriter) error {
+	err = st.WriteSignals(cctx, "b1", audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		_, err := w.Add(cctx, []bank.Signal{pdqSig(RandomPDQ(r))})
 		cancel()
 		return err
@@ -573,7 +574,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) store.Store)
 	if err == nil {
 		t.Errorf("WriteSignals with a context cancelled before commit succeeded")
 	}
-	if err := st.WriteSignals(ctx, "nope", "alice", func(bank.SignalWriter) error { return nil }); !errors.Is(err, bank.ErrNotFound) {
+	if err := st.WriteSignals(ctx, "nope", audit.Actor{Name: "alice"}, func(bank.SignalWriter) error { return nil }); !errors.Is(err, bank.ErrNotFound) {
 		t.Errorf("WriteSignals(unknown bank): err = %v, want ErrNotFound", err)
 	}
 	if got := scanAll(t, st, bank.SignalQuery{IncludeRemoved: true}); len(got) != 0 {
@@ -607,11 +608,11 @@ func testChangeLog(t *testing.T, open func(t *testing.T) store.Store) {
 	mustAdd(t, st, "b1", "alice", pdqSig(vals[0]), pdqSig(vals[1]), pdqSig(vals[0]))
 	mustAdd(t, st, "b1", "bob", pdqSig(vals[2]), pdqSig(vals[1]))
 	s, _ := st.FindSignal(ctx, "b1", bank.PDQ, vals[1])
-	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s.ID}, "fp", "carol"); err != nil {
+	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s.ID}, "fp", audit.Actor{Name: "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	off := false
-	if _, _, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, "dave"); err != nil {
+	if _, _, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "dave"}); err != nil {
 		t.Fatal(err)
 	}
 	cs := allChanges(t, st)
@@ -705,7 +706,7 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) store.Store) {
 			r := rand.New(rand.NewPCG(uint64(w), 99))
 			name := fmt.Sprintf("w%d", w)
 			for i := 0; i < rounds; i++ {
-				err := st.WriteSignals(ctx, name, name, func(sw bank.SignalWriter) error {
+				err := st.WriteSignals(ctx, name, audit.Actor{Name: name}, func(sw bank.SignalWriter) error {
 					sigs := make([]bank.Signal, 1+r.IntN(20))
 					for j := range sigs {
 						sigs[j] = pdqSig(RandomPDQ(r))
@@ -720,7 +721,7 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) store.Store) {
 				}
 				if i%5 == 4 {
 					s := scanAll(t, st, bank.SignalQuery{Banks: []string{name}, Limit: 1})
-					if _, _, err := st.RemoveSignal(ctx, name, bank.SignalRef{ID: s[0].ID}, "fp", name); err != nil {
+					if _, _, err := st.RemoveSignal(ctx, name, bank.SignalRef{ID: s[0].ID}, "fp", audit.Actor{Name: name}); err != nil {
 						errs <- err
 						return
 					}
@@ -795,7 +796,7 @@ func testLargeImport(t *testing.T, open func(t *testing.T) store.Store) {
 		vals[i] = RandomPDQ(r)
 	}
 	var sum bank.AddCounts
-	err := st.WriteSignals(ctx, "big", "alice", func(w bank.SignalWriter) error {
+	err := st.WriteSignals(ctx, "big", audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		// A small first batch, then large ones: engines may keep a small
 		// transaction's bookkeeping in memory and switch on the way.
 		for i, n := 0, 700; i < total; i, n = i+n, batch {
