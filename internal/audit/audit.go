@@ -56,14 +56,16 @@ func (a Actor) Entry(action, target string, detail any) Entry {
 
 // Actions of the acts the stores audit in the transaction of the change.
 const (
-	ActBankCreate   = "bank.create"
-	ActBankUpdate   = "bank.update"
-	ActBankWebhook  = "bank.webhook"
-	ActBankImport   = "bank.import"
-	ActSignalAdd    = "signal.add"
-	ActSignalRemove = "signal.remove"
-	ActAPIKeyCreate = "apikey.create"
-	ActAPIKeyRevoke = "apikey.revoke"
+	ActBankCreate      = "bank.create"
+	ActBankUpdate      = "bank.update"
+	ActBankWebhook     = "bank.webhook"
+	ActBankImport      = "bank.import"
+	ActSignalAdd       = "signal.add"
+	ActSignalRemove    = "signal.remove"
+	ActExclusionAdd    = "exclusion.add"
+	ActExclusionRemove = "exclusion.remove"
+	ActAPIKeyCreate    = "apikey.create"
+	ActAPIKeyRevoke    = "apikey.revoke"
 )
 
 // Store appends and reads entries; implemented by the store engines, which

@@ -98,7 +98,9 @@ func (s *Service) BankStats(ctx context.Context, name string) (BankStats, error)
 }
 
 // AddSignal normalises sig and adds it to the bank in its own transaction,
-// audited (audit.ActSignalAdd, detail: type, value, added) when it adds it.
+// audited (audit.ActSignalAdd, detail: type and value) when it adds it. A
+// value the bank excludes is not added: the error wraps ErrExcluded and
+// the signal returned is sig as normalised.
 // It returns the stored signal: the new one, or the one already active with
 // the same type and value (added false), whose metadata is left as it was.
 func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, by audit.Actor) (stored Signal, added bool, err error) {
@@ -124,6 +126,11 @@ func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, by aud
 	})
 	if err != nil {
 		return Signal{}, false, fmt.Errorf("add %s signal to bank %q: %w", sig.Type, bank, err)
+	}
+	if n.Excluded > 0 {
+		sig.Bank = bank
+		return sig, false, fmt.Errorf("add %s signal %s to bank %q: %w (removed earlier; remove the exclusion to allow it)",
+			sig.Type, sig.Value, bank, ErrExcluded)
 	}
 	stored, err = s.st.FindSignal(ctx, bank, sig.Type, sig.Value)
 	if err != nil {

@@ -3,11 +3,14 @@ package bank_test
 import (
 	"context"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/hashlist"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
@@ -88,6 +91,82 @@ func TestServiceAddRemove(t *testing.T) {
 		st, err := svc.BankStats(ctx, "b")
 		if err != nil || st.Removed[bank.PDQ] != 1 || st.Active[bank.PDQ] != 0 {
 			t.Errorf("BankStats = %+v, %v", st, err)
+		}
+	})
+}
+
+// TestServiceExclusions: a removed signal stays removed — adding it again
+// is refused with ErrExcluded and an import reports it as excluded — until
+// the exclusion is removed; exclusions are validated and audited.
+func TestServiceExclusions(t *testing.T) {
+	engines(t, func(t *testing.T, svc *bank.Service) {
+		ctx := context.Background()
+		by := audit.Actor{Name: "curator", Remote: "198.51.100.4:1234"}
+		if _, err := svc.CreateBank(ctx, bank.NewBank("b"), by); err != nil {
+			t.Fatal(err)
+		}
+		sig := bank.Signal{Type: bank.PDQ, Value: pdqA, Quality: -1}
+		if _, _, err := svc.AddSignal(ctx, "b", sig, by); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.RemoveSignal(ctx, "b", bank.SignalRef{Type: bank.PDQ, Value: strings.ToUpper(pdqA)}, "false positive", by); err != nil {
+			t.Fatal(err)
+		}
+		got, added, err := svc.AddSignal(ctx, "b", sig, by)
+		if !errors.Is(err, bank.ErrExcluded) || added || got.Value != pdqA {
+			t.Errorf("AddSignal of a removed value = %+v, %v, %v; want ErrExcluded", got, added, err)
+		}
+		list := "type,value\npdq," + pdqA + "\nmd5,0cc175b9c0f1b6a831c399e269772661\n"
+		for _, atomic := range []bool{true, false} {
+			r, err := hashlist.NewReader(strings.NewReader(list), hashlist.CSV, hashlist.ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := svc.Import(ctx, "b", r, bank.ImportOptions{Actor: by, Atomic: atomic})
+			want := bank.ImportResult{Read: 2, Added: 1, Excluded: 1, Committed: 1}
+			if !atomic {
+				want = bank.ImportResult{Read: 2, Unchanged: 1, Excluded: 1}
+			}
+			if err != nil || !reflect.DeepEqual(res, want) {
+				t.Errorf("import (atomic %v) = %+v, %v; want %+v", atomic, res, err, want)
+			}
+		}
+
+		// Editing the list: validated, normalised, audited.
+		if _, _, err := svc.AddExclusion(ctx, "b", bank.MD5, "D41D8CD98F00B204E9800998ECF8427E", "", by); !errors.Is(err, bank.ErrInvalid) {
+			t.Errorf("exclusion without a reason: %v", err)
+		}
+		if _, _, err := svc.AddExclusion(ctx, "b", bank.MD5, "xyz", "bad", by); !errors.Is(err, bank.ErrInvalid) {
+			t.Errorf("exclusion of a bad value: %v", err)
+		}
+		x, added, err := svc.AddExclusion(ctx, "b", bank.MD5, "D41D8CD98F00B204E9800998ECF8427E", "empty file", by)
+		if err != nil || !added || x.Value != "d41d8cd98f00b204e9800998ecf8427e" {
+			t.Fatalf("AddExclusion = %+v, %v, %v", x, added, err)
+		}
+		xs, err := svc.Exclusions(ctx, "b")
+		if err != nil || len(xs) != 2 || xs[0].Type != bank.PDQ || xs[0].Reason != "false positive" || xs[1] != x {
+			t.Errorf("Exclusions = %+v, %v", xs, err)
+		}
+		if err := svc.RemoveExclusion(ctx, "b", bank.PDQ, strings.ToUpper(pdqA), by); err != nil {
+			t.Fatal(err)
+		}
+		if _, added, err := svc.AddSignal(ctx, "b", sig, by); err != nil || !added {
+			t.Errorf("AddSignal after the exclusion was removed: %v, %v", added, err)
+		}
+		es, err := svc.Store().(audit.Store).ListAudit(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acts []string
+		for _, e := range es {
+			acts = append(acts, e.Action)
+			if e.Actor != by.Name || e.Remote != by.Remote {
+				t.Errorf("entry %d by %q from %q", e.Seq, e.Actor, e.Remote)
+			}
+		}
+		want := []string{"bank.create", "signal.add", "signal.remove", "bank.import", "bank.import", "exclusion.add", "exclusion.remove", "signal.add"}
+		if !slices.Equal(acts, want) {
+			t.Errorf("audit log %q, want %q", acts, want)
 		}
 	})
 }

@@ -53,6 +53,8 @@ type Change struct {
 // type, value, reason), on the bank's name, only when something changed;
 // WriteSignals appends the entry its fn sets with SignalWriter.Audit.
 type Store interface {
+	ExclusionStore
+
 	// CreateBank creates b (ID and times are set by the store) and logs
 	// OpBankCreate. ErrExists if the name is taken.
 	CreateBank(ctx context.Context, b Bank, by audit.Actor) (Bank, error)
@@ -74,8 +76,9 @@ type Store interface {
 	// ErrNotFound if there is no such bank. Large imports call w.Add many
 	// times with batches of a few thousand signals.
 	WriteSignals(ctx context.Context, bank string, by audit.Actor, fn func(w SignalWriter) error) error
-	// RemoveSignal marks a signal of the bank removed with reason and logs
-	// OpSignalRemove. If the signal is already removed it returns it with
+	// RemoveSignal marks a signal of the bank removed with reason, logs
+	// OpSignalRemove and excludes its type and value from the bank (see
+	// Exclusion; an existing exclusion is kept). If the signal is already removed it returns it with
 	// changed=false and logs nothing. ErrNotFound if the bank or signal
 	// does not exist (by type and value: no signal with that value was ever
 	// in the bank).
@@ -106,7 +109,8 @@ type SignalWriter interface {
 	// Add adds sigs (normalised; Bank, ID and the times are ignored). A
 	// signal whose type and value is already active in the bank, or
 	// repeats an earlier one in this transaction, is counted as unchanged
-	// and keeps its original metadata.
+	// and keeps its original metadata; one the bank excludes is counted as
+	// excluded and not added.
 	Add(ctx context.Context, sigs []Signal) (AddCounts, error)
 	// Audit sets the audit entry the transaction appends when it commits:
 	// action on the bank by the actor of WriteSignals, with detail (see

@@ -58,6 +58,7 @@ type ImportResult struct {
 	Read      int       `json:"read"`      // entries and bad lines read
 	Added     int       `json:"added"`     // new signals (committed, unless the import failed atomically)
 	Unchanged int       `json:"unchanged"` // already active in the bank, or repeated in the input
+	Excluded  int       `json:"excluded"`  // on the bank's exclusion list: removed once, not added back
 	Bad       int       `json:"bad"`       // bad lines, all counted
 	BadLines  []BadLine `json:"bad_lines,omitempty"`
 	// Committed is the number of added signals that are durably in the
@@ -159,7 +160,7 @@ func (s *Service) Import(ctx context.Context, bankName string, r hashlist.Reader
 				return nil
 			})
 			if err != nil {
-				res.Added, res.Unchanged = before.Added, before.Unchanged // that batch rolled back
+				res.Added, res.Unchanged, res.Excluded = before.Added, before.Unchanged, before.Excluded // that batch rolled back
 				break
 			}
 			res.Committed, audited = res.Added, last
@@ -263,6 +264,7 @@ func (im *importer) flush(ctx context.Context, w SignalWriter) error {
 	}
 	im.res.Added += n.Added
 	im.res.Unchanged += n.Unchanged
+	im.res.Excluded += n.Excluded
 	return nil
 }
 

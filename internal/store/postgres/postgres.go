@@ -130,10 +130,7 @@ var flavor = sqlcore.Flavor{
 	Time:       func(t time.Time) any { return t },
 	ForUpdate:  ` FOR UPDATE`,
 	SkipLocked: ` FOR UPDATE SKIP LOCKED`,
-	InInt64: func(col string, vals []int64) (string, []any) {
-		return col + ` = ANY(?)`, []any{vals}
-	},
-	InText: func(col string, vals []string) (string, []any) {
+	In: func(col string, vals any) (string, []any) {
 		return col + ` = ANY(?)`, []any{vals}
 	},
 	// One row, locked by every append until commit: it orders the chain

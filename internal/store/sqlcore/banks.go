@@ -165,7 +165,7 @@ func (c *Core) bankIDs(ctx context.Context, q Querier, names []string, enabledOn
 	query, args := `SELECT id, name, enabled FROM banks`, []any(nil)
 	if len(names) > 0 {
 		var cond string
-		cond, args = c.f.InText("name", names)
+		cond, args = c.f.In("name", names)
 		query += ` WHERE ` + cond
 	}
 	rows, err := q.Query(ctx, query, args...)

@@ -23,7 +23,7 @@
 //     which SQLite neither has nor needs);
 //   - how times are stored (Flavor.Time: Unix microseconds in SQLite,
 //     timestamptz in PostgreSQL; scanning accepts both);
-//   - list parameters (Flavor.InInt64, Flavor.InText: "IN (?, ?)" in
+//   - list parameters (Flavor.In: "IN (?, ?)" in
 //     SQLite, "= ANY(?)" with one array in PostgreSQL);
 //   - the engine's own integrity check (Flavor.CheckEngine) and migrations.
 package sqlcore
@@ -119,10 +119,9 @@ type Flavor struct {
 	// Unindexed prefixes the columns of scan conditions with a unary +,
 	// which keeps SQLite's planner from choosing an index and sorting.
 	Unindexed bool
-	// InInt64 and InText return a condition "col is one of vals" and its
-	// arguments.
-	InInt64 func(col string, vals []int64) (string, []any)
-	InText  func(col string, vals []string) (string, []any)
+	// In returns the condition "col is one of vals" and its arguments;
+	// vals is a []int64, []string or [][]byte.
+	In func(col string, vals any) (string, []any)
 	// AuditHead selects the seq and hash of the last audit entry, locking
 	// whatever orders appends; AuditHeadUpdate, if set, records the new
 	// head (its arguments: seq, hash).

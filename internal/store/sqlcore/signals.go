@@ -49,7 +49,11 @@ func (c *Core) WriteSignals(ctx context.Context, bankName string, by audit.Actor
 			return err
 		}
 		defer bw.Close()
-		w := &signalWriter{bw: bw}
+		excl, err := c.hasExclusions(ctx, tx, bankID)
+		if err != nil {
+			return err
+		}
+		w := &signalWriter{bw: bw, c: c, tx: tx, bankID: bankID, excl: excl}
 		if err := fn(w); err != nil {
 			return err
 		}
@@ -76,9 +80,13 @@ func (c *Core) WriteSignals(ctx context.Context, bankName string, by audit.Actor
 
 // signalWriter is the bank.SignalWriter of one WriteSignals transaction.
 type signalWriter struct {
-	bw    BulkWriter
-	added int
-	audit *struct {
+	bw     BulkWriter
+	c      *Core
+	tx     Tx
+	bankID int64
+	excl   bool // the bank has exclusions
+	added  int
+	audit  *struct {
 		action string
 		detail any
 	}
@@ -94,7 +102,15 @@ func (w *signalWriter) Audit(action string, detail any) {
 
 // Add implements bank.SignalWriter.
 func (w *signalWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, error) {
+	excluded := 0
+	if w.excl {
+		var err error
+		if sigs, excluded, err = w.c.dropExcluded(ctx, w.tx, w.bankID, sigs); err != nil {
+			return bank.AddCounts{}, fmt.Errorf("look up exclusions: %w", err)
+		}
+	}
 	n, err := w.bw.Add(ctx, sigs)
+	n.Excluded = excluded
 	if err != nil {
 		return n, err
 	}
@@ -148,6 +164,10 @@ func (c *Core) RemoveSignal(ctx context.Context, bankName string, ref bank.Signa
 		}
 		s.RemovedAt, s.RemovedBy, s.RemovedReason = &t, actor, reason
 		changed = true
+		if _, err := c.exclude(ctx, tx, bankID, bank.Exclusion{Type: s.Type, Value: s.Value, Reason: reason,
+			CreatedAt: t, CreatedBy: actor}); err != nil {
+			return fmt.Errorf("exclude removed signal: %w", err)
+		}
 		if _, err := c.AppendTx(ctx, tx, by.Entry(audit.ActSignalRemove, bankName,
 			map[string]any{"id": s.ID, "type": s.Type, "value": s.Value, "reason": reason})); err != nil {
 			return err
@@ -242,7 +262,7 @@ func (c *Core) scanWhere(q bank.SignalQuery, banks map[int64]string) (string, []
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
-		cond, a := c.f.InInt64(c.unindexed("bank_id"), ids)
+		cond, a := c.f.In(c.unindexed("bank_id"), ids)
 		sb.WriteString(` AND ` + cond)
 		args = append(args, a...)
 	}
@@ -251,7 +271,7 @@ func (c *Core) scanWhere(q bank.SignalQuery, banks map[int64]string) (string, []
 		for i, t := range q.Types {
 			ts[i] = string(t)
 		}
-		cond, a := c.f.InText(c.unindexed("type"), ts)
+		cond, a := c.f.In(c.unindexed("type"), ts)
 		sb.WriteString(` AND ` + cond)
 		args = append(args, a...)
 	}

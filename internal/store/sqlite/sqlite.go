@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -150,19 +151,13 @@ func (db *DB) migrate(ctx context.Context) error {
 var flavor = sqlcore.Flavor{
 	Time:      func(t time.Time) any { return t.UnixMicro() },
 	Unindexed: true,
-	InInt64: func(col string, vals []int64) (string, []any) {
-		args := make([]any, len(vals))
-		for i, v := range vals {
-			args[i] = v
+	In: func(col string, vals any) (string, []any) {
+		v := reflect.ValueOf(vals)
+		args := make([]any, v.Len())
+		for i := range args {
+			args[i] = v.Index(i).Interface()
 		}
-		return col + ` IN (` + sqlcore.Placeholders(len(vals)) + `)`, args
-	},
-	InText: func(col string, vals []string) (string, []any) {
-		args := make([]any, len(vals))
-		for i, v := range vals {
-			args[i] = v
-		}
-		return col + ` IN (` + sqlcore.Placeholders(len(vals)) + `)`, args
+		return col + ` IN (` + sqlcore.Placeholders(len(args)) + `)`, args
 	},
 	// The single writer orders appends: the last row is the head.
 	AuditHead:   `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,

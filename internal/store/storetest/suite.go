@@ -35,6 +35,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"AllTypes", testAllTypes},
 		{"RemoveSignal", testRemoveSignal},
 		{"ReAddAfterRemove", testReAddAfterRemove},
+		{"Exclusions", testExclusions},
 		{"ScanSignals", testScanSignals},
 		{"WriteSignalsRollback", testWriteSignalsRollback},
 		{"ChangeLog", testChangeLog},
@@ -431,8 +432,16 @@ func testReAddAfterRemove(t *testing.T, open func(t *testing.T) store.Store) {
 	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: old.ID}, "mistake", audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
+	// A removed signal stays removed: its value is excluded until a
+	// curator lifts the exclusion.
+	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.PDQ, Value: v, Category: "new", Quality: -1}); n != (bank.AddCounts{Excluded: 1}) {
+		t.Fatalf("re-adding a removed value: %+v, want excluded", n)
+	}
+	if err := st.RemoveExclusion(ctx, "b1", bank.PDQ, v, audit.Actor{Name: "bob"}); err != nil {
+		t.Fatal(err)
+	}
 	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.PDQ, Value: v, Category: "new", Quality: -1}); n.Added != 1 {
-		t.Fatalf("re-adding a removed value: %+v, want added", n)
+		t.Fatalf("re-adding a removed value once allowed: %+v, want added", n)
 	}
 	cur, err := st.FindSignal(ctx, "b1", bank.PDQ, v)
 	if err != nil || cur.ID == old.ID || cur.Category != "new" || cur.AddedBy != "carol" {
@@ -867,5 +876,84 @@ func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	st2 := openStore(t, open)
 	if sigs := scanAll(t, st2, bank.SignalQuery{}); len(sigs) != 2 {
 		t.Errorf("second handle sees %d signals, want 2", len(sigs))
+	}
+}
+
+func testExclusions(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	st := openStore(t, open)
+	mustCreate(t, st, "b1")
+	mustCreate(t, st, "b2")
+	r := rand.New(rand.NewPCG(11, 12))
+	md5 := RandomHex(r, 32)
+	pdqV := RandomPDQ(r)
+	mustAdd(t, st, "b1", "alice", bank.Signal{Type: bank.MD5, Value: md5, Quality: -1}, bank.Signal{Type: bank.PDQ, Value: pdqV, Quality: -1})
+	bob := audit.Actor{Name: "bob", Remote: "192.0.2.1:4000"}
+	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.MD5, Value: md5}, "empty file", bob); err != nil {
+		t.Fatal(err)
+	}
+	xs, err := st.Exclusions(ctx, "b1")
+	if err != nil || len(xs) != 1 || xs[0].Type != bank.MD5 || xs[0].Value != md5 || xs[0].Reason != "empty file" ||
+		xs[0].CreatedBy != "bob" || xs[0].Bank != "b1" || xs[0].CreatedAt.IsZero() {
+		t.Fatalf("exclusions after a removal: %+v, %v", xs, err)
+	}
+
+	// A batch with the excluded value, an active one and a new one; many
+	// fillers so that the lookup spans several chunks.
+	sha1 := RandomHex(r, 40)
+	batch := []bank.Signal{{Type: bank.MD5, Value: md5, Quality: -1}, {Type: bank.PDQ, Value: pdqV, Quality: -1}, {Type: bank.SHA1, Value: sha1, Quality: -1}}
+	for range 1200 {
+		batch = append(batch, bank.Signal{Type: bank.SHA256, Value: RandomHex(r, 64), Quality: -1})
+	}
+	batch = append(batch, bank.Signal{Type: bank.MD5, Value: md5, Quality: -1})
+	if n := mustAdd(t, st, "b1", "carol", batch...); n != (bank.AddCounts{Added: 1201, Unchanged: 1, Excluded: 2}) {
+		t.Errorf("add with an excluded value: %+v", n)
+	}
+	if _, err := st.FindSignal(ctx, "b1", bank.MD5, md5); !errors.Is(err, bank.ErrNotFound) {
+		t.Errorf("excluded value is active again: %v", err)
+	}
+	// Exclusions are per bank.
+	if n := mustAdd(t, st, "b2", "carol", bank.Signal{Type: bank.MD5, Value: md5, Quality: -1}); n.Added != 1 {
+		t.Errorf("another bank's exclusion applied: %+v", n)
+	}
+
+	// Curated exclusions: added with a reason, once.
+	sha256 := RandomHex(r, 64)
+	x, added, err := st.AddExclusion(ctx, "b1", bank.Exclusion{Type: bank.SHA256, Value: sha256, Reason: "known benign"}, bob)
+	if err != nil || !added || x.Reason != "known benign" || x.CreatedBy != "bob" || x.Bank != "b1" {
+		t.Fatalf("AddExclusion = %+v, %v, %v", x, added, err)
+	}
+	again, added, err := st.AddExclusion(ctx, "b1", bank.Exclusion{Type: bank.SHA256, Value: sha256, Reason: "other"}, bob)
+	if err != nil || added || again.Reason != "known benign" || !again.CreatedAt.Equal(x.CreatedAt) {
+		t.Errorf("AddExclusion again = %+v, %v, %v; want the first one unchanged", again, added, err)
+	}
+	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.SHA256, Value: sha256, Quality: -1}); n != (bank.AddCounts{Excluded: 1}) {
+		t.Errorf("add of a curated exclusion: %+v", n)
+	}
+	if xs, _ := st.Exclusions(ctx, "b1"); len(xs) != 2 || xs[0].Value != md5 || xs[1].Value != sha256 {
+		t.Errorf("exclusions, oldest first: %+v", xs)
+	}
+
+	// Removing an exclusion allows the value again.
+	if err := st.RemoveExclusion(ctx, "b1", bank.SHA256, sha256, bob); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveExclusion(ctx, "b1", bank.SHA256, sha256, bob); !errors.Is(err, bank.ErrNotFound) {
+		t.Errorf("RemoveExclusion of a value not excluded: %v", err)
+	}
+	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.SHA256, Value: sha256, Quality: -1}); n.Added != 1 {
+		t.Errorf("add after the exclusion was removed: %+v", n)
+	}
+	for _, f := range []func() error{
+		func() error { _, err := st.Exclusions(ctx, "nope"); return err },
+		func() error {
+			_, _, err := st.AddExclusion(ctx, "nope", bank.Exclusion{Type: bank.MD5, Value: md5, Reason: "x"}, bob)
+			return err
+		},
+		func() error { return st.RemoveExclusion(ctx, "nope", bank.MD5, md5, bob) },
+	} {
+		if err := f(); !errors.Is(err, bank.ErrNotFound) {
+			t.Errorf("unknown bank: %v, want ErrNotFound", err)
+		}
 	}
 }
