@@ -316,3 +316,45 @@ func TestCLIChangesAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestBankExclusionsCLI: a removed signal stays removed through re-imports
+// and adds, until "bank exclusions remove" allows it again.
+func TestBankExclusionsCLI(t *testing.T) {
+	const md5 = "0cc175b9c0f1b6a831c399e269772661"
+	list := writeFile(t, "list.csv", "type,value\nmd5,"+md5+"\nsha1,86f7e437faa5a7fce15d1ddcb9eaeaea377667b8\n")
+	storetest.ForEachEngine(t, func(t *testing.T, db string) {
+		mustBankCLI(t, db, "create", "b")
+		mustBankCLI(t, db, "import", "b", list)
+		mustBankCLI(t, db, "remove", "b", "--type", "md5", md5, "--reason", "false positive")
+		if out := mustBankCLI(t, db, "import", "b", list); !strings.Contains(out, "0 added, 1 unchanged, 0 bad lines, 1 excluded") {
+			t.Errorf("re-import: %q", out)
+		}
+		if out := mustBankCLI(t, db, "add", "b", "--type", "md5", strings.ToUpper(md5)); !strings.HasPrefix(out, "excluded md5 signal "+md5) {
+			t.Errorf("add of a removed value: %q", out)
+		}
+		out := mustBankCLI(t, db, "exclusions", "list", "b", "--json")
+		var xs []bank.Exclusion
+		if err := json.Unmarshal([]byte(out), &xs); err != nil || len(xs) != 1 || xs[0].Value != md5 ||
+			xs[0].Reason != "false positive" || xs[0].CreatedBy != "tester" {
+			t.Fatalf("exclusions list: %v %q", err, out)
+		}
+		if _, _, err := bankCLI(t, db, "exclusions", "add", "b", "--type", "sha256", "nothex", "--reason", "x"); !errors.Is(err, bank.ErrInvalid) {
+			t.Errorf("exclusions add of a bad value: %v", err)
+		}
+		sha256 := "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
+		if out := mustBankCLI(t, db, "exclusions", "add", "b", "--type", "sha256", sha256, "--reason", "known benign"); !strings.HasPrefix(out, "excluded sha256") {
+			t.Errorf("exclusions add: %q", out)
+		}
+		if out := mustBankCLI(t, db, "exclusions", "list", "b"); strings.Count(out, "\n") != 3 || !strings.Contains(out, "known benign") {
+			t.Errorf("exclusions list: %q", out)
+		}
+		mustBankCLI(t, db, "exclusions", "remove", "b", "--type", "md5", md5)
+		if _, _, err := bankCLI(t, db, "exclusions", "remove", "b", "--type", "md5", md5); !errors.Is(err, bank.ErrNotFound) {
+			t.Errorf("exclusions remove twice: %v", err)
+		}
+		if out := mustBankCLI(t, db, "add", "b", "--type", "md5", md5); !strings.HasPrefix(out, "added md5 signal") {
+			t.Errorf("add after the exclusion was removed: %q", out)
+		}
+		mustBankCLI(t, db, "check")
+	})
+}
