@@ -191,16 +191,21 @@ func (s *Server) addSignals(w http.ResponseWriter, r *http.Request, c caller) er
 		return errorf(http.StatusBadRequest, "invalid", "give 1 to 10000 signals (bulk: /import)")
 	}
 	type result struct {
-		Signal bank.Signal `json:"signal"`
-		Added  bool        `json:"added"`
+		Signal   bank.Signal `json:"signal"`
+		Added    bool        `json:"added"`
+		Excluded bool        `json:"excluded,omitempty"` // removed earlier: see /exclusions
 	}
 	var out []result
 	for i, b := range bodies {
 		stored, added, err := s.svc.AddSignal(r.Context(), name, b.signal(), c.by())
+		if errors.Is(err, bank.ErrExcluded) {
+			out = append(out, result{Signal: stored, Excluded: true})
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("signal %d: %w", i, err)
 		}
-		out = append(out, result{stored, added})
+		out = append(out, result{Signal: stored, Added: added})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
 	return nil
@@ -228,6 +233,51 @@ func (s *Server) importSignals(w http.ResponseWriter, r *http.Request, c caller)
 		return nil
 	}
 	writeJSON(w, http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) listExclusions(w http.ResponseWriter, r *http.Request, _ caller) error {
+	xs, err := s.svc.Exclusions(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	if xs == nil {
+		xs = []bank.Exclusion{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"exclusions": xs})
+	return nil
+}
+
+func (s *Server) addExclusion(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		Type   bank.Type `json:"type"`
+		Value  string    `json:"value"`
+		Reason string    `json:"reason"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	x, added, err := s.svc.AddExclusion(r.Context(), r.PathValue("name"), body.Type, body.Value, body.Reason, c.by())
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if added {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"exclusion": x, "added": added})
+	return nil
+}
+
+func (s *Server) removeExclusion(w http.ResponseWriter, r *http.Request, c caller) error {
+	q := r.URL.Query()
+	if q.Get("type") == "" || q.Get("value") == "" {
+		return errorf(http.StatusBadRequest, "invalid", "?type= and ?value= name the exclusion to remove")
+	}
+	if err := s.svc.RemoveExclusion(r.Context(), r.PathValue("name"), bank.Type(q.Get("type")), q.Get("value"), c.by()); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"removed": true})
 	return nil
 }
 
