@@ -19,6 +19,10 @@
 // after checkpoints, since a large atomic import grows it to the size of
 // everything it wrote.
 //
+// Open creates a missing database file readable by its owner only (0600;
+// SQLite gives the -wal and -shm files the same mode) and missing
+// directories above it 0700.
+//
 // Everything SQL that both engines share (reads, row decoding, single-row
 // writes, Check, the audit chain) is internal/store/sqlcore; this package
 // holds what differs: opening the two handles, migrations, the batched bulk
@@ -33,6 +37,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -65,10 +70,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite path %q: must be a file name without '?' or '#'", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create directory for %q: %w", path, err)
-		}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)",
 		BusyTimeout.Milliseconds())
@@ -95,6 +98,26 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(2)
 	db.r = r
 	return db, nil
+}
+
+// createPrivate creates the database file, if missing, readable by its
+// owner only (0600), and any missing directory above it likewise (0700):
+// banks and the audit log are nobody else's business. SQLite creates the
+// -wal and -shm files with the database file's permissions. An existing
+// file keeps its own.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create directory for %q: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %q: %w", path, err)
+	}
+	// The umask may have narrowed 0600 further; it cannot have widened it.
+	return f.Close()
 }
 
 // Engine returns "sqlite".

@@ -124,3 +124,37 @@ func TestTwoWriters(t *testing.T) {
 		t.Errorf("%d signals, want %d", st.Active[bank.PDQ], 2*20*200)
 	}
 }
+
+// TestPrivateFiles: the database, its -wal and -shm files and the
+// directories Open creates are readable by their owner only, whatever the
+// umask allows.
+func TestPrivateFiles(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	path := filepath.Join(root, "a", "b", "n.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateBank(ctx, bank.NewBank("b"), audit.Actor{Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]os.FileMode{
+		filepath.Join(root, "a"):      0o700 | os.ModeDir,
+		filepath.Join(root, "a", "b"): 0o700 | os.ModeDir,
+		path:                          0o600,
+		path + "-wal":                 0o600,
+		path + "-shm":                 0o600,
+	}
+	for p, mode := range want {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if fi.Mode() != mode {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode(), mode)
+		}
+	}
+}
