@@ -63,16 +63,7 @@ func (s *Service) Exclusions(ctx context.Context, bank string) ([]Exclusion, err
 // bank, recording why. added is false when they were already excluded (the
 // existing exclusion is returned unchanged).
 func (s *Service) AddExclusion(ctx context.Context, bank string, t Type, v, reason string, by audit.Actor) (Exclusion, bool, error) {
-	if err := ValidateName(bank); err != nil {
-		return Exclusion{}, false, err
-	}
-	if err := ValidateActor(by.Name); err != nil {
-		return Exclusion{}, false, err
-	}
-	if strings.TrimSpace(reason) == "" {
-		return Exclusion{}, false, fmt.Errorf("%w reason: empty (say why the value is excluded)", ErrInvalid)
-	}
-	if err := validateText("reason", reason, MaxReasonLen, true); err != nil {
+	if err := validateChange(bank, by, reason, "the value is excluded"); err != nil {
 		return Exclusion{}, false, err
 	}
 	t, v, err := normalizeRef(t, v)
@@ -102,6 +93,21 @@ func (s *Service) RemoveExclusion(ctx context.Context, bank string, t Type, v st
 		return fmt.Errorf("allow %s %s in bank %q again: %w", t, v, bank, err)
 	}
 	return nil
+}
+
+// validateChange validates the bank name, the actor and the curator's
+// reason of a change (why: what the reason must explain).
+func validateChange(bank string, by audit.Actor, reason, why string) error {
+	if err := ValidateName(bank); err != nil {
+		return err
+	}
+	if err := ValidateActor(by.Name); err != nil {
+		return err
+	}
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w reason: empty (say why %s)", ErrInvalid, why)
+	}
+	return validateText("reason", reason, MaxReasonLen, true)
 }
 
 // normalizeRef parses a signal type and normalises a value of it.

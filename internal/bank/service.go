@@ -3,7 +3,6 @@ package bank
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/nigehban/nigehban/internal/audit"
 )
@@ -145,27 +144,14 @@ func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, by aud
 // change log, and stops matching. changed is false when it was already
 // removed.
 func (s *Service) RemoveSignal(ctx context.Context, bank string, ref SignalRef, reason string, by audit.Actor) (Signal, bool, error) {
-	if err := ValidateName(bank); err != nil {
-		return Signal{}, false, err
-	}
-	if err := ValidateActor(by.Name); err != nil {
-		return Signal{}, false, err
-	}
-	if strings.TrimSpace(reason) == "" {
-		return Signal{}, false, fmt.Errorf("%w reason: empty (say why the signal is removed)", ErrInvalid)
-	}
-	if err := validateText("reason", reason, MaxReasonLen, true); err != nil {
+	if err := validateChange(bank, by, reason, "the signal is removed"); err != nil {
 		return Signal{}, false, err
 	}
 	if ref.ID == 0 {
-		t, err := ParseType(string(ref.Type))
-		if err != nil {
+		var err error
+		if ref.Type, ref.Value, err = normalizeRef(ref.Type, ref.Value); err != nil {
 			return Signal{}, false, err
 		}
-		if ref.Value, err = NormalizeValue(t, ref.Value); err != nil {
-			return Signal{}, false, err
-		}
-		ref.Type = t
 	} else if ref.ID < 0 {
 		return Signal{}, false, fmt.Errorf("%w signal id %d", ErrInvalid, ref.ID)
 	}
