@@ -84,7 +84,7 @@ func (c *Core) LastSeq(ctx context.Context) (int64, error) {
 // Check runs the engine's own integrity checks, then verifies that the
 // change log accounts for every bank and signal: one bank.create per bank,
 // one signal.add per signal, one signal.remove per removed signal, and
-// nothing pointing nowhere. A half-written transaction would break one of
+// nothing (change, signal, exclusion) pointing nowhere. A half-written transaction would break one of
 // these counts. It returns nil when all pass.
 func (c *Core) Check(ctx context.Context) error {
 	r := c.eng.Reader()
@@ -104,7 +104,8 @@ func (c *Core) Check(ctx context.Context) error {
 		(SELECT COUNT(*) FROM changes c WHERE c.signal_id IS NOT NULL
 			AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.id = c.signal_id AND s.bank_id = c.bank_id))
 		+ (SELECT COUNT(*) FROM changes c WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = c.bank_id))
-		+ (SELECT COUNT(*) FROM signals s WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = s.bank_id))`).
+		+ (SELECT COUNT(*) FROM signals s WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = s.bank_id))
+		+ (SELECT COUNT(*) FROM exclusions x WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = x.bank_id))`).
 		Scan(&banks, &creates, &signals, &adds, &removed, &removes, &orphans)
 	if err != nil {
 		return fmt.Errorf("check change log: %w", err)

@@ -100,9 +100,9 @@ func (c *Core) Exclusions(ctx context.Context, bankName string) ([]bank.Exclusio
 // hasExclusions reports whether the bank excludes anything: writes to banks
 // that do not (the common case) skip the lookups.
 func (c *Core) hasExclusions(ctx context.Context, q Querier, bankID int64) (bool, error) {
-	var any bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM exclusions WHERE bank_id = ?)`, bankID).Scan(&any)
-	return any, err
+	var found bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM exclusions WHERE bank_id = ?)`, bankID).Scan(&found)
+	return found, err
 }
 
 // excludedLookup is how many keys one exclusion lookup carries.
