@@ -55,13 +55,17 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	db := &DB{pool: pool}
-	db.Core = sqlcore.New(db, flavor)
+	db.Core = sqlcore.New((*engine)(db), flavor)
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return db, nil
 }
+
+// engine is DB as the shared core sees it: the methods of sqlcore.Engine
+// stay out of DB's exported API.
+type engine DB
 
 // Engine returns "postgres".
 func (db *DB) Engine() string { return "postgres" }
@@ -148,10 +152,10 @@ var flavor = sqlcore.Flavor{
 }
 
 // Reader implements sqlcore.Engine: the pool.
-func (db *DB) Reader() sqlcore.Querier { return querier{db.pool} }
+func (db *engine) Reader() sqlcore.Querier { return querier{db.pool} }
 
 // BeginWrite implements sqlcore.Engine.
-func (db *DB) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
+func (db *engine) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
 	t, err := db.pool.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -160,7 +164,7 @@ func (db *DB) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
 }
 
 // AfterWrite implements sqlcore.Engine; PostgreSQL has nothing to do.
-func (db *DB) AfterWrite(context.Context, int) {}
+func (db *engine) AfterWrite(context.Context, int) {}
 
 // checkCounter verifies that the change_seq counter stands at the last
 // change (PostgreSQL guards its own page integrity).

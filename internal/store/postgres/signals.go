@@ -15,7 +15,7 @@ import (
 // NewSignalWriter implements sqlcore.Engine: signals travel as arrays, one
 // statement per batch, and their change-log entries are numbered from
 // change_seq at the end.
-func (db *DB) NewSignalWriter(ctx context.Context, t sqlcore.Tx, bankID int64, actor string) (sqlcore.BulkWriter, error) {
+func (db *engine) NewSignalWriter(ctx context.Context, t sqlcore.Tx, bankID int64, actor string) (sqlcore.BulkWriter, error) {
 	ptx, ok := t.(*tx)
 	if !ok {
 		return nil, fmt.Errorf("postgres: foreign transaction %T", t)

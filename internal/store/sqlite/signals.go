@@ -27,7 +27,7 @@ const shrinkAfter = 100_000
 // before commit (LogChanges). That is safe because SQLite's write lock is
 // held for the whole transaction: every signal ID above the maximum seen at
 // the start was inserted by this transaction.
-func (db *DB) NewSignalWriter(ctx context.Context, tx sqlcore.Tx, bankID int64, actor string) (sqlcore.BulkWriter, error) {
+func (db *engine) NewSignalWriter(ctx context.Context, tx sqlcore.Tx, bankID int64, actor string) (sqlcore.BulkWriter, error) {
 	stx, ok := tx.(*sqlcore.StdTx)
 	if !ok {
 		return nil, fmt.Errorf("sqlite: foreign transaction %T", tx)
@@ -42,7 +42,7 @@ func (db *DB) NewSignalWriter(ctx context.Context, tx sqlcore.Tx, bankID int64, 
 // AfterWrite implements sqlcore.Engine: it gives back the page cache a
 // large import filled (see the package doc). The import has committed: a
 // failure here is not its failure.
-func (db *DB) AfterWrite(ctx context.Context, added int) {
+func (db *engine) AfterWrite(ctx context.Context, added int) {
 	if added > shrinkAfter {
 		if _, err := db.w.ExecContext(context.WithoutCancel(ctx), `PRAGMA shrink_memory`); err != nil {
 			slog.Warn("sqlite: release page cache after import", "err", err)
@@ -140,7 +140,7 @@ func nullString(v string) any {
 // ScanKeys implements sqlcore.KeyScanner: it goes through the driver
 // directly, skipping database/sql's per-column conversions; about twice as
 // fast as the generic scan.
-func (db *DB) ScanKeys(ctx context.Context, query string, args []any, kc sqlcore.KeyCols, fn func(*sqlcore.KeyRow) error) error {
+func (db *engine) ScanKeys(ctx context.Context, query string, args []any, kc sqlcore.KeyCols, fn func(*sqlcore.KeyRow) error) error {
 	nargs := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		v := a

@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w}
-	db.Core = sqlcore.New(db, flavor)
+	db.Core = sqlcore.New((*engine)(db), flavor)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %q: %w", path, err)
@@ -119,6 +119,10 @@ func createPrivate(path string) error {
 	// The umask may have narrowed 0600 further; it cannot have widened it.
 	return f.Close()
 }
+
+// engine is DB as the shared core sees it: the methods of sqlcore.Engine
+// stay out of DB's exported API.
+type engine DB
 
 // Engine returns "sqlite".
 func (db *DB) Engine() string { return "sqlite" }
@@ -188,11 +192,11 @@ var flavor = sqlcore.Flavor{
 }
 
 // Reader implements sqlcore.Engine: the read pool.
-func (db *DB) Reader() sqlcore.Querier { return sqlcore.Std(db.r) }
+func (db *engine) Reader() sqlcore.Querier { return sqlcore.Std(db.r) }
 
 // BeginWrite implements sqlcore.Engine: a transaction on the single writer
 // connection (BEGIN IMMEDIATE: it holds the write lock from the start).
-func (db *DB) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
+func (db *engine) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
