@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/scan"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
 // bankCLIStdin runs `nigehban bank ARGS --db DB --json` with stdin.
@@ -58,9 +59,9 @@ func TestImportHashOutput(t *testing.T) {
 		os.WriteFile(filepath.Join(root, strings.Repeat("x", i+1)+filepath.Ext(f)), b, 0o644)
 	}
 
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
-			db := newDB(t)
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
+			db := e.DSN(t)
 			mustBankCLI(t, db, "create", "hotline")
 			mustBankCLI(t, db, "create", "fromcsv")
 			// JSONL from stdin, format detected: md5, sha1, sha256 and pdq
@@ -113,7 +114,7 @@ func TestImportHashOutputBadRecords(t *testing.T) {
 	var out bytes.Buffer
 	missing := filepath.Join(t.TempDir(), "missing.jpg")
 	runHash(context.Background(), &out, nil, []string{filepath.Join(sharedPDQ, "images/misc-images/wee.jpg"), missing}, hashOptions{format: "jsonl", workers: 1})
-	db := cliDBs(t)["sqlite"](t)
+	db := storetest.SQLitePath(t)
 	mustBankCLI(t, db, "create", "b")
 	res, err := bankCLIStdin(t, db, out.Bytes(), "import", "b", "-")
 	bad, _ := res["bad_lines"].([]any)

@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Webhook is a bank's action rule: where to send its match events, and
@@ -66,8 +68,10 @@ const (
 
 // Store is the outbox; implemented by the store engines.
 type Store interface {
-	// SetWebhook sets (or with an empty URL removes) a bank's webhook.
-	SetWebhook(ctx context.Context, w Webhook) error
+	// SetWebhook sets (or with an empty URL removes) a bank's webhook and
+	// appends its audit entry (audit.ActBankWebhook on the bank, detail:
+	// the webhook without its secret) by by in the same transaction.
+	SetWebhook(ctx context.Context, w Webhook, by audit.Actor) error
 	// Webhooks lists every bank's webhook, secrets included.
 	Webhooks(ctx context.Context) ([]Webhook, error)
 	// ClaimEvents returns up to limit pending events due at now and pushes

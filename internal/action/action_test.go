@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // memOutbox is an in-memory Store.
@@ -17,9 +19,9 @@ type memOutbox struct {
 	events []Event
 }
 
-func (m *memOutbox) SetWebhook(context.Context, Webhook) error   { return nil }
-func (m *memOutbox) Webhooks(context.Context) ([]Webhook, error) { return nil, nil }
-func (m *memOutbox) OutboxDepth(context.Context) (int64, error)  { return 0, nil }
+func (m *memOutbox) SetWebhook(context.Context, Webhook, audit.Actor) error { return nil }
+func (m *memOutbox) Webhooks(context.Context) ([]Webhook, error)            { return nil, nil }
+func (m *memOutbox) OutboxDepth(context.Context) (int64, error)             { return 0, nil }
 func (m *memOutbox) ClaimEvents(_ context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

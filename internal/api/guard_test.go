@@ -244,7 +244,7 @@ func TestFollowOtherWriters(t *testing.T) {
 	ts := startServer(t, storetest.SQLitePath(t), Config{FollowInterval: 20 * time.Millisecond})
 	svc := bank.NewService(ts.st)
 	ctx := context.Background()
-	if _, err := svc.CreateBank(ctx, bank.NewBank("cli"), "cli-user"); err != nil {
+	if _, err := svc.CreateBank(ctx, bank.NewBank("cli"), audit.Actor{Name: "cli-user"}); err != nil {
 		t.Fatal(err)
 	}
 	const sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -252,7 +252,7 @@ func TestFollowOtherWriters(t *testing.T) {
 		{Type: bank.SHA1, Value: strings.ToUpper(sha1), Category: "known", Quality: -1},
 		{Type: bank.PDQ, Value: bridgePDQ, Category: "victim", Quality: -1},
 	} {
-		if _, _, err := svc.AddSignal(ctx, "cli", s, "cli-user"); err != nil {
+		if _, _, err := svc.AddSignal(ctx, "cli", s, audit.Actor{Name: "cli-user"}); err != nil {
 			t.Fatal(err)
 		}
 	}

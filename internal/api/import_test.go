@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
 const (
@@ -40,9 +41,9 @@ func TestImportBadLines(t *testing.T) {
 		{"nigehban csv without path", "format=nigehban", "md5,size\n" + goodMD5 + ",3\n", "bad_list", []int{1}},
 		{"detected jsonl", "", `{"type":"md5","value":"` + goodMD5 + `"}` + "\n" + `{"type":"md5","value":"` + goodMD5 + `","quality":"x"}` + "\n", "bad_lines", []int{2}},
 	}
-	for engine, dsn := range engines(t) {
-		t.Run(engine, func(t *testing.T) {
-			ts := startServer(t, dsn(t), Config{})
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
+			ts := startServer(t, e.DSN(t), Config{})
 			curator := ts.key(t, apikey.Curator)
 			for i, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
@@ -131,4 +132,4 @@ func TestImportHashOutputAPI(t *testing.T) {
 	}
 }
 
-func sqliteOnly(t *testing.T) string { return engines(t)["sqlite"](t) }
+func sqliteOnly(t *testing.T) string { return storetest.SQLitePath(t) }

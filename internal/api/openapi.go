@@ -131,6 +131,19 @@ var opSchemas = map[string]struct {
 		errors: map[string]string{"413": "List over the size limit", "404": "No such bank",
 			"422": "Bad lines (code bad_lines; atomic: nothing imported) or a list malformed past reading (code bad_list); result.bad_lines lists them (line and message, at most 100), result.bad counts them all"},
 	},
+	"POST /v1/banks/{name}/exclusions": {
+		request:  map[string]any{"application/json": map[string]any{"schema": ref("ExclusionRequest")}},
+		response: "ExclusionResult",
+		errors:   map[string]string{"404": "No such bank"},
+	},
+	"GET /v1/banks/{name}/exclusions": {
+		response: "ExclusionList",
+		errors:   map[string]string{"404": "No such bank"},
+	},
+	"DELETE /v1/banks/{name}/exclusions": {
+		response: "Removed",
+		errors:   map[string]string{"404": "No such bank, or the value is not excluded"},
+	},
 	"PUT /v1/banks/{name}/webhook": {
 		request:  map[string]any{"application/json": map[string]any{"schema": ref("WebhookRequest")}},
 		response: "Webhook",
@@ -185,5 +198,14 @@ var schemas = map[string]any{
 		"url":        map[string]any{"type": "string", "description": "absolute http(s) URL; empty removes the webhook"},
 		"secret":     map[string]any{"type": "string", "minLength": 16, "description": "HMAC-SHA256 key of X-Nigehban-Signature"},
 		"categories": strList, "types": map[string]any{"type": "array", "items": signalType}}),
-	"Webhook": object([]string{"bank", "url"}, map[string]any{"bank": str, "url": str, "categories": strList, "types": strList}),
+	"ExclusionRequest": object([]string{"type", "value", "reason"}, map[string]any{
+		"type": signalType, "value": str, "reason": map[string]any{"type": "string", "description": "why the value must not enter the bank"}}),
+	"Exclusion": object([]string{"bank", "type", "value", "reason", "created_at", "created_by"}, map[string]any{
+		"bank": str, "type": signalType, "value": str, "reason": str,
+		"created_at": map[string]any{"type": "string", "format": "date-time"}, "created_by": str}),
+	"ExclusionResult": object([]string{"exclusion", "added"}, map[string]any{
+		"exclusion": ref("Exclusion"), "added": map[string]any{"type": "boolean", "description": "false: the value was already excluded (201 when added)"}}),
+	"ExclusionList": object([]string{"exclusions"}, map[string]any{"exclusions": map[string]any{"type": "array", "items": ref("Exclusion")}}),
+	"Removed":       object([]string{"removed"}, map[string]any{"removed": map[string]any{"type": "boolean"}}),
+	"Webhook":       object([]string{"bank", "url"}, map[string]any{"bank": str, "url": str, "categories": strList, "types": strList}),
 }
