@@ -86,6 +86,7 @@ func TestMatchFileBank(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "bank.txt:2") || out.Len() != 0 {
 		t.Errorf("corrupt bank: err=%v output=%q", err, out.String())
 	}
+	t.Setenv("NIGEHBAN_DB", filepath.Join(dir, "default.db")) // no bank file: the default database, here empty
 	if err := runMatch(context.Background(), &out, nil, nil, matchOptions{threshold: 31, format: "jsonl"}); err == nil {
 		t.Error("no bank: no error")
 	}
