@@ -3,9 +3,9 @@ package match_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"math/rand/v2"
-	"fmt"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/bank"

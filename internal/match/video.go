@@ -47,8 +47,9 @@ func (bi *bankIndex) removeVideo(id uint64) {
 
 // videoCount is the per-video tally of one query.
 type videoCount struct {
-	query  int        // query hashes with a stored hash within the distance
-	target []pdq.Hash // distinct stored hashes within the distance of a query hash
+	query  int // query hashes with a stored hash within the distance
+	target int // distinct stored hashes within the distance of a query hash
+	last   int // 1 + the query hash that last counted for this video
 	bank   *bankIndex
 }
 
@@ -63,26 +64,28 @@ func (m *Matcher) MatchVPDQ(frames []vpdq.Frame) []Hit {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	counts := map[uint64]*videoCount{}
+	hit := map[index.Entry]struct{}{} // stored hashes already counted, by video
 	var buf []index.Match
 	for _, bi := range m.enabled() {
 		if len(bi.videos) == 0 {
 			continue
 		}
-		for _, h := range q {
+		for qi, h := range q {
 			buf = bi.frames.AppendSearch(buf[:0], h, opts.Distance)
-			// buf is sorted by distance, then id: count each video once
-			// per query hash.
-			for i, x := range buf {
+			for _, x := range buf {
 				c := counts[x.ID]
 				if c == nil {
 					c = &videoCount{bank: bi}
 					counts[x.ID] = c
 				}
-				if !slices.ContainsFunc(buf[:i], func(y index.Match) bool { return y.ID == x.ID }) {
+				if c.last != qi+1 { // each video once per query hash
+					c.last = qi + 1
 					c.query++
 				}
-				if !slices.Contains(c.target, x.Hash) {
-					c.target = append(c.target, x.Hash)
+				e := index.Entry{ID: x.ID, Hash: x.Hash}
+				if _, ok := hit[e]; !ok {
+					hit[e] = struct{}{}
+					c.target++
 				}
 			}
 		}
@@ -103,7 +106,7 @@ func (m *Matcher) MatchVPDQ(frames []vpdq.Frame) []Hit {
 		}
 		// The same arithmetic as vpdq.Match, so the decisions are equal.
 		qp := float64(c.query) * 100 / float64(len(q))
-		tp := float64(len(c.target)) * 100 / float64(v.frames)
+		tp := float64(c.target) * 100 / float64(v.frames)
 		if qp < opts.QueryPercent || tp < opts.TargetPercent {
 			continue
 		}
