@@ -50,9 +50,9 @@ var videoBench = sync.OnceValues(func() (*Matcher, [][]vpdq.Frame) {
 	for i := range stored {
 		v := syntheticVideo(r, benchFrames)
 		stored[i] = v
-		n := len(entries)
-		entries = videoEntries(uint64(i+1), toSignal(v), opts.MinQuality, entries)
-		bi.videos[uint64(i+1)] = video{frames: len(entries) - n}
+		vi := video{hashes: usable(toSignal(v), opts.MinQuality)}
+		entries = appendEntries(entries, uint64(i+1), vi.hashes)
+		bi.videos[uint64(i+1)] = vi
 	}
 	t := time.Now()
 	bi.frames.AddBatch(entries)

@@ -140,9 +140,9 @@ func (m *Matcher) loadFile(ctx context.Context, bi *bankIndex, path, typ string)
 			if err != nil {
 				return fmt.Errorf("bank %s:%d: %w", path, e.Line, err)
 			}
-			n := len(frames)
-			frames = videoEntries(id, fs, m.video.MinQuality, frames)
-			bi.videos[id] = video{frames: len(frames) - n, category: e.Category}
+			v := video{hashes: usable(fs, m.video.MinQuality), category: e.Category}
+			frames = appendEntries(frames, id, v.hashes)
+			bi.videos[id] = v
 		default:
 			if err := bi.addDigest(id, e.Type, e.Value); err != nil {
 				return fmt.Errorf("bank %s:%d: %w", path, e.Line, err)

@@ -23,11 +23,11 @@
 // query hashes within Distance of some stored hash, the target percentage
 // the share of stored hashes within Distance of some query hash. Instead of
 // comparing the query with every stored video, each stored video's distinct
-// hashes are indexed under its signal id; each query hash is searched once
-// and the hits are counted per video. The result equals vpdq.Match for
-// every stored video (a property test checks it), except that a rule with
-// both percentages 0, which accepts every pair of non-empty videos, has to
-// list every video.
+// hashes are indexed under its signal id; query hashes are searched once
+// each (only as many as a match needs: see MatchVPDQ) and only the videos
+// they hit are compared. The result equals vpdq.Match for every stored
+// video (a property test checks it); a rule with both percentages 0, which
+// accepts every pair of non-empty videos, has to list every video.
 //
 // A Matcher is safe for concurrent use: matches run under a read lock,
 // Apply takes the write lock.
@@ -105,7 +105,7 @@ type bankIndex struct {
 
 // video is a stored vPDQ signal.
 type video struct {
-	frames   int // distinct hashes of quality ≥ the minimum (the target's denominator)
+	hashes   []pdq.Hash // distinct hashes of quality ≥ the minimum (vpdq.Distinct)
 	category string
 }
 

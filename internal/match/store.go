@@ -175,9 +175,9 @@ func (m *Matcher) loadBank(ctx context.Context, st Source, b bank.Bank) (*bankIn
 		if err != nil {
 			return fmt.Errorf("vPDQ signal %d: %w", s.ID, err)
 		}
-		n := len(frames)
-		frames = videoEntries(uint64(s.ID), fs, m.video.MinQuality, frames)
-		bi.videos[uint64(s.ID)] = video{frames: len(frames) - n, category: s.Category}
+		v := video{hashes: usable(fs, m.video.MinQuality), category: s.Category}
+		frames = appendEntries(frames, uint64(s.ID), v.hashes)
+		bi.videos[uint64(s.ID)] = v
 		return nil
 	})
 	if err != nil {

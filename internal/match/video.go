@@ -2,6 +2,7 @@ package match
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 
 	"github.com/nigehban/nigehban/internal/index"
@@ -10,32 +11,42 @@ import (
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
-// videoEntries returns the index entries of a stored video: its distinct
-// hashes of quality ≥ minQuality (vpdq.Distinct), under id.
-func videoEntries(id uint64, frames []signal.Frame, minQuality int, dst []index.Entry) []index.Entry {
+// usable returns the hashes of a stored video the reference rule compares:
+// the first frame of each distinct hash, kept when its quality is at least
+// minQuality (vpdq.Distinct).
+func usable(frames []signal.Frame, minQuality int) []pdq.Hash {
 	seen := make(map[pdq.Hash]struct{}, len(frames))
+	var out []pdq.Hash
 	for _, f := range frames {
 		if _, ok := seen[f.PDQ]; ok {
 			continue
 		}
 		seen[f.PDQ] = struct{}{}
 		if f.Quality >= minQuality {
-			dst = append(dst, index.Entry{ID: id, Hash: f.PDQ})
+			out = append(out, f.PDQ)
 		}
+	}
+	return slices.Clip(out)
+}
+
+// appendEntries appends the index entries of a video's hashes, under id.
+func appendEntries(dst []index.Entry, id uint64, hashes []pdq.Hash) []index.Entry {
+	for _, h := range hashes {
+		dst = append(dst, index.Entry{ID: id, Hash: h})
 	}
 	return dst
 }
 
-// addVideo indexes a stored video (value in canonical vPDQ form); one
-// already indexed under id is replaced. A video without a usable frame is
-// kept (it counts as a signal of the bank) but can never match.
+// addVideo indexes a stored video; one already indexed under id is
+// replaced. A video without a usable frame is kept (it counts as a signal
+// of the bank) but can never match.
 func (bi *bankIndex) addVideo(id uint64, frames []signal.Frame, category string, minQuality int) {
 	if _, ok := bi.videos[id]; ok {
 		bi.frames.Remove(id)
 	}
-	entries := videoEntries(id, frames, minQuality, nil)
-	bi.frames.AddBatch(entries)
-	bi.videos[id] = video{frames: len(entries), category: category}
+	v := video{hashes: usable(frames, minQuality), category: category}
+	bi.frames.AddBatch(appendEntries(nil, id, v.hashes))
+	bi.videos[id] = v
 }
 
 func (bi *bankIndex) removeVideo(id uint64) {
@@ -45,72 +56,77 @@ func (bi *bankIndex) removeVideo(id uint64) {
 	}
 }
 
-// videoCount is the per-video tally of one query.
-type videoCount struct {
-	query  int // query hashes with a stored hash within the distance
-	target int // distinct stored hashes within the distance of a query hash
-	last   int // 1 + the query hash that last counted for this video
-	bank   *bankIndex
+// minMatched returns the fewest of n query hashes that must match for the
+// query percentage to reach pct, computed as vpdq.Match computes the
+// percentage; n+1 when no number does.
+func minMatched(n int, pct float64) int {
+	k := 0
+	for k <= n && float64(k)*100/float64(n) < pct {
+		k++
+	}
+	return k
 }
 
 // MatchVPDQ returns the stored videos that frames match by the matcher's
 // rule (see the package doc), best query percentage first.
+//
+// Candidates come from the frame index: when the rule wants a share p of
+// the query's hashes to match, a matching video must match at least need =
+// ⌈p·n⌉ of the n query hashes, so it is within the frame distance of one
+// of any n−need+1 of them (pigeonhole): only those are searched (13 of 60
+// at 80 %). Each candidate is then decided by the reference computation on
+// its hashes, so the result is the reference's.
 func (m *Matcher) MatchVPDQ(frames []vpdq.Frame) []Hit {
 	opts := m.video
 	q := vpdq.Distinct(frames, opts.MinQuality)
 	if len(q) == 0 {
 		return nil
 	}
+	probe := len(q)
+	if opts.QueryPercent > 0 {
+		need := minMatched(len(q), opts.QueryPercent)
+		if need > len(q) {
+			return nil
+		}
+		probe = len(q) - need + 1
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	counts := map[uint64]*videoCount{}
-	hit := map[index.Entry]struct{}{} // stored hashes already counted, by video
+	cands := map[uint64]*bankIndex{}
 	var buf []index.Match
 	for _, bi := range m.enabled() {
+		if opts.QueryPercent <= 0 && opts.TargetPercent <= 0 {
+			// Every non-empty video passes such a rule, matched or not.
+			for id := range bi.videos {
+				cands[id] = bi
+			}
+			continue
+		}
 		if len(bi.videos) == 0 {
 			continue
 		}
-		for qi, h := range q {
+		for _, h := range q[:probe] {
 			buf = bi.frames.AppendSearch(buf[:0], h, opts.Distance)
 			for _, x := range buf {
-				c := counts[x.ID]
-				if c == nil {
-					c = &videoCount{bank: bi}
-					counts[x.ID] = c
-				}
-				if c.last != qi+1 { // each video once per query hash
-					c.last = qi + 1
-					c.query++
-				}
-				e := index.Entry{ID: x.ID, Hash: x.Hash}
-				if _, ok := hit[e]; !ok {
-					hit[e] = struct{}{}
-					c.target++
-				}
-			}
-		}
-		if opts.QueryPercent <= 0 && opts.TargetPercent <= 0 {
-			// Every non-empty video passes such a rule, matched or not.
-			for id, v := range bi.videos {
-				if _, ok := counts[id]; !ok && v.frames > 0 {
-					counts[id] = &videoCount{bank: bi}
-				}
+				cands[x.ID] = bi
 			}
 		}
 	}
 	var hits []Hit
-	for id, c := range counts {
-		v := c.bank.videos[id]
-		if v.frames == 0 {
+	for id, bi := range cands {
+		v := bi.videos[id]
+		if len(v.hashes) == 0 {
 			continue
 		}
-		// The same arithmetic as vpdq.Match, so the decisions are equal.
-		qp := float64(c.query) * 100 / float64(len(q))
-		tp := float64(c.target) * 100 / float64(v.frames)
-		if qp < opts.QueryPercent || tp < opts.TargetPercent {
+		qp := matchedPercent(q, v.hashes, opts.Distance)
+		if qp < opts.QueryPercent {
 			continue
 		}
-		h := m.hit(c.bank, id, signal.VPDQ)
+		tp := matchedPercent(v.hashes, q, opts.Distance)
+		if tp < opts.TargetPercent {
+			continue
+		}
+		h := m.hit(bi, id, signal.VPDQ)
 		if m.store {
 			h.Category = v.category
 		}
@@ -118,24 +134,34 @@ func (m *Matcher) MatchVPDQ(frames []vpdq.Frame) []Hit {
 		hits = append(hits, h)
 	}
 	slices.SortFunc(hits, func(a, b Hit) int {
-		switch {
-		case a.QueryPercent != b.QueryPercent:
-			if a.QueryPercent > b.QueryPercent {
-				return -1
-			}
-			return 1
-		case a.TargetPercent != b.TargetPercent:
-			if a.TargetPercent > b.TargetPercent {
-				return -1
-			}
-			return 1
-		case a.Bank != b.Bank:
-			if a.Bank < b.Bank {
-				return -1
-			}
-			return 1
+		if c := cmp.Compare(b.QueryPercent, a.QueryPercent); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.TargetPercent, a.TargetPercent); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Bank, b.Bank); c != 0 {
+			return c
 		}
 		return cmp.Compare(a.id, b.id)
 	})
 	return hits
+}
+
+// matchedPercent is the share of a's hashes within d of some hash of b, in
+// vpdq.Match's arithmetic.
+func matchedPercent(a, b []pdq.Hash, d int) float64 {
+	n := 0
+	for i := range a {
+		x := &a[i]
+		for j := range b {
+			y := &b[j]
+			if bits.OnesCount64(x[0]^y[0])+bits.OnesCount64(x[1]^y[1])+
+				bits.OnesCount64(x[2]^y[2])+bits.OnesCount64(x[3]^y[3]) <= d {
+				n++
+				break
+			}
+		}
+	}
+	return float64(n) * 100 / float64(len(a))
 }
