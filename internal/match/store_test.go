@@ -11,8 +11,10 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
 // engines runs fn on a fresh SQLite and a fresh PostgreSQL store.
@@ -238,6 +240,101 @@ func TestLoadStore(t *testing.T) {
 		}
 		if _, err := load(ctx, st, []string{"nope"}); !errors.Is(err, bank.ErrNotFound) {
 			t.Errorf("LoadStore(unknown) = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestLoadStoreVideos: stored vPDQ signals are matched through the frame
+// index with their categories, at load and as the change log adds and
+// removes them; PDQ categories follow the log too; MaxPDQThreshold 0
+// narrows every bank to identical hashes.
+func TestLoadStoreVideos(t *testing.T) {
+	engines(t, func(t *testing.T, svc *bank.Service, st store.Store) {
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(8, 9))
+		if _, err := svc.CreateBank(ctx, bank.NewBank("clips"), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		video := func() []signal.Frame {
+			fs := make([]signal.Frame, 20)
+			h := pdq.MustParseHex(storetest.RandomPDQ(r))
+			for i := range fs {
+				h = flip(r, h, 4)
+				fs[i] = signal.Frame{Index: i, PDQ: h, Quality: 80, Timestamp: float64(i)}
+			}
+			return fs
+		}
+		edited := func(fs []signal.Frame) []vpdq.Frame {
+			out := make([]vpdq.Frame, len(fs))
+			for i, f := range fs {
+				out[i] = vpdq.Frame{Frame: i, PDQ: flip(r, f.PDQ, 6), Quality: f.Quality, Timestamp: f.Timestamp}
+			}
+			return out
+		}
+		add := func(s bank.Signal) bank.Signal {
+			t.Helper()
+			got, _, err := svc.AddSignal(ctx, "clips", s, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		v1 := video()
+		s1 := add(bank.Signal{Type: bank.VPDQ, Value: signal.FormatVPDQ(v1), Category: "B", Quality: -1})
+		m, err := load(ctx, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := m.MatchVPDQ(edited(v1)); len(h) != 1 || h[0].SignalID != s1.ID || h[0].Category != "B" || h[0].QueryPercent != 100 || h[0].Action != bank.ActionReview {
+			t.Errorf("stored video: %+v", h)
+		}
+		if h := m.MatchVPDQ(edited(video())); len(h) != 0 {
+			t.Errorf("another video matched: %+v", h)
+		}
+		if m.Size("clips", bank.VPDQ) != 1 {
+			t.Errorf("size %d", m.Size("clips", bank.VPDQ))
+		}
+
+		seq := m.Seq()
+		v2 := video()
+		s2 := add(bank.Signal{Type: bank.VPDQ, Value: signal.FormatVPDQ(v2), Category: "C", Quality: -1})
+		p := pdq.MustParseHex(storetest.RandomPDQ(r))
+		sp := add(bank.Signal{Type: bank.PDQ, Value: p.String(), Category: "A1", Quality: -1})
+		if _, _, err := svc.RemoveSignal(ctx, "clips", bank.SignalRef{ID: s1.ID}, "false positive", "bob"); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := svc.Changes(ctx, seq, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Apply(cs)
+		m.Apply(cs)
+		if h := m.MatchVPDQ(edited(v2)); len(h) != 1 || h[0].SignalID != s2.ID || h[0].Category != "C" {
+			t.Errorf("added video: %+v", h)
+		}
+		if h := m.MatchVPDQ(edited(v1)); len(h) != 0 {
+			t.Errorf("removed video matched: %+v", h)
+		}
+		if h := m.MatchPDQ(flip(r, p, 3)); len(h) != 1 || h[0].SignalID != sp.ID || h[0].Category != "A1" || h[0].Value != p.String() {
+			t.Errorf("added pdq: %+v", h)
+		}
+
+		// 0 narrows to identical hashes; it is not "the default".
+		narrow, err := match.LoadStore(ctx, st, []string{"clips"}, match.StoreOptions{MaxPDQThreshold: 0, Video: vpdq.DefaultMatchOptions()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := narrow.MatchPDQ(flip(r, p, 1)); len(h) != 0 {
+			t.Errorf("distance 1 at threshold 0: %+v", h)
+		}
+		if h := narrow.MatchPDQ(p); len(h) != 1 || h[0].Category != "A1" {
+			t.Errorf("identical at threshold 0: %+v", h)
+		}
+		if b := narrow.Banks(); len(b) != 1 || b[0].PDQThreshold != 0 || b[0].Signals["vpdq"] != 1 || b[0].Signals["pdq"] != 1 {
+			t.Errorf("banks %+v", b)
+		}
+		if _, err := match.LoadStore(ctx, st, nil, match.StoreOptions{MaxPDQThreshold: -2}); err == nil {
+			t.Error("threshold -2 accepted")
 		}
 	})
 }
