@@ -10,6 +10,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -59,7 +60,7 @@ type FileBankOptions struct {
 
 // DefaultFileBankOptions returns the default PDQ threshold and vPDQ rule.
 func DefaultFileBankOptions() FileBankOptions {
-	return FileBankOptions{Threshold: pdq.DefaultThreshold}
+	return FileBankOptions{Threshold: signal.DefaultPDQThreshold}
 }
 
 // Banks matches against banks through internal/match: hash-list files
