@@ -69,7 +69,6 @@
 //
 // # Matching
 //
-// LoadIndex builds an Index (PDQ near-neighbour and exact digest indexes per
-// bank, from internal/index) by streaming the active signals of the chosen
-// banks, and Index.Apply keeps it current from the change log.
+// Matching lives in internal/match, which builds its indexes by streaming
+// the active signals of the chosen banks and follows the change log.
 package bank

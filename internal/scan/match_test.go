@@ -95,6 +95,19 @@ func TestLoadFileBanks(t *testing.T) {
 	if ms, _ := fb.MatchPDQ(ctx, pdq.MustParseHex(h)); len(ms) != 1 || ms[0].Bank != "pdq.txt" || ms[0].Value != h {
 		t.Errorf("exact PDQ: %+v", ms)
 	}
+	// 0 means 0: identical hashes only (it once meant the default, 31).
+	exact, err := LoadFileBanks(ctx, []string{plain}, FileBankOptions{Type: "pdq", Threshold: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := pdq.MustParseHex(h)
+	near[0] ^= 1
+	if ms, _ := exact.MatchPDQ(ctx, near); len(ms) != 0 {
+		t.Errorf("distance 1 matched at threshold 0: %+v", ms)
+	}
+	if ms, _ := exact.MatchPDQ(ctx, pdq.MustParseHex(h)); len(ms) != 1 {
+		t.Errorf("identical hash at threshold 0: %+v", ms)
+	}
 	bad := filepath.Join(dir, "bad.csv")
 	writeFile(t, bad, []byte("type,value\npdq,"+h+"\nmd5,xyz\n"))
 	if _, err := LoadFileBanks(ctx, []string{bad}, FileBankOptions{}); err == nil || !strings.Contains(err.Error(), "line 3") {

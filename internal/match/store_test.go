@@ -1,17 +1,45 @@
-package bank_test
+package match_test
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"math/rand/v2"
-	"reflect"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/vpdq"
 )
+
+// engines runs fn on a fresh SQLite and a fresh PostgreSQL store.
+func engines(t *testing.T, fn func(t *testing.T, svc *bank.Service, st store.Store)) {
+	for name, dsn := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return storetest.SQLitePath(t) },
+		"postgres": func(t *testing.T) string { return storetest.PostgresURL(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st, err := store.Open(context.Background(), dsn(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			fn(t, bank.NewService(st), st)
+		})
+	}
+}
+
+// load is match.LoadStore with the default options.
+func load(ctx context.Context, st match.Source, names []string) (*match.Matcher, error) {
+	return match.LoadStore(ctx, st, names, match.DefaultStoreOptions())
+}
 
 // flip returns h with n distinct random bits flipped.
 func flip(r *rand.Rand, h pdq.Hash, n int) pdq.Hash {
@@ -23,7 +51,7 @@ func flip(r *rand.Rand, h pdq.Hash, n int) pdq.Hash {
 
 // bruteForce is the oracle: every active pdq signal of enabled banks within
 // the bank's threshold, by a linear scan of the store.
-func bruteForce(t *testing.T, svc *bank.Service, q pdq.Hash) []bank.Hit {
+func bruteForce(t *testing.T, svc *bank.Service, q pdq.Hash) []match.Hit {
 	t.Helper()
 	ctx := context.Background()
 	banks := map[string]bank.Bank{}
@@ -31,12 +59,12 @@ func bruteForce(t *testing.T, svc *bank.Service, q pdq.Hash) []bank.Hit {
 	for _, b := range bs {
 		banks[b.Name] = b
 	}
-	var hits []bank.Hit
+	var hits []match.Hit
 	err := svc.ScanSignals(ctx, bank.SignalQuery{Types: []bank.Type{bank.PDQ}, EnabledOnly: true}, func(s *bank.Signal) error {
 		b := banks[s.Bank]
 		h := pdq.MustParseHex(s.Value)
 		if d := pdq.Distance(q, h); d <= b.PDQThreshold {
-			hits = append(hits, bank.Hit{Bank: s.Bank, SignalID: s.ID, Type: bank.PDQ, Distance: d, Action: b.Action, Hash: h})
+			hits = append(hits, match.Hit{Bank: s.Bank, SignalID: s.ID, Type: bank.PDQ, Distance: d, Action: b.Action, Value: h.String()})
 		}
 		return nil
 	})
@@ -46,22 +74,22 @@ func bruteForce(t *testing.T, svc *bank.Service, q pdq.Hash) []bank.Hit {
 	return hits
 }
 
-func sameHits(a, b []bank.Hit) bool {
+func sameHits(a, b []match.Hit) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	key := func(h []bank.Hit) map[bank.Hit]int {
-		m := map[bank.Hit]int{}
+	key := func(h []match.Hit) map[string]int {
+		m := map[string]int{}
 		for _, x := range h {
-			m[x]++
+			m[fmt.Sprintf("%s/%d/%s/%d/%s/%s/%s", x.Bank, x.SignalID, x.Type, x.Distance, x.Action, x.Value, x.Category)]++
 		}
 		return m
 	}
-	return reflect.DeepEqual(key(a), key(b))
+	return maps.Equal(key(a), key(b))
 }
 
-func TestIndex(t *testing.T) {
-	engines(t, func(t *testing.T, svc *bank.Service) {
+func TestLoadStore(t *testing.T) {
+	engines(t, func(t *testing.T, svc *bank.Service, st store.Store) {
 		ctx := context.Background()
 		r := rand.New(rand.NewPCG(5, 5))
 		mk := func(name string, threshold int, enabled bool) {
@@ -103,7 +131,7 @@ func TestIndex(t *testing.T) {
 			add(name, sigs)
 		}
 
-		x, err := bank.LoadIndex(ctx, svc.Store(), nil)
+		x, err := load(ctx, st, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +196,7 @@ func TestIndex(t *testing.T) {
 			t.Errorf("Seq = %d, want %d", x.Seq(), cs[len(cs)-1].Seq)
 		}
 		// A fresh load agrees with the followed index.
-		y, err := bank.LoadIndex(ctx, svc.Store(), nil)
+		y, err := load(ctx, st, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +207,7 @@ func TestIndex(t *testing.T) {
 		}
 		// Re-applying the whole log onto a fresh load changes nothing.
 		all, _ := svc.Changes(ctx, 0, 100000)
-		z, _ := bank.LoadIndex(ctx, svc.Store(), nil)
+		z, _ := load(ctx, st, nil)
 		z.Apply(all)
 		for _, b := range bases {
 			if a, c := z.MatchPDQ(b), y.MatchPDQ(b); !sameHits(a, c) {
@@ -188,8 +216,8 @@ func TestIndex(t *testing.T) {
 		}
 
 		// Loading by parallel range scans gives the same index.
-		restore := bank.SetParallelScanMin(0)
-		p, err := bank.LoadIndex(ctx, svc.Store(), nil)
+		restore := match.SetParallelScanMin(0)
+		p, err := load(ctx, st, nil)
 		restore()
 		if err != nil {
 			t.Fatal(err)
@@ -205,14 +233,109 @@ func TestIndex(t *testing.T) {
 		}
 
 		// Named banks.
-		if n, err := bank.LoadIndex(ctx, svc.Store(), []string{"narrow"}); err != nil || len(n.Banks()) != 1 {
-			t.Errorf("LoadIndex(narrow) = %v, %v", n, err)
+		if n, err := load(ctx, st, []string{"narrow"}); err != nil || len(n.Banks()) != 1 {
+			t.Errorf("LoadStore(narrow) = %v, %v", n, err)
 		}
-		if _, err := bank.LoadIndex(ctx, svc.Store(), []string{"off"}); !errors.Is(err, bank.ErrInvalid) {
-			t.Errorf("LoadIndex(disabled) = %v, want ErrInvalid", err)
+		if _, err := load(ctx, st, []string{"off"}); !errors.Is(err, bank.ErrInvalid) {
+			t.Errorf("LoadStore(disabled) = %v, want ErrInvalid", err)
 		}
-		if _, err := bank.LoadIndex(ctx, svc.Store(), []string{"nope"}); !errors.Is(err, bank.ErrNotFound) {
-			t.Errorf("LoadIndex(unknown) = %v, want ErrNotFound", err)
+		if _, err := load(ctx, st, []string{"nope"}); !errors.Is(err, bank.ErrNotFound) {
+			t.Errorf("LoadStore(unknown) = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestLoadStoreVideos: stored vPDQ signals are matched through the frame
+// index with their categories, at load and as the change log adds and
+// removes them; PDQ categories follow the log too; MaxPDQThreshold 0
+// narrows every bank to identical hashes.
+func TestLoadStoreVideos(t *testing.T) {
+	engines(t, func(t *testing.T, svc *bank.Service, st store.Store) {
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(8, 9))
+		if _, err := svc.CreateBank(ctx, bank.NewBank("clips"), audit.Actor{Name: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+		video := func() []signal.Frame {
+			fs := make([]signal.Frame, 20)
+			h := pdq.MustParseHex(storetest.RandomPDQ(r))
+			for i := range fs {
+				h = flip(r, h, 4)
+				fs[i] = signal.Frame{Index: i, PDQ: h, Quality: 80, Timestamp: float64(i)}
+			}
+			return fs
+		}
+		edited := func(fs []signal.Frame) []vpdq.Frame {
+			out := make([]vpdq.Frame, len(fs))
+			for i, f := range fs {
+				out[i] = vpdq.Frame{Frame: i, PDQ: flip(r, f.PDQ, 6), Quality: f.Quality, Timestamp: f.Timestamp}
+			}
+			return out
+		}
+		add := func(s bank.Signal) bank.Signal {
+			t.Helper()
+			got, _, err := svc.AddSignal(ctx, "clips", s, audit.Actor{Name: "alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		v1 := video()
+		s1 := add(bank.Signal{Type: bank.VPDQ, Value: signal.FormatVPDQ(v1), Category: "B", Quality: -1})
+		m, err := load(ctx, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := m.MatchVPDQ(edited(v1)); len(h) != 1 || h[0].SignalID != s1.ID || h[0].Category != "B" || h[0].QueryPercent != 100 || h[0].Action != bank.ActionReview {
+			t.Errorf("stored video: %+v", h)
+		}
+		if h := m.MatchVPDQ(edited(video())); len(h) != 0 {
+			t.Errorf("another video matched: %+v", h)
+		}
+		if m.Size("clips", bank.VPDQ) != 1 {
+			t.Errorf("size %d", m.Size("clips", bank.VPDQ))
+		}
+
+		seq := m.Seq()
+		v2 := video()
+		s2 := add(bank.Signal{Type: bank.VPDQ, Value: signal.FormatVPDQ(v2), Category: "C", Quality: -1})
+		p := pdq.MustParseHex(storetest.RandomPDQ(r))
+		sp := add(bank.Signal{Type: bank.PDQ, Value: p.String(), Category: "A1", Quality: -1})
+		if _, _, err := svc.RemoveSignal(ctx, "clips", bank.SignalRef{ID: s1.ID}, "false positive", audit.Actor{Name: "bob"}); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := svc.Changes(ctx, seq, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Apply(cs)
+		m.Apply(cs)
+		if h := m.MatchVPDQ(edited(v2)); len(h) != 1 || h[0].SignalID != s2.ID || h[0].Category != "C" {
+			t.Errorf("added video: %+v", h)
+		}
+		if h := m.MatchVPDQ(edited(v1)); len(h) != 0 {
+			t.Errorf("removed video matched: %+v", h)
+		}
+		if h := m.MatchPDQ(flip(r, p, 3)); len(h) != 1 || h[0].SignalID != sp.ID || h[0].Category != "A1" || h[0].Value != p.String() {
+			t.Errorf("added pdq: %+v", h)
+		}
+
+		// 0 narrows to identical hashes; it is not "the default".
+		narrow, err := match.LoadStore(ctx, st, []string{"clips"}, match.StoreOptions{MaxPDQThreshold: 0, Video: vpdq.DefaultMatchOptions()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := narrow.MatchPDQ(flip(r, p, 1)); len(h) != 0 {
+			t.Errorf("distance 1 at threshold 0: %+v", h)
+		}
+		if h := narrow.MatchPDQ(p); len(h) != 1 || h[0].Category != "A1" {
+			t.Errorf("identical at threshold 0: %+v", h)
+		}
+		if b := narrow.Banks(); len(b) != 1 || b[0].PDQThreshold != 0 || b[0].Signals["vpdq"] != 1 || b[0].Signals["pdq"] != 1 {
+			t.Errorf("banks %+v", b)
+		}
+		if _, err := match.LoadStore(ctx, st, nil, match.StoreOptions{MaxPDQThreshold: -2}); err == nil {
+			t.Error("threshold -2 accepted")
 		}
 	})
 }
