@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/api"
+	"github.com/nigehban/nigehban/internal/clientip"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -21,6 +22,7 @@ func init() { rootCmd.AddCommand(newServeCommand()) }
 func newServeCommand() *cobra.Command {
 	var (
 		addr, db, cpuProfile string
+		trustedProxies       []string
 		cfg                  api.Config
 	)
 	cmd := &cobra.Command{
@@ -45,6 +47,10 @@ PostgreSQL database; each follows the bank change log.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			var err error
+			if cfg.TrustedProxies, err = clientip.ParsePrefixes(trustedProxies); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), addr, db, cfg)
 		},
 	}
@@ -54,6 +60,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
+	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client")
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd

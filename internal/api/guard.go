@@ -24,6 +24,11 @@ import (
 const (
 	failRate  = 1.0
 	failBurst = 20
+	// A blocked address's keys are still checked (a valid key is never
+	// refused for others' failures), within this process-wide budget of
+	// lookups a second.
+	blockedLookupRate  = 200.0
+	blockedLookupBurst = 400
 )
 
 // refuse answers a request whose key is missing, wrong, revoked or lacks

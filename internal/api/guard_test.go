@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -307,5 +309,70 @@ func TestWebhookDestinations(t *testing.T) {
 	open.call(t, open.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
 	if code, out := open.call(t, open.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"}, ""); code != 200 {
 		t.Errorf("private webhook with WebhookAllowPrivate: %d %v", code, out)
+	}
+}
+
+// TestValidKeyUnderBadKeyFlood: callers sharing an address (everyone behind
+// one reverse proxy) are never refused a valid key because others sent bad
+// ones: neither a key already in use nor one used for the first time.
+func TestValidKeyUnderBadKeyFlood(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	fresh := ts.key(t, apikey.Curator) // never presented to the server yet
+	bad := "nig_" + strings.Repeat("C", 43)
+	var refused int
+	for i := range 3 * failBurst {
+		code, _ := ts.call(t, bad, "GET", "/v1/banks", nil, "")
+		if code == 429 {
+			refused++
+		}
+		if i < failBurst+2 || i%4 != 0 {
+			continue
+		}
+		// The address is blocked now: the fresh key's first use comes after.
+		key := ts.admin
+		if i%8 == 0 {
+			key = fresh
+		}
+		if code, out := ts.call(t, key, "GET", "/v1/banks", nil, ""); code != 200 {
+			t.Fatalf("valid key during the flood (after %d bad keys): %d %v", i+1, code, out)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("the bad keys were never throttled")
+	}
+}
+
+// TestTrustedProxy: behind a trusted proxy the failed-auth limit applies to
+// each client named in X-Forwarded-For, not to the proxy; without trusting
+// it, the header is ignored (a client cannot pick its address).
+func TestTrustedProxy(t *testing.T) {
+	bad := "nig_" + strings.Repeat("D", 43)
+	get := func(ts *testServer, client string) int {
+		req, _ := http.NewRequest("GET", ts.url+"/v1/banks", nil)
+		req.Header.Set("Authorization", "Bearer "+bad)
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	proxied := startServer(t, storetest.SQLitePath(t), Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	for range failBurst + 5 {
+		get(proxied, "198.51.100.1")
+	}
+	if code := get(proxied, "198.51.100.1"); code != 429 {
+		t.Errorf("flooding client: %d, want 429", code)
+	}
+	if code := get(proxied, "198.51.100.2"); code != 401 {
+		t.Errorf("another client behind the same proxy: %d, want 401 (its own bucket)", code)
+	}
+	direct := startServer(t, storetest.SQLitePath(t), Config{})
+	for i := range failBurst + 5 {
+		get(direct, "198.51.100."+strconv.Itoa(i)) // a forged header per request
+	}
+	if code := get(direct, "198.51.100.200"); code != 429 {
+		t.Errorf("untrusted X-Forwarded-For changed the client's address: %d, want 429", code)
 	}
 }

@@ -167,7 +167,7 @@ func (s *Server) wrap(rt route) http.Handler {
 }
 
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
-	c := caller{remote: remoteAddr(r)}
+	c := caller{remote: s.remoteAddr(r)}
 	if rt.role != "" {
 		secret := bearer(r)
 		k, err := s.authenticate(r.Context(), secret, c.remote)
@@ -253,9 +253,14 @@ type cachedKey struct {
 }
 
 // authenticate checks a secret against the store, through a short cache so
-// the match path does not read the database on every request. A remote
-// address that has used up its failed attempts is not looked up at all
-// (unless its key is cached): guessing costs no database reads.
+// the match path does not read the database on every request.
+//
+// A remote address that has used up its failed attempts (often a reverse
+// proxy that everyone shares) is still looked up, so a valid key is never
+// refused for other callers' failures: a key this replica has seen valid
+// always is, and others are while a process-wide budget of lookups for
+// blocked addresses lasts (blockedLookupRate a second), which bounds what a
+// flood of guesses costs the database.
 func (s *Server) authenticate(ctx context.Context, secret, remote string) (apikey.Key, error) {
 	if secret == "" {
 		return apikey.Key{}, apikey.ErrNotFound
@@ -267,8 +272,10 @@ func (s *Server) authenticate(ctx context.Context, secret, remote string) (apike
 	if ok && time.Now().Before(c.expires) {
 		return c.key, nil
 	}
-	if s.failLimit.blocked(remote, time.Now()) {
-		return apikey.Key{}, apikey.ErrNotFound
+	if now := time.Now(); s.failLimit.blocked(remote, now) && !ok {
+		if _, allowed := s.blockedLookups.allow(struct{}{}, now); !allowed {
+			return apikey.Key{}, apikey.ErrNotFound
+		}
 	}
 	k, err := apikey.Authenticate(ctx, s.st, secret)
 	if err != nil {

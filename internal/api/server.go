@@ -32,8 +32,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +45,7 @@ import (
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
 )
@@ -85,6 +86,10 @@ type Config struct {
 	// own network, and tests). Off by default: a webhook must not become a
 	// way to reach the server's neighbours or a cloud metadata service.
 	WebhookAllowPrivate bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (rate limits and audit entries key on the client's
+	// address). Empty: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
 }
@@ -125,10 +130,14 @@ type Server struct {
 	keys      map[string]cachedKey
 	keyLimit  *limiter[int64]  // per API key
 	failLimit *limiter[string] // failed authentications per remote address
-	auditQ    chan audit.Entry // entries written in the background
-	metrics   *metrics
-	mux       *http.ServeMux
-	patterns  []string // what mux serves, for the OpenAPI test
+	// blockedLookups bounds the key lookups made for addresses that have
+	// used up their failed attempts (one bucket for the whole process).
+	blockedLookups *limiter[struct{}]
+	clients        clientip.Resolver
+	auditQ         chan audit.Entry // entries written in the background
+	metrics        *metrics
+	mux            *http.ServeMux
+	patterns       []string // what mux serves, for the OpenAPI test
 }
 
 // New makes a Server over st.
@@ -140,6 +149,8 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
+	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
+	s.clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.mux = s.routes()
@@ -315,14 +326,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.msg}})
 }
 
-// remoteAddr is the client's address (no proxy headers are trusted).
-func remoteAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// remoteAddr is the client's address: the peer, or behind a trusted
+// reverse proxy the address it forwarded (internal/clientip).
+func (s *Server) remoteAddr(r *http.Request) string { return s.clients.Addr(r) }
 
 // bearer extracts the presented secret.
 func bearer(r *http.Request) string {
