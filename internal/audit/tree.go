@@ -177,3 +177,26 @@ func (m *MemHashStore) LeafHashAt(n int64) (tlog.Hash, error) {
 	}
 	return h[0], nil
 }
+
+// Backfill checks the hash chain of a whole log written before it had a
+// tree (entries from seq 1, in order) and returns the stored hashes of its
+// tree, for an engine to write once when it migrates.
+func Backfill(entries []Entry) ([]StoredHash, error) {
+	if err := Verify(entries, ""); err != nil {
+		return nil, fmt.Errorf("migrating the audit log to a tree: %w", err)
+	}
+	mem := &MemHashStore{}
+	for i, e := range entries {
+		if e.Seq != int64(i)+1 {
+			return nil, fmt.Errorf("migrating the audit log to a tree: %w: entry %d is missing", ErrBroken, i+1)
+		}
+		if err := mem.Append(e); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]StoredHash, len(mem.hashes))
+	for i, h := range mem.hashes {
+		out[i] = StoredHash{Index: int64(i), Hash: h}
+	}
+	return out, nil
+}

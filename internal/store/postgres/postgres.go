@@ -47,7 +47,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	db := &DB{pool: pool}
-	if err := db.migrate(ctx); err != nil {
+	if err = db.migrate(ctx); err == nil {
+		err = db.backfillTree(ctx)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}

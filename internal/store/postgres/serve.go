@@ -100,6 +100,9 @@ func (db *DB) RecordMatch(ctx context.Context, e audit.Entry, events []action.Ev
 	if _, err := tx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2`, e.Seq, e.Hash); err != nil {
 		return e, fmt.Errorf("append audit: %w", err)
 	}
+	if err := appendTree(ctx, tx, e); err != nil {
+		return e, fmt.Errorf("append audit: %w", err)
+	}
 	for _, ev := range events {
 		if _, err := tx.Exec(ctx, `INSERT INTO outbox (bank, url, secret, payload, next_at, state, created_at)
 			VALUES ($1, $2, $3, $4, $5, 'pending', $5)`, ev.Bank, ev.URL, ev.Secret, string(ev.Payload), e.At); err != nil {

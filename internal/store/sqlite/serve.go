@@ -94,7 +94,10 @@ func appendAudit(ctx context.Context, tx *sql.Tx, e audit.Entry) (audit.Entry, e
 	audit.Seal(&e, prev)
 	_, err = tx.ExecContext(ctx, `INSERT INTO audit (seq, at, actor, action, target, remote, detail, prev, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Seq, e.At.UnixMicro(), e.Actor, e.Action, e.Target, e.Remote, string(e.Detail), e.Prev, e.Hash)
-	return e, err
+	if err != nil {
+		return e, err
+	}
+	return e, appendTree(ctx, tx, e)
 }
 
 // AppendAudit implements audit.Store.

@@ -71,7 +71,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w}
-	if err := db.migrate(ctx); err != nil {
+	if err = db.migrate(ctx); err == nil {
+		err = db.backfillTree(ctx)
+	}
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %q: %w", path, err)
 	}
