@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -58,12 +60,8 @@ func (l *Log) Checkpoint(ctx context.Context, force bool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("latest checkpoint: %w", err)
 	}
-	if latest != nil && !force {
-		if text, _, err := SplitNote(latest); err == nil {
-			if c, err := ParseCheckpoint(text); err == nil && c.Size == size {
-				return latest, nil
-			}
-		}
+	if latest != nil && !force && l.complete(latest, size) {
+		return latest, nil
 	}
 	msg, err := l.Signer.Sign(ctx, l.Store, size)
 	if err != nil {
@@ -100,6 +98,24 @@ func (l *Log) Run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// complete reports whether msg is a checkpoint of size entries that every
+// witness has cosigned.
+func (l *Log) complete(msg []byte, size int64) bool {
+	text, sigs, err := SplitNote(msg)
+	if err != nil {
+		return false
+	}
+	if c, err := ParseCheckpoint(text); err != nil || c.Size != size {
+		return false
+	}
+	for _, w := range l.Witnesses {
+		if !slices.ContainsFunc(sigs, func(s string) bool { return strings.HasPrefix(s, "— "+w.Name()+" ") }) {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *Log) logger() *slog.Logger {
