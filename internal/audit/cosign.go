@@ -59,7 +59,7 @@ func parseCosignKey(key string, private bool) (name string, id uint32, material 
 		}
 		key = rest
 	}
-	parts := strings.Split(key, "+")
+	parts := strings.SplitN(key, "+", 3)
 	if len(parts) != 3 || parts[0] == "" {
 		return "", 0, nil, fmt.Errorf("malformed witness key")
 	}

@@ -24,7 +24,8 @@ const TileWidth = 1 << TileHeight
 type LogStore interface {
 	Store
 	HashStore
-	// TreeSize returns the number of entries in the log (the tree's leaves).
+	// TreeSize returns the number of leaves of the stored tree (the
+	// entries the log holds; TreeSizeForStoredCount computes it).
 	TreeSize(ctx context.Context) (int64, error)
 	// SaveCheckpoint stores a signed checkpoint of size entries, replacing
 	// a stored one of the same size (to add cosignatures).

@@ -109,6 +109,23 @@ func CheckConsistent(ctx context.Context, hs HashStore, oldSize int64, oldHash t
 	return nil
 }
 
+// TreeSizeForStoredCount returns the number of leaves of the largest tree
+// whose stored hashes number at most count (for a complete tree, the
+// inverse of tlog.StoredHashCount), so an engine can tell its tree's size
+// from its hash table.
+func TreeSizeForStoredCount(count int64) int64 {
+	lo, hi := int64(0), max(count, 0) // StoredHashCount(n) >= n
+	for lo < hi {
+		mid := hi - (hi-lo)/2
+		if tlog.StoredHashCount(mid) <= count {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}
+
 // MemHashStore is a HashStore in memory, for tests and for verifiers that
 // rebuild a log's tree from its entries. Its zero value is an empty tree.
 type MemHashStore struct {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -156,6 +157,8 @@ func compareStored(ctx context.Context, st HashStore, mem *MemHashStore) error {
 	return nil
 }
 
+var errNotServed = errors.New("not served (404)")
+
 // Client reads a log's public read API (C2SP tlog-tiles) at Base, the
 // URL of its prefix (e.g. "https://nigehban.example/log").
 type Client struct {
@@ -180,6 +183,9 @@ func (c *Client) get(ctx context.Context, p string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", p, err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("GET %s: %w", p, errNotServed)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", p, resp.Status)
@@ -251,6 +257,9 @@ func VerifyRemote(ctx context.Context, c *Client, policy Policy, since []byte) (
 			select {
 			case f = <-results[n]:
 			case err := <-done:
+				if errors.Is(err, errNotServed) {
+					return v, nil, fmt.Errorf("%w: entry %d is missing: the log does not serve the tiles of entries %d–%d its checkpoint signed (%v)", ErrLogInconsistent, n*TileWidth+1, n*TileWidth+1, cp.Size, err)
+				}
 				if err != nil {
 					return v, nil, err
 				}

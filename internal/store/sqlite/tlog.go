@@ -80,11 +80,14 @@ func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, err
 	return hashReader{db.r}.ReadHashes(ctx, indexes)
 }
 
-// TreeSize implements audit.LogStore.
+// TreeSize implements audit.LogStore: the size of the stored tree (its
+// hash table only grows, by whole leaves).
 func (db *DB) TreeSize(ctx context.Context) (int64, error) {
-	var n int64
-	err := db.r.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM audit`).Scan(&n)
-	return n, err
+	var last int64
+	if err := db.r.QueryRowContext(ctx, `SELECT coalesce(max(idx), -1) FROM audit_tree`).Scan(&last); err != nil {
+		return 0, err
+	}
+	return audit.TreeSizeForStoredCount(last + 1), nil
 }
 
 // SaveCheckpoint implements audit.LogStore.
