@@ -120,7 +120,9 @@ func TestAuditTamperingCLI(t *testing.T) {
 		do   func(t *testing.T, dsn string)
 		want string
 	}{
-		{"edit a middle entry", func(t *testing.T, dsn string) { rawExec(t, dsn, `UPDATE audit SET actor = 'someone else' WHERE seq = 3`) }, "entry 3"},
+		{"edit a middle entry", func(t *testing.T, dsn string) {
+			rawExec(t, dsn, `UPDATE audit SET actor = 'someone else' WHERE seq = 3`)
+		}, "entry 3"},
 		{"edit the last entry", func(t *testing.T, dsn string) { rawExec(t, dsn, `UPDATE audit SET detail = '{}' WHERE seq = 6`) }, "entry 6"},
 		{"delete a middle entry", func(t *testing.T, dsn string) { rawExec(t, dsn, `DELETE FROM audit WHERE seq = 4`) }, "entry 4"},
 		{"delete the last entry", func(t *testing.T, dsn string) { rawExec(t, dsn, `DELETE FROM audit WHERE seq = 6`) }, "entry 6"},

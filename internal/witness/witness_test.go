@@ -236,4 +236,3 @@ func newClient(t *testing.T, url, vkey string) *Client {
 	}
 	return c
 }
-
