@@ -96,3 +96,22 @@ func DecodeLeaf(data []byte) (Entry, error) {
 	}
 	return e, nil
 }
+
+// LeafSeq returns the sequence number a leaf claims, reading only its
+// first field (verifiers that hash every leaf need no more).
+func LeafSeq(data []byte) (int64, error) {
+	rest, ok := bytes.CutPrefix(data, []byte(LeafPrefix+"seq "))
+	if !ok {
+		return 0, fmt.Errorf("%w: no seq field", ErrBadLeaf)
+	}
+	num, tail, ok := bytes.Cut(rest, []byte{':'})
+	n, err := strconv.Atoi(string(num))
+	if !ok || err != nil || n < 1 || n > 19 || len(tail) <= n || tail[n] != '\n' {
+		return 0, fmt.Errorf("%w: bad seq field", ErrBadLeaf)
+	}
+	seq, err := strconv.ParseInt(string(tail[:n]), 10, 64)
+	if err != nil || seq < 1 || strconv.FormatInt(seq, 10) != string(tail[:n]) {
+		return 0, fmt.Errorf("%w: bad seq %q", ErrBadLeaf, tail[:n])
+	}
+	return seq, nil
+}

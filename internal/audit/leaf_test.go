@@ -27,6 +27,9 @@ func TestLeafRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode %q: %v", leaf, err)
 		}
+		if seq, err := LeafSeq(leaf); err != nil || seq != e.Seq {
+			t.Errorf("LeafSeq = %d, %v; want %d", seq, err, e.Seq)
+		}
 		again, _ := EncodeLeaf(got)
 		if !bytes.Equal(again, leaf) || got.Seq != e.Seq || !got.At.Equal(e.At) || got.Actor != e.Actor || string(got.Detail) != string(e.Detail) {
 			t.Errorf("round trip of %+v gave %+v", e, got)

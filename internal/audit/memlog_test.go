@@ -51,13 +51,9 @@ func (m *memLog) AppendAudit(ctx context.Context, e Entry) (Entry, error) {
 func (m *memLog) ListAudit(_ context.Context, since int64, limit int) ([]Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Entry
-	for _, e := range m.entries {
-		if e.Seq > since && len(out) < limit {
-			out = append(out, e)
-		}
-	}
-	return out, nil
+	// Entries are in seq order; after tampering seqs may skip.
+	i, _ := slices.BinarySearchFunc(m.entries, since+1, func(e Entry, seq int64) int { return int(e.Seq - seq) })
+	return slices.Clone(m.entries[i:min(i+limit, len(m.entries))]), nil
 }
 
 func (m *memLog) TreeSize(context.Context) (int64, error) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/sync/errgroup"
@@ -160,10 +162,27 @@ func compareStored(ctx context.Context, st HashStore, mem *MemHashStore) error {
 var errNotServed = errors.New("not served (404)")
 
 // Client reads a log's public read API (C2SP tlog-tiles) at Base, the
-// URL of its prefix (e.g. "https://nigehban.example/log").
+// URL of its prefix (e.g. "https://nigehban.example/log"). HTTP, if nil,
+// is a client that keeps a connection per concurrent fetch alive.
 type Client struct {
 	Base string
 	HTTP *http.Client
+
+	once sync.Once
+}
+
+// fetchWindow is how many tiles VerifyRemote fetches at once.
+const fetchWindow = 16
+
+func (c *Client) client() *http.Client {
+	c.once.Do(func() {
+		if c.HTTP == nil {
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.MaxIdleConnsPerHost = 2 * fetchWindow
+			c.HTTP = &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+		}
+	})
+	return c.HTTP
 }
 
 func (c *Client) get(ctx context.Context, p string) ([]byte, error) {
@@ -171,11 +190,7 @@ func (c *Client) get(ctx context.Context, p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.client().Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -222,13 +237,12 @@ func VerifyRemote(ctx context.Context, c *Client, policy Policy, since []byte) (
 	mem := &MemHashStore{}
 	tiles := (cp.Size + TileWidth - 1) / TileWidth
 	type fetched struct{ entries, hashes []byte }
-	const window = 16
 	results := make([]chan fetched, tiles)
 	for i := range results {
 		results[i] = make(chan fetched, 1)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(window)
+	g.SetLimit(fetchWindow)
 	done := make(chan error, 1)
 	go func() {
 		for n := int64(0); n < tiles; n++ {
@@ -274,12 +288,12 @@ func VerifyRemote(ctx context.Context, c *Client, policy Policy, since []byte) (
 		w := min(TileWidth, cp.Size-n*TileWidth)
 		for i, leaf := range ents {
 			seq := n*TileWidth + int64(i) + 1
-			e, err := DecodeLeaf(leaf)
+			got, err := LeafSeq(leaf)
 			if err != nil {
 				return v, nil, fmt.Errorf("%w: entry %d: %v", ErrLogInconsistent, seq, err)
 			}
-			if e.Seq != seq {
-				return v, nil, fmt.Errorf("%w: entry %d is missing (found entry %d in its place)", ErrLogInconsistent, seq, e.Seq)
+			if got != seq {
+				return v, nil, fmt.Errorf("%w: entry %d is missing (found entry %d in its place)", ErrLogInconsistent, seq, got)
 			}
 			h := tlog.RecordHash(leaf)
 			if i*tlog.HashSize+tlog.HashSize > len(f.hashes) || tlog.Hash(f.hashes[i*tlog.HashSize:]) != h {

@@ -1,0 +1,9 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/nigehban/nigehban/internal/store/storetest"
+)
+
+func BenchmarkRecordMatch(b *testing.B) { storetest.BenchRecordMatch(b, openBench(b), 10_000) }
