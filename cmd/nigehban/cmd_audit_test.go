@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -9,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -312,5 +315,53 @@ func TestAuditBackfill(t *testing.T) {
 				t.Errorf("backfill over a broken chain: %v", err)
 			}
 		})
+	}
+}
+
+// TestAuditServeBinary runs `nigehban serve --log-key` as a process and
+// verifies its log with `nigehban audit verify --log` and the verifier key
+// alone, then a proof bundle offline.
+func TestAuditServeBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildNigehban(t)
+	dir := t.TempDir()
+	db, key := filepath.Join(dir, "n.db"), filepath.Join(dir, "log.key")
+	vkey := strings.TrimSpace(runNigehban(t, bin, "audit", "keygen", "--origin", "nigehban.test/audit", "--key", key))
+	adminKey(t, bin, db)
+	adminKey(t, bin, db)
+	addr := freeAddr(t)
+	srv := exec.Command(bin, "serve", "--db", db, "--addr", addr, "--log-key", key, "--log-interval", "100ms")
+	var stderr bytes.Buffer
+	srv.Stderr = &stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Signal(syscall.SIGTERM); srv.Wait() }()
+	base := "http://" + addr + "/log"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/checkpoint")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint served:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	out := runNigehban(t, bin, "audit", "verify", "--log", base, "--vkey", vkey)
+	if !strings.Contains(out, "audit log OK: 2 entries") {
+		t.Errorf("verify --log: %q", out)
+	}
+	proof := filepath.Join(dir, "e1.tlog-proof")
+	b := runNigehban(t, bin, "audit", "prove", "--db", db, "1")
+	os.WriteFile(proof, []byte(b), 0o644)
+	if out := runNigehban(t, bin, "audit", "verify", "--vkey", vkey, proof); !strings.Contains(out, "OK: entry 1 ") {
+		t.Errorf("verify proof: %q", out)
 	}
 }
