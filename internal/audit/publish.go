@@ -68,6 +68,7 @@ func (l *Log) Checkpoint(ctx context.Context, force bool) ([]byte, error) {
 		return nil, err
 	}
 	c := l.Signer.Last()
+	cosigned := 0
 	for _, w := range l.Witnesses {
 		sigs, err := w.Cosign(ctx, l.Store, msg, c)
 		if err != nil {
@@ -75,10 +76,12 @@ func (l *Log) Checkpoint(ctx context.Context, force bool) ([]byte, error) {
 			continue
 		}
 		msg = append(msg, sigs...)
+		cosigned++
 	}
 	if err := l.Store.SaveCheckpoint(ctx, c.Size, msg); err != nil {
 		return nil, fmt.Errorf("save checkpoint: %w", err)
 	}
+	l.logger().InfoContext(ctx, "audit log checkpoint signed", "origin", c.Origin, "size", c.Size, "root", c.Hash.String(), "cosigned", cosigned, "witnesses", len(l.Witnesses))
 	return msg, nil
 }
 
