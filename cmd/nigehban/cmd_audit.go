@@ -304,7 +304,7 @@ KEY is the log's verifier key or a file holding it; --witness-key and
 			if v.Checkpoint.Size > 0 || policy != nil {
 				fmt.Fprintf(out, ", tree matches the checkpoint of %d entries signed by %s", v.Checkpoint.Size, v.Checkpoint.Origin)
 			} else {
-				fmt.Fprint(out, ", tree hashes match (no --vkey: signatures and deletions at the end not checked)")
+				fmt.Fprint(out, ", tree hashes match (without --vkey no signed checkpoint is checked: a log cut short with its tree is not caught)")
 			}
 			if v.Since.Size > 0 {
 				fmt.Fprintf(out, ", consistent with the earlier checkpoint of %d entries", v.Since.Size)

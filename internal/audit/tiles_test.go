@@ -165,6 +165,11 @@ func TestVerifyRemoteAndLocalCatchTampering(t *testing.T) {
 			if err == nil || !names(err, tc.want) {
 				t.Errorf("local: err = %v, want one naming %q", err, tc.want)
 			}
+			// Without the verifier key: the stored tree alone catches it.
+			_, err = VerifyLocal(ctx, m, nil, nil)
+			if err == nil || !names(err, tc.want) {
+				t.Errorf("local without a key: err = %v, want one naming %q", err, tc.want)
+			}
 		})
 	}
 }

@@ -93,6 +93,14 @@ func VerifyLocal(ctx context.Context, st LogStore, policy *Policy, since []byte)
 		}
 		v.Entries = mem.Size()
 	}
+	// The tree may not hold more leaves than there are entries.
+	size, err := st.TreeSize(ctx)
+	if err != nil {
+		return v, err
+	}
+	if size > mem.Size() {
+		return v, fmt.Errorf("%w: entry %d is missing: the tree holds %d entries, the log %d (entries %d–%d deleted)", ErrLogInconsistent, mem.Size()+1, size, mem.Size(), mem.Size()+1, size)
+	}
 	// The stored upper levels must be those of the entries.
 	if err := compareStored(ctx, st, mem); err != nil {
 		return v, err
