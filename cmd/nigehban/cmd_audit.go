@@ -90,7 +90,10 @@ func newAuditKeygenCommand() *cobra.Command {
 		Long: `Create the Ed25519 key that signs the log's checkpoints. NAME is the log's
 origin, naming the deployment (e.g. "nigehban.example.org/audit"). The secret
 key is written to FILE (never overwritten); the verifier key is printed on
-stdout: publish it (documentation, partners, courts) — verifiers need only it.`,
+stdout: publish it (documentation, partners, courts) — verifiers need only it.
+Whoever signs with the key ("serve --log-key", "audit checkpoint --key") keeps
+the last tree it signed in FILE.state, beside the key (so that directory must be
+writable by it), and refuses to sign a tree that does not extend that one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			skey, vkey, err := audit.GenerateLogKey(origin)
