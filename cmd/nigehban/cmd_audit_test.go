@@ -23,6 +23,7 @@ import (
 	"github.com/nigehban/nigehban/internal/api"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/store"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 	"github.com/nigehban/nigehban/internal/witness"
 )
 
@@ -110,6 +111,15 @@ func rehash(t *testing.T, dsn string, from int64) {
 	rawExec(t, dsn, stmts...)
 }
 
+// auditDBs returns, per engine, a function giving a new database's DSN.
+func auditDBs() map[string]func(t *testing.T) string {
+	m := map[string]func(t *testing.T) string{}
+	for _, e := range storetest.Engines {
+		m[e.Name] = func(t *testing.T) string { return e.DSN(t) }
+	}
+	return m
+}
+
 func mentions(s, want string) bool {
 	return regexp.MustCompile(`\b` + want + `\b`).MatchString(s)
 }
@@ -138,7 +148,7 @@ func TestAuditTamperingCLI(t *testing.T) {
 			rehash(t, dsn, 2)
 		}, "entry 2"},
 	}
-	for engine, newDB := range cliDBs(t) {
+	for engine, newDB := range auditDBs() {
 		for _, tc := range cases {
 			t.Run(engine+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -168,7 +178,7 @@ func TestAuditTamperingCLI(t *testing.T) {
 // saved earlier fails; a proof bundle made before still verifies offline,
 // and fails when a byte of its entry changes.
 func TestAuditRewriteCLI(t *testing.T) {
-	for engine, newDB := range cliDBs(t) {
+	for engine, newDB := range auditDBs() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			dsn := newDB(t)
@@ -233,7 +243,7 @@ func TestAuditRewriteCLI(t *testing.T) {
 // schedule, a witness cosigns, a 1-of-1 witness policy holds; an edited row
 // is named.
 func TestAuditVerifyAgainstServe(t *testing.T) {
-	for engine, newDB := range cliDBs(t) {
+	for engine, newDB := range auditDBs() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithCancel(context.Background())
@@ -301,7 +311,7 @@ func TestAuditVerifyAgainstServe(t *testing.T) {
 // audit_tree) gets its tree when the store opens, after its hash chain is
 // checked; a broken chain is refused, naming the entry.
 func TestAuditBackfill(t *testing.T) {
-	for engine, newDB := range cliDBs(t) {
+	for engine, newDB := range auditDBs() {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
 			dsn := newDB(t)

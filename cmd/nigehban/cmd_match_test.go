@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/store"
@@ -101,14 +102,14 @@ func TestMatchStoredBanks(t *testing.T) {
 	svc := bank.NewService(st)
 	base := pdq.MustParseHex("e4cc89d91c623842f8d1f1d9a398e78c9f199a3bf87925f2b7e11e0bf061b064")
 	for _, name := range []string{"ngo", "victims"} {
-		if _, err := svc.CreateBank(ctx, bank.NewBank(name), "test"); err != nil {
+		if _, err := svc.CreateBank(ctx, bank.NewBank(name), audit.Actor{Name: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := svc.AddSignal(ctx, "ngo", bank.Signal{Type: bank.PDQ, Value: base.String(), Category: "A1", Quality: 100}, "test"); err != nil {
+	if _, _, err := svc.AddSignal(ctx, "ngo", bank.Signal{Type: bank.PDQ, Value: base.String(), Category: "A1", Quality: 100}, audit.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.AddSignal(ctx, "victims", bank.Signal{Type: bank.PDQ, Value: flipBits(base, 10).String(), Quality: 100}, "test"); err != nil {
+	if _, _, err := svc.AddSignal(ctx, "victims", bank.Signal{Type: bank.PDQ, Value: flipBits(base, 10).String(), Quality: 100}, audit.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {

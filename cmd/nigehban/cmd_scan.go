@@ -123,7 +123,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
 		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
-		Tool:  scan.Tool{Name: "nigehban", Version: version}, CommandLine: os.Args, TempDir: o.tempDir,
+		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}
 	switch {
 	case o.db != "":

@@ -59,6 +59,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.StringVar(&logKey, "log-key", "", logKeyHelp+"; without it /log/ serves the checkpoints signed by \"audit checkpoint\"")
 	f.DurationVar(&cfg.LogInterval, "log-interval", time.Minute, "how often to sign a checkpoint of the audit log when it grew")
 	f.StringArrayVar(&witnesses, "witness", nil, "witness to ask for cosignatures, as URL,VKEY (repeatable)")
+	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

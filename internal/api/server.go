@@ -76,6 +76,11 @@ type Config struct {
 	// Deliver runs the webhook deliverer in this process (default true via
 	// NoDeliver=false).
 	NoDeliver bool
+	// WebhookAllowPrivate lets curators point webhooks at loopback,
+	// private and link-local addresses (receivers inside the deployment's
+	// own network, and tests). Off by default: a webhook must not become a
+	// way to reach the server's neighbours or a cloud metadata service.
+	WebhookAllowPrivate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
 	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
@@ -183,7 +188,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
 	}
 	if !s.cfg.NoDeliver {
-		d := &action.Deliverer{Store: s.st, Log: s.log, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
+		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
 		wg.Go(func() { d.Run(ctx) })
 	}
 	wg.Go(func() {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -66,7 +67,7 @@ func TestIndex(t *testing.T) {
 		mk := func(name string, threshold int, enabled bool) {
 			b := bank.NewBank(name)
 			b.PDQThreshold, b.Enabled, b.Action = threshold, enabled, bank.ActionBlock
-			if _, err := svc.CreateBank(ctx, b, "alice"); err != nil {
+			if _, err := svc.CreateBank(ctx, b, audit.Actor{Name: "alice"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -79,7 +80,7 @@ func TestIndex(t *testing.T) {
 			bases = append(bases, pdq.MustParseHex(storetest.RandomPDQ(r)))
 		}
 		add := func(name string, sigs []bank.Signal) {
-			if err := svc.Store().WriteSignals(ctx, name, "alice", func(w bank.SignalWriter) error {
+			if err := svc.Store().WriteSignals(ctx, name, audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 				_, err := w.Add(ctx, sigs)
 				return err
 			}); err != nil {
@@ -135,22 +136,22 @@ func TestIndex(t *testing.T) {
 		seq := x.Seq()
 		first := bruteForce(t, svc, bases[0])
 		for _, h := range first[:2] {
-			if _, _, err := svc.RemoveSignal(ctx, h.Bank, bank.SignalRef{ID: h.SignalID}, "fp", "bob"); err != nil {
+			if _, _, err := svc.RemoveSignal(ctx, h.Bank, bank.SignalRef{ID: h.SignalID}, "fp", audit.Actor{Name: "bob"}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		add("wide", []bank.Signal{{Type: bank.PDQ, Value: flip(r, bases[1], 2).String(), Quality: -1}})
 		th := 20
-		if _, _, err := svc.UpdateBank(ctx, "narrow", bank.BankUpdate{PDQThreshold: &th}, "bob"); err != nil {
+		if _, _, err := svc.UpdateBank(ctx, "narrow", bank.BankUpdate{PDQThreshold: &th}, audit.Actor{Name: "bob"}); err != nil {
 			t.Fatal(err)
 		}
 		mk("late", 31, true)
 		add("late", []bank.Signal{{Type: bank.PDQ, Value: bases[2].String(), Quality: -1}, {Type: bank.MD5, Value: md5, Quality: -1}})
 		on := true
-		if _, _, err := svc.UpdateBank(ctx, "off", bank.BankUpdate{Enabled: &on}, "bob"); err != nil {
+		if _, _, err := svc.UpdateBank(ctx, "off", bank.BankUpdate{Enabled: &on}, audit.Actor{Name: "bob"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := svc.UpdateBank(ctx, "off", bank.BankUpdate{Enabled: new(bool)}, "bob"); err != nil {
+		if _, _, err := svc.UpdateBank(ctx, "off", bank.BankUpdate{Enabled: new(bool)}, audit.Actor{Name: "bob"}); err != nil {
 			t.Fatal(err)
 		}
 		cs, err := svc.Changes(ctx, seq, 1000)

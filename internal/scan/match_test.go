@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/pdq"
@@ -123,14 +124,14 @@ func TestStoreBanks(t *testing.T) {
 			bridge := readFile(t, imagePath("bridge-mods/aaa-orig.jpg"))
 			rec := fingerprint.Reader(ctx, "x", bytes.NewReader(bridge), fingerprint.Options{})
 			for _, b := range []string{"hotline", "other"} {
-				if _, err := svc.CreateBank(ctx, bank.NewBank(b), "test"); err != nil {
+				if _, err := svc.CreateBank(ctx, bank.NewBank(b), audit.Actor{Name: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			add := func(b string, s bank.Signal) {
 				t.Helper()
 				s.Quality = -1
-				if _, _, err := svc.AddSignal(ctx, b, s, "test"); err != nil {
+				if _, _, err := svc.AddSignal(ctx, b, s, audit.Actor{Name: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			}

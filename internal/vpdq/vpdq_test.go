@@ -512,8 +512,35 @@ func TestLimits(t *testing.T) {
 	if _, err := HashFile(context.Background(), path, Options{Downsample: 100000}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("downsample limit: %v", err)
 	}
+	// Frames to decode (duration × fps) are refused from the header, however
+	// few are sampled: a small file can hold hours of tiny 100 fps frames.
+	if _, err := HashFile(context.Background(), path, Options{MaxDecodedFrames: 10}); !errors.Is(err, ErrTooLarge) ||
+		!strings.Contains(err.Error(), "frames to decode") {
+		t.Errorf("decoded-frame limit: %v", err)
+	}
 	if v, err := HashFile(context.Background(), path, Options{SecondsPerHash: 1e300}); err != nil || len(v.Frames) != 1 || v.Frames[0].Frame != 0 {
 		t.Errorf("huge sampling interval: want frame 0 only, got %v", err)
+	}
+}
+
+// TestConcurrencyCap: with every video slot taken, a decode waits for one
+// and gives up when its context ends; once a slot is free it runs.
+func TestConcurrencyCap(t *testing.T) {
+	path := filepath.Join(shared, "videos", "pattern-longer-no-bar.mp4")
+	SetMaxConcurrent(1)
+	defer SetMaxConcurrent(0)
+	release, err := acquireSlot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := HashFile(ctx, path, Options{}); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "slot") {
+		t.Errorf("with the only slot taken: %v, want a deadline while waiting for a slot", err)
+	}
+	release()
+	if _, err := HashFile(context.Background(), path, Options{}); err != nil {
+		t.Errorf("with the slot free: %v", err)
 	}
 }
 

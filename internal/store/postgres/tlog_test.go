@@ -6,4 +6,6 @@ import (
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-func BenchmarkRecordMatch(b *testing.B) { storetest.BenchRecordMatch(b, openBench(b), 10_000) }
+func BenchmarkRecordMatch(b *testing.B) {
+	storetest.BenchRecordMatch(b, storetest.OpenBench(b, storetest.Postgres), 10_000)
+}
