@@ -24,6 +24,8 @@ func newServeCommand() *cobra.Command {
 		addr, db, cpuProfile string
 		trustedProxies       []string
 		cfg                  api.Config
+		logKey               string
+		witnesses            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -51,7 +53,7 @@ PostgreSQL database; each follows the bank change log.`,
 			if cfg.TrustedProxies, err = clientip.ParsePrefixes(trustedProxies); err != nil {
 				return err
 			}
-			return runServe(cmd.Context(), addr, db, cfg)
+			return runServe(cmd.Context(), addr, db, cfg, logKey, witnesses)
 		},
 	}
 	f := cmd.Flags()
@@ -61,17 +63,23 @@ PostgreSQL database; each follows the bank change log.`,
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client")
+	f.StringVar(&logKey, "log-key", "", logKeyHelp+"; without it /log/ serves the checkpoints signed by \"audit checkpoint\"")
+	f.DurationVar(&cfg.LogInterval, "log-interval", time.Minute, "how often to sign a checkpoint of the audit log when it grew")
+	f.StringArrayVar(&witnesses, "witness", nil, "witness to ask for cosignatures, as URL,VKEY (repeatable)")
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
 
-func runServe(ctx context.Context, addr, db string, cfg api.Config) error {
+func runServe(ctx context.Context, addr, db string, cfg api.Config, logKey string, witnesses []string) error {
 	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if cfg.Log, err = openLog(st, logKey, witnesses); err != nil {
+		return err
+	}
 	srv := api.New(st, cfg, slog.Default())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

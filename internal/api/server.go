@@ -92,6 +92,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
+	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
+	// audit log every LogInterval (default 1 minute) while Run runs.
+	Log         *audit.Log
+	LogInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -109,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FollowInterval <= 0 {
 		c.FollowInterval = 250 * time.Millisecond
+	}
+	if c.LogInterval <= 0 {
+		c.LogInterval = time.Minute
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
@@ -135,6 +142,7 @@ type Server struct {
 	blockedLookups *limiter[struct{}]
 	clients        clientip.Resolver
 	auditQ         chan audit.Entry // entries written in the background
+	dropped        droppedAudits    // entries auditQ had no room for, summed up in the log
 	metrics        *metrics
 	mux            *http.ServeMux
 	patterns       []string // what mux serves, for the OpenAPI test
@@ -154,6 +162,10 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.mux = s.routes()
+	if ls, ok := st.(audit.LogStore); ok {
+		// The transparency log's public read API: no key, like a static site.
+		s.mux.Handle("GET /log/", http.StripPrefix("/log", audit.Handler(ls, log)))
+	}
 	return s
 }
 
@@ -186,6 +198,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx) })
 	wg.Go(func() { s.writeAudits(ctx) })
+	if s.cfg.Log != nil {
+		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
+	}
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
 		wg.Go(func() { d.Run(ctx) })

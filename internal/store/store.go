@@ -65,7 +65,7 @@ import (
 type Store interface {
 	bank.Store
 	apikey.Store
-	audit.Store
+	audit.LogStore
 	action.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
