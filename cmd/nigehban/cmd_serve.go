@@ -22,6 +22,7 @@ func init() { rootCmd.AddCommand(newServeCommand()) }
 func newServeCommand() *cobra.Command {
 	var (
 		addr, db, cpuProfile string
+		metricsAddr          string
 		trustedProxies       []string
 		cfg                  api.Config
 		logKey               string
@@ -53,12 +54,14 @@ PostgreSQL database; each follows the bank change log.`,
 			if cfg.TrustedProxies, err = clientip.ParsePrefixes(trustedProxies); err != nil {
 				return err
 			}
-			return runServe(cmd.Context(), addr, db, cfg, logKey, witnesses)
+			cfg.MetricsSeparate = metricsAddr != ""
+			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&db, "db", "", dbFlagHelp)
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics without a key on this separate address (keep it internal); without it /metrics on --addr needs a curator key")
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
@@ -71,7 +74,7 @@ PostgreSQL database; each follows the bank change log.`,
 	return cmd
 }
 
-func runServe(ctx context.Context, addr, db string, cfg api.Config, logKey string, witnesses []string) error {
+func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config, logKey string, witnesses []string) error {
 	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
@@ -91,8 +94,22 @@ func runServe(ctx context.Context, addr, db string, cfg api.Config, logKey strin
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(bg) }()
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- hs.Serve(ln) }()
+	if metricsAddr != "" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			stopBG()
+			hs.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := api.NewHTTPServer(mux)
+		defer ms.Close()
+		slog.Info("serving metrics", "addr", mln.Addr().String())
+		go func() { serveErr <- ms.Serve(mln) }()
+	}
 
 	var result error
 	select {

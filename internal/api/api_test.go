@@ -239,7 +239,7 @@ func TestEndToEnd(t *testing.T) {
 					t.Errorf("openapi.json lacks %s %s", rt.method, rt.path)
 				}
 			}
-			resp, err := http.Get(ts.url + "/metrics")
+			resp, err := ts.get(t, ts.admin, "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -432,4 +432,17 @@ func TestVideoMatch(t *testing.T) {
 	if len(out["matches"].([]any)) != 0 {
 		t.Errorf("a different scene matched: %v", out["matches"])
 	}
+}
+
+// get does a GET with key (none when empty) and returns the response.
+func (ts *testServer) get(t *testing.T, key, path string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest("GET", ts.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return http.DefaultClient.Do(req)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -233,7 +234,7 @@ func TestFollowOtherWriters(t *testing.T) {
 	if got["sha1"] != [2]string{sha1, "known"} || got["pdq"] != [2]string{bridgePDQ, "victim"} {
 		t.Errorf("matches %v", out["matches"])
 	}
-	resp, err := http.Get(ts.url + "/metrics")
+	resp, err := ts.get(t, ts.admin, "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,5 +424,31 @@ func TestAuditFlood(t *testing.T) {
 	t.Logf("%d entries written, %d counted in summaries", written, summed)
 	if written+summed != n || summed == 0 {
 		t.Errorf("%d written + %d summed, want %d with some summed", written, summed, n)
+	}
+}
+
+// TestMetricsAccess: /metrics names banks and counts their hits, so it needs
+// a curator key on the API listener, or moves to a listener of its own.
+func TestMetricsAccess(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	for key, want := range map[string]int{"": 401, ts.key(t, apikey.Submitter): 403, ts.key(t, apikey.Curator): 200} {
+		resp, err := ts.get(t, key, "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200) != strings.Contains(string(body), "nigehban_http_requests_total") {
+			t.Errorf("metrics with a key of %q: %d, want %d", key[:min(len(key), 8)], resp.StatusCode, want)
+		}
+	}
+	sep := startServer(t, storetest.SQLitePath(t), Config{MetricsSeparate: true})
+	if resp, err := sep.get(t, sep.admin, "/metrics"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("metrics on the API listener when separate: %v %v", resp.StatusCode, err)
+	}
+	rec := httptest.NewRecorder()
+	sep.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "nigehban_") {
+		t.Errorf("separate metrics handler: %d", rec.Code)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/nigehban/nigehban/internal/apikey"
 )
 
@@ -116,6 +114,7 @@ var routeTable = []route{
 	{"GET", "/v1/apikeys", apikey.Admin, "List API keys (never secrets).", noRequestBody, noBankChange, (*Server).listKeys},
 	{"POST", "/v1/apikeys", apikey.Admin, "Create an API key {name, role}; the secret is in this answer only.", jsonBody, noBankChange, (*Server).createKey},
 	{"DELETE", "/v1/apikeys/{id}", apikey.Admin, "Revoke an API key.", noRequestBody, noBankChange, (*Server).revokeKey},
+	{"GET", "/metrics", apikey.Curator, "Prometheus metrics (they name banks and count their hits, so a curator key is needed; serve --metrics-addr serves them without one on a separate, internal address).", noRequestBody, noBankChange, (*Server).serveMetrics},
 }
 
 func (s *Server) routes() *http.ServeMux {
@@ -127,7 +126,6 @@ func (s *Server) routes() *http.ServeMux {
 	for _, rt := range routeTable {
 		handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
-	handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	doc, err := json.Marshal(openAPI())
 	if err != nil {
 		panic(err) // a literal document: cannot fail

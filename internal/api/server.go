@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
@@ -90,6 +91,9 @@ type Config struct {
 	// the client (rate limits and audit entries key on the client's
 	// address). Empty: the connection's peer is the client.
 	TrustedProxies []netip.Prefix
+	// MetricsSeparate takes /metrics off the API listener: the caller serves
+	// MetricsHandler on an address of its own (serve --metrics-addr).
+	MetricsSeparate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
 	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
@@ -141,6 +145,7 @@ type Server struct {
 	// used up their failed attempts (one bucket for the whole process).
 	blockedLookups *limiter[struct{}]
 	clients        clientip.Resolver
+	metricsHandler http.Handler
 	auditQ         chan audit.Entry // entries written in the background
 	dropped        droppedAudits    // entries auditQ had no room for, summed up in the log
 	metrics        *metrics
@@ -161,6 +166,7 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s.clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
+	s.metricsHandler = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
 	s.mux = s.routes()
 	if ls, ok := st.(audit.LogStore); ok {
 		// The transparency log's public read API: no key, like a static site.
@@ -354,4 +360,19 @@ func bearer(r *http.Request) string {
 		return strings.TrimSpace(a)
 	}
 	return ""
+}
+
+// MetricsHandler serves the Prometheus metrics without a key, for a
+// listener of their own (Config.MetricsSeparate).
+func (s *Server) MetricsHandler() http.Handler {
+	return s.metricsHandler
+}
+
+// metrics is the /metrics route of the API listener (a curator key).
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if s.cfg.MetricsSeparate {
+		return errorf(http.StatusNotFound, "not_found", "metrics are served on their own address (serve --metrics-addr)")
+	}
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
 }
