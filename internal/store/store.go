@@ -38,6 +38,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
@@ -49,6 +50,7 @@ import (
 // Store is everything the database offers; each engine implements it.
 type Store interface {
 	bank.Store
+	account.Store
 	apikey.Store
 	audit.Store
 	action.Store
