@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/api"
+	"github.com/nigehban/nigehban/internal/console"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -22,6 +23,7 @@ func newServeCommand() *cobra.Command {
 	var (
 		addr, db, cpuProfile string
 		cfg                  api.Config
+		ui                   console.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -30,7 +32,8 @@ func newServeCommand() *cobra.Command {
 media or hashes against the banks, curate banks, manage keys. The OpenAPI
 document is at /openapi.json, metrics at /metrics, health at /healthz and
 /readyz. Every /v1 call needs an API key: create the first with
-"nigehban apikey create --role admin". Several replicas can share one
+"nigehban apikey create --role admin". The web console is at /ui/ for
+people with accounts ("nigehban user create NAME --role admin"). Several replicas can share one
 PostgreSQL database; each follows the bank change log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,7 +48,7 @@ PostgreSQL database; each follows the bank change log.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runServe(cmd.Context(), addr, db, cfg)
+			return runServe(cmd.Context(), addr, db, cfg, ui)
 		},
 	}
 	f := cmd.Flags()
@@ -54,11 +57,12 @@ PostgreSQL database; each follows the bank change log.`,
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
+	f.BoolVar(&ui.InsecureCookies, "insecure-cookies", false, "console session cookies without Secure, for plain HTTP on localhost only")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
 
-func runServe(ctx context.Context, addr, db string, cfg api.Config) error {
+func runServe(ctx context.Context, addr, db string, cfg api.Config, ui console.Config) error {
 	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
@@ -69,7 +73,15 @@ func runServe(ctx context.Context, addr, db string, cfg api.Config) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := api.NewHTTPServer(srv.Handler())
+	ui.IndexSizes = srv.IndexSizes
+	con, err := console.New(st, ui)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.Handle(console.Prefix, con.Handler()) // the web console, /ui/
+	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))

@@ -61,6 +61,9 @@ type Store interface {
 	// non-vPDQ signal that has one, by increasing id (`serve` keeps them in
 	// memory to answer matches without reading the store).
 	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
+	// AuditBefore pages the audit log backwards for the web console: up to
+	// limit entries with Seq < before (0: from the newest), newest first.
+	AuditBefore(ctx context.Context, before int64, limit int) ([]audit.Entry, error)
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
