@@ -313,7 +313,6 @@ func (c *Console) auditLog(w http.ResponseWriter, r *http.Request, v *visit) err
 	return nil
 }
 
-
 func (c *Console) users(w http.ResponseWriter, r *http.Request, v *visit) error {
 	return c.showUsers(w, r, v, http.StatusOK, map[string]any{"Msg": flash[r.URL.Query().Get("msg")]})
 }
