@@ -304,9 +304,15 @@ func TestAdminTOTP(t *testing.T) {
 				account.TOTPCode(secret, clk.now()) != "000000" {
 				t.Fatalf("enrol with a wrong code: %v", err)
 			}
-			sess, err := svc.EnrolTOTP(ctx, s.Session, s.User, secret, account.TOTPCode(secret, clk.now()), "::1")
-			if err != nil || sess.Stage != account.StageFull {
-				t.Fatalf("enrol: %v %v", sess.Stage, err)
+			if _, _, err := svc.Authenticate(ctx, s.Token); err != nil {
+				t.Fatalf("pending session: %v", err)
+			}
+			en, err := svc.EnrolTOTP(ctx, s.Session, s.User, secret, account.TOTPCode(secret, clk.now()), "::1")
+			if err != nil || en.Session.Stage != account.StageFull || en.Token == "" || en.Token == s.Token {
+				t.Fatalf("enrol: stage %v, token renewed %v, %v", en.Session.Stage, en.Token != s.Token, err)
+			}
+			if _, _, err := svc.Authenticate(ctx, s.Token); !errors.Is(err, account.ErrNoSession) {
+				t.Fatalf("the pending session's token still works after enrolment: %v", err)
 			}
 			// A later login needs a code; the code just used is refused.
 			s2, err := svc.Login(ctx, "root", pw, "::1")
@@ -319,20 +325,33 @@ func TestAdminTOTP(t *testing.T) {
 			clk.add(30 * time.Second)
 			code := account.TOTPCode(secret, clk.now())
 			u, _ := st.UserByName(ctx, "root")
-			sess2, err := svc.VerifyTOTP(ctx, s2.Session, u, code, "::1")
-			if err != nil || sess2.Stage != account.StageFull {
-				t.Fatalf("verify: %v %v", sess2.Stage, err)
+			full, err := svc.VerifyTOTP(ctx, s2.Session, u, code, "::1")
+			if err != nil || full.Session.Stage != account.StageFull {
+				t.Fatalf("verify: %v %v", full.Session.Stage, err)
 			}
-			got, _, err := svc.Authenticate(ctx, s2.Token)
+			got, _, err := svc.Authenticate(ctx, full.Token)
 			if err != nil || got.Stage != account.StageFull {
 				t.Fatalf("session after TOTP: %v %v", got.Stage, err)
+			}
+			if _, _, err := svc.Authenticate(ctx, s2.Token); !errors.Is(err, account.ErrNoSession) {
+				t.Fatalf("the pending session's token still works after TOTP: %v", err)
+			}
+			// A session waiting for its code ends after 10 minutes.
+			s4, _ := svc.Login(ctx, "root", pw, "::1")
+			clk.add(9 * time.Minute)
+			if _, _, err := svc.Authenticate(ctx, s4.Token); err != nil {
+				t.Fatalf("pending session after 9 min: %v", err)
+			}
+			clk.add(2 * time.Minute)
+			if _, _, err := svc.Authenticate(ctx, s4.Token); !errors.Is(err, account.ErrNoSession) {
+				t.Fatalf("pending session after 11 min: %v", err)
 			}
 			// Reset clears password and factor and ends sessions.
 			_, tok2, err := svc.Reset(ctx, "root", "cli:test")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := svc.Authenticate(ctx, s2.Token); !errors.Is(err, account.ErrNoSession) {
+			if _, _, err := svc.Authenticate(ctx, full.Token); !errors.Is(err, account.ErrNoSession) {
 				t.Fatalf("session after reset: %v", err)
 			}
 			s3, err := svc.FirstLogin(ctx, tok2, pw+"2", "::1")

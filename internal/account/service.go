@@ -265,7 +265,7 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (Sta
 	case u.Role == Admin:
 		stage = StageEnrol
 	}
-	return s.start(ctx, u, stage, remote)
+	return s.start(ctx, u, stage, remote, "password")
 }
 
 // refuse counts and audits a refused login and returns the error to show.
@@ -306,7 +306,12 @@ func (s *Service) refuse(ctx context.Context, u *User, name, remote, reason stri
 	return ErrBadLogin
 }
 
-func (s *Service) start(ctx context.Context, u User, stage Stage, remote string) (Started, error) {
+// pendingMax bounds a session that has not finished its login steps.
+const pendingMax = 10 * time.Minute
+
+// start creates a session at stage with a new token; a full session is a
+// login, audited with method.
+func (s *Service) start(ctx context.Context, u User, stage Stage, remote, method string) (Started, error) {
 	tok, h, err := newToken(sessionPrefix)
 	if err != nil {
 		return Started{}, err
@@ -315,13 +320,17 @@ func (s *Service) start(ctx context.Context, u User, stage Stage, remote string)
 	if err := s.st.DeleteUserSessions(ctx, 0, now); err != nil { // sweep expired sessions
 		return Started{}, err
 	}
+	expires := now.Add(s.cfg.SessionMax)
+	if stage != StageFull {
+		expires = now.Add(min(pendingMax, s.cfg.SessionMax))
+	}
 	sess, err := s.st.CreateSession(ctx, Session{Hash: h, UserID: u.ID, Stage: stage, CreatedAt: now, LastSeen: now,
-		ExpiresAt: now.Add(s.cfg.SessionMax), Remote: remote})
+		ExpiresAt: expires, Remote: remote})
 	if err != nil {
 		return Started{}, fmt.Errorf("start session: %w", err)
 	}
 	if stage == StageFull {
-		if err := s.loggedIn(ctx, &u, remote, "password"); err != nil {
+		if err := s.loggedIn(ctx, &u, remote, method); err != nil {
 			return Started{}, err
 		}
 	}
@@ -372,7 +381,7 @@ func (s *Service) FirstLogin(ctx context.Context, token, password, remote string
 	if u.Role == Admin {
 		stage = StageEnrol
 	}
-	return s.start(ctx, u, stage, remote)
+	return s.start(ctx, u, stage, remote, "setup token")
 }
 
 // Authenticate returns the session and user of a token. It refuses
@@ -410,60 +419,63 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Session, User
 }
 
 // VerifyTOTP completes a StageTOTP session with a code from the user's
-// authenticator. A wrong or reused code is ErrBadLogin and counts towards
+// authenticator: the pending session ends and a full one, with a new
+// token, starts. A wrong or reused code is ErrBadLogin and counts towards
 // the lockout.
-func (s *Service) VerifyTOTP(ctx context.Context, sess Session, u User, code, remote string) (Session, error) {
+func (s *Service) VerifyTOTP(ctx context.Context, sess Session, u User, code, remote string) (Started, error) {
 	if sess.Stage != StageTOTP || !u.HasTOTP() {
-		return sess, ErrNoSession
+		return Started{}, ErrNoSession
 	}
 	if u.Locked(s.now()) {
-		return sess, s.refuse(ctx, &u, u.Name, remote, "locked")
+		return Started{}, s.refuse(ctx, &u, u.Name, remote, "locked")
 	}
 	step, ok := matchTOTP(u.TOTPSecret, code, s.cfg.Now())
 	if !ok {
-		return sess, s.refuse(ctx, &u, u.Name, remote, "wrong TOTP code")
+		return Started{}, s.refuse(ctx, &u, u.Name, remote, "wrong TOTP code")
 	}
 	fresh, err := s.st.UseTOTPStep(ctx, u.ID, step)
 	if err != nil {
-		return sess, err
+		return Started{}, err
 	}
 	if !fresh {
-		return sess, s.refuse(ctx, &u, u.Name, remote, "TOTP code reused")
+		return Started{}, s.refuse(ctx, &u, u.Name, remote, "TOTP code reused")
 	}
 	u.TOTPStep = step
-	return s.promote(ctx, sess, &u, remote, "password+totp")
+	return s.promote(ctx, sess, u, remote, "password+totp")
 }
 
-func (s *Service) promote(ctx context.Context, sess Session, u *User, remote, method string) (Session, error) {
-	sess.Stage, sess.LastSeen = StageFull, s.now()
-	if err := s.st.UpdateSession(ctx, sess); err != nil {
-		return sess, err
+// promote replaces a pending session by a full one with a new token, so a
+// token seen before the second factor is worth nothing after it.
+func (s *Service) promote(ctx context.Context, sess Session, u User, remote, method string) (Started, error) {
+	if err := s.st.DeleteSession(ctx, sess.ID); err != nil {
+		return Started{}, err
 	}
-	return sess, s.loggedIn(ctx, u, remote, method)
+	return s.start(ctx, u, StageFull, remote, method)
 }
 
 // EnrolTOTP sets the user's second factor to secret once code proves the
 // authenticator has it. From a StageEnrol session this completes the
-// login; from a full session it replaces the factor.
-func (s *Service) EnrolTOTP(ctx context.Context, sess Session, u User, secret []byte, code, remote string) (Session, error) {
+// login (a new full session with a new token, as VerifyTOTP); from a full
+// session it replaces the factor and the session stays (Token is "").
+func (s *Service) EnrolTOTP(ctx context.Context, sess Session, u User, secret []byte, code, remote string) (Started, error) {
 	if sess.Stage == StageTOTP {
-		return sess, ErrNoSession
+		return Started{}, ErrNoSession
 	}
 	step, ok := matchTOTP(secret, code, s.cfg.Now())
 	if !ok {
-		return sess, fmt.Errorf("%w: the code does not match the secret (check the device's clock)", ErrInvalid)
+		return Started{}, fmt.Errorf("%w: the code does not match the secret (check the device's clock)", ErrInvalid)
 	}
 	u.TOTPSecret, u.TOTPStep = secret, step
 	if err := s.st.UpdateUser(ctx, u); err != nil {
-		return sess, fmt.Errorf("enrol TOTP: %w", err)
+		return Started{}, fmt.Errorf("enrol TOTP: %w", err)
 	}
 	if err := s.record(ctx, Actor(u), "user.totp.enrol", Actor(u), remote, nil); err != nil {
-		return sess, err
+		return Started{}, err
 	}
 	if sess.Stage == StageEnrol {
-		return s.promote(ctx, sess, &u, remote, "password+totp-enrol")
+		return s.promote(ctx, sess, u, remote, "password+totp-enrol")
 	}
-	return sess, nil
+	return Started{Session: sess, User: u}, nil
 }
 
 // Logout ends a session and audits it.

@@ -82,7 +82,7 @@ func (c *Console) totpForm(w http.ResponseWriter, r *http.Request, v *visit) err
 }
 
 func (c *Console) totp(w http.ResponseWriter, r *http.Request, v *visit) error {
-	_, err := c.acc.VerifyTOTP(r.Context(), v.sess, v.user, r.PostFormValue("code"), v.remote)
+	st, err := c.acc.VerifyTOTP(r.Context(), v.sess, v.user, r.PostFormValue("code"), v.remote)
 	if errors.Is(err, account.ErrBadLogin) {
 		if errors.Is(err, account.ErrLocked) {
 			c.acc.Logout(r.Context(), v.sess, v.user, v.remote)
@@ -94,7 +94,7 @@ func (c *Console) totp(w http.ResponseWriter, r *http.Request, v *visit) error {
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+	c.started(w, r, st, "/ui/")
 	return nil
 }
 
@@ -118,13 +118,17 @@ func (c *Console) enrol(w http.ResponseWriter, r *http.Request, v *visit) error 
 	if err != nil {
 		return &httpError{http.StatusBadRequest, "The form's key is damaged; reload the page."}
 	}
-	_, err = c.acc.EnrolTOTP(r.Context(), v.sess, v.user, secret, r.PostFormValue("code"), v.remote)
+	st, err := c.acc.EnrolTOTP(r.Context(), v.sess, v.user, secret, r.PostFormValue("code"), v.remote)
 	if errors.Is(err, account.ErrInvalid) {
 		c.showEnrol(w, r, v, http.StatusBadRequest, secret, "That code does not match; check the app and the phone's clock, then try again.")
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if st.Token != "" {
+		c.started(w, r, st, "/ui/")
+		return nil
 	}
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 	return nil
