@@ -20,8 +20,9 @@ type bankRow struct {
 	Counts map[bank.Type]int64
 	Total  int64
 	// FromIndex says the counts are the in-memory index's (else the
-	// database's active signals).
-	FromIndex bool
+	// database's active signals); Loading that the index has not loaded
+	// the bank yet.
+	FromIndex, Loading bool
 }
 
 // signalTypes are the columns of the count tables.
@@ -44,6 +45,10 @@ func (c *Console) bankRows(ctx context.Context) ([]bankRow, error) {
 			for t, n := range s {
 				row.Counts[t] = int64(n)
 			}
+		} else if c.cfg.IndexSizes != nil {
+			// Counting a large bank in the database takes seconds: wait
+			// for the index instead.
+			row.Loading = true
 		} else {
 			st, err := c.banks.BankStats(ctx, b.Name)
 			if err != nil {
