@@ -55,6 +55,12 @@ type Store interface {
 	// AuditBefore pages the audit log backwards: up to limit entries with
 	// Seq < before (before 0: from the newest), newest first.
 	AuditBefore(ctx context.Context, before int64, limit int) ([]audit.Entry, error)
+	// SearchSignals pages a bank's signals in ID order, filtered by
+	// category and source (substrings, case-insensitive), looking at no
+	// more than scan signals (0: no bound); next is the ID to continue
+	// after, 0 when there is no more.
+	SearchSignals(ctx context.Context, bankName, category, source string, removed bool,
+		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 	// OutboxDepth counts webhook events waiting for delivery.
 	OutboxDepth(ctx context.Context) (int64, error)
 }

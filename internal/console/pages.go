@@ -92,15 +92,14 @@ func (c *Console) bankList(w http.ResponseWriter, r *http.Request, v *visit) err
 }
 
 // Signal listing: a page of pageSize signals in ID order; a category or
-// source filter examines at most scanBudget signals per request and offers
-// to continue after the last one examined, so a search in a
-// ten-million-signal bank never holds a request for long.
+// source filter examines at most scanBudget signals per request (in the
+// database, without reading them out) and offers to continue after the
+// last one examined, so a search in a ten-million-signal bank never holds
+// a request for long.
 const (
 	pageSize   = 50
-	scanBudget = 20000
+	scanBudget = 40_000
 )
-
-var errPageFull = errors.New("page full")
 
 // signalSearch is the bank page's query.
 type signalSearch struct {
@@ -141,7 +140,6 @@ func (c *Console) bankDetail(w http.ResponseWriter, r *http.Request, v *visit) e
 	}
 	var sigs []bank.Signal
 	var next int64
-	scanned := 0
 	if s.Value != "" {
 		// By value: the store's index answers, per type the value can be.
 		for _, t := range signalTypes {
@@ -159,33 +157,12 @@ func (c *Console) bankDetail(w http.ResponseWriter, r *http.Request, v *visit) e
 			sigs = append(sigs, sig)
 		}
 	} else {
-		filtered := s.Category != "" || s.Source != ""
-		limit := pageSize + 1
-		if filtered {
-			limit = scanBudget
+		scan := 0
+		if s.Category != "" || s.Source != "" {
+			scan = scanBudget
 		}
-		var last int64
-		err := c.banks.ScanSignals(ctx, bank.SignalQuery{Banks: []string{b.Name}, AfterID: s.After, Limit: limit,
-			IncludeRemoved: s.Removed}, func(sg *bank.Signal) error {
-			scanned++
-			if len(sigs) == pageSize {
-				next = last // there is more after the page
-				return errPageFull
-			}
-			last = sg.ID
-			if filtered && (!contains(sg.Category, s.Category) || !contains(sg.Source, s.Source)) {
-				return nil
-			}
-			cp := *sg
-			cp.Extra = nil
-			sigs = append(sigs, cp)
-			return nil
-		})
-		if err != nil && !errors.Is(err, errPageFull) {
+		if sigs, next, err = c.st.SearchSignals(ctx, b.Name, s.Category, s.Source, s.Removed, s.After, scan, pageSize); err != nil {
 			return err
-		}
-		if filtered && scanned == scanBudget && next == 0 {
-			next = last // budget used up: offer to go on
 		}
 	}
 	var stats *bank.BankStats

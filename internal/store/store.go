@@ -64,6 +64,10 @@ type Store interface {
 	// AuditBefore pages the audit log backwards for the web console: up to
 	// limit entries with Seq < before (0: from the newest), newest first.
 	AuditBefore(ctx context.Context, before int64, limit int) ([]audit.Entry, error)
+	// SearchSignals pages a bank's signals filtered by category and source
+	// for the web console (see the engines' doc).
+	SearchSignals(ctx context.Context, bankName, category, source string, removed bool,
+		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

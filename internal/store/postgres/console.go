@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/bank"
 )
 
 // AuditBefore returns up to limit audit entries with Seq < before (all when
@@ -29,4 +31,74 @@ func (db *DB) AuditBefore(ctx context.Context, before int64, limit int) ([]audit
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// SearchSignals returns up to limit signals of the named bank with ID >
+// after whose category and source contain the given strings
+// (case-insensitively; "" matches everything), removed ones too when
+// removed is set, in ID order. With scan > 0 it looks at no more than the
+// next scan signals of the bank, so a rare filter costs a bounded amount
+// of work per call. next is the ID to continue after (0: nothing more).
+// ErrNotFound (bank) if there is no such bank.
+func (db *DB) SearchSignals(ctx context.Context, bankName, category, source string, removed bool,
+	after int64, scan, limit int) (sigs []bank.Signal, next int64, err error) {
+	banks, err := bankIDs(ctx, db.pool, []string{bankName}, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	var bankID int64
+	for id := range banks {
+		bankID = id
+	}
+	end, exhausted := int64(1<<62), true
+	if scan > 0 {
+		err := db.pool.QueryRow(ctx, `SELECT id FROM signals WHERE id > $1 AND bank_id = $2 ORDER BY id LIMIT 1 OFFSET $3`,
+			after, bankID, scan-1).Scan(&end)
+		switch {
+		case err == nil:
+			exhausted = false
+		case isNoRows(err):
+			end = 1 << 62
+		default:
+			return nil, 0, err
+		}
+	}
+	q := `SELECT ` + signalCols + ` FROM signals WHERE id > $1 AND id <= $2 AND bank_id = $3`
+	args := []any{after, end, bankID}
+	if !removed {
+		q += ` AND removed_at IS NULL`
+	}
+	if category != "" {
+		args = append(args, category)
+		q += fmt.Sprintf(` AND strpos(lower(category), lower($%d)) > 0`, len(args))
+	}
+	if source != "" {
+		args = append(args, source)
+		q += fmt.Sprintf(` AND strpos(lower(source), lower($%d)) > 0`, len(args))
+	}
+	args = append(args, limit+1)
+	q += fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args))
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s bank.Signal
+		if err := scanSignal(rows, &s, banks); err != nil {
+			return nil, 0, err
+		}
+		sigs = append(sigs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	switch {
+	case len(sigs) > limit:
+		sigs = sigs[:limit]
+		next = sigs[limit-1].ID
+	case !exhausted:
+		next = end
+	}
+	return sigs, next, nil
 }
