@@ -202,7 +202,8 @@ func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool, a
 	return u, s.record(ctx, actor, act, Actor(u), "", nil)
 }
 
-// SetRole changes a user's role.
+// SetRole changes a user's role and ends their sessions: they log in
+// again under the new role (an admin's login needs TOTP).
 func (s *Service) SetRole(ctx context.Context, name string, role Role, actor string) (User, error) {
 	if _, err := ParseRole(string(role)); err != nil {
 		return User{}, err
@@ -215,6 +216,9 @@ func (s *Service) SetRole(ctx context.Context, name string, role Role, actor str
 	u.Role = role
 	if err := s.st.UpdateUser(ctx, u); err != nil {
 		return User{}, fmt.Errorf("update user %q: %w", name, err)
+	}
+	if err := s.st.DeleteUserSessions(ctx, u.ID, s.now()); err != nil {
+		return User{}, err
 	}
 	return u, s.record(ctx, actor, "user.role", Actor(u), "", map[string]any{"from": old, "to": role})
 }
@@ -271,6 +275,9 @@ func (s *Service) Login(ctx context.Context, name, password, remote string) (Sta
 // refuse counts and audits a refused login and returns the error to show.
 func (s *Service) refuse(ctx context.Context, u *User, name, remote, reason string) error {
 	target := name
+	if len(target) > 80 { // whatever a guesser typed, bounded
+		target = strings.ToValidUTF8(target[:80], "?") + "…"
+	}
 	if u == nil {
 		if err := s.record(ctx, "anonymous", "login.fail", target, remote, map[string]string{"reason": reason}); err != nil {
 			return err
@@ -296,7 +303,7 @@ func (s *Service) refuse(ctx context.Context, u *User, name, remote, reason stri
 		map[string]any{"reason": reason, "failures": nu.FailedLogins}); err != nil {
 		return err
 	}
-	if nu.FailedLogins == s.cfg.MaxFailures && nu.Locked(now) {
+	if nu.FailedLogins >= s.cfg.MaxFailures && nu.Locked(now) {
 		if err := s.record(ctx, "system", "login.lockout", target, remote,
 			map[string]any{"failures": nu.FailedLogins, "until": nu.LockedUntil}); err != nil {
 			return err

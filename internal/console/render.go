@@ -25,6 +25,7 @@ var nav = []navItem{
 	{"/ui/audit", "Audit log", account.Admin},
 	{"/ui/users", "Users", account.Admin},
 	{"/ui/apikeys", "API keys", account.Admin},
+	{"/ui/enrol", "Two-factor", account.Viewer},
 }
 
 // view is what every template gets.
