@@ -15,6 +15,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/api"
 	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/history"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -24,6 +25,7 @@ func newServeCommand() *cobra.Command {
 		addr, db, cpuProfile string
 		cfg                  api.Config
 		ui                   console.Config
+		retention            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -48,7 +50,7 @@ PostgreSQL database; each follows the bank change log.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runServe(cmd.Context(), addr, db, cfg, ui)
+			return runServe(cmd.Context(), addr, db, cfg, ui, retention)
 		},
 	}
 	f := cmd.Flags()
@@ -57,12 +59,13 @@ PostgreSQL database; each follows the bank change log.`,
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
+	f.DurationVar(&retention, "match-retention", 365*24*time.Hour, "keep the match history this long (0 keeps it forever)")
 	f.BoolVar(&ui.InsecureCookies, "insecure-cookies", false, "console session cookies without Secure, for plain HTTP on localhost only")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
 
-func runServe(ctx context.Context, addr, db string, cfg api.Config, ui console.Config) error {
+func runServe(ctx context.Context, addr, db string, cfg api.Config, ui console.Config, retention time.Duration) error {
 	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
@@ -87,6 +90,7 @@ func runServe(ctx context.Context, addr, db string, cfg api.Config, ui console.C
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(bg) }()
+	go history.Prune(bg, st, retention, time.Hour, func(err error) { slog.Warn("prune match history", "err", err) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 

@@ -43,6 +43,7 @@ import (
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
 )
@@ -51,6 +52,7 @@ import (
 type Store interface {
 	bank.Store
 	account.Store
+	history.Store
 	apikey.Store
 	audit.Store
 	action.Store

@@ -32,3 +32,21 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_user ON sessions (user_id);
 CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+-- Match history (internal/history): every hit of POST /v1/match, with the
+-- caller's own content id, kept for the configured retention.
+CREATE TABLE match_hits (
+    id         bigserial PRIMARY KEY,
+    at         timestamptz NOT NULL,
+    submitter  text        NOT NULL,
+    content_id text        NOT NULL DEFAULT '',
+    bank       text        NOT NULL,
+    signal_id  bigint      NOT NULL,
+    type       text        NOT NULL,
+    value      text        NOT NULL,
+    distance   integer     NOT NULL
+);
+
+CREATE INDEX match_hits_content ON match_hits (content_id, id) WHERE content_id <> '';
+CREATE INDEX match_hits_bank ON match_hits (bank, id);
+CREATE INDEX match_hits_at ON match_hits (at);

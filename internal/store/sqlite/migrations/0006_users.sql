@@ -32,3 +32,21 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_user ON sessions (user_id);
 CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+-- Match history (internal/history): every hit of POST /v1/match, with the
+-- caller's own content id, kept for the configured retention.
+CREATE TABLE match_hits (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    submitter  TEXT    NOT NULL,
+    content_id TEXT    NOT NULL DEFAULT '',
+    bank       TEXT    NOT NULL,
+    signal_id  INTEGER NOT NULL,
+    type       TEXT    NOT NULL,
+    value      TEXT    NOT NULL,
+    distance   INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX match_hits_content ON match_hits (content_id, id) WHERE content_id <> '';
+CREATE INDEX match_hits_bank ON match_hits (bank, id);
+CREATE INDEX match_hits_at ON match_hits (at);
