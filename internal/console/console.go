@@ -38,6 +38,7 @@ import (
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/history"
 )
 
 //go:embed templates/*.html
@@ -49,6 +50,7 @@ var staticFS embed.FS
 // Store is what the console reads and changes.
 type Store interface {
 	account.Store
+	history.Store
 	bank.Store
 	apikey.Store
 	audit.Store
@@ -152,6 +154,7 @@ var pageTable = []page{
 	{"GET", "/ui/banks/{name}/signals/{id}", roleNeeded, account.Viewer, (*Console).signalDetail},
 	{"POST", "/ui/banks/{name}/signals", roleNeeded, account.Curator, (*Console).addSignal},
 	{"POST", "/ui/banks/{name}/signals/{id}/remove", roleNeeded, account.Curator, (*Console).removeSignal},
+	{"GET", "/ui/matches", roleNeeded, account.Moderator, (*Console).matches},
 	{"GET", "/ui/audit", roleNeeded, account.Admin, (*Console).auditLog},
 	{"GET", "/ui/users", roleNeeded, account.Admin, (*Console).users},
 	{"POST", "/ui/users", roleNeeded, account.Admin, (*Console).createUser},

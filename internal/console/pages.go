@@ -12,6 +12,7 @@ import (
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/history"
 )
 
 // bankRow is a bank with its signal counts by type.
@@ -266,6 +267,38 @@ func (c *Console) removeSignal(w http.ResponseWriter, r *http.Request, v *visit)
 		}
 	}
 	http.Redirect(w, r, "/ui/banks/"+url.PathEscape(name)+"?msg=removed", http.StatusSeeOther)
+	return nil
+}
+
+const matchPage = 100
+
+func (c *Console) matches(w http.ResponseWriter, r *http.Request, v *visit) error {
+	q := r.URL.Query()
+	hq := history.Query{ContentID: strings.TrimSpace(q.Get("content_id")), Bank: strings.TrimSpace(q.Get("bank")), Limit: matchPage}
+	if b := q.Get("before"); b != "" {
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil || n < 0 {
+			return &httpError{http.StatusBadRequest, "?before must be a hit id."}
+		}
+		hq.Before = n
+	}
+	hits, err := c.st.ListHits(r.Context(), hq)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"Hits": hits, "Query": hq}
+	if len(hits) == matchPage {
+		v := url.Values{}
+		if hq.ContentID != "" {
+			v.Set("content_id", hq.ContentID)
+		}
+		if hq.Bank != "" {
+			v.Set("bank", hq.Bank)
+		}
+		v.Set("before", strconv.FormatInt(hits[len(hits)-1].ID, 10))
+		data["Older"] = "?" + v.Encode()
+	}
+	c.render(w, r, v, http.StatusOK, "matches", "Match history", data)
 	return nil
 }
 
