@@ -361,3 +361,17 @@ func TestAdminTOTP(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkHashPassword is the cost of one login's password check with
+// the default argon2id parameters (64 MiB, t=3, p=4).
+func BenchmarkHashPassword(b *testing.B) {
+	h, err := account.DefaultKDF.HashPassword("correct horse battery staple")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if !account.VerifyPassword(h, "correct horse battery staple") {
+			b.Fatal("no match")
+		}
+	}
+}
