@@ -32,6 +32,10 @@ type Config struct {
 	SetupValid time.Duration
 	// Issuer names the service in authenticator apps (default "Nigehban").
 	Issuer string
+	// MaxHashing bounds the password hashes computed at once (default 4):
+	// each takes KDF.Memory, so a flood of logins queues instead of
+	// exhausting memory.
+	MaxHashing int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -58,6 +62,9 @@ func (c Config) withDefaults() Config {
 	if c.Issuer == "" {
 		c.Issuer = "Nigehban"
 	}
+	if c.MaxHashing <= 0 {
+		c.MaxHashing = 4
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -77,12 +84,25 @@ type Service struct {
 	cfg   Config
 
 	dummyOnce sync.Once
-	dummy     string // a hash to verify against for unknown users
+	dummy     string        // a hash to verify against for unknown users
+	hashing   chan struct{} // a slot per password hash computed at once
 }
 
 // NewService returns a Service over st that audits to au.
 func NewService(st Store, au AuditStore, cfg Config) *Service {
-	return &Service{st: st, audit: au, cfg: cfg.withDefaults()}
+	cfg = cfg.withDefaults()
+	return &Service{st: st, audit: au, cfg: cfg, hashing: make(chan struct{}, cfg.MaxHashing)}
+}
+
+// verify checks pw against hash in one of the hashing slots.
+func (s *Service) verify(ctx context.Context, hash, pw string) (bool, error) {
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.hashing }()
+	return VerifyPassword(hash, pw), nil
 }
 
 // Config returns the effective configuration.
@@ -241,25 +261,36 @@ type Started struct {
 func (s *Service) Login(ctx context.Context, name, password, remote string) (Started, error) {
 	s.dummyOnce.Do(func() { s.dummy, _ = s.cfg.KDF.HashPassword("not a password of anyone") })
 	u, err := s.st.UserByName(ctx, name)
-	if errors.Is(err, ErrNotFound) || ValidateName(name) != nil {
-		VerifyPassword(s.dummy, password) // the same time as a known user
-		return Started{}, s.refuse(ctx, nil, name, remote, "unknown user")
-	}
-	if err != nil {
+	known := err == nil && ValidateName(name) == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Started{}, fmt.Errorf("login: %w", err)
 	}
 	now := s.now()
+	reason := ""
 	switch {
+	case !known:
+		reason = "unknown user"
 	case u.Locked(now):
-		VerifyPassword(s.dummy, password)
-		return Started{}, s.refuse(ctx, &u, name, remote, "locked")
+		reason = "locked"
 	case u.DisabledAt != nil:
-		VerifyPassword(s.dummy, password)
-		return Started{}, s.refuse(ctx, &u, name, remote, "disabled")
+		reason = "disabled"
 	case u.PasswordHash == "":
-		VerifyPassword(s.dummy, password)
-		return Started{}, s.refuse(ctx, &u, name, remote, "no password set (first login needs the setup token)")
-	case !VerifyPassword(u.PasswordHash, password):
+		reason = "no password set (first login needs the setup token)"
+	}
+	hash := u.PasswordHash
+	if reason != "" {
+		hash = s.dummy // the same time as a real check: nothing to learn from it
+	}
+	ok, err := s.verify(ctx, hash, password)
+	if err != nil {
+		return Started{}, err
+	}
+	switch {
+	case !known:
+		return Started{}, s.refuse(ctx, nil, name, remote, reason)
+	case reason != "":
+		return Started{}, s.refuse(ctx, &u, name, remote, reason)
+	case !ok:
 		return Started{}, s.refuse(ctx, &u, name, remote, "wrong password")
 	}
 	stage := StageFull
@@ -374,7 +405,14 @@ func (s *Service) FirstLogin(ctx context.Context, token, password, remote string
 	if err := CheckPasswordPolicy(password); err != nil {
 		return Started{}, err
 	}
-	if u.PasswordHash, err = s.cfg.KDF.HashPassword(password); err != nil {
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return Started{}, ctx.Err()
+	}
+	u.PasswordHash, err = s.cfg.KDF.HashPassword(password)
+	<-s.hashing
+	if err != nil {
 		return Started{}, err
 	}
 	u.SetupHash, u.SetupExpires = nil, time.Time{}
