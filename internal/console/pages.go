@@ -196,10 +196,6 @@ var flash = map[string]string{
 	"changed":   "User changed.",
 }
 
-func contains(s, sub string) bool {
-	return sub == "" || strings.Contains(strings.ToLower(s), strings.ToLower(sub))
-}
-
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
