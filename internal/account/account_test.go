@@ -300,14 +300,14 @@ func TestAdminTOTP(t *testing.T) {
 				t.Fatalf("admin first login: stage %q, %v", s.Session.Stage, err)
 			}
 			secret, _ := account.NewTOTPSecret()
-			if _, err := svc.EnrolTOTP(ctx, s.Session, s.User, secret, "000000", "::1"); !errors.Is(err, account.ErrInvalid) &&
+			if _, err := svc.EnrolTOTP(ctx, s.Session, s.User, secret, "000000", "", "::1"); !errors.Is(err, account.ErrInvalid) &&
 				account.TOTPCode(secret, clk.now()) != "000000" {
 				t.Fatalf("enrol with a wrong code: %v", err)
 			}
 			if _, _, err := svc.Authenticate(ctx, s.Token); err != nil {
 				t.Fatalf("pending session: %v", err)
 			}
-			en, err := svc.EnrolTOTP(ctx, s.Session, s.User, secret, account.TOTPCode(secret, clk.now()), "::1")
+			en, err := svc.EnrolTOTP(ctx, s.Session, s.User, secret, account.TOTPCode(secret, clk.now()), "", "::1")
 			if err != nil || en.Session.Stage != account.StageFull || en.Token == "" || en.Token == s.Token {
 				t.Fatalf("enrol: stage %v, token renewed %v, %v", en.Session.Stage, en.Token != s.Token, err)
 			}
@@ -345,6 +345,21 @@ func TestAdminTOTP(t *testing.T) {
 			clk.add(2 * time.Minute)
 			if _, _, err := svc.Authenticate(ctx, s4.Token); !errors.Is(err, account.ErrNoSession) {
 				t.Fatalf("pending session after 11 min: %v", err)
+			}
+			// Replacing the factor from a full session needs a fresh code of the current one.
+			u, _ = st.UserByName(ctx, "root")
+			sessFull, _, _ := svc.Authenticate(ctx, full.Token)
+			clk.add(30 * time.Second)
+			secret2, _ := account.NewTOTPSecret()
+			newCode := account.TOTPCode(secret2, clk.now())
+			if _, err := svc.EnrolTOTP(ctx, sessFull, u, secret2, newCode, "", "::1"); !errors.Is(err, account.ErrBadLogin) {
+				t.Fatalf("replace without the current code: %v", err)
+			}
+			if _, err := svc.EnrolTOTP(ctx, sessFull, u, secret2, newCode, account.TOTPCode(secret, clk.now()), "::1"); err != nil {
+				t.Fatalf("replace with the current code: %v", err)
+			}
+			if u, _ := st.UserByName(ctx, "root"); string(u.TOTPSecret) != string(secret2) {
+				t.Fatal("factor not replaced")
 			}
 			// Reset clears password and factor and ends sessions.
 			_, tok2, err := svc.Reset(ctx, "root", "cli:test")

@@ -501,10 +501,26 @@ func (s *Service) promote(ctx context.Context, sess Session, u User, remote, met
 // EnrolTOTP sets the user's second factor to secret once code proves the
 // authenticator has it. From a StageEnrol session this completes the
 // login (a new full session with a new token, as VerifyTOTP); from a full
-// session it replaces the factor and the session stays (Token is "").
-func (s *Service) EnrolTOTP(ctx context.Context, sess Session, u User, secret []byte, code, remote string) (Started, error) {
+// session it replaces the factor and the session stays (Token is ""). A
+// user who has a factor must also give a code of it (current): a stolen
+// session cannot replace the factor. A wrong current code is ErrBadLogin
+// and counts towards the lockout.
+func (s *Service) EnrolTOTP(ctx context.Context, sess Session, u User, secret []byte, code, current, remote string) (Started, error) {
 	if sess.Stage == StageTOTP {
 		return Started{}, ErrNoSession
+	}
+	if u.HasTOTP() {
+		cur, ok := matchTOTP(u.TOTPSecret, current, s.cfg.Now())
+		if !ok {
+			return Started{}, s.refuse(ctx, &u, u.Name, remote, "wrong current TOTP code (replacing the factor)")
+		}
+		fresh, err := s.st.UseTOTPStep(ctx, u.ID, cur)
+		if err != nil {
+			return Started{}, err
+		}
+		if !fresh {
+			return Started{}, s.refuse(ctx, &u, u.Name, remote, "current TOTP code reused (replacing the factor)")
+		}
 	}
 	step, ok := matchTOTP(secret, code, s.cfg.Now())
 	if !ok {

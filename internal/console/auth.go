@@ -110,7 +110,7 @@ func (c *Console) enrolForm(w http.ResponseWriter, r *http.Request, v *visit) er
 func (c *Console) showEnrol(w http.ResponseWriter, r *http.Request, v *visit, status int, secret []byte, msg string) {
 	c.render(w, r, v, status, "enrol", "Two-factor login", map[string]any{
 		"Secret": account.EncodeTOTPSecret(secret), "URI": account.TOTPURI(c.acc.Config().Issuer, v.user.Name, secret),
-		"Required": v.sess.Stage == account.StageEnrol, "Error": msg})
+		"Required": v.sess.Stage == account.StageEnrol, "Replace": v.user.HasTOTP(), "Error": msg})
 }
 
 func (c *Console) enrol(w http.ResponseWriter, r *http.Request, v *visit) error {
@@ -118,7 +118,11 @@ func (c *Console) enrol(w http.ResponseWriter, r *http.Request, v *visit) error 
 	if err != nil {
 		return &httpError{http.StatusBadRequest, "The form's key is damaged; reload the page."}
 	}
-	st, err := c.acc.EnrolTOTP(r.Context(), v.sess, v.user, secret, r.PostFormValue("code"), v.remote)
+	st, err := c.acc.EnrolTOTP(r.Context(), v.sess, v.user, secret, r.PostFormValue("code"), r.PostFormValue("current"), v.remote)
+	if errors.Is(err, account.ErrBadLogin) {
+		c.showEnrol(w, r, v, http.StatusUnauthorized, secret, "The code of your current authenticator is wrong.")
+		return nil
+	}
 	if errors.Is(err, account.ErrInvalid) {
 		c.showEnrol(w, r, v, http.StatusBadRequest, secret, "That code does not match; check the app and the phone's clock, then try again.")
 		return nil
