@@ -3,6 +3,8 @@ package console
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
 )
@@ -22,10 +24,26 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, v *visit) er
 	return nil
 }
 
+// throttled answers 429 when the caller's address has used up its failed
+// logins (see throttle).
+func (c *Console) throttled(w http.ResponseWriter, r *http.Request, v *visit) bool {
+	if !c.fails.blocked(v.remote, time.Now()) {
+		return false
+	}
+	c.log.Warn("console: login attempts throttled", "remote", v.remote)
+	w.Header().Set("Retry-After", strconv.Itoa(int(loginEvery.Seconds())))
+	c.fail(w, r, v, &httpError{http.StatusTooManyRequests, "Too many failed attempts from your address; wait a little and try again."})
+	return true
+}
+
 func (c *Console) login(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if c.throttled(w, r, v) {
+		return nil
+	}
 	name, next := r.PostFormValue("name"), localPath(r.PostFormValue("next"))
 	st, err := c.acc.Login(r.Context(), name, r.PostFormValue("password"), v.remote)
 	if errors.Is(err, account.ErrBadLogin) {
+		c.fails.fail(v.remote, time.Now())
 		c.render(w, r, v, http.StatusUnauthorized, "login", "Log in", map[string]string{"Error": refused, "Name": name, "Next": next})
 		return nil
 	}
@@ -59,6 +77,9 @@ func (c *Console) setup(w http.ResponseWriter, r *http.Request, v *visit) error 
 		c.render(w, r, v, status, "setup", "First login", map[string]any{"Min": account.MinPasswordLen, "Error": msg})
 		return nil
 	}
+	if c.throttled(w, r, v) {
+		return nil
+	}
 	pw := r.PostFormValue("password")
 	if pw != r.PostFormValue("password2") {
 		return show(http.StatusBadRequest, "The two passwords differ.")
@@ -68,6 +89,7 @@ func (c *Console) setup(w http.ResponseWriter, r *http.Request, v *visit) error 
 	case errors.Is(err, account.ErrInvalid):
 		return show(http.StatusBadRequest, err.Error())
 	case errors.Is(err, account.ErrBadLogin):
+		c.fails.fail(v.remote, time.Now())
 		return show(http.StatusUnauthorized, "This setup token is unknown, used or expired. Ask an administrator for a new one.")
 	case err != nil:
 		return err
@@ -82,8 +104,12 @@ func (c *Console) totpForm(w http.ResponseWriter, r *http.Request, v *visit) err
 }
 
 func (c *Console) totp(w http.ResponseWriter, r *http.Request, v *visit) error {
+	if c.throttled(w, r, v) {
+		return nil
+	}
 	st, err := c.acc.VerifyTOTP(r.Context(), v.sess, v.user, r.PostFormValue("code"), v.remote)
 	if errors.Is(err, account.ErrBadLogin) {
+		c.fails.fail(v.remote, time.Now())
 		if errors.Is(err, account.ErrLocked) {
 			c.acc.Logout(r.Context(), v.sess, v.user, v.remote)
 			c.clearSession(w)

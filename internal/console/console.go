@@ -92,7 +92,15 @@ type Console struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	h     http.Handler
+	fails *throttle // failed logins per remote address
 }
+
+// Failed logins (password, setup token or TOTP code) from one address:
+// loginBurst at once, then one every loginEvery.
+const (
+	loginBurst = 30
+	loginEvery = 10 * time.Second
+)
 
 // Prefix is where the console is mounted.
 const Prefix = "/ui/"
@@ -102,7 +110,8 @@ func New(st Store, cfg Config) (*Console, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log}
+	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
+		fails: newThrottle(loginBurst, loginEvery)}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}

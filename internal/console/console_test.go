@@ -366,3 +366,35 @@ func TestLoginFlow(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginThrottle: one address guessing many names is answered 429
+// after 30 failures, without a password check or an audit entry each.
+func TestLoginThrottle(t *testing.T) {
+	e := newEnv(t, sqliteDSN(t))
+	for i := range 30 {
+		resp := e.do(t, "POST", "/ui/login", "", url.Values{"name": {"guess" + strconv.Itoa(i)}, "password": {"x"}}, nil)
+		if readBody(t, resp); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/ui/login", "/ui/setup"} {
+		resp := e.do(t, "POST", path, "", url.Values{"name": {"guess"}, "password": {"x"}, "token": {"nigu_x"}}, nil)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
+			!strings.Contains(body, "Too many") {
+			t.Errorf("%s after 30 failures: %d", path, resp.StatusCode)
+		}
+	}
+	if n := count(auditActions(t, e.st), "login.fail"); n != 30 {
+		t.Errorf("%d login.fail entries, want 30 (throttled attempts are not checked)", n)
+	}
+}
+
+func count(acts []string, prefix string) int {
+	n := 0
+	for _, a := range acts {
+		if strings.HasPrefix(a, prefix+" ") {
+			n++
+		}
+	}
+	return n
+}
