@@ -14,8 +14,8 @@ func (db *DB) AuditBefore(ctx context.Context, before int64, limit int) ([]audit
 	if before <= 0 {
 		before = 1 << 62
 	}
-	rows, err := db.pool.Query(ctx, `SELECT seq, at, actor, action, target, remote, detail, prev, hash
-		FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2`, before, limit)
+	rows, err := db.pool.Query(ctx, fmt.Sprintf(`SELECT seq, at, actor, action, target, remote, detail, prev, hash
+		FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT %d`, limit), before) // a literal limit: see SearchSignals
 	if err != nil {
 		return nil, err
 	}
@@ -50,10 +50,13 @@ func (db *DB) SearchSignals(ctx context.Context, bankName, category, source stri
 	for id := range banks {
 		bankID = id
 	}
+	// LIMIT and OFFSET are literals, not parameters: a cached generic plan
+	// with a parameter limit may sort the whole bank instead of walking the
+	// primary key and stopping after limit rows.
 	end, exhausted := int64(1<<62), true
 	if scan > 0 {
-		err := db.pool.QueryRow(ctx, `SELECT id FROM signals WHERE id > $1 AND bank_id = $2 ORDER BY id LIMIT 1 OFFSET $3`,
-			after, bankID, scan-1).Scan(&end)
+		err := db.pool.QueryRow(ctx, fmt.Sprintf(`SELECT id FROM signals WHERE id > $1 AND bank_id = $2 ORDER BY id LIMIT 1 OFFSET %d`, scan-1),
+			after, bankID).Scan(&end)
 		switch {
 		case err == nil:
 			exhausted = false
@@ -76,8 +79,7 @@ func (db *DB) SearchSignals(ctx context.Context, bankName, category, source stri
 		args = append(args, source)
 		q += fmt.Sprintf(` AND strpos(lower(source), lower($%d)) > 0`, len(args))
 	}
-	args = append(args, limit+1)
-	q += fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args))
+	q += fmt.Sprintf(` ORDER BY id LIMIT %d`, limit+1)
 	rows, err := db.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, 0, err

@@ -55,8 +55,7 @@ func (db *DB) ListHits(ctx context.Context, q history.Query) ([]history.Hit, err
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	args = append(args, q.Limit)
-	query += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args))
+	query += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, q.Limit) // a literal: plans walk the index and stop
 	rows, err := db.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
