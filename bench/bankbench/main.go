@@ -32,8 +32,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
-	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/index"
+	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/store"
 )
@@ -251,7 +251,7 @@ func pgDB(ctx context.Context, op, server, name string) error {
 	return nil
 }
 
-// loadIndex times bank.LoadIndex over the bank (the store scan plus the
+// loadIndex times match.LoadStore over the bank (the store scan plus the
 // index build) against building the same index straight from the list file
 // (parse and build only: the floor the store path is compared with).
 func loadIndex(ctx context.Context, dsn, bankName, list string) error {
@@ -262,7 +262,7 @@ func loadIndex(ctx context.Context, dsn, bankName, list string) error {
 	defer st.Close()
 	runtime.GC()
 	start := time.Now()
-	x, err := bank.LoadIndex(ctx, st, []string{bankName})
+	x, err := match.LoadStore(ctx, st, []string{bankName}, match.DefaultStoreOptions())
 	if err != nil {
 		return err
 	}

@@ -41,11 +41,7 @@ func newAPIKeyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if k, err = st.CreateAPIKey(cmd.Context(), k); err != nil {
-				return err
-			}
-			if _, err := st.AppendAudit(cmd.Context(), audit.Entry{Actor: defaultActor(), Action: "apikey.create",
-				Target: strconv.FormatInt(k.ID, 10), Detail: mustMarshal(map[string]any{"name": k.Name, "role": k.Role})}); err != nil {
+			if k, err = st.CreateAPIKey(cmd.Context(), k, audit.Actor{Name: defaultActor()}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "created key %d (%s, %s); its secret, shown only now:\n", k.ID, k.Name, k.Role)
@@ -94,11 +90,7 @@ func newAPIKeyCommand() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			if err := st.RevokeAPIKey(cmd.Context(), id); err != nil {
-				return err
-			}
-			_, err = st.AppendAudit(cmd.Context(), audit.Entry{Actor: defaultActor(), Action: "apikey.revoke", Target: args[0]})
-			return err
+			return st.RevokeAPIKey(cmd.Context(), id, audit.Actor{Name: defaultActor()})
 		},
 	}
 	cmd.AddCommand(create, list, revoke)
@@ -152,9 +144,4 @@ func newAuditCommand() *cobra.Command {
 	log.Flags().Int64Var(&since, "since", 0, "print entries after this sequence number")
 	cmd.AddCommand(verify, log)
 	return cmd
-}
-
-func mustMarshal(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/store"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
 // runCLI runs a command tree in-process with args and returns stdout,
@@ -31,9 +32,9 @@ func runCLI(t *testing.T, cmd *cobra.Command, args ...string) (string, string, e
 // TestAPIKeyAndAuditCLI: keys are created (secret printed once, on stdout
 // alone), listed, revoked, and every act is in a verifiable audit log.
 func TestAPIKeyAndAuditCLI(t *testing.T) {
-	for engine, newDB := range cliDBs(t) {
-		t.Run(engine, func(t *testing.T) {
-			db := newDB(t)
+	for _, eng := range storetest.Engines {
+		t.Run(eng.Name, func(t *testing.T) {
+			db := eng.DSN(t)
 			out, errOut, err := runCLI(t, newAPIKeyCommand(), "create", "--db", db, "--role", "admin", "--name", "ops")
 			secret := strings.TrimSpace(out)
 			if err != nil || !strings.HasPrefix(secret, "nig_") || strings.Count(out, "\n") != 1 || !strings.Contains(errOut, "shown only now") {
@@ -80,7 +81,7 @@ func TestAPIKeyAndAuditCLI(t *testing.T) {
 				t.Errorf("log --since 1: %v %q", err, out)
 			}
 
-			if engine != "sqlite" {
+			if eng.Name != "sqlite" {
 				return
 			}
 			// Edit an entry behind the program's back: verify must fail.

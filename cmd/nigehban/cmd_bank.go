@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/hashlist"
 	"github.com/nigehban/nigehban/internal/progress"
@@ -87,7 +88,7 @@ when --db is a postgres:// URL.`,
 	cmd.AddCommand(
 		newBankCreateCommand(g), newBankUpdateCommand(g), newBankListCommand(g), newBankShowCommand(g),
 		newBankImportCommand(g), newBankExportCommand(g), newBankAddCommand(g), newBankRemoveCommand(g),
-		newBankLogCommand(g), newBankCheckCommand(g),
+		newBankLogCommand(g), newBankCheckCommand(g), newBankExclusionsCommand(g),
 	)
 	return cmd
 }
@@ -102,11 +103,13 @@ func (g *bankGlobals) withService(ctx context.Context, fn func(*bank.Service, st
 	return fn(bank.NewService(st), st)
 }
 
-func (g *bankGlobals) who() string {
+// who is the actor of the command's changes: a local user, no remote
+// address.
+func (g *bankGlobals) who() audit.Actor {
 	if g.actor != "" {
-		return g.actor
+		return audit.Actor{Name: g.actor}
 	}
-	return defaultActor()
+	return audit.Actor{Name: defaultActor()}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -293,7 +296,7 @@ func newBankImportCommand(g *bankGlobals) *cobra.Command {
 	var o bankImportOptions
 	cmd := &cobra.Command{
 		Use:   "import NAME FILE",
-		Short: "Import a hash list into a bank (plain, csv, jsonl, te, vics; streamed)",
+		Short: "Import a hash list into a bank (plain, csv, jsonl, te, vics, nigehban hash output; streamed)",
 		Long: `Import a hash list into a bank. FILE may be "-" for stdin. The list is
 streamed: its size does not matter.
 
@@ -303,6 +306,9 @@ Formats (--format, default auto: from the content, then the file name):
   jsonl  one JSON object per line with the same fields
   te     ThreatExchange-style PDQ lists: hash,quality,filename
   vics   Project VIC VICS JSON (MD5, SHA1, Category per Media)
+  nigehban  what "nigehban hash" prints (JSONL or CSV): each file's md5, sha1,
+         sha256, pdq with quality and vpdq (JSONL only), noted with its path;
+         records with an error and empty files are bad lines
 
 With --atomic (the default) the import is all or nothing: one bad line and
 nothing is imported; every bad line is listed with its line number. With
@@ -318,7 +324,7 @@ none.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "auto", "list format: auto, plain, csv, jsonl, te or vics")
+	f.StringVar(&o.format, "format", "auto", "list format: auto, plain, csv, jsonl, te, vics or nigehban (hash output)")
 	f.StringVar(&o.typ, "type", "", "signal type for entries that do not say (plain lists): md5, sha1, sha256, pdq, vpdq")
 	f.StringVar(&o.category, "category", "", "category for entries without one")
 	f.StringVar(&o.source, "source", "", "source for entries without one (e.g. the partner or file it came from)")
@@ -371,7 +377,7 @@ func runBankImport(ctx context.Context, svc *bank.Service, stdout io.Writer, std
 	}
 
 	var last atomic.Pointer[bank.ImportResult]
-	opts := bank.ImportOptions{
+	opts := bank.ImportOptions{Format: format,
 		Actor: g.who(), Atomic: o.atomic, Category: o.category, Source: o.source,
 		BatchSize: o.batch, MaxBadLines: o.maxBad,
 		Progress: func(r bank.ImportResult) { last.Store(&r) },
@@ -433,8 +439,12 @@ func printImportSummary(w io.Writer, name string, f hashlist.Format, res bank.Im
 	}
 	switch {
 	case err == nil:
-		fmt.Fprintf(w, "imported %s list into bank %s: %d added, %d unchanged, %d bad lines%s\n",
-			f, name, res.Committed, res.Unchanged, res.Bad, rate)
+		excluded := ""
+		if res.Excluded > 0 {
+			excluded = fmt.Sprintf(", %d excluded (removed earlier: see bank exclusions)", res.Excluded)
+		}
+		fmt.Fprintf(w, "imported %s list into bank %s: %d added, %d unchanged, %d bad lines%s%s\n",
+			f, name, res.Committed, res.Unchanged, res.Bad, excluded, rate)
 	case errors.Is(err, bank.ErrBadLines):
 		fmt.Fprintf(w, "nothing imported into bank %s (--atomic): %d bad lines of %d read; fix them or use --atomic=false to skip them\n",
 			name, res.Bad, res.Read)
@@ -456,7 +466,7 @@ func showImportProgress(w io.Writer, last *atomic.Pointer[bank.ImportResult], cr
 		if p := last.Load(); p != nil {
 			r = *p
 		}
-		s := fmt.Sprintf("import: %d read, %d added, %d unchanged, %d bad", r.Read, r.Added, r.Unchanged, r.Bad)
+		s := fmt.Sprintf("import: %d read, %d added, %d unchanged, %d excluded, %d bad", r.Read, r.Added, r.Unchanged, r.Excluded, r.Bad)
 		n := cr.n.Load()
 		if size > 0 {
 			s += fmt.Sprintf(", %s/%s (%.0f%%)", progress.Bytes(n), progress.Bytes(size), 100*float64(n)/float64(size))
@@ -597,7 +607,9 @@ func newBankAddCommand(g *bankGlobals) *cobra.Command {
 		Short: "Add signals to a bank, one transaction each",
 		Long: `Add one or more signals of --type to a bank. Each value is committed on its
 own and acknowledged with a line ("added pdq signal 42 …") only once it is
-durably stored. A value already active in the bank is reported unchanged.`,
+durably stored. A value already active in the bank is reported unchanged; a
+value removed from it earlier is reported excluded and not added (see
+"bank exclusions").`,
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := bank.ParseType(typ)
@@ -611,12 +623,18 @@ durably stored. A value already active in the bank is reported unchanged.`,
 					s := sig
 					s.Value = v
 					stored, added, err := svc.AddSignal(cmd.Context(), args[0], s, g.who())
-					if err != nil {
+					excluded := errors.Is(err, bank.ErrExcluded)
+					if err != nil && !excluded {
 						return err
 					}
 					if g.json {
-						b, _ := json.Marshal(map[string]any{"added": added, "signal": stored})
+						b, _ := json.Marshal(map[string]any{"added": added, "excluded": excluded, "signal": stored})
 						fmt.Fprintf(w, "%s\n", b)
+						continue
+					}
+					if excluded {
+						fmt.Fprintf(w, "excluded %s signal %s (removed earlier; bank exclusions remove allows it)\n",
+							stored.Type, shorten(stored.Value, 80))
 						continue
 					}
 					verb := "added"
@@ -645,7 +663,9 @@ func newBankRemoveCommand(g *bankGlobals) *cobra.Command {
 		Use:   "remove NAME (ID | --type TYPE VALUE) --reason TEXT",
 		Short: "Remove a signal from a bank (a false positive); it stays in the history",
 		Long: `Mark a signal removed: it stops matching, and the removal (who, when, why)
-is logged. Name the signal by its ID, or by --type and value.`,
+is logged. Name the signal by its ID, or by --type and value. The value is
+added to the bank's exclusions, so re-importing a list that still holds it
+does not bring it back ("bank exclusions remove" allows it again).`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var ref bank.SignalRef

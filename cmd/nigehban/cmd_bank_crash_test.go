@@ -30,10 +30,10 @@ func TestBankCrashSafety(t *testing.T) {
 	const lines = 200_000
 	list := filepath.Join(t.TempDir(), "list.txt")
 	writePDQList(t, list, lines, 1)
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Run("atomic-import", func(t *testing.T) {
-				db := newDB(t)
+				db := e.DSN(t)
 				runNigehban(t, bin, "bank", "create", "big", "--db", db)
 				killMidImport(t, bin, db, list, "--atomic=true")
 				n := checkStore(t, db, "big")
@@ -50,7 +50,7 @@ func TestBankCrashSafety(t *testing.T) {
 				}
 			})
 			t.Run("batched-import", func(t *testing.T) {
-				db := newDB(t)
+				db := e.DSN(t)
 				runNigehban(t, bin, "bank", "create", "big", "--db", db)
 				killMidImport(t, bin, db, list, "--atomic=false", "--batch", "5000")
 				n := checkStore(t, db, "big")
@@ -60,7 +60,7 @@ func TestBankCrashSafety(t *testing.T) {
 				t.Logf("batched import killed mid-way left %d signals", n)
 			})
 			t.Run("single-adds", func(t *testing.T) {
-				db := newDB(t)
+				db := e.DSN(t)
 				runNigehban(t, bin, "bank", "create", "b", "--db", db)
 				killMidAdds(t, bin, db)
 			})

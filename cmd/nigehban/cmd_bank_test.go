@@ -9,9 +9,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -41,15 +43,6 @@ func mustBankCLI(t *testing.T, db string, args ...string) string {
 	return out
 }
 
-// cliDBs returns the stores the CLI tests run against: a SQLite file, and a
-// PostgreSQL database when NIGEHBAN_TEST_POSTGRES is set.
-func cliDBs(t *testing.T) map[string]func(t *testing.T) string {
-	return map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return storetest.SQLitePath(t) },
-		"postgres": func(t *testing.T) string { return storetest.PostgresURL(t) },
-	}
-}
-
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -60,10 +53,10 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestBankCLI(t *testing.T) {
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
-			db := newDB(t)
+			db := e.DSN(t)
 			mustBankCLI(t, db, "create", "ncmec", "--description", "hotline list", "--action", "block", "--pdq-threshold", "20")
 			if _, _, err := bankCLI(t, db, "create", "ncmec"); !errors.Is(err, bank.ErrExists) {
 				t.Errorf("create twice: err = %v, want ErrExists", err)
@@ -168,10 +161,10 @@ func TestBankCLIImport(t *testing.T) {
 		good = append(good, storetest.RandomPDQ(r))
 	}
 	list := strings.Join(good[:5], "\n") + "\nnot-a-hash\n" + strings.Join(good[5:], "\n") + "\n" + good[0][:60] + "\n"
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
-			db := newDB(t)
+			db := e.DSN(t)
 			mustBankCLI(t, db, "create", "b")
 			file := writeFile(t, "list.txt", list)
 
@@ -272,4 +265,96 @@ func countSignals(t *testing.T, dsn, name string) int64 {
 		n += c
 	}
 	return n
+}
+
+// TestCLIChangesAudited: bank and key changes made through the CLI are in
+// the audit log, each once, by the CLI's actor, and the chain verifies.
+func TestCLIChangesAudited(t *testing.T) {
+	list := writeFile(t, "list.csv", "type,value\nmd5,0cc175b9c0f1b6a831c399e269772661\nsha1,86f7e437faa5a7fce15d1ddcb9eaeaea377667b8\n")
+	storetest.ForEachEngine(t, func(t *testing.T, db string) {
+		mustBankCLI(t, db, "create", "hotline")
+		mustBankCLI(t, db, "update", "hotline", "--description", "from the hotline")
+		mustBankCLI(t, db, "update", "hotline", "--description", "from the hotline") // no change: not audited
+		mustBankCLI(t, db, "add", "hotline", "--type", "md5", "d41d8cd98f00b204e9800998ecf8427e")
+		mustBankCLI(t, db, "import", "hotline", list)
+		mustBankCLI(t, db, "remove", "hotline", "--type", "md5", "d41d8cd98f00b204e9800998ecf8427e", "--reason", "empty file")
+		if _, errOut, err := runCLI(t, newAPIKeyCommand(), "create", "--db", db, "--role", "curator", "--name", "ops"); err != nil {
+			t.Fatalf("apikey create: %v %s", err, errOut)
+		}
+		if _, errOut, err := runCLI(t, newAPIKeyCommand(), "revoke", "--db", db, "1"); err != nil {
+			t.Fatalf("apikey revoke: %v %s", err, errOut)
+		}
+
+		st, err := store.Open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		es, err := st.ListAudit(context.Background(), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range es {
+			got = append(got, e.Action+" "+e.Target)
+			if e.Remote != "" {
+				t.Errorf("CLI entry %d has a remote address %q", e.Seq, e.Remote)
+			}
+			if strings.HasPrefix(e.Action, "bank.") || strings.HasPrefix(e.Action, "signal.") {
+				if e.Actor != "tester" {
+					t.Errorf("entry %d by %q, want the --actor tester", e.Seq, e.Actor)
+				}
+			}
+		}
+		want := []string{"bank.create hotline", "bank.update hotline", "signal.add hotline", "bank.import hotline",
+			"signal.remove hotline", "apikey.create 1", "apikey.revoke 1"}
+		if !slices.Equal(got, want) {
+			t.Errorf("audit log:\n got %q\nwant %q", got, want)
+		}
+		if n, err := audit.VerifyStore(context.Background(), st); err != nil || n != len(want) {
+			t.Errorf("verify: %d entries, %v", n, err)
+		}
+	})
+}
+
+// TestBankExclusionsCLI: a removed signal stays removed through re-imports
+// and adds, until "bank exclusions remove" allows it again.
+func TestBankExclusionsCLI(t *testing.T) {
+	const md5 = "0cc175b9c0f1b6a831c399e269772661"
+	list := writeFile(t, "list.csv", "type,value\nmd5,"+md5+"\nsha1,86f7e437faa5a7fce15d1ddcb9eaeaea377667b8\n")
+	storetest.ForEachEngine(t, func(t *testing.T, db string) {
+		mustBankCLI(t, db, "create", "b")
+		mustBankCLI(t, db, "import", "b", list)
+		mustBankCLI(t, db, "remove", "b", "--type", "md5", md5, "--reason", "false positive")
+		if out := mustBankCLI(t, db, "import", "b", list); !strings.Contains(out, "0 added, 1 unchanged, 0 bad lines, 1 excluded") {
+			t.Errorf("re-import: %q", out)
+		}
+		if out := mustBankCLI(t, db, "add", "b", "--type", "md5", strings.ToUpper(md5)); !strings.HasPrefix(out, "excluded md5 signal "+md5) {
+			t.Errorf("add of a removed value: %q", out)
+		}
+		out := mustBankCLI(t, db, "exclusions", "list", "b", "--json")
+		var xs []bank.Exclusion
+		if err := json.Unmarshal([]byte(out), &xs); err != nil || len(xs) != 1 || xs[0].Value != md5 ||
+			xs[0].Reason != "false positive" || xs[0].CreatedBy != "tester" {
+			t.Fatalf("exclusions list: %v %q", err, out)
+		}
+		if _, _, err := bankCLI(t, db, "exclusions", "add", "b", "--type", "sha256", "nothex", "--reason", "x"); !errors.Is(err, bank.ErrInvalid) {
+			t.Errorf("exclusions add of a bad value: %v", err)
+		}
+		sha256 := "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"
+		if out := mustBankCLI(t, db, "exclusions", "add", "b", "--type", "sha256", sha256, "--reason", "known benign"); !strings.HasPrefix(out, "excluded sha256") {
+			t.Errorf("exclusions add: %q", out)
+		}
+		if out := mustBankCLI(t, db, "exclusions", "list", "b"); strings.Count(out, "\n") != 3 || !strings.Contains(out, "known benign") {
+			t.Errorf("exclusions list: %q", out)
+		}
+		mustBankCLI(t, db, "exclusions", "remove", "b", "--type", "md5", md5)
+		if _, _, err := bankCLI(t, db, "exclusions", "remove", "b", "--type", "md5", md5); !errors.Is(err, bank.ErrNotFound) {
+			t.Errorf("exclusions remove twice: %v", err)
+		}
+		if out := mustBankCLI(t, db, "add", "b", "--type", "md5", md5); !strings.HasPrefix(out, "added md5 signal") {
+			t.Errorf("add after the exclusion was removed: %q", out)
+		}
+		mustBankCLI(t, db, "check")
+	})
 }

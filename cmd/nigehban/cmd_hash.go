@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nigehban/nigehban/internal/buildinfo"
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/progress"
 )
@@ -41,7 +42,12 @@ func newHashCommand() *cobra.Command {
 Each file gives one output record: JSONL objects by default, or CSV with a
 header. Types are detected from content, not names. A file that cannot be
 read or decoded gives a record with "error"; the run goes on and exits with
-status 1 at the end. A progress line is shown on stderr when it is a terminal.`,
+status 1 at the end. A progress line is shown on stderr when it is a terminal.
+
+Every record also says which build produced it: tool_version and
+tool_revision (see "nigehban version") and jpeg_decoder (libjpeg-turbo or
+go), since the two JPEG decoders can give PDQ hashes a few bits apart on
+low-quality images. In CSV these are the last three columns.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHash(cmd.Context(), cmd.OutOrStdout(), cmd.InOrStdin(), args, o)
@@ -68,11 +74,12 @@ func runHash(ctx context.Context, stdout io.Writer, stdin io.Reader, paths []str
 		return fmt.Errorf("--workers must be at least 1, got %d", o.workers)
 	}
 	var out recordWriter
+	stamp := buildinfo.Get().Stamp()
 	switch o.format {
 	case "jsonl":
-		out = &jsonlWriter{w: bufio.NewWriter(stdout)}
+		out = &jsonlWriter{w: bufio.NewWriter(stdout), stamp: stamp}
 	case "csv":
-		out = newCSVWriter(stdout, o.dihedral)
+		out = newCSVWriter(stdout, o.dihedral, stamp)
 	default:
 		return fmt.Errorf("unknown --format %q (want jsonl or csv)", o.format)
 	}
@@ -161,10 +168,20 @@ func hashTarget(ctx context.Context, t fingerprint.Target, stdin io.Reader, fo f
 	return fingerprint.File(ctx, t.Path, fo)
 }
 
-type jsonlWriter struct{ w *bufio.Writer }
+type jsonlWriter struct {
+	w     *bufio.Writer
+	stamp buildinfo.Stamp
+}
+
+// hashLine is one JSONL record: the fingerprint with the build's stamp
+// (tool_version, tool_revision, jpeg_decoder) as sibling fields.
+type hashLine struct {
+	fingerprint.Record
+	buildinfo.Stamp
+}
 
 func (j *jsonlWriter) Write(r fingerprint.Record) error {
-	b, err := json.Marshal(r)
+	b, err := json.Marshal(hashLine{Record: r, Stamp: j.stamp})
 	if err != nil {
 		return err
 	}
@@ -179,11 +196,15 @@ type csvWriter struct {
 	w        *csv.Writer
 	dihedral bool
 	header   bool
+	stamp    buildinfo.Stamp
 }
 
-func newCSVWriter(w io.Writer, dihedral bool) *csvWriter {
-	return &csvWriter{w: csv.NewWriter(w), dihedral: dihedral}
+func newCSVWriter(w io.Writer, dihedral bool, stamp buildinfo.Stamp) *csvWriter {
+	return &csvWriter{w: csv.NewWriter(w), dihedral: dihedral, stamp: stamp}
 }
+
+// csvStampHeader names the columns that end every CSV row.
+var csvStampHeader = []string{"tool_version", "tool_revision", "jpeg_decoder"}
 
 var csvHeader = []string{"path", "type", "format", "size", "md5", "sha1", "sha256", "pdq", "quality",
 	"width", "height", "duration", "fps", "vpdq_frames", "error"}
@@ -195,6 +216,7 @@ func (c *csvWriter) Write(r fingerprint.Record) error {
 		if c.dihedral {
 			h = append(h[:len(h):len(h)], "pdq_dihedral")
 		}
+		h = append(h[:len(h):len(h)], csvStampHeader...)
 		if err := c.w.Write(h); err != nil {
 			return err
 		}
@@ -230,6 +252,7 @@ func (c *csvWriter) Write(r fingerprint.Record) error {
 		}
 		row = append(row, strings.Join(dih, " "))
 	}
+	row = append(row, c.stamp.Version, c.stamp.Revision, c.stamp.JPEGDecoder)
 	return c.w.Write(row)
 }
 

@@ -13,14 +13,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/bank"
-	"github.com/nigehban/nigehban/internal/index"
+	"github.com/nigehban/nigehban/internal/hashlist"
+	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
 func init() { rootCmd.AddCommand(newMatchCommand()) }
 
 type matchOptions struct {
 	banks     []string
+	bankType  string
 	db        string
 	threshold int
 	format    string
@@ -29,20 +33,24 @@ type matchOptions struct {
 func newMatchCommand() *cobra.Command {
 	var o matchOptions
 	cmd := &cobra.Command{
-		Use:   "match --bank FILE [--threshold 31] [QUERIES|-]",
-		Short: "Match PDQ hashes against banks (hash-list files, or stored banks with --db)",
+		Use:   "match [--bank FILE… | --db DSN] [--bank NAME…] [--threshold 31] [QUERIES|-]",
+		Short: "Match PDQ hashes against banks (hash-list files, or stored banks)",
 		Long: `Match PDQ hashes against one or more banks and print one JSONL object per query:
 {"query":…,"matches":[{"hash":…,"distance":…,"label":…}]}, nearest first.
 
-Without --db, each --bank is a file of PDQ hashes, one per line, "hex" or
-"hex,label" (blank lines and lines starting with # are skipped). With --db,
-each --bank names a stored bank (all enabled banks when none is named), each
-matched with its own threshold (--threshold can only narrow it), and matches
-report the bank, signal id, value and category.
+A --bank that names a file is a hash list in any format bank import reads
+(plain, csv, jsonl, te, vics; found by content), or the "hex,label" lines
+earlier versions took; lines of a plain list are PDQ hashes unless
+--bank-type says otherwise. Otherwise the banks are stored ones: those
+--bank names (all enabled banks when none is named) in the database --db
+gives, by default the one every command uses. Each stored bank matches with
+its own threshold (--threshold can only narrow it), and matches report the
+bank, signal id, value and category.
 
-Queries come from the files named, or stdin ("-" or none), in the same line
-format. A bad query line is reported as {"query":…,"error":…}, matching
-goes on, and the exit status is 1 at the end.`,
+Queries come from the files named, or stdin ("-" or none), one PDQ hash per
+line, optionally followed by ",label". A bad query line is reported as
+{"query":…,"error":…}, matching goes on, and the exit status is 1 at the
+end. A bank or query file that is not text (an image) is refused whole.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("threshold") {
 				o.threshold = -1
@@ -51,9 +59,10 @@ goes on, and the exit status is 1 at the end.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&o.banks, "bank", nil, "bank file (or, with --db, bank name); repeatable")
-	f.StringVar(&o.db, "db", "", "match stored banks in this database (SQLite path or postgres:// URL)")
-	f.IntVar(&o.threshold, "threshold", pdq.DefaultThreshold, "match when the Hamming distance is at most this (0-256)")
+	f.StringArrayVar(&o.banks, "bank", nil, "hash-list file, or stored bank name; repeatable")
+	f.StringVar(&o.bankType, "bank-type", "pdq", "signal type of bank lines that do not say (plain lists)")
+	f.StringVar(&o.db, "db", "", "match stored banks in this database (default $NIGEHBAN_DB, else $XDG_DATA_HOME/nigehban/nigehban.db)")
+	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "match when the Hamming distance is at most this (0-256)")
 	f.StringVar(&o.format, "format", "jsonl", "output format (jsonl)")
 	return cmd
 }
@@ -75,16 +84,19 @@ func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []str
 	if o.threshold > 256 || o.threshold < -1 {
 		return fmt.Errorf("--threshold must be between 0 and 256, got %d", o.threshold)
 	}
-	var match matcher
-	var err error
-	if o.db != "" {
+	files, err := bankFiles(o)
+	if err != nil {
+		return err
+	}
+	var find matcher
+	if files {
+		find, err = fileMatcher(ctx, o)
+	} else {
 		var st io.Closer
-		match, st, err = storedMatcher(ctx, o)
+		find, st, err = storedMatcher(ctx, o)
 		if st != nil {
 			defer st.Close()
 		}
-	} else {
-		match, err = fileMatcher(o)
 	}
 	if err != nil {
 		return err
@@ -108,7 +120,16 @@ func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []str
 			defer f.Close()
 			r = f
 		}
-		err := forEachLine(r, func(line int, hex, _ string) error {
+		if r == nil {
+			r = strings.NewReader("")
+		}
+		br := bufio.NewReaderSize(r, 64<<10)
+		if head, _ := br.Peek(hashlist.DetectSize); len(head) > 0 {
+			if err := match.CheckText(head); err != nil {
+				return fmt.Errorf("queries %s: %w", name, err)
+			}
+		}
+		err := forEachLine(br, func(line int, hex, _ string) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -116,7 +137,7 @@ func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []str
 			h, err := pdq.ParseHex(hex)
 			if err == nil {
 				var ms []any
-				if ms, err = match(h); err == nil {
+				if ms, err = find(h); err == nil {
 					rec.Query, rec.Matches = h.String(), &ms
 				}
 			}
@@ -134,6 +155,27 @@ func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []str
 		return fmt.Errorf("%d queries failed: %w", failed, errPartial)
 	}
 	return nil
+}
+
+// bankFiles tells whether the --bank values are files (true) or stored
+// bank names (false): with --db, or without any --bank, they are names;
+// otherwise every one must be an existing file, or none.
+func bankFiles(o matchOptions) (bool, error) {
+	if o.db != "" || len(o.banks) == 0 {
+		return false, nil
+	}
+	var files, names []string
+	for _, b := range o.banks {
+		if _, err := os.Stat(b); err == nil || bank.ValidateName(b) != nil {
+			files = append(files, b) // a missing path is reported when opened
+		} else {
+			names = append(names, b)
+		}
+	}
+	if len(files) > 0 && len(names) > 0 {
+		return false, fmt.Errorf("--bank %s is a file and --bank %s is no file (a stored bank?): give files or stored banks, not both", files[0], names[0])
+	}
+	return len(files) > 0, nil
 }
 
 // forEachLine calls fn with each non-blank, non-comment line split into a
@@ -155,54 +197,35 @@ func forEachLine(r io.Reader, fn func(line int, hex, label string) error) error 
 }
 
 type fileMatch struct {
-	Hash     pdq.Hash `json:"hash"`
-	Distance int      `json:"distance"`
-	Label    string   `json:"label,omitempty"`
-	Bank     string   `json:"bank,omitempty"`
+	Hash     string `json:"hash"`
+	Distance int    `json:"distance"`
+	Label    string `json:"label,omitempty"`
+	Bank     string `json:"bank,omitempty"`
 }
 
-// fileMatcher indexes the hashes of the bank files; a bad line in a bank is
-// an error naming file and line (a bank is not used half-read).
-func fileMatcher(o matchOptions) (matcher, error) {
-	if len(o.banks) == 0 {
-		return nil, errors.New("no bank: give --bank FILE (or --db with bank names)")
-	}
-	var labels, banks []string
-	var entries []index.Entry
-	for _, name := range o.banks {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, fmt.Errorf("open bank: %w", err)
-		}
-		err = forEachLine(f, func(line int, hex, label string) error {
-			h, err := pdq.ParseHex(hex)
-			if err != nil {
-				return fmt.Errorf("bank %s:%d: %w", name, line, err)
-			}
-			entries = append(entries, index.Entry{ID: uint64(len(labels)), Hash: h})
-			labels, banks = append(labels, label), append(banks, name)
-			return nil
-		})
-		f.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	var x index.PDQ
-	x.AddBatch(entries)
+// fileMatcher loads the bank files through internal/match; a bad line in a
+// bank is an error naming file and line (a bank is not used half-read).
+func fileMatcher(ctx context.Context, o matchOptions) (matcher, error) {
 	threshold := o.threshold
 	if threshold < 0 {
-		threshold = pdq.DefaultThreshold
+		threshold = signal.DefaultPDQThreshold
+	}
+	typ := o.bankType
+	if typ == "" {
+		typ = string(signal.PDQ) // queries are PDQ hashes
+	}
+	x, err := match.LoadFiles(ctx, o.banks, match.FileOptions{Type: typ, PDQThreshold: threshold, Video: vpdq.DefaultMatchOptions()})
+	if err != nil {
+		return nil, err
 	}
 	multi := len(o.banks) > 1
-	var buf []index.Match
 	return func(q pdq.Hash) ([]any, error) {
-		buf = x.AppendSearch(buf[:0], q, threshold)
-		ms := make([]any, len(buf))
-		for i, m := range buf {
-			fm := fileMatch{Hash: m.Hash, Distance: m.Distance, Label: labels[m.ID]}
+		hits := x.MatchPDQ(q)
+		ms := make([]any, len(hits))
+		for i, h := range hits {
+			fm := fileMatch{Hash: h.Value, Distance: h.Distance, Label: h.Label}
 			if multi {
-				fm.Bank = banks[m.ID]
+				fm.Bank = h.Bank
 			}
 			ms[i] = fm
 		}
@@ -219,32 +242,36 @@ type storedMatch struct {
 	Label    string `json:"label,omitempty"`
 }
 
-// storedMatcher loads the named banks from the store into memory. Each bank
-// matches with its own threshold, set by its curator; --threshold can only
-// narrow it (a curator's limit is never widened from the command line).
+// storedMatcher loads the named banks (all enabled ones when none is named)
+// from the store into memory. Each bank matches with its own threshold, set
+// by its curator; --threshold can only narrow it (a curator's limit is never
+// widened from the command line).
 func storedMatcher(ctx context.Context, o matchOptions) (matcher, io.Closer, error) {
 	st, err := openStore(ctx, o.db)
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := bank.NewService(st)
-	x, err := bank.LoadIndex(ctx, st, o.banks)
+	x, err := match.LoadStore(ctx, st, o.banks, match.StoreOptions{MaxPDQThreshold: o.threshold, Video: vpdq.DefaultMatchOptions()})
 	if err != nil {
+		if errors.Is(err, bank.ErrNotFound) && o.db == "" {
+			err = fmt.Errorf("%w (a --bank that is no file names a bank in the default database)", err)
+		}
 		return nil, st, err
 	}
+	if len(x.Banks()) == 0 {
+		return nil, st, errors.New("no enabled bank in the database: create one (nigehban bank create) or give --bank FILE")
+	}
+	svc := bank.NewService(st)
 	return func(q pdq.Hash) ([]any, error) {
 		hits := x.MatchPDQ(q)
 		ms := make([]any, 0, len(hits))
 		for _, h := range hits {
-			if o.threshold >= 0 && h.Distance > o.threshold {
-				continue
-			}
-			sig, err := svc.GetSignal(ctx, h.SignalID)
+			sig, err := svc.GetSignal(ctx, h.SignalID) // for its note
 			if err != nil {
 				return nil, fmt.Errorf("signal %d: %w", h.SignalID, err)
 			}
-			ms = append(ms, storedMatch{Bank: h.Bank, SignalID: h.SignalID, Hash: sig.Value, Distance: h.Distance,
-				Category: sig.Category, Label: sig.Note})
+			ms = append(ms, storedMatch{Bank: h.Bank, SignalID: h.SignalID, Hash: h.Value, Distance: h.Distance,
+				Category: h.Category, Label: sig.Note})
 		}
 		return ms, nil
 	}, st, nil

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"image"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/store"
@@ -86,6 +89,7 @@ func TestMatchFileBank(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "bank.txt:2") || out.Len() != 0 {
 		t.Errorf("corrupt bank: err=%v output=%q", err, out.String())
 	}
+	t.Setenv("NIGEHBAN_DB", filepath.Join(dir, "default.db")) // no bank file: the default database, here empty
 	if err := runMatch(context.Background(), &out, nil, nil, matchOptions{threshold: 31, format: "jsonl"}); err == nil {
 		t.Error("no bank: no error")
 	}
@@ -101,14 +105,14 @@ func TestMatchStoredBanks(t *testing.T) {
 	svc := bank.NewService(st)
 	base := pdq.MustParseHex("e4cc89d91c623842f8d1f1d9a398e78c9f199a3bf87925f2b7e11e0bf061b064")
 	for _, name := range []string{"ngo", "victims"} {
-		if _, err := svc.CreateBank(ctx, bank.NewBank(name), "test"); err != nil {
+		if _, err := svc.CreateBank(ctx, bank.NewBank(name), audit.Actor{Name: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := svc.AddSignal(ctx, "ngo", bank.Signal{Type: bank.PDQ, Value: base.String(), Category: "A1", Quality: 100}, "test"); err != nil {
+	if _, _, err := svc.AddSignal(ctx, "ngo", bank.Signal{Type: bank.PDQ, Value: base.String(), Category: "A1", Quality: 100}, audit.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := svc.AddSignal(ctx, "victims", bank.Signal{Type: bank.PDQ, Value: flipBits(base, 10).String(), Quality: 100}, "test"); err != nil {
+	if _, _, err := svc.AddSignal(ctx, "victims", bank.Signal{Type: bank.PDQ, Value: flipBits(base, 10).String(), Quality: 100}, audit.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
@@ -201,5 +205,104 @@ func putFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMatchBankFormats: --bank takes every hash-list format (here CSV with a
+// type column and JSONL), and the earlier "hex,label" lines.
+func TestMatchBankFormats(t *testing.T) {
+	dir := t.TempDir()
+	base := pdq.MustParseHex("c8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22")
+	csvBank, jsonlBank := filepath.Join(dir, "hotline.csv"), filepath.Join(dir, "ngo.jsonl")
+	putFile(t, csvBank, "type,value,category,note\nmd5,d41d8cd98f00b204e9800998ecf8427e,,\npdq,"+base.String()+",A1,bridge\n")
+	putFile(t, jsonlBank, `{"type":"pdq","value":"`+flipBits(base, 8).String()+`","note":"crop"}`+"\n")
+	var out bytes.Buffer
+	err := runMatch(context.Background(), &out, strings.NewReader(flipBits(base, 2).String()+"\n"), nil,
+		matchOptions{banks: []string{csvBank, jsonlBank}, threshold: -1, format: "jsonl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *parseMatchOutput(t, out.String())[0].Matches
+	if len(m) != 2 || m[0].Bank != "hotline.csv" || m[0].Label != "bridge" || m[0].Distance != 2 || m[0].Hash != base.String() ||
+		m[1].Bank != "ngo.jsonl" || m[1].Label != "crop" || m[1].Distance != 6 {
+		t.Errorf("matches %+v", m)
+	}
+}
+
+// TestMatchDefaultDatabase: without a bank file, match uses the default
+// database (NIGEHBAN_DB here) with its enabled banks, or the ones named.
+func TestMatchDefaultDatabase(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "default.db")
+	t.Setenv("NIGEHBAN_DB", db)
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := bank.NewService(st)
+	base := pdq.MustParseHex("a4cc89d91c623842f8d1f1d9a398e78c9f199a3bf87925f2b7e11e0bf061b064")
+	for i, name := range []string{"ngo", "victims"} {
+		if _, err := svc.CreateBank(ctx, bank.NewBank(name), audit.Actor{Name: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.AddSignal(ctx, name, bank.Signal{Type: bank.PDQ, Value: flipBits(base, 4*i).String(), Category: "A1", Note: name, Quality: 100}, audit.Actor{Name: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	for _, tt := range []struct {
+		banks []string
+		want  string
+	}{
+		{nil, "ngo,victims"},
+		{[]string{"victims"}, "victims"},
+	} {
+		var out bytes.Buffer
+		if err := runMatch(ctx, &out, strings.NewReader(base.String()+"\n"), nil, matchOptions{banks: tt.banks, threshold: -1, format: "jsonl"}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range *parseMatchOutput(t, out.String())[0].Matches {
+			got = append(got, m.Bank)
+			if m.Label != m.Bank || m.Category != "A1" || m.SignalID == 0 {
+				t.Errorf("match %+v", m)
+			}
+		}
+		if strings.Join(got, ",") != tt.want {
+			t.Errorf("--bank %v: matched %v, want %s", tt.banks, got, tt.want)
+		}
+	}
+	var out bytes.Buffer
+	if err := runMatch(ctx, &out, strings.NewReader(base.String()), nil, matchOptions{banks: []string{"nope"}, threshold: -1, format: "jsonl"}); !errors.Is(err, bank.ErrNotFound) {
+		t.Errorf("unknown bank: %v", err)
+	}
+}
+
+// TestMatchRefusesImages runs the binary with a JPEG as the bank and as the
+// queries: one error line naming the file each time, nothing on stdout.
+func TestMatchRefusesImages(t *testing.T) {
+	bin := buildNigehban(t)
+	dir := t.TempDir()
+	var img bytes.Buffer
+	if err := jpeg.Encode(&img, image.NewGray(image.Rect(0, 0, 256, 256)), &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	photo, bankFile := filepath.Join(dir, "photo.jpg"), filepath.Join(dir, "bank.txt")
+	putFile(t, photo, img.String())
+	putFile(t, bankFile, "f8f8f0cce0f4e84d0e370a22028f67f0b36e2ed596623e1d33e6339c4e9c9b22,x\n")
+	for _, args := range [][]string{
+		{"match", "--bank", photo, "-"},
+		{"match", "--bank", bankFile, photo},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = strings.NewReader("")
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		cmd.Run()
+		lines := strings.Split(strings.TrimSpace(e.String()), "\n")
+		if cmd.ProcessState.ExitCode() != 1 || o.Len() != 0 || len(lines) != 1 ||
+			!strings.Contains(lines[0], "photo.jpg") || !strings.Contains(lines[0], "not a hash list") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, cmd.ProcessState.ExitCode(), o.String(), e.String())
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/progress"
 	"github.com/nigehban/nigehban/internal/scan"
+	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/store"
 )
 
@@ -93,7 +94,7 @@ named "verify" must be given as ./verify.`,
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted scan in --out")
 	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "files hashed in parallel")
 	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
-	f.IntVar(&o.threshold, "threshold", 31, "PDQ distance a match may reach (with --db: narrows each bank's own)")
+	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "PDQ distance a match may reach (with --db: narrows each bank's own)")
 	f.IntVar(&o.minQuality, "min-quality", 0, "PDQ quality below which images are not matched perceptually (0 = 50)")
 	f.IntVar(&o.limits.MaxDepth, "max-depth", scan.DefaultMaxDepth, "archive nesting opened at most")
 	f.Int64Var(&o.limits.MaxExpanded, "max-expanded", scan.DefaultMaxExpanded, "bytes decompressed from one archive at most (all levels)")
@@ -123,7 +124,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
 		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
-		Tool:  scan.Tool{Name: "nigehban", Version: version}, CommandLine: os.Args, TempDir: o.tempDir,
+		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}
 	switch {
 	case o.db != "":
@@ -139,8 +140,8 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 		opts.Matcher = sb
 	case len(o.banks) > 0:
 		th := o.threshold
-		if th < 0 {
-			th = 31
+		if th < 0 { // not given
+			th = signal.DefaultPDQThreshold
 		}
 		fb, err := scan.LoadFileBanks(ctx, o.banks, scan.FileBankOptions{Type: o.bankType, Threshold: th})
 		if err != nil {

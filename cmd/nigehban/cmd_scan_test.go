@@ -20,6 +20,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/scan"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
 // scanTree writes n random files (1–8 KiB) in a few folders and a zip of
@@ -188,9 +189,9 @@ func TestScanStoredBanks(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "notes.txt"), []byte("nothing to see\n"), 0o644)
 	list := writeFile(t, "hotline.csv", "type,value,category\npdq,"+rec.PDQ.String()+",A1\n")
 
-	for name, newDB := range cliDBs(t) {
-		t.Run(name, func(t *testing.T) {
-			db := newDB(t)
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
+			db := e.DSN(t)
 			mustBankCLI(t, db, "create", "hotline")
 			mustBankCLI(t, db, "import", "hotline", list)
 			out := filepath.Join(t.TempDir(), "out")

@@ -61,6 +61,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
 	f.DurationVar(&retention, "match-retention", 365*24*time.Hour, "keep the match history this long (0 keeps it forever)")
 	f.BoolVar(&ui.InsecureCookies, "insecure-cookies", false, "console session cookies without Secure, for plain HTTP on localhost only")
+	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

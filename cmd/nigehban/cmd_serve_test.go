@@ -58,7 +58,7 @@ func freeAddr(t *testing.T) string {
 // startServe runs the binary and waits until it is ready.
 func startServe(t *testing.T, bin, db, addr string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr)
+	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr, "--webhook-allow-private")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

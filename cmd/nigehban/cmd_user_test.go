@@ -7,14 +7,15 @@ import (
 
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/store"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
 // TestUserCLI: a created user gets a setup token (stdout alone) that sets
 // their password once; list shows state; disable and reset take effect.
 func TestUserCLI(t *testing.T) {
-	for engine, newDB := range cliDBs(t) {
-		t.Run(engine, func(t *testing.T) {
-			db := newDB(t)
+	for _, e := range storetest.Engines {
+		t.Run(e.Name, func(t *testing.T) {
+			db := e.DSN(t)
 			ctx := context.Background()
 			out, errOut, err := runCLI(t, newUserCommand(), "create", "--db", db, "--role", "curator", "ana")
 			tok := strings.TrimSpace(out)

@@ -16,10 +16,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+	"github.com/nigehban/nigehban/internal/buildinfo"
+)
 
 // errPartial is returned (wrapped) by commands that finished but could not
 // process every input (for example one unreadable file among many); each
@@ -30,7 +29,7 @@ var errPartial = errors.New("some inputs failed")
 var rootCmd = &cobra.Command{
 	Use:           "nigehban",
 	Short:         "Find known child sexual abuse material by its hashes, and keep court-ready evidence",
-	Version:       version,
+	Version:       buildinfo.Get().String(),
 	SilenceUsage:  true,
 	SilenceErrors: true,
 }

@@ -23,7 +23,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Webhook is a bank's action rule: where to send its match events, and
@@ -65,8 +68,10 @@ const (
 
 // Store is the outbox; implemented by the store engines.
 type Store interface {
-	// SetWebhook sets (or with an empty URL removes) a bank's webhook.
-	SetWebhook(ctx context.Context, w Webhook) error
+	// SetWebhook sets (or with an empty URL removes) a bank's webhook and
+	// appends its audit entry (audit.ActBankWebhook on the bank, detail:
+	// the webhook without its secret) by by in the same transaction.
+	SetWebhook(ctx context.Context, w Webhook, by audit.Actor) error
 	// Webhooks lists every bank's webhook, secrets included.
 	Webhooks(ctx context.Context) ([]Webhook, error)
 	// ClaimEvents returns up to limit pending events due at now and pushes
@@ -107,13 +112,20 @@ func Verify(secret, ts, signature string, body []byte) bool {
 
 // Deliverer sends due outbox events. The zero value is not usable: set Store.
 type Deliverer struct {
-	Store       Store
-	Client      *http.Client
-	Interval    time.Duration // polling interval (default 200 ms)
-	MaxAttempts int           // default 12 (about 1.5 hours of backoff)
-	BaseBackoff time.Duration // default 1 s, doubled per attempt, capped at 30 min
-	Log         *slog.Logger
-	OnDelivered func(Event) // optional hook (metrics)
+	Store Store
+	// Client sends the deliveries; nil means NewClient(10 s, AllowPrivate).
+	Client *http.Client
+	// AllowPrivate lets the default client deliver to loopback and private
+	// addresses (receivers inside the deployment's own network, tests).
+	AllowPrivate bool
+	Interval     time.Duration // polling interval (default 200 ms)
+	MaxAttempts  int           // default 12 (about 1.5 hours of backoff)
+	BaseBackoff  time.Duration // default 1 s, doubled per attempt, capped at 30 min
+	Log          *slog.Logger
+	OnDelivered  func(Event) // optional hook (metrics)
+
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 // Run delivers until ctx ends.
@@ -158,7 +170,8 @@ func (d *Deliverer) RunOnce(ctx context.Context) int {
 func (d *Deliverer) attempt(ctx context.Context, log *slog.Logger, e Event) {
 	client := d.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		d.clientOnce.Do(func() { d.client = NewClient(10*time.Second, d.AllowPrivate) })
+		client = d.client
 	}
 	maxAttempts := d.MaxAttempts
 	if maxAttempts <= 0 {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // memOutbox is an in-memory Store.
@@ -17,9 +19,9 @@ type memOutbox struct {
 	events []Event
 }
 
-func (m *memOutbox) SetWebhook(context.Context, Webhook) error   { return nil }
-func (m *memOutbox) Webhooks(context.Context) ([]Webhook, error) { return nil, nil }
-func (m *memOutbox) OutboxDepth(context.Context) (int64, error)  { return 0, nil }
+func (m *memOutbox) SetWebhook(context.Context, Webhook, audit.Actor) error { return nil }
+func (m *memOutbox) Webhooks(context.Context) ([]Webhook, error)            { return nil, nil }
+func (m *memOutbox) OutboxDepth(context.Context) (int64, error)             { return 0, nil }
 func (m *memOutbox) ClaimEvents(_ context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -82,7 +84,7 @@ func TestRetriesThenDelivers(t *testing.T) {
 		{ID: 1, URL: flaky.URL, Secret: "s", Payload: []byte(`{}`), State: Pending},
 		{ID: 2, URL: down.URL, Secret: "s", Payload: []byte(`{}`), State: Pending},
 	}}
-	d := &Deliverer{Store: st, MaxAttempts: 3, BaseBackoff: time.Millisecond}
+	d := &Deliverer{Store: st, MaxAttempts: 3, BaseBackoff: time.Millisecond, AllowPrivate: true}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		d.RunOnce(context.Background())

@@ -26,17 +26,6 @@ import (
 
 const bridge = "../../../shared/testdata/pdq/images/bridge-mods/"
 
-// engines returns a fresh database DSN per engine; PostgreSQL only when the
-// test server is configured (CI always configures it).
-func engines(t *testing.T) map[string]func(t testing.TB) string {
-	t.Helper()
-	m := map[string]func(t testing.TB) string{"sqlite": storetest.SQLitePath}
-	if os.Getenv("NIGEHBAN_TEST_POSTGRES") != "" {
-		m["postgres"] = storetest.PostgresURL
-	}
-	return m
-}
-
 // testServer runs a Server over dsn behind a real HTTP listener.
 type testServer struct {
 	url   string
@@ -91,7 +80,7 @@ func (ts *testServer) key(t *testing.T, role apikey.Role) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.st.CreateAPIKey(context.Background(), k); err != nil {
+	if _, err := ts.st.CreateAPIKey(context.Background(), k, audit.Actor{Name: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	return secret
@@ -155,9 +144,9 @@ func mustRead(t *testing.T, path string) []byte {
 const bridgePDQ = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 
 func TestEndToEnd(t *testing.T) {
-	for engine, dsn := range engines(t) {
-		t.Run(engine, func(t *testing.T) {
-			ts := startServer(t, dsn(t), Config{})
+	storetest.ForEachEngine(t, func(t *testing.T, dsn string) {
+		{
+			ts := startServer(t, dsn, Config{})
 			curator, submitter := ts.key(t, apikey.Curator), ts.key(t, apikey.Submitter)
 
 			if code, _ := ts.call(t, curator, "POST", "/v1/banks", map[string]any{"name": "ngo", "pdq_threshold": 31}, ""); code != 201 {
@@ -275,8 +264,8 @@ func TestEndToEnd(t *testing.T) {
 					t.Errorf("no %s in the audit log (%v)", a, actions)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 func ftoa(f float64) string {
@@ -299,7 +288,7 @@ func TestWebhook(t *testing.T) {
 		bodies <- b
 	}))
 	defer recv.Close()
-	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	ts := startServer(t, storetest.SQLitePath(t), Config{WebhookAllowPrivate: true})
 	ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": "victims"}, "")
 	ts.call(t, ts.admin, "POST", "/v1/banks/victims/signals", map[string]any{"type": "pdq", "value": bridgePDQ}, "")
 	const secret = "0123456789abcdef-secret"
@@ -331,8 +320,8 @@ func TestReplicas(t *testing.T) {
 		t.Skip("NIGEHBAN_TEST_POSTGRES not set (scripts/test sets it)")
 	}
 	dsn := storetest.PostgresURL(t)
-	a := startServer(t, dsn, Config{})
-	b := startServer(t, dsn, Config{})
+	a := startServer(t, dsn, Config{WebhookAllowPrivate: true})
+	b := startServer(t, dsn, Config{WebhookAllowPrivate: true})
 	a.call(t, a.admin, "POST", "/v1/banks", map[string]any{"name": "shared"}, "")
 	start := time.Now()
 	if code, _ := a.call(t, a.admin, "POST", "/v1/banks/shared/signals", map[string]any{"type": "md5", "value": "d41d8cd98f00b204e9800998ecf8427e"}, ""); code != 200 {

@@ -32,14 +32,10 @@ func decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// audited records a curator's or admin's act; the act itself is already
-// committed, so a failure to audit is logged, not returned as the act's.
-func (s *Server) audited(r *http.Request, c caller, act, target string, detail any) {
-	e := audit.Entry{Actor: c.actor(), Action: act, Target: target, Remote: c.remote, Detail: mustJSON(detail)}
-	if _, err := s.st.AppendAudit(r.Context(), e); err != nil {
-		s.log.Error("audit", "action", act, "target", target, "err", err)
-	}
-}
+// by is the actor of an act through the API: the key and the client's
+// address. The store audits each change with it, in the change's own
+// transaction.
+func (c caller) by() audit.Actor { return audit.Actor{Name: c.actor(), Remote: c.remote} }
 
 func (s *Server) listBanks(w http.ResponseWriter, r *http.Request, _ caller) error {
 	bs, err := s.svc.ListBanks(r.Context())
@@ -68,11 +64,10 @@ func (s *Server) createBank(w http.ResponseWriter, r *http.Request, c caller) er
 	}
 	b := bank.NewBank(body.Name)
 	b = bank.BankUpdate{Description: body.Description, Enabled: body.Enabled, Action: body.Action, PDQThreshold: body.PDQThreshold}.Apply(b)
-	b, err := s.svc.CreateBank(r.Context(), b, c.actor())
+	b, err := s.svc.CreateBank(r.Context(), b, c.by())
 	if err != nil {
 		return err
 	}
-	s.audited(r, c, "bank.create", b.Name, b)
 	writeJSON(w, http.StatusCreated, b)
 	return nil
 }
@@ -104,12 +99,9 @@ func (s *Server) updateBank(w http.ResponseWriter, r *http.Request, c caller) er
 		return errorf(http.StatusBadRequest, "invalid", "banks cannot be renamed")
 	}
 	u := bank.BankUpdate{Description: body.Description, Enabled: body.Enabled, Action: body.Action, PDQThreshold: body.PDQThreshold}
-	b, changed, err := s.svc.UpdateBank(r.Context(), r.PathValue("name"), u, c.actor())
+	b, changed, err := s.svc.UpdateBank(r.Context(), r.PathValue("name"), u, c.by())
 	if err != nil {
 		return err
-	}
-	if changed {
-		s.audited(r, c, "bank.update", b.Name, body)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"bank": b, "changed": changed})
 	return nil
@@ -137,7 +129,7 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, c caller) er
 		return err
 	}
 	if body.URL != "" {
-		if err := validWebhookURL(body.URL); err != nil {
+		if err := action.CheckURL(body.URL, s.cfg.WebhookAllowPrivate); err != nil {
 			return errorf(http.StatusBadRequest, "invalid", "%v", err)
 		}
 		if len(body.Secret) < 16 {
@@ -145,13 +137,12 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request, c caller) er
 		}
 	}
 	hook := action.Webhook{Bank: name, URL: body.URL, Secret: body.Secret, Categories: body.Categories, Types: body.Types}
-	if err := s.st.SetWebhook(r.Context(), hook); err != nil {
+	if err := s.st.SetWebhook(r.Context(), hook, c.by()); err != nil {
 		return err
 	}
 	if err := s.reloadWebhooks(r.Context()); err != nil {
 		return err
 	}
-	s.audited(r, c, "bank.webhook", name, hook) // the secret is not serialised
 	writeJSON(w, http.StatusOK, hook)
 	return nil
 }
@@ -200,19 +191,21 @@ func (s *Server) addSignals(w http.ResponseWriter, r *http.Request, c caller) er
 		return errorf(http.StatusBadRequest, "invalid", "give 1 to 10000 signals (bulk: /import)")
 	}
 	type result struct {
-		Signal bank.Signal `json:"signal"`
-		Added  bool        `json:"added"`
+		Signal   bank.Signal `json:"signal"`
+		Added    bool        `json:"added"`
+		Excluded bool        `json:"excluded,omitempty"` // removed earlier: see /exclusions
 	}
 	var out []result
 	for i, b := range bodies {
-		stored, added, err := s.svc.AddSignal(r.Context(), name, b.signal(), c.actor())
+		stored, added, err := s.svc.AddSignal(r.Context(), name, b.signal(), c.by())
+		if errors.Is(err, bank.ErrExcluded) {
+			out = append(out, result{Signal: stored, Excluded: true})
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("signal %d: %w", i, err)
 		}
-		if added {
-			s.audited(r, c, "signal.add", name, map[string]any{"id": stored.ID, "type": stored.Type, "value": stored.Value})
-		}
-		out = append(out, result{stored, added})
+		out = append(out, result{Signal: stored, Added: added})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
 	return nil
@@ -232,11 +225,10 @@ func (s *Server) importSignals(w http.ResponseWriter, r *http.Request, c caller)
 		return errorf(http.StatusBadRequest, "invalid", "%v", err)
 	}
 	atomic := q.Get("atomic") != "false"
-	res, err := s.svc.Import(r.Context(), name, rd, bank.ImportOptions{Actor: c.actor(), Atomic: atomic,
-		Category: q.Get("category"), Source: q.Get("source")})
-	s.audited(r, c, "bank.import", name, map[string]any{"format": format, "result": res, "error": errString(err)})
+	res, err := s.svc.Import(r.Context(), name, rd, bank.ImportOptions{Actor: c.by(), Format: format, Atomic: atomic,
+		Category: q.Get("category"), Source: q.Get("source"), MaxBadLines: maxImportBadLines})
 	if err != nil {
-		e := toAPIError(err)
+		e := importError(err, &res)
 		writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": err.Error()}, "result": res})
 		return nil
 	}
@@ -244,11 +236,93 @@ func (s *Server) importSignals(w http.ResponseWriter, r *http.Request, c caller)
 	return nil
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
+// maxImportBadLines bounds the bad lines an import answer lists (all are
+// counted in result.bad).
+const maxImportBadLines = 100
+
+// importError maps a failed import to its answer. Bad lines (an atomic
+// import imports nothing then) and a malformed list (a CSV header without a
+// value column, broken VICS JSON: fatal, its line added to res.BadLines) are
+// the caller's: 422 with the lines. A body over the limit is 413; anything
+// else maps as every error does.
+func importError(err error, res *bank.ImportResult) *apiError {
+	switch {
+	case errors.Is(err, bank.ErrBadLines):
+		return errorf(http.StatusUnprocessableEntity, "bad_lines", "%v", err)
+	case badList(err):
+		res.Bad++
+		if len(res.BadLines) < maxImportBadLines {
+			msg := err.Error()
+			var le *hashlist.ListError
+			if errors.As(err, &le) {
+				msg = le.Error()
+			}
+			res.BadLines = append(res.BadLines, bank.BadLine{Line: hashlist.ErrorLine(err), Err: msg})
+		}
+		return errorf(http.StatusUnprocessableEntity, "bad_list", "%v", err)
 	}
-	return err.Error()
+	return toAPIError(err)
+}
+
+// badList reports whether a reader failed on the list's content (rather
+// than on reading the body or on the store).
+func badList(err error) bool {
+	var le *hashlist.ListError
+	if errors.As(err, &le) {
+		return true
+	}
+	for _, e := range []error{hashlist.ErrSyntax, hashlist.ErrMissingField, hashlist.ErrLineTooLong, hashlist.ErrBadQuality,
+		hashlist.ErrUnknownType, hashlist.ErrAmbiguousType, hashlist.ErrBadValue, hashlist.ErrBadText} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) listExclusions(w http.ResponseWriter, r *http.Request, _ caller) error {
+	xs, err := s.svc.Exclusions(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	if xs == nil {
+		xs = []bank.Exclusion{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"exclusions": xs})
+	return nil
+}
+
+func (s *Server) addExclusion(w http.ResponseWriter, r *http.Request, c caller) error {
+	var body struct {
+		Type   bank.Type `json:"type"`
+		Value  string    `json:"value"`
+		Reason string    `json:"reason"`
+	}
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	x, added, err := s.svc.AddExclusion(r.Context(), r.PathValue("name"), body.Type, body.Value, body.Reason, c.by())
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if added {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, map[string]any{"exclusion": x, "added": added})
+	return nil
+}
+
+func (s *Server) removeExclusion(w http.ResponseWriter, r *http.Request, c caller) error {
+	q := r.URL.Query()
+	if q.Get("type") == "" || q.Get("value") == "" {
+		return errorf(http.StatusBadRequest, "invalid", "?type= and ?value= name the exclusion to remove")
+	}
+	if err := s.svc.RemoveExclusion(r.Context(), r.PathValue("name"), bank.Type(q.Get("type")), q.Get("value"), c.by()); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"removed": true})
+	return nil
 }
 
 func pathID(r *http.Request, name string) (int64, error) {
@@ -323,12 +397,9 @@ func (s *Server) removeSignal(w http.ResponseWriter, r *http.Request, c caller) 
 	if reason == "" {
 		return errorf(http.StatusBadRequest, "invalid", "?reason= is required: removals are curated decisions")
 	}
-	sig, changed, err := s.svc.RemoveSignal(r.Context(), r.PathValue("name"), bank.SignalRef{ID: id}, reason, c.actor())
+	sig, changed, err := s.svc.RemoveSignal(r.Context(), r.PathValue("name"), bank.SignalRef{ID: id}, reason, c.by())
 	if err != nil {
 		return err
-	}
-	if changed {
-		s.audited(r, c, "signal.remove", sig.Bank, map[string]any{"id": id, "reason": reason})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"signal": sig, "changed": changed})
 	return nil
@@ -410,10 +481,9 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, c caller) err
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "%v", err)
 	}
-	if k, err = s.st.CreateAPIKey(r.Context(), k); err != nil {
+	if k, err = s.st.CreateAPIKey(r.Context(), k, c.by()); err != nil {
 		return err
 	}
-	s.audited(r, c, "apikey.create", strconv.FormatInt(k.ID, 10), map[string]any{"name": k.Name, "role": k.Role})
 	writeJSON(w, http.StatusCreated, map[string]any{"key": k, "secret": secret})
 	return nil
 }
@@ -423,13 +493,12 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, c caller) err
 	if err != nil {
 		return err
 	}
-	if err := s.st.RevokeAPIKey(r.Context(), id); err != nil {
+	if err := s.st.RevokeAPIKey(r.Context(), id, c.by()); err != nil {
 		return err
 	}
 	s.keyMu.Lock()
 	s.keys = nil // drop cached keys here at once; other replicas within keyCacheTTL
 	s.keyMu.Unlock()
-	s.audited(r, c, "apikey.revoke", strconv.FormatInt(id, 10), nil)
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": id})
 	return nil
 }

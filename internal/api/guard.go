@@ -258,11 +258,9 @@ func (c indexCollector) Collect(ch chan<- prometheus.Metric) {
 	if x == nil {
 		return
 	}
-	videos := c.s.videos.counts()
 	for _, b := range x.Banks() {
-		for _, t := range []bank.Type{bank.PDQ, bank.MD5, bank.SHA1, bank.SHA256} {
+		for _, t := range []bank.Type{bank.PDQ, bank.MD5, bank.SHA1, bank.SHA256, bank.VPDQ} {
 			ch <- prometheus.MustNewConstMetric(indexSignalsDesc, prometheus.GaugeValue, float64(x.Size(b.Name, t)), b.Name, string(t))
 		}
-		ch <- prometheus.MustNewConstMetric(indexSignalsDesc, prometheus.GaugeValue, float64(videos[b.Name]), b.Name, string(bank.VPDQ))
 	}
 }

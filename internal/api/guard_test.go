@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,51 +51,6 @@ func TestLimiter(t *testing.T) {
 	l.drain(t0.Add(10 * time.Second))
 	if len(l.buckets) != 0 {
 		t.Errorf("%d idle buckets kept", len(l.buckets))
-	}
-}
-
-type fakeCategories []struct {
-	id  int64
-	cat string
-}
-
-func (f fakeCategories) SignalCategories(_ context.Context, fn func(int64, string) error) error {
-	for _, e := range f {
-		if err := fn(e.id, e.cat); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-type failingCategories struct{}
-
-func (failingCategories) SignalCategories(context.Context, func(int64, string) error) error {
-	return errors.New("disk on fire")
-}
-
-func TestCategories(t *testing.T) {
-	var c categories
-	// Out of id order on purpose: load must not rely on the store's order.
-	st := fakeCategories{{9, "B"}, {2, "A1"}, {5, "A1"}, {7, "C"}}
-	if err := c.load(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
-	c.apply([]bank.Change{
-		{Op: bank.OpSignalAdd, Signal: &bank.Signal{ID: 11, Type: bank.MD5, Category: "new"}},
-		{Op: bank.OpSignalAdd, Signal: &bank.Signal{ID: 12, Type: bank.VPDQ, Category: "video"}},
-		{Op: bank.OpSignalRemove, Signal: &bank.Signal{ID: 5, Type: bank.PDQ, Category: "A1"}},
-	})
-	for id, want := range map[int64]string{2: "A1", 5: "A1", 7: "C", 9: "B", 11: "new", 12: "", 3: "", 100: ""} {
-		if got := c.get(id); got != want {
-			t.Errorf("get(%d) = %q, want %q", id, got, want)
-		}
-	}
-	if len(c.names) != 3 || c.size() != 5 {
-		t.Errorf("names %v, size %d", c.names, c.size())
-	}
-	if err := c.load(context.Background(), failingCategories{}); err == nil {
-		t.Error("load hid the store's error")
 	}
 }
 
@@ -201,7 +155,7 @@ func (ts *testServer) raw(t *testing.T, key, method, path, body string) *http.Re
 // TestWebhookFilters: a rule limited to some categories and types queues
 // events only for those matches.
 func TestWebhookFilters(t *testing.T) {
-	ts := startServer(t, storetest.SQLitePath(t), Config{NoDeliver: true})
+	ts := startServer(t, storetest.SQLitePath(t), Config{NoDeliver: true, WebhookAllowPrivate: true})
 	ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
 	const mdA, mdB = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 	ts.call(t, ts.admin, "POST", "/v1/banks/b/signals", map[string]any{"signals": []map[string]string{
@@ -244,7 +198,7 @@ func TestFollowOtherWriters(t *testing.T) {
 	ts := startServer(t, storetest.SQLitePath(t), Config{FollowInterval: 20 * time.Millisecond})
 	svc := bank.NewService(ts.st)
 	ctx := context.Background()
-	if _, err := svc.CreateBank(ctx, bank.NewBank("cli"), "cli-user"); err != nil {
+	if _, err := svc.CreateBank(ctx, bank.NewBank("cli"), audit.Actor{Name: "cli-user"}); err != nil {
 		t.Fatal(err)
 	}
 	const sha1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -252,7 +206,7 @@ func TestFollowOtherWriters(t *testing.T) {
 		{Type: bank.SHA1, Value: strings.ToUpper(sha1), Category: "known", Quality: -1},
 		{Type: bank.PDQ, Value: bridgePDQ, Category: "victim", Quality: -1},
 	} {
-		if _, _, err := svc.AddSignal(ctx, "cli", s, "cli-user"); err != nil {
+		if _, _, err := svc.AddSignal(ctx, "cli", s, audit.Actor{Name: "cli-user"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -331,5 +285,27 @@ func TestListSignals(t *testing.T) {
 		if code, _ := ts.call(t, ts.admin, "GET", path, nil, ""); code != want {
 			t.Errorf("%s: %d, want %d", path, code, want)
 		}
+	}
+}
+
+// TestWebhookDestinations: by default a curator cannot point a webhook at
+// the server's own network (SSRF); the deployment can allow it.
+func TestWebhookDestinations(t *testing.T) {
+	strict := startServer(t, storetest.SQLitePath(t), Config{NoDeliver: true})
+	strict.call(t, strict.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
+	for _, u := range []string{"http://127.0.0.1:9/hook", "http://localhost/", "http://169.254.169.254/latest/meta-data/",
+		"http://[::ffff:10.0.0.1]/", "http://0x7f000001/", "http://192.168.0.10/", "http://user:pw@example.org/"} {
+		code, out := strict.call(t, strict.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": u, "secret": "0123456789abcdef"}, "")
+		if code != 400 {
+			t.Errorf("webhook %s: %d %v, want 400", u, code, out)
+		}
+	}
+	if code, out := strict.call(t, strict.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": "https://hooks.example.org/x", "secret": "0123456789abcdef"}, ""); code != 200 {
+		t.Errorf("public webhook: %d %v", code, out)
+	}
+	open := startServer(t, storetest.SQLitePath(t), Config{NoDeliver: true, WebhookAllowPrivate: true})
+	open.call(t, open.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
+	if code, out := open.call(t, open.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"}, ""); code != 200 {
+		t.Errorf("private webhook with WebhookAllowPrivate: %d %v", code, out)
 	}
 }

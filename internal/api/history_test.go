@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
 // TestMatchHistory: every hit of POST /v1/match is recorded with the
@@ -16,10 +17,9 @@ import (
 // nothing, and GET /v1/matches finds hits by content id and bank, newest
 // first, for curators only.
 func TestMatchHistory(t *testing.T) {
-	for engine, dsn := range engines(t) {
-		t.Run(engine, func(t *testing.T) {
-			ts := startServer(t, dsn(t), Config{})
-			defer ts.stop()
+	storetest.ForEachEngine(t, func(t *testing.T, dsn string) {
+		{
+			ts := startServer(t, dsn, Config{})
 			sub := ts.key(t, apikey.Submitter)
 			for _, b := range []string{"hotline", "partner"} {
 				if code, out := ts.call(t, ts.admin, "POST", "/v1/banks", map[string]any{"name": b}, ""); code != 201 && code != 200 {
@@ -99,8 +99,8 @@ func TestMatchHistory(t *testing.T) {
 			if len(older)+3 != len(hits("?limit=1000")) {
 				t.Errorf("paging: %d older after %d", len(older), next)
 			}
-		})
-	}
+		}
+	})
 }
 
 // waitFor polls cond for up to 5 s.

@@ -11,11 +11,10 @@ func (s *Server) IndexSizes() map[string]map[bank.Type]int {
 	if x == nil {
 		return nil
 	}
-	videos := s.videos.counts()
 	out := map[string]map[bank.Type]int{}
 	for _, b := range x.Banks() {
-		m := map[bank.Type]int{bank.VPDQ: videos[b.Name]}
-		for _, t := range []bank.Type{bank.PDQ, bank.MD5, bank.SHA1, bank.SHA256} {
+		m := map[bank.Type]int{}
+		for _, t := range []bank.Type{bank.PDQ, bank.MD5, bank.SHA1, bank.SHA256, bank.VPDQ} {
 			m[t] = x.Size(b.Name, t)
 		}
 		out[b.Name] = m

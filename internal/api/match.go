@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/action"
@@ -16,7 +15,9 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -132,7 +133,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	resp.Matches = []matchHit{}
 	for i, q := range resp.Signals {
-		hits, skip, err := s.matchOne(x, q, videoFrames)
+		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid", "signal %d: %v", i, err)
 		}
@@ -181,12 +182,12 @@ func signalsOf(rec fingerprint.Record) []querySignal {
 
 // matchOne matches one signal. A low-quality PDQ hash is not matched (the
 // reference's rule: quality < 50 is unreliable) and says so.
-func (s *Server) matchOne(x *bank.Index, q querySignal, frames []vpdq.Frame) ([]matchHit, string, error) {
+func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, frames []vpdq.Frame) ([]matchHit, string, error) {
 	t, err := bank.ParseType(q.Type)
 	if err != nil {
 		return nil, "", err
 	}
-	var hits []bank.Hit
+	var hits []match.Hit
 	switch t {
 	case bank.PDQ:
 		h, err := pdq.ParseHex(strings.TrimSpace(q.Value))
@@ -199,11 +200,16 @@ func (s *Server) matchOne(x *bank.Index, q querySignal, frames []vpdq.Frame) ([]
 		hits = x.MatchPDQ(h)
 	case bank.VPDQ:
 		if frames == nil {
-			if frames, err = vpdq.Decode(q.Value); err != nil {
+			sf, err := signal.ParseVPDQ(q.Value)
+			if err != nil {
 				return nil, "", err
 			}
+			frames = make([]vpdq.Frame, len(sf))
+			for i, f := range sf {
+				frames[i] = vpdq.Frame{Frame: f.Index, Timestamp: f.Timestamp, Quality: f.Quality, PDQ: f.PDQ}
+			}
 		}
-		return s.videos.match(x, frames, s), "", nil
+		hits = x.MatchVPDQ(frames)
 	default:
 		if hits, err = x.MatchDigest(t, q.Value); err != nil {
 			return nil, "", err
@@ -211,14 +217,18 @@ func (s *Server) matchOne(x *bank.Index, q querySignal, frames []vpdq.Frame) ([]
 	}
 	out := make([]matchHit, 0, len(hits))
 	for _, h := range hits {
-		v := q.Value // an exact match: the query is the bank's value
-		if h.Type == bank.PDQ {
-			v = h.Hash.String()
-		} else if nv, err := bank.NormalizeValue(h.Type, q.Value); err == nil {
-			v = nv
+		mh := matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: h.Value,
+			Distance: h.Distance, Category: h.Category, Action: h.Action}
+		if h.Type == bank.VPDQ {
+			// The matcher keeps frame hashes, not values: echo the stored one.
+			sig, err := s.st.GetSignal(ctx, h.SignalID)
+			if err != nil {
+				return nil, "", fmt.Errorf("matched vPDQ signal %d: %w", h.SignalID, err)
+			}
+			qp, tp := h.QueryPercent, h.TargetPercent
+			mh.Value, mh.QueryPercent, mh.TargetPct = sig.Value, &qp, &tp
 		}
-		out = append(out, matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: v,
-			Distance: h.Distance, Category: s.categories.get(h.SignalID), Action: h.Action})
+		out = append(out, mh)
 	}
 	return out, "", nil
 }
@@ -259,83 +269,4 @@ func newEventID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-// videoIndex holds the vPDQ signals of every bank; a video query is
-// compared with each by the reference rule (brute force: video banks are
-// thousands of signals, not millions).
-type videoIndex struct {
-	mu     sync.RWMutex
-	videos map[int64]videoSig
-}
-
-type videoSig struct {
-	bank     string
-	category string
-	frames   []vpdq.Frame
-}
-
-func (v *videoIndex) load(ctx context.Context, st bank.Store) error {
-	m := map[int64]videoSig{}
-	err := st.ScanSignals(ctx, bank.SignalQuery{Types: []bank.Type{bank.VPDQ}}, func(sig *bank.Signal) error {
-		if f, err := vpdq.Decode(sig.Value); err == nil {
-			m[sig.ID] = videoSig{sig.Bank, sig.Category, f}
-		}
-		return nil
-	})
-	v.mu.Lock()
-	v.videos = m
-	v.mu.Unlock()
-	return err
-}
-
-func (v *videoIndex) apply(changes []bank.Change) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, c := range changes {
-		if c.Signal == nil || c.Signal.Type != bank.VPDQ {
-			continue
-		}
-		if c.Op == bank.OpSignalRemove || !c.Signal.Active() {
-			delete(v.videos, c.Signal.ID)
-		} else if f, err := vpdq.Decode(c.Signal.Value); err == nil {
-			v.videos[c.Signal.ID] = videoSig{c.Signal.Bank, c.Signal.Category, f}
-		}
-	}
-}
-
-// counts returns the number of vPDQ signals per bank.
-func (v *videoIndex) counts() map[string]int {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	n := map[string]int{}
-	for _, sig := range v.videos {
-		n[sig.bank]++
-	}
-	return n
-}
-
-func (v *videoIndex) match(x *bank.Index, frames []vpdq.Frame, s *Server) []matchHit {
-	enabled := map[string]bank.Action{}
-	for _, b := range x.Banks() {
-		if b.Enabled {
-			enabled[b.Name] = b.Action
-		}
-	}
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	var out []matchHit
-	for id, sig := range v.videos {
-		act, ok := enabled[sig.bank]
-		if !ok {
-			continue
-		}
-		r := vpdq.Match(frames, sig.frames, vpdq.MatchOptions{})
-		if r.Match {
-			q, t := r.QueryPercent, r.TargetPercent
-			out = append(out, matchHit{Bank: sig.bank, SignalID: id, Type: bank.VPDQ, Value: vpdq.Encode(sig.frames),
-				Category: sig.category, Action: act, QueryPercent: &q, TargetPct: &t})
-		}
-	}
-	return out
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"net/url"
 	"regexp"
 	"strings"
 )
@@ -27,8 +26,15 @@ func openAPI() map[string]any {
 			resp["403"] = map[string]any{"description": "The key's role may not do this (needs " + string(rt.role) + ")", "content": errorContent}
 			resp["429"] = map[string]any{"description": "Rate limited (per key, or failed authentications per address); see Retry-After", "content": errorContent}
 		}
-		if rt.body != "" {
-			op["requestBody"] = map[string]any{"content": map[string]any{rt.body: map[string]any{}}}
+		if rt.changesBanks {
+			op["x-changes-banks"] = true
+		}
+		if len(rt.bodies) > 0 {
+			content := map[string]any{}
+			for _, b := range rt.bodies {
+				content[b.mediaType] = map[string]any{}
+			}
+			op["requestBody"] = map[string]any{"content": content}
 		}
 		resp := op["responses"].(map[string]any)
 		if sc, ok := opSchemas[rt.method+" "+rt.path]; ok {
@@ -39,6 +45,24 @@ func openAPI() map[string]any {
 			for code, why := range sc.errors {
 				resp[code] = map[string]any{"description": why, "content": errorContent}
 			}
+		}
+		if rb, ok := op["requestBody"].(map[string]any); ok {
+			// Each media type says which size limit applies (Config:
+			// json = MaxBodyBytes, upload = MaxUploadBytes, import = 64 × MaxBodyBytes).
+			content := map[string]any{}
+			for mt, v := range rb["content"].(map[string]any) {
+				c := map[string]any{}
+				for k, x := range v.(map[string]any) {
+					c[k] = x
+				}
+				for _, b := range rt.bodies {
+					if b.mediaType == mt {
+						c["x-body-limit"] = b.limit.String()
+					}
+				}
+				content[mt] = c
+			}
+			rb["content"] = content
 		}
 		if rt.role != "" {
 			resp["400"] = map[string]any{"description": "Bad request (malformed JSON, unknown field, bad hash, unknown type)", "content": errorContent}
@@ -104,7 +128,21 @@ var opSchemas = map[string]struct {
 	},
 	"POST /v1/banks/{name}/import": {
 		response: "ImportResult",
-		errors:   map[string]string{"413": "List over the size limit", "404": "No such bank"},
+		errors: map[string]string{"413": "List over the size limit", "404": "No such bank",
+			"422": "Bad lines (code bad_lines; atomic: nothing imported) or a list malformed past reading (code bad_list); result.bad_lines lists them (line and message, at most 100), result.bad counts them all"},
+	},
+	"POST /v1/banks/{name}/exclusions": {
+		request:  map[string]any{"application/json": map[string]any{"schema": ref("ExclusionRequest")}},
+		response: "ExclusionResult",
+		errors:   map[string]string{"404": "No such bank"},
+	},
+	"GET /v1/banks/{name}/exclusions": {
+		response: "ExclusionList",
+		errors:   map[string]string{"404": "No such bank"},
+	},
+	"DELETE /v1/banks/{name}/exclusions": {
+		response: "Removed",
+		errors:   map[string]string{"404": "No such bank, or the value is not excluded"},
 	},
 	"PUT /v1/banks/{name}/webhook": {
 		request:  map[string]any{"application/json": map[string]any{"schema": ref("WebhookRequest")}},
@@ -150,20 +188,24 @@ var schemas = map[string]any{
 		"hashes":    ref("Hashes"),
 		"skipped":   strList,
 		"event_ids": map[string]any{"type": "array", "items": str, "description": "webhook events queued durably before this answer"}}),
-	"Hashes":       map[string]any{"type": "object", "description": "md5, sha1, sha256, pdq, quality, vpdq of the media (internal/fingerprint Record)"},
-	"ImportResult": map[string]any{"type": "object", "description": "counts of added, duplicate and refused lines (internal/bank ImportResult)"},
+	"Hashes": map[string]any{"type": "object", "description": "md5, sha1, sha256, pdq, quality, vpdq of the media (internal/fingerprint Record)"},
+	"ImportResult": object([]string{"read", "added", "unchanged", "bad", "committed"}, map[string]any{
+		"read": integer, "added": integer, "unchanged": integer, "committed": integer,
+		"bad": map[string]any{"type": "integer", "description": "bad lines, all counted"},
+		"bad_lines": map[string]any{"type": "array", "description": "the first bad lines, at most 100",
+			"items": object([]string{"line", "error"}, map[string]any{"line": integer, "error": str})}}),
 	"WebhookRequest": object([]string{"url"}, map[string]any{
 		"url":        map[string]any{"type": "string", "description": "absolute http(s) URL; empty removes the webhook"},
 		"secret":     map[string]any{"type": "string", "minLength": 16, "description": "HMAC-SHA256 key of X-Nigehban-Signature"},
 		"categories": strList, "types": map[string]any{"type": "array", "items": signalType}}),
-	"Webhook": object([]string{"bank", "url"}, map[string]any{"bank": str, "url": str, "categories": strList, "types": strList}),
-}
-
-// validWebhookURL accepts absolute http(s) URLs.
-func validWebhookURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errorf(400, "invalid", "webhook url must be an absolute http(s) URL")
-	}
-	return nil
+	"ExclusionRequest": object([]string{"type", "value", "reason"}, map[string]any{
+		"type": signalType, "value": str, "reason": map[string]any{"type": "string", "description": "why the value must not enter the bank"}}),
+	"Exclusion": object([]string{"bank", "type", "value", "reason", "created_at", "created_by"}, map[string]any{
+		"bank": str, "type": signalType, "value": str, "reason": str,
+		"created_at": map[string]any{"type": "string", "format": "date-time"}, "created_by": str}),
+	"ExclusionResult": object([]string{"exclusion", "added"}, map[string]any{
+		"exclusion": ref("Exclusion"), "added": map[string]any{"type": "boolean", "description": "false: the value was already excluded (201 when added)"}}),
+	"ExclusionList": object([]string{"exclusions"}, map[string]any{"exclusions": map[string]any{"type": "array", "items": ref("Exclusion")}}),
+	"Removed":       object([]string{"removed"}, map[string]any{"removed": map[string]any{"type": "boolean"}}),
+	"Webhook":       object([]string{"bank", "url"}, map[string]any{"bank": str, "url": str, "categories": strList, "types": strList}),
 }

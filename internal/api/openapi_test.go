@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -105,14 +106,14 @@ func FuzzMatchBody(f *testing.F) {
 	defer st.Close()
 	ctx := context.Background()
 	svc := bank.NewService(st)
-	if _, err := svc.CreateBank(ctx, bank.NewBank("b"), "fuzz"); err != nil {
+	if _, err := svc.CreateBank(ctx, bank.NewBank("b"), audit.Actor{Name: "fuzz"}); err != nil {
 		f.Fatal(err)
 	}
-	if _, _, err := svc.AddSignal(ctx, "b", bank.Signal{Type: bank.PDQ, Value: bridgePDQ, Category: "c", Quality: -1}, "fuzz"); err != nil {
+	if _, _, err := svc.AddSignal(ctx, "b", bank.Signal{Type: bank.PDQ, Value: bridgePDQ, Category: "c", Quality: -1}, audit.Actor{Name: "fuzz"}); err != nil {
 		f.Fatal(err)
 	}
 	k, secret, _ := apikey.New("fuzz", apikey.Submitter, "fuzz")
-	if _, err := st.CreateAPIKey(ctx, k); err != nil {
+	if _, err := st.CreateAPIKey(ctx, k, audit.Actor{Name: "test"}); err != nil {
 		f.Fatal(err)
 	}
 	s := New(st, Config{RatePerSecond: 1e9, Burst: 1 << 30, NoDeliver: true}, slog.New(slog.DiscardHandler))

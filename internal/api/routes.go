@@ -3,7 +3,10 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,15 +17,73 @@ import (
 )
 
 // route is one endpoint: the mux pattern, the role it needs ("" = public),
-// and its OpenAPI description. The mux and /openapi.json are both built
-// from this table, so the document cannot drift from the routes.
+// its OpenAPI description, the request bodies it accepts with their size
+// limits, and whether it changes banks. The mux, the limits applied to each
+// request and /openapi.json are all built from this table, so neither the
+// document nor the guards can drift from the routes.
 type route struct {
 	method, path string
 	role         apikey.Role
 	summary      string
-	body         string // request body media type, "" for none
+	// bodies are the request media types the route reads, each with its
+	// size limit. A request whose Content-Type matches none of them is read
+	// under the first one's limit (the handler then refuses it). A route
+	// with no bodies reads none; a stray body is still bounded by
+	// Config.MaxBodyBytes.
+	bodies []body
+	// changesBanks says the route may change banks, signals or webhooks:
+	// after it runs, this replica applies the change log before answering,
+	// so the caller's next match sees the change.
+	changesBanks bool
 	handle       func(*Server, http.ResponseWriter, *http.Request, caller) error
 }
+
+// body is one request media type a route accepts and its size limit.
+type body struct {
+	mediaType string
+	limit     bodyLimit
+}
+
+// bodyLimit names a request body size limit; Server.maxBytes turns it into
+// bytes from the Config.
+type bodyLimit int
+
+const (
+	// limitJSON is Config.MaxBodyBytes.
+	limitJSON bodyLimit = iota
+	// limitUpload is Config.MaxUploadBytes plus 1 MiB of multipart framing.
+	limitUpload
+	// limitImport is 64 × Config.MaxBodyBytes (bulk hash lists).
+	limitImport
+)
+
+// String is the limit's name in /openapi.json (x-body-limit).
+func (l bodyLimit) String() string {
+	switch l {
+	case limitJSON:
+		return "json"
+	case limitUpload:
+		return "upload"
+	case limitImport:
+		return "import"
+	}
+	return fmt.Sprintf("bodyLimit(%d)", int(l))
+}
+
+// Request bodies of the route table.
+var (
+	jsonBody      = []body{{"application/json", limitJSON}}
+	uploadBody    = []body{{"multipart/form-data", limitUpload}}
+	importBody    = []body{{"application/octet-stream", limitImport}}
+	jsonOrUpload  = []body{{"application/json", limitJSON}, {"multipart/form-data", limitUpload}}
+	noRequestBody []body
+)
+
+// Values of route.changesBanks, named for the table.
+const (
+	changesBanks = true
+	noBankChange = false
+)
 
 // caller is the authenticated key of a request.
 type caller struct {
@@ -33,26 +94,29 @@ type caller struct {
 func (c caller) actor() string { return fmt.Sprintf("key:%d (%s)", c.key.ID, c.key.Name) }
 
 var routeTable = []route{
-	{"GET", "/healthz", "", "Liveness: the process serves HTTP.", "", (*Server).healthz},
-	{"GET", "/readyz", "", "Readiness: 200 once the bank indexes are loaded, 503 before.", "", (*Server).readyz},
-	{"POST", "/v1/hash", apikey.Submitter, "Hash uploaded media (multipart field file): md5, sha1, sha256, PDQ, vPDQ.", "multipart/form-data", (*Server).hash},
-	{"POST", "/v1/match", apikey.Submitter, "Match signals (JSON {\"signals\":[{\"type\",\"value\"}],\"content_id\":…}) or uploaded media (multipart field file, optional field content_id) against the enabled banks; every hit is kept in the match history with the content_id.", "application/json", (*Server).match},
-	{"GET", "/v1/matches", apikey.Curator, "The match history, newest first (?content_id=&bank=&before=ID&limit=N≤1000); next_before pages on.", "", (*Server).listMatches},
-	{"GET", "/v1/banks", apikey.Curator, "List banks.", "", (*Server).listBanks},
-	{"POST", "/v1/banks", apikey.Curator, "Create a bank.", "application/json", (*Server).createBank},
-	{"GET", "/v1/banks/{name}", apikey.Curator, "Get a bank with its signal counts and webhook.", "", (*Server).getBank},
-	{"PATCH", "/v1/banks/{name}", apikey.Curator, "Update a bank: description, enabled, action, pdq_threshold.", "application/json", (*Server).updateBank},
-	{"PUT", "/v1/banks/{name}/webhook", apikey.Curator, "Set (or with an empty url remove) the bank's webhook action.", "application/json", (*Server).setWebhook},
-	{"POST", "/v1/banks/{name}/signals", apikey.Curator, "Add signals: one object or {\"signals\":[…]}.", "application/json", (*Server).addSignals},
-	{"POST", "/v1/banks/{name}/import", apikey.Curator, "Bulk import a hash list (body; ?format=plain|csv|jsonl|te|vics&type=&category=&source=&atomic=true).", "application/octet-stream", (*Server).importSignals},
-	{"GET", "/v1/banks/{name}/signals", apikey.Curator, "List a bank's signals by id, a page at a time (?after=ID&limit=N≤5000&type=&removed=true); next_after pages on.", "", (*Server).listSignals},
-	{"GET", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Get a signal.", "", (*Server).getSignal},
-	{"DELETE", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Remove a signal (a false positive); ?reason= is required.", "", (*Server).removeSignal},
-	{"GET", "/v1/changes", apikey.Curator, "The bank change log after ?since=N (limit ?limit=, at most 5000).", "", (*Server).changes},
-	{"GET", "/v1/audit", apikey.Admin, "The audit log after ?since=N, with its hash chain.", "", (*Server).auditLog},
-	{"GET", "/v1/apikeys", apikey.Admin, "List API keys (never secrets).", "", (*Server).listKeys},
-	{"POST", "/v1/apikeys", apikey.Admin, "Create an API key {name, role}; the secret is in this answer only.", "application/json", (*Server).createKey},
-	{"DELETE", "/v1/apikeys/{id}", apikey.Admin, "Revoke an API key.", "", (*Server).revokeKey},
+	{"GET", "/healthz", "", "Liveness: the process serves HTTP.", noRequestBody, noBankChange, (*Server).healthz},
+	{"GET", "/readyz", "", "Readiness: 200 once the bank indexes are loaded, 503 before.", noRequestBody, noBankChange, (*Server).readyz},
+	{"POST", "/v1/hash", apikey.Submitter, "Hash uploaded media (multipart field file): md5, sha1, sha256, PDQ, vPDQ.", uploadBody, noBankChange, (*Server).hash},
+	{"POST", "/v1/match", apikey.Submitter, "Match signals (JSON {\"signals\":[{\"type\",\"value\"}],\"content_id\":…}) or uploaded media (multipart field file, optional field content_id) against the enabled banks; every hit is kept in the match history with the content_id.", jsonOrUpload, noBankChange, (*Server).match},
+	{"GET", "/v1/matches", apikey.Curator, "The match history, newest first (?content_id=&bank=&before=ID&limit=N≤1000); next_before pages on.", noRequestBody, noBankChange, (*Server).listMatches},
+	{"GET", "/v1/banks", apikey.Curator, "List banks.", noRequestBody, noBankChange, (*Server).listBanks},
+	{"POST", "/v1/banks", apikey.Curator, "Create a bank.", jsonBody, changesBanks, (*Server).createBank},
+	{"GET", "/v1/banks/{name}", apikey.Curator, "Get a bank with its signal counts and webhook.", noRequestBody, noBankChange, (*Server).getBank},
+	{"PATCH", "/v1/banks/{name}", apikey.Curator, "Update a bank: description, enabled, action, pdq_threshold.", jsonBody, changesBanks, (*Server).updateBank},
+	{"PUT", "/v1/banks/{name}/webhook", apikey.Curator, "Set (or with an empty url remove) the bank's webhook action.", jsonBody, changesBanks, (*Server).setWebhook},
+	{"POST", "/v1/banks/{name}/signals", apikey.Curator, "Add signals: one object or {\"signals\":[…]}.", jsonBody, changesBanks, (*Server).addSignals},
+	{"POST", "/v1/banks/{name}/import", apikey.Curator, "Bulk import a hash list (body; ?format=plain|csv|jsonl|te|vics|nigehban&type=&category=&source=&atomic=true).", importBody, changesBanks, (*Server).importSignals},
+	{"GET", "/v1/banks/{name}/signals", apikey.Curator, "List a bank's signals by id, a page at a time (?after=ID&limit=N≤5000&type=&removed=true); next_after pages on.", noRequestBody, noBankChange, (*Server).listSignals},
+	{"GET", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Get a signal.", noRequestBody, noBankChange, (*Server).getSignal},
+	{"DELETE", "/v1/banks/{name}/signals/{id}", apikey.Curator, "Remove a signal (a false positive); ?reason= is required.", noRequestBody, changesBanks, (*Server).removeSignal},
+	{"GET", "/v1/banks/{name}/exclusions", apikey.Curator, "List the values the bank refuses (removed signals stay removed), oldest first.", noRequestBody, noBankChange, (*Server).listExclusions},
+	{"POST", "/v1/banks/{name}/exclusions", apikey.Curator, "Exclude a value from the bank {type, value, reason}: adding or importing it is then reported as excluded.", jsonBody, changesBanks, (*Server).addExclusion},
+	{"DELETE", "/v1/banks/{name}/exclusions", apikey.Curator, "Allow an excluded value again (?type=&value=).", noRequestBody, changesBanks, (*Server).removeExclusion},
+	{"GET", "/v1/changes", apikey.Curator, "The bank change log after ?since=N (limit ?limit=, at most 5000).", noRequestBody, noBankChange, (*Server).changes},
+	{"GET", "/v1/audit", apikey.Admin, "The audit log after ?since=N, with its hash chain.", noRequestBody, noBankChange, (*Server).auditLog},
+	{"GET", "/v1/apikeys", apikey.Admin, "List API keys (never secrets).", noRequestBody, noBankChange, (*Server).listKeys},
+	{"POST", "/v1/apikeys", apikey.Admin, "Create an API key {name, role}; the secret is in this answer only.", jsonBody, noBankChange, (*Server).createKey},
+	{"DELETE", "/v1/apikeys/{id}", apikey.Admin, "Revoke an API key.", noRequestBody, noBankChange, (*Server).revokeKey},
 }
 
 func (s *Server) routes() *http.ServeMux {
@@ -120,19 +184,16 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusTooManyRequests, "rate_limited", "rate limit of %.0f requests/s exceeded", s.cfg.RatePerSecond)
 		}
 	}
-	limit := s.cfg.MaxBodyBytes
-	switch rt.body {
-	case "multipart/form-data":
-		limit = s.cfg.MaxUploadBytes + 1<<20
-	case "application/octet-stream":
-		limit = 64 * s.cfg.MaxBodyBytes
-	}
-	if rt.path == "/v1/match" && r.Header.Get("Content-Type") != "application/json" {
-		limit = s.cfg.MaxUploadBytes + 1<<20
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	body := &limitedBody{limit: s.maxBytes(rt, r.Header.Get("Content-Type"))}
+	body.ReadCloser = http.MaxBytesReader(w, r.Body, body.limit)
+	r.Body = body
 	err := rt.handle(s, w, r, c)
-	if rt.method != http.MethodGet && rt.role != apikey.Submitter && rt.role != "" && s.Ready() {
+	if err != nil && body.exceeded {
+		// Whatever the handler made of the short read (a multipart or JSON
+		// parse error), the cause is the route's limit: 413.
+		err = fmt.Errorf("%s %s: %w", rt.method, rt.path, &http.MaxBytesError{Limit: body.limit})
+	}
+	if rt.changesBanks && s.Ready() {
 		// This replica reflects its own bank changes at once; the others
 		// within FollowInterval.
 		if cerr := s.catchUp(r.Context()); cerr != nil {
@@ -140,6 +201,47 @@ func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return err
+}
+
+// maxBytes is the body size limit of a request to rt with the given
+// Content-Type, from the route's table entry.
+func (s *Server) maxBytes(rt route, contentType string) int64 {
+	if len(rt.bodies) == 0 {
+		return s.cfg.MaxBodyBytes
+	}
+	b := rt.bodies[0]
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil {
+		for _, c := range rt.bodies {
+			if c.mediaType == mt {
+				b = c
+				break
+			}
+		}
+	}
+	switch b.limit {
+	case limitUpload:
+		return s.cfg.MaxUploadBytes + 1<<20
+	case limitImport:
+		return 64 * s.cfg.MaxBodyBytes
+	}
+	return s.cfg.MaxBodyBytes
+}
+
+// limitedBody is a request body under http.MaxBytesReader that remembers
+// whether the limit was hit.
+type limitedBody struct {
+	io.ReadCloser
+	limit    int64
+	exceeded bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		b.exceeded = true
+	}
+	return n, err
 }
 
 // keyCacheTTL is how long a verified key is trusted without asking the

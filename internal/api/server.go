@@ -2,8 +2,9 @@
 // hash media, match media or hashes against the banks, curate banks, manage
 // API keys. It depends on small interfaces (Store), not on an engine.
 //
-// Matching never reads the database: the PDQ and exact indexes (internal/
-// bank), the vPDQ signals and the signals' categories are held in memory,
+// Matching reads the database only to echo a matched vPDQ signal's value:
+// the PDQ, exact and vPDQ frame indexes and the signals' categories
+// (internal/match) are held in memory,
 // built from the store at start (/readyz answers 503 until then) and kept
 // current by following the bank change log every FollowInterval (250 ms),
 // so several replicas on one PostgreSQL database all match a signal added
@@ -46,6 +47,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
 )
 
@@ -56,7 +58,9 @@ type Store interface {
 	audit.Store
 	action.Store
 	history.Store
-	categoryStore
+	// SignalCategories calls fn with the id and category of every active
+	// non-vPDQ signal that has one (the matcher keeps them in memory).
+	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
 	// RecordMatch appends the audit entry of a match and queues its webhook
 	// events in one transaction.
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
@@ -79,6 +83,11 @@ type Config struct {
 	// Deliver runs the webhook deliverer in this process (default true via
 	// NoDeliver=false).
 	NoDeliver bool
+	// WebhookAllowPrivate lets curators point webhooks at loopback,
+	// private and link-local addresses (receivers inside the deployment's
+	// own network, and tests). Off by default: a webhook must not become a
+	// way to reach the server's neighbours or a cloud metadata service.
+	WebhookAllowPrivate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
 }
@@ -113,18 +122,16 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	idx        atomic.Pointer[bank.Index]
-	videos     videoIndex
-	webhooks   atomic.Pointer[map[string]action.Webhook]
-	categories categories
-	keyMu      sync.RWMutex
-	keys       map[string]cachedKey
-	keyLimit   *limiter[int64]  // per API key
-	failLimit  *limiter[string] // failed authentications per remote address
-	auditQ     chan audit.Entry // entries written in the background
-	metrics    *metrics
-	mux        *http.ServeMux
-	patterns   []string // what mux serves, for the OpenAPI test
+	idx       atomic.Pointer[match.Matcher]
+	webhooks  atomic.Pointer[map[string]action.Webhook]
+	keyMu     sync.RWMutex
+	keys      map[string]cachedKey
+	keyLimit  *limiter[int64]  // per API key
+	failLimit *limiter[string] // failed authentications per remote address
+	auditQ    chan audit.Entry // entries written in the background
+	metrics   *metrics
+	mux       *http.ServeMux
+	patterns  []string // what mux serves, for the OpenAPI test
 }
 
 // New makes a Server over st.
@@ -172,7 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.follow(ctx) })
 	wg.Go(func() { s.writeAudits(ctx) })
 	if !s.cfg.NoDeliver {
-		d := &action.Deliverer{Store: s.st, Log: s.log, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
+		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
 		wg.Go(func() { d.Run(ctx) })
 	}
 	wg.Go(func() {
@@ -194,17 +201,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) load(ctx context.Context) error {
 	start := time.Now()
-	x, err := bank.LoadIndex(ctx, s.st, nil)
+	x, err := match.LoadStore(ctx, s.st, nil, match.DefaultStoreOptions())
 	if err != nil {
 		return fmt.Errorf("load banks: %w", err)
-	}
-	// After LoadIndex: the scan sees every signal the index does, and the
-	// change log brings both up from the index's position.
-	if err := s.categories.load(ctx, s.st); err != nil {
-		return fmt.Errorf("load signal categories: %w", err)
-	}
-	if err := s.videos.load(ctx, s.st); err != nil {
-		return fmt.Errorf("load video signals: %w", err)
 	}
 	if err := s.reloadWebhooks(ctx); err != nil {
 		return err
@@ -254,8 +253,6 @@ func (s *Server) catchUp(ctx context.Context) error {
 		if len(changes) == 0 {
 			return nil
 		}
-		s.categories.apply(changes) // before the index, so a new match has its category
-		s.videos.apply(changes)
 		x.Apply(changes)
 	}
 }

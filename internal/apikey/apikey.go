@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Role is what a key may do.
@@ -60,16 +62,19 @@ var (
 	ErrRevoked  = errors.New("api key revoked")
 )
 
-// Store keeps keys; implemented by the store engines.
+// Store keeps keys; implemented by the store engines. Creating and
+// revoking a key appends its audit entry (audit.ActAPIKeyCreate with the
+// key's name and role, audit.ActAPIKeyRevoke; target: the key's ID) by by
+// in the same transaction.
 type Store interface {
 	// CreateAPIKey stores k (ID and CreatedAt set by the store).
-	CreateAPIKey(ctx context.Context, k Key) (Key, error)
+	CreateAPIKey(ctx context.Context, k Key, by audit.Actor) (Key, error)
 	// APIKeyByHash returns the key whose secret has this SHA-256, or ErrNotFound.
 	APIKeyByHash(ctx context.Context, hash []byte) (Key, error)
 	// ListAPIKeys returns every key, revoked ones too, by ID.
 	ListAPIKeys(ctx context.Context) ([]Key, error)
 	// RevokeAPIKey marks a key revoked, or ErrNotFound.
-	RevokeAPIKey(ctx context.Context, id int64) error
+	RevokeAPIKey(ctx context.Context, id int64, by audit.Actor) error
 }
 
 const prefix = "nig_"

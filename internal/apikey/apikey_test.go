@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 func TestRoles(t *testing.T) {
@@ -30,7 +32,7 @@ func TestRoles(t *testing.T) {
 
 type memStore map[string]Key
 
-func (m memStore) CreateAPIKey(_ context.Context, k Key) (Key, error) {
+func (m memStore) CreateAPIKey(_ context.Context, k Key, _ audit.Actor) (Key, error) {
 	m[string(k.Hash)] = k
 	return k, nil
 }
@@ -41,8 +43,8 @@ func (m memStore) APIKeyByHash(_ context.Context, h []byte) (Key, error) {
 	}
 	return k, nil
 }
-func (m memStore) ListAPIKeys(context.Context) ([]Key, error) { return nil, nil }
-func (m memStore) RevokeAPIKey(context.Context, int64) error  { return nil }
+func (m memStore) ListAPIKeys(context.Context) ([]Key, error)             { return nil, nil }
+func (m memStore) RevokeAPIKey(context.Context, int64, audit.Actor) error { return nil }
 
 func TestNewAndAuthenticate(t *testing.T) {
 	st := memStore{}
@@ -53,7 +55,7 @@ func TestNewAndAuthenticate(t *testing.T) {
 	if !strings.HasPrefix(secret, "nig_") || strings.Contains(string(k.Hash), secret) {
 		t.Fatalf("secret %q / stored hash", secret)
 	}
-	st.CreateAPIKey(context.Background(), k)
+	st.CreateAPIKey(context.Background(), k, audit.Actor{Name: "test"})
 	if got, err := Authenticate(context.Background(), st, secret); err != nil || got.Name != "ci" {
 		t.Fatalf("authenticate: %v %v", got, err)
 	}

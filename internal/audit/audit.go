@@ -28,10 +28,55 @@ type Entry struct {
 	Hash   string          `json:"hash"`
 }
 
+// Actor is who performed an act and from where: every audited change is
+// passed one explicitly, by the API (the key and the client's address) or
+// the CLI (the local user, no address), and the store records it in the
+// transaction of the change.
+type Actor struct {
+	// Name is "key:12 (name)" for an API key, the user for the CLI.
+	Name string `json:"name"`
+	// Remote is the client's address; empty for acts on this machine.
+	Remote string `json:"remote,omitempty"`
+}
+
+// Entry returns the entry of an act by a on target, with detail encoded as
+// JSON (nil for none; a value that cannot be encoded is recorded as the
+// encoding error).
+func (a Actor) Entry(action, target string, detail any) Entry {
+	e := Entry{Actor: a.Name, Remote: a.Remote, Action: action, Target: target}
+	if detail != nil {
+		b, err := json.Marshal(detail)
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{"detail_error": err.Error()})
+		}
+		e.Detail = b
+	}
+	return e
+}
+
+// Actions of the acts the stores audit in the transaction of the change.
+const (
+	ActBankCreate      = "bank.create"
+	ActBankUpdate      = "bank.update"
+	ActBankWebhook     = "bank.webhook"
+	ActBankImport      = "bank.import"
+	ActSignalAdd       = "signal.add"
+	ActSignalRemove    = "signal.remove"
+	ActExclusionAdd    = "exclusion.add"
+	ActExclusionRemove = "exclusion.remove"
+	ActAPIKeyCreate    = "apikey.create"
+	ActAPIKeyRevoke    = "apikey.revoke"
+)
+
 // Store appends and reads entries; implemented by the store engines, which
 // set Seq, At, Prev and Hash (with Seal) atomically with the append.
+// Changes to banks, signals, webhooks and keys are audited by the store in
+// their own transactions (see Actor); AppendAudit is for acts that change
+// nothing else (refused requests, key use).
 type Store interface {
+	// AppendAudit appends e in a transaction of its own.
 	AppendAudit(ctx context.Context, e Entry) (Entry, error)
+	// ListAudit returns up to limit entries with Seq > since, in Seq order.
 	ListAudit(ctx context.Context, since int64, limit int) ([]Entry, error)
 }
 

@@ -84,10 +84,10 @@ func NewBank(name string) Bank {
 
 // BankUpdate changes some fields of a bank; nil fields stay as they are.
 type BankUpdate struct {
-	Description  *string
-	Enabled      *bool
-	Action       *Action
-	PDQThreshold *int
+	Description  *string `json:"description,omitempty"`
+	Enabled      *bool   `json:"enabled,omitempty"`
+	Action       *Action `json:"action,omitempty"`
+	PDQThreshold *int    `json:"pdq_threshold,omitempty"`
 }
 
 // Empty reports whether u changes nothing.

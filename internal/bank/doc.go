@@ -29,6 +29,24 @@
 // (same type and value) is idempotent: it is counted as unchanged, never an
 // error, so re-importing a list is safe.
 //
+// # Exclusions
+//
+// A removed signal stays removed: removal puts its type and value on the
+// bank's exclusion list (Exclusion: reason, who, when), and adding or
+// re-importing an excluded value counts it as excluded (AddCounts.Excluded,
+// ImportResult.Excluded; AddSignal returns ErrExcluded) instead of adding
+// it back. Curators list exclusions, add them with a reason, and remove one
+// to allow its value again.
+//
+// # Audit
+//
+// Every change takes the actor who makes it (audit.Actor: a name, and the
+// client's address for the API) and the store appends its audit entry in
+// the transaction of the change, so the CLI and the API are audited alike
+// and a change whose entry cannot be written does not happen. One entry per
+// act: bank created or updated, signal added or removed, one per import
+// call, exclusion added or removed.
+//
 // # Storage
 //
 // Store is the small interface this package needs from a database; the
@@ -51,7 +69,6 @@
 //
 // # Matching
 //
-// LoadIndex builds an Index (PDQ near-neighbour and exact digest indexes per
-// bank, from internal/index) by streaming the active signals of the chosen
-// banks, and Index.Apply keeps it current from the change log.
+// Matching lives in internal/match, which builds its indexes by streaming
+// the active signals of the chosen banks and follows the change log.
 package bank

@@ -3,12 +3,17 @@ package bank
 import (
 	"context"
 	"fmt"
-	"strings"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Service is the bank API callers use: it validates and normalises input,
 // then delegates to a Store. It holds no state of its own, so one Service
 // may be shared by any number of goroutines if its Store may.
+//
+// Every change takes the actor who makes it (by: name and remote address)
+// and is audited in its own transaction, whoever calls — the API and the
+// CLI alike (see Store).
 type Service struct {
 	st Store
 }
@@ -21,14 +26,14 @@ func NewService(st Store) *Service { return &Service{st: st} }
 func (s *Service) Store() Store { return s.st }
 
 // CreateBank validates b and creates it.
-func (s *Service) CreateBank(ctx context.Context, b Bank, actor string) (Bank, error) {
+func (s *Service) CreateBank(ctx context.Context, b Bank, by audit.Actor) (Bank, error) {
 	if err := b.Validate(); err != nil {
 		return Bank{}, err
 	}
-	if err := ValidateActor(actor); err != nil {
+	if err := ValidateActor(by.Name); err != nil {
 		return Bank{}, err
 	}
-	created, err := s.st.CreateBank(ctx, b, actor)
+	created, err := s.st.CreateBank(ctx, b, by)
 	if err != nil {
 		return Bank{}, fmt.Errorf("create bank %q: %w", b.Name, err)
 	}
@@ -37,11 +42,11 @@ func (s *Service) CreateBank(ctx context.Context, b Bank, actor string) (Bank, e
 
 // UpdateBank validates u against the current bank and applies it. changed is
 // false (and nothing is logged) when u leaves the bank as it was.
-func (s *Service) UpdateBank(ctx context.Context, name string, u BankUpdate, actor string) (Bank, bool, error) {
+func (s *Service) UpdateBank(ctx context.Context, name string, u BankUpdate, by audit.Actor) (Bank, bool, error) {
 	if err := ValidateName(name); err != nil {
 		return Bank{}, false, err
 	}
-	if err := ValidateActor(actor); err != nil {
+	if err := ValidateActor(by.Name); err != nil {
 		return Bank{}, false, err
 	}
 	cur, err := s.GetBank(ctx, name)
@@ -51,7 +56,7 @@ func (s *Service) UpdateBank(ctx context.Context, name string, u BankUpdate, act
 	if err := u.Apply(cur).Validate(); err != nil {
 		return Bank{}, false, err
 	}
-	b, changed, err := s.st.UpdateBank(ctx, name, u, actor)
+	b, changed, err := s.st.UpdateBank(ctx, name, u, by)
 	if err != nil {
 		return Bank{}, false, fmt.Errorf("update bank %q: %w", name, err)
 	}
@@ -91,27 +96,40 @@ func (s *Service) BankStats(ctx context.Context, name string) (BankStats, error)
 	return st, nil
 }
 
-// AddSignal normalises sig and adds it to the bank in its own transaction.
+// AddSignal normalises sig and adds it to the bank in its own transaction,
+// audited (audit.ActSignalAdd, detail: type and value) when it adds it. A
+// value the bank excludes is not added: the error wraps ErrExcluded and
+// the signal returned is sig as normalised.
 // It returns the stored signal: the new one, or the one already active with
 // the same type and value (added false), whose metadata is left as it was.
-func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, actor string) (stored Signal, added bool, err error) {
+func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, by audit.Actor) (stored Signal, added bool, err error) {
 	if err := ValidateName(bank); err != nil {
 		return Signal{}, false, err
 	}
-	if err := ValidateActor(actor); err != nil {
+	if err := ValidateActor(by.Name); err != nil {
 		return Signal{}, false, err
 	}
 	if err := sig.Normalize(); err != nil {
 		return Signal{}, false, err
 	}
 	var n AddCounts
-	err = s.st.WriteSignals(ctx, bank, actor, func(w SignalWriter) error {
+	err = s.st.WriteSignals(ctx, bank, by, func(w SignalWriter) error {
 		var err error
-		n, err = w.Add(ctx, []Signal{sig})
-		return err
+		if n, err = w.Add(ctx, []Signal{sig}); err != nil {
+			return err
+		}
+		if n.Added > 0 {
+			w.Audit(audit.ActSignalAdd, map[string]any{"type": sig.Type, "value": sig.Value})
+		}
+		return nil
 	})
 	if err != nil {
 		return Signal{}, false, fmt.Errorf("add %s signal to bank %q: %w", sig.Type, bank, err)
+	}
+	if n.Excluded > 0 {
+		sig.Bank = bank
+		return sig, false, fmt.Errorf("add %s signal %s to bank %q: %w (removed earlier; remove the exclusion to allow it)",
+			sig.Type, sig.Value, bank, ErrExcluded)
 	}
 	stored, err = s.st.FindSignal(ctx, bank, sig.Type, sig.Value)
 	if err != nil {
@@ -125,32 +143,19 @@ func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, actor 
 // curator corrects a false positive: the signal stays in the history and the
 // change log, and stops matching. changed is false when it was already
 // removed.
-func (s *Service) RemoveSignal(ctx context.Context, bank string, ref SignalRef, reason, actor string) (Signal, bool, error) {
-	if err := ValidateName(bank); err != nil {
-		return Signal{}, false, err
-	}
-	if err := ValidateActor(actor); err != nil {
-		return Signal{}, false, err
-	}
-	if strings.TrimSpace(reason) == "" {
-		return Signal{}, false, fmt.Errorf("%w reason: empty (say why the signal is removed)", ErrInvalid)
-	}
-	if err := validateText("reason", reason, MaxReasonLen, true); err != nil {
+func (s *Service) RemoveSignal(ctx context.Context, bank string, ref SignalRef, reason string, by audit.Actor) (Signal, bool, error) {
+	if err := validateChange(bank, by, reason, "the signal is removed"); err != nil {
 		return Signal{}, false, err
 	}
 	if ref.ID == 0 {
-		t, err := ParseType(string(ref.Type))
-		if err != nil {
+		var err error
+		if ref.Type, ref.Value, err = normalizeRef(ref.Type, ref.Value); err != nil {
 			return Signal{}, false, err
 		}
-		if ref.Value, err = NormalizeValue(t, ref.Value); err != nil {
-			return Signal{}, false, err
-		}
-		ref.Type = t
 	} else if ref.ID < 0 {
 		return Signal{}, false, fmt.Errorf("%w signal id %d", ErrInvalid, ref.ID)
 	}
-	sig, changed, err := s.st.RemoveSignal(ctx, bank, ref, reason, actor)
+	sig, changed, err := s.st.RemoveSignal(ctx, bank, ref, reason, by)
 	if err != nil {
 		return Signal{}, false, fmt.Errorf("remove %v from bank %q: %w", ref, bank, err)
 	}

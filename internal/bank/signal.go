@@ -217,4 +217,5 @@ type SignalQuery struct {
 type AddCounts struct {
 	Added     int `json:"added"`
 	Unchanged int `json:"unchanged"` // already active in the bank, or repeated within the batch
+	Excluded  int `json:"excluded"`  // on the bank's exclusion list (see Exclusion)
 }

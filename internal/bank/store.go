@@ -3,6 +3,8 @@ package bank
 import (
 	"context"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Op is the kind of a change in the log.
@@ -42,14 +44,24 @@ type Change struct {
 // Store methods take values that Service has already validated and
 // normalised; they return errors wrapping ErrNotFound and ErrExists as
 // documented, and may trust their input otherwise.
+//
+// Audit: every mutating method takes the actor (by) and appends the act's
+// audit entry in the same transaction as the change — when the entry
+// cannot be appended, the change does not happen. by.Name is also the
+// change log's actor. The entries: audit.ActBankCreate (detail: the
+// bank), audit.ActBankUpdate (the update) and audit.ActSignalRemove (id,
+// type, value, reason), on the bank's name, only when something changed;
+// WriteSignals appends the entry its fn sets with SignalWriter.Audit.
 type Store interface {
+	ExclusionStore
+
 	// CreateBank creates b (ID and times are set by the store) and logs
 	// OpBankCreate. ErrExists if the name is taken.
-	CreateBank(ctx context.Context, b Bank, actor string) (Bank, error)
+	CreateBank(ctx context.Context, b Bank, by audit.Actor) (Bank, error)
 	// UpdateBank applies u to the named bank and logs OpBankUpdate; when u
 	// changes nothing it returns the bank with changed=false and logs
 	// nothing. ErrNotFound if there is no such bank.
-	UpdateBank(ctx context.Context, name string, u BankUpdate, actor string) (b Bank, changed bool, err error)
+	UpdateBank(ctx context.Context, name string, u BankUpdate, by audit.Actor) (b Bank, changed bool, err error)
 	// GetBank returns the named bank, or ErrNotFound.
 	GetBank(ctx context.Context, name string) (Bank, error)
 	// ListBanks returns every bank ordered by name.
@@ -60,16 +72,17 @@ type Store interface {
 	// WriteSignals runs fn in one transaction on the named bank: everything
 	// fn adds through w commits together when fn returns nil, and nothing
 	// does when fn returns an error (which WriteSignals returns) or ctx is
-	// cancelled. Each added signal gets an OpSignalAdd entry by actor.
+	// cancelled. Each added signal gets an OpSignalAdd entry by by.Name.
 	// ErrNotFound if there is no such bank. Large imports call w.Add many
 	// times with batches of a few thousand signals.
-	WriteSignals(ctx context.Context, bank, actor string, fn func(w SignalWriter) error) error
-	// RemoveSignal marks a signal of the bank removed with reason and logs
-	// OpSignalRemove. If the signal is already removed it returns it with
+	WriteSignals(ctx context.Context, bank string, by audit.Actor, fn func(w SignalWriter) error) error
+	// RemoveSignal marks a signal of the bank removed with reason, logs
+	// OpSignalRemove and excludes its type and value from the bank (see
+	// Exclusion; an existing exclusion is kept). If the signal is already removed it returns it with
 	// changed=false and logs nothing. ErrNotFound if the bank or signal
 	// does not exist (by type and value: no signal with that value was ever
 	// in the bank).
-	RemoveSignal(ctx context.Context, bank string, ref SignalRef, reason, actor string) (s Signal, changed bool, err error)
+	RemoveSignal(ctx context.Context, bank string, ref SignalRef, reason string, by audit.Actor) (s Signal, changed bool, err error)
 	// GetSignal returns a signal by ID, removed or not, or ErrNotFound.
 	GetSignal(ctx context.Context, id int64) (Signal, error)
 	// FindSignal returns the active signal of the bank with type t and
@@ -96,8 +109,14 @@ type SignalWriter interface {
 	// Add adds sigs (normalised; Bank, ID and the times are ignored). A
 	// signal whose type and value is already active in the bank, or
 	// repeats an earlier one in this transaction, is counted as unchanged
-	// and keeps its original metadata.
+	// and keeps its original metadata; one the bank excludes is counted as
+	// excluded and not added.
 	Add(ctx context.Context, sigs []Signal) (AddCounts, error)
+	// Audit sets the audit entry the transaction appends when it commits:
+	// action on the bank by the actor of WriteSignals, with detail (see
+	// audit.Actor.Entry). The last call wins; without one nothing is
+	// audited, so every caller that changes a bank sets one.
+	Audit(action string, detail any)
 }
 
 // BankStats summarises the signals of a bank.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/hashlist"
 )
 
@@ -24,8 +25,11 @@ const DefaultMaxBadLines = 1000
 
 // ImportOptions controls Import.
 type ImportOptions struct {
-	// Actor is recorded as the author of every added signal.
-	Actor string
+	// Actor is recorded as the author of every added signal and of the
+	// import's audit entry.
+	Actor audit.Actor
+	// Format names the input's format in the audit entry (optional).
+	Format hashlist.Format
 	// Atomic imports everything in one transaction: one bad line, a read
 	// error or a cancellation leaves the bank exactly as it was. Otherwise
 	// each batch commits on its own, bad lines are skipped, and an error
@@ -54,6 +58,7 @@ type ImportResult struct {
 	Read      int       `json:"read"`      // entries and bad lines read
 	Added     int       `json:"added"`     // new signals (committed, unless the import failed atomically)
 	Unchanged int       `json:"unchanged"` // already active in the bank, or repeated in the input
+	Excluded  int       `json:"excluded"`  // on the bank's exclusion list: removed once, not added back
 	Bad       int       `json:"bad"`       // bad lines, all counted
 	BadLines  []BadLine `json:"bad_lines,omitempty"`
 	// Committed is the number of added signals that are durably in the
@@ -67,12 +72,17 @@ type ImportResult struct {
 // reported with their line numbers in the result; with opts.Atomic they make
 // the import fail with ErrBadLines and change nothing. Every other failure
 // is returned as an error together with the counts so far.
+//
+// Each call is audited once (audit.ActBankImport on the bank; detail: the
+// format, the counts and the error of a failed import): in the transaction
+// of its last batch, or, when that is not possible (a failed import, an
+// empty last batch), in a transaction of its own at the end.
 func (s *Service) Import(ctx context.Context, bankName string, r hashlist.Reader, opts ImportOptions) (ImportResult, error) {
 	var res ImportResult
 	if err := ValidateName(bankName); err != nil {
 		return res, err
 	}
-	if err := ValidateActor(opts.Actor); err != nil {
+	if err := ValidateActor(opts.Actor.Name); err != nil {
 		return res, err
 	}
 	if opts.Category != "" {
@@ -96,6 +106,7 @@ func (s *Service) Import(ctx context.Context, bankName string, r hashlist.Reader
 	}
 	im := &importer{r: r, opts: opts, res: &res, batch: make([]Signal, 0, opts.BatchSize)}
 	var err error
+	audited := false
 	if opts.Atomic {
 		err = s.st.WriteSignals(ctx, bankName, opts.Actor, func(w SignalWriter) error {
 			for more := true; more; {
@@ -116,10 +127,14 @@ func (s *Service) Import(ctx context.Context, bankName string, r hashlist.Reader
 			if res.Bad > 0 {
 				return fmt.Errorf("%w: %d, nothing imported", ErrBadLines, res.Bad)
 			}
+			done := res
+			done.Committed = done.Added
+			w.Audit(audit.ActBankImport, importDetail(opts, done, nil))
 			return nil
 		})
 		if err == nil {
 			res.Committed = res.Added
+			audited = true
 		} else {
 			res.Committed = 0
 		}
@@ -132,14 +147,35 @@ func (s *Service) Import(ctx context.Context, bankName string, r hashlist.Reader
 				im.progress()
 				continue
 			}
-			before := res
-			err = s.st.WriteSignals(ctx, bankName, opts.Actor, func(w SignalWriter) error { return im.flush(ctx, w) })
+			before, last := res, !more
+			err = s.st.WriteSignals(ctx, bankName, opts.Actor, func(w SignalWriter) error {
+				if err := im.flush(ctx, w); err != nil {
+					return err
+				}
+				if last {
+					done := res
+					done.Committed = done.Added
+					w.Audit(audit.ActBankImport, importDetail(opts, done, nil))
+				}
+				return nil
+			})
 			if err != nil {
-				res.Added, res.Unchanged = before.Added, before.Unchanged // that batch rolled back
+				res.Added, res.Unchanged, res.Excluded = before.Added, before.Unchanged, before.Excluded // that batch rolled back
 				break
 			}
-			res.Committed = res.Added
+			res.Committed, audited = res.Added, last
 			im.progress()
+		}
+	}
+	if !audited {
+		// A transaction of its own, even when ctx was cancelled: the
+		// attempt, and what it committed, must be on record.
+		aerr := s.st.WriteSignals(context.WithoutCancel(ctx), bankName, opts.Actor, func(w SignalWriter) error {
+			w.Audit(audit.ActBankImport, importDetail(opts, res, err))
+			return nil
+		})
+		if aerr != nil {
+			err = errors.Join(err, fmt.Errorf("audit: %w", aerr))
 		}
 	}
 	if err != nil {
@@ -149,6 +185,20 @@ func (s *Service) Import(ctx context.Context, bankName string, r hashlist.Reader
 		return res, fmt.Errorf("import into bank %q: %w", bankName, err)
 	}
 	return res, nil
+}
+
+// importDetail is the detail of an import's audit entry: the counts, not
+// the bad lines.
+func importDetail(opts ImportOptions, res ImportResult, err error) map[string]any {
+	res.BadLines = nil
+	d := map[string]any{"result": res}
+	if opts.Format != "" {
+		d["format"] = opts.Format
+	}
+	if err != nil {
+		d["error"] = err.Error()
+	}
+	return d
 }
 
 type importer struct {
@@ -214,6 +264,7 @@ func (im *importer) flush(ctx context.Context, w SignalWriter) error {
 	}
 	im.res.Added += n.Added
 	im.res.Unchanged += n.Unchanged
+	im.res.Excluded += n.Excluded
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/hashlist"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -42,10 +43,10 @@ func bankContent(t *testing.T, svc *bank.Service, name string) []content {
 func addAll(t *testing.T, svc *bank.Service, name string, sigs []bank.Signal) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := svc.CreateBank(ctx, bank.NewBank(name), "alice"); err != nil {
+	if _, err := svc.CreateBank(ctx, bank.NewBank(name), audit.Actor{Name: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	err := svc.Store().WriteSignals(ctx, name, "alice", func(w bank.SignalWriter) error {
+	err := svc.Store().WriteSignals(ctx, name, audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		for i := range sigs {
 			if err := sigs[i].Normalize(); err != nil {
 				return err
@@ -125,14 +126,14 @@ func TestRoundTrip(t *testing.T) {
 				if err != nil || res.Written != len(tc.sigs) || res.Skipped != 0 {
 					t.Fatalf("Export = %+v, %v; want %d written", res, err, len(tc.sigs))
 				}
-				if _, err := svc.CreateBank(ctx, bank.NewBank(dst), "bob"); err != nil {
+				if _, err := svc.CreateBank(ctx, bank.NewBank(dst), audit.Actor{Name: "bob"}); err != nil {
 					t.Fatal(err)
 				}
 				r, err := hashlist.NewReader(bytes.NewReader(out.Bytes()), f, tc.opts)
 				if err != nil {
 					t.Fatal(err)
 				}
-				ir, err := svc.Import(ctx, dst, r, bank.ImportOptions{Actor: "bob", Atomic: true})
+				ir, err := svc.Import(ctx, dst, r, bank.ImportOptions{Actor: audit.Actor{Name: "bob"}, Atomic: true})
 				if err != nil || ir.Added != len(tc.sigs) || ir.Bad != 0 || ir.Committed != len(tc.sigs) {
 					t.Fatalf("Import = %+v, %v", ir, err)
 				}
@@ -150,7 +151,7 @@ func TestRoundTrip(t *testing.T) {
 				}
 				// Importing the same file again changes nothing.
 				r, _ = hashlist.NewReader(bytes.NewReader(out.Bytes()), f, tc.opts)
-				ir, err = svc.Import(ctx, dst, r, bank.ImportOptions{Actor: "bob", Atomic: true})
+				ir, err = svc.Import(ctx, dst, r, bank.ImportOptions{Actor: audit.Actor{Name: "bob"}, Atomic: true})
 				if err != nil || ir.Added != 0 || ir.Unchanged != len(tc.sigs) {
 					t.Errorf("re-import = %+v, %v; want all unchanged", ir, err)
 				}
@@ -194,7 +195,7 @@ func TestImportBadLines(t *testing.T) {
 	engines(t, func(t *testing.T, svc *bank.Service) {
 		ctx := context.Background()
 		for _, name := range []string{"atomic", "partial"} {
-			if _, err := svc.CreateBank(ctx, bank.NewBank(name), "alice"); err != nil {
+			if _, err := svc.CreateBank(ctx, bank.NewBank(name), audit.Actor{Name: "alice"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -206,7 +207,7 @@ func TestImportBadLines(t *testing.T) {
 			return r
 		}
 		var progress []bank.ImportResult
-		res, err := svc.Import(ctx, "atomic", read(), bank.ImportOptions{Actor: "alice", Atomic: true, BatchSize: 2,
+		res, err := svc.Import(ctx, "atomic", read(), bank.ImportOptions{Actor: audit.Actor{Name: "alice"}, Atomic: true, BatchSize: 2,
 			Progress: func(r bank.ImportResult) { progress = append(progress, r) }})
 		if !errors.Is(err, bank.ErrBadLines) {
 			t.Fatalf("atomic import with bad lines: err = %v, want ErrBadLines", err)
@@ -220,7 +221,7 @@ func TestImportBadLines(t *testing.T) {
 		if len(progress) < 2 || progress[len(progress)-1].Read != 6 {
 			t.Errorf("progress calls = %+v", progress)
 		}
-		res, err = svc.Import(ctx, "partial", read(), bank.ImportOptions{Actor: "alice", BatchSize: 2, Category: "A1", Source: "list.txt"})
+		res, err = svc.Import(ctx, "partial", read(), bank.ImportOptions{Actor: audit.Actor{Name: "alice"}, BatchSize: 2, Category: "A1", Source: "list.txt"})
 		if err != nil {
 			t.Fatalf("non-atomic import: %v", err)
 		}
@@ -254,12 +255,12 @@ func TestImportFatalError(t *testing.T) {
 	engines(t, func(t *testing.T, svc *bank.Service) {
 		ctx := context.Background()
 		for _, name := range []string{"atomic", "partial", "cancel"} {
-			if _, err := svc.CreateBank(ctx, bank.NewBank(name), "alice"); err != nil {
+			if _, err := svc.CreateBank(ctx, bank.NewBank(name), audit.Actor{Name: "alice"}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		res, err := svc.Import(ctx, "atomic", &failingReader{n: 25, r: rand.New(rand.NewPCG(1, 2))},
-			bank.ImportOptions{Actor: "alice", Atomic: true, BatchSize: 10})
+			bank.ImportOptions{Actor: audit.Actor{Name: "alice"}, Atomic: true, BatchSize: 10})
 		if !errors.Is(err, errDisk) || res.Committed != 0 {
 			t.Errorf("atomic import with read error = %+v, %v", res, err)
 		}
@@ -267,7 +268,7 @@ func TestImportFatalError(t *testing.T) {
 			t.Errorf("failed atomic import left %d signals", len(got))
 		}
 		res, err = svc.Import(ctx, "partial", &failingReader{n: 25, r: rand.New(rand.NewPCG(1, 2))},
-			bank.ImportOptions{Actor: "alice", BatchSize: 10})
+			bank.ImportOptions{Actor: audit.Actor{Name: "alice"}, BatchSize: 10})
 		if !errors.Is(err, errDisk) || res.Committed != 20 || res.Added != 20 {
 			t.Errorf("non-atomic import with read error = %+v, %v; want 20 committed", res, err)
 		}
@@ -277,7 +278,7 @@ func TestImportFatalError(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		res, err = svc.Import(cctx, "cancel", &failingReader{n: 1000, r: rand.New(rand.NewPCG(1, 3))},
-			bank.ImportOptions{Actor: "alice", Atomic: true, BatchSize: 10, Progress: func(r bank.ImportResult) {
+			bank.ImportOptions{Actor: audit.Actor{Name: "alice"}, Atomic: true, BatchSize: 10, Progress: func(r bank.ImportResult) {
 				if r.Read >= 50 {
 					cancel()
 				}
@@ -288,7 +289,7 @@ func TestImportFatalError(t *testing.T) {
 		if got := bankContent(t, svc, "cancel"); len(got) != 0 {
 			t.Errorf("cancelled atomic import left %d signals", len(got))
 		}
-		if _, err := svc.Import(ctx, "nope", &failingReader{n: 1}, bank.ImportOptions{Actor: "alice"}); !errors.Is(err, bank.ErrNotFound) {
+		if _, err := svc.Import(ctx, "nope", &failingReader{n: 1}, bank.ImportOptions{Actor: audit.Actor{Name: "alice"}}); !errors.Is(err, bank.ErrNotFound) {
 			t.Errorf("import into unknown bank: %v", err)
 		}
 		if _, err := svc.Import(ctx, "atomic", &failingReader{n: 1}, bank.ImportOptions{}); !errors.Is(err, bank.ErrInvalid) {
@@ -315,11 +316,11 @@ func TestImportLarge(t *testing.T) {
 	}
 	engines(t, func(t *testing.T, svc *bank.Service) {
 		ctx := context.Background()
-		if _, err := svc.CreateBank(ctx, bank.NewBank("big"), "alice"); err != nil {
+		if _, err := svc.CreateBank(ctx, bank.NewBank("big"), audit.Actor{Name: "alice"}); err != nil {
 			t.Fatal(err)
 		}
 		const n = 60_000
-		res, err := svc.Import(ctx, "big", &countingReader{n: n}, bank.ImportOptions{Actor: "alice", Atomic: true})
+		res, err := svc.Import(ctx, "big", &countingReader{n: n}, bank.ImportOptions{Actor: audit.Actor{Name: "alice"}, Atomic: true})
 		if err != nil || res.Added != n || res.Committed != n {
 			t.Fatalf("Import = %+v, %v", res, err)
 		}

@@ -89,7 +89,7 @@ func newSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	svc := bank.NewService(st)
-	if _, err := svc.CreateBank(ctx, bank.NewBank("b1"), "test"); err != nil {
+	if _, err := svc.CreateBank(ctx, bank.NewBank("b1"), testActor); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()

@@ -22,7 +22,6 @@ package console
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -183,6 +182,9 @@ type visit struct {
 
 func (v *visit) actor() string { return account.Actor(v.user) }
 
+// by is the visitor as the stores audit them.
+func (v *visit) by() audit.Actor { return audit.Actor{Name: v.actor(), Remote: v.remote} }
+
 func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, p := range pageTable {
@@ -331,22 +333,6 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, v *visit, err err
 		he = &httpError{http.StatusInternalServerError, "Something went wrong; it has been logged."}
 	}
 	c.render(w, r, v, he.status, "error", "Error", map[string]any{"Status": he.status, "Message": he.msg})
-}
-
-// audited appends one audit entry for an act done through the console.
-func (c *Console) audited(ctx context.Context, v *visit, action, target string, detail any) error {
-	e := audit.Entry{Actor: v.actor(), Action: action, Target: target, Remote: v.remote}
-	if detail != nil {
-		b, err := json.Marshal(detail)
-		if err != nil {
-			return err
-		}
-		e.Detail = b
-	}
-	if _, err := c.st.AppendAudit(ctx, e); err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	return nil
 }
 
 func (c *Console) cookieName() string {

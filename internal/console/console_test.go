@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/store"
@@ -49,11 +50,11 @@ func newEnv(t *testing.T, dsn string) *env {
 		t.Fatal(err)
 	}
 	svc := bank.NewService(st)
-	if _, err := svc.CreateBank(ctx, bank.NewBank("b1"), "test"); err != nil {
+	if _, err := svc.CreateBank(ctx, bank.NewBank("b1"), testActor); err != nil {
 		t.Fatal(err)
 	}
 	sig, _, err := svc.AddSignal(ctx, "b1", bank.Signal{Type: bank.MD5, Value: "0123456789abcdef0123456789abcdef",
-		Category: "test-category", Source: "unit", Quality: -1}, "test")
+		Category: "test-category", Source: "unit", Quality: -1}, testActor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,3 +399,6 @@ func count(acts []string, prefix string) int {
 	}
 	return n
 }
+
+// testActor is who the tests' direct store changes are audited as.
+var testActor = audit.Actor{Name: "test"}

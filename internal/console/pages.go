@@ -228,16 +228,13 @@ func (c *Console) addSignal(w http.ResponseWriter, r *http.Request, v *visit) er
 	}
 	sig := bank.Signal{Type: t, Value: strings.TrimSpace(r.PostFormValue("value")), Category: r.PostFormValue("category"),
 		Source: r.PostFormValue("source"), Note: r.PostFormValue("note"), Quality: -1}
-	stored, added, err := c.banks.AddSignal(r.Context(), name, sig, v.actor())
+	_, added, err := c.banks.AddSignal(r.Context(), name, sig, v.by()) // audited by the store
 	if err != nil {
 		return err
 	}
 	msg := "unchanged"
 	if added {
 		msg = "added"
-		if err := c.audited(r.Context(), v, "signal.add", name, map[string]any{"id": stored.ID, "type": stored.Type, "value": stored.Value}); err != nil {
-			return err
-		}
 	}
 	http.Redirect(w, r, "/ui/banks/"+url.PathEscape(name)+"?msg="+msg, http.StatusSeeOther)
 	return nil
@@ -253,14 +250,8 @@ func (c *Console) removeSignal(w http.ResponseWriter, r *http.Request, v *visit)
 	if reason == "" {
 		return &httpError{http.StatusBadRequest, "A reason is required: removals are curated decisions."}
 	}
-	sig, changed, err := c.banks.RemoveSignal(r.Context(), name, bank.SignalRef{ID: id}, reason, v.actor())
-	if err != nil {
+	if _, _, err := c.banks.RemoveSignal(r.Context(), name, bank.SignalRef{ID: id}, reason, v.by()); err != nil { // audited by the store
 		return err
-	}
-	if changed {
-		if err := c.audited(r.Context(), v, "signal.remove", sig.Bank, map[string]any{"id": id, "reason": reason}); err != nil {
-			return err
-		}
 	}
 	http.Redirect(w, r, "/ui/banks/"+url.PathEscape(name)+"?msg=removed", http.StatusSeeOther)
 	return nil
@@ -412,10 +403,7 @@ func (c *Console) createAPIKey(w http.ResponseWriter, r *http.Request, v *visit)
 	if err != nil {
 		return c.showKeys(w, r, v, http.StatusBadRequest, map[string]any{"Error": err.Error()})
 	}
-	if k, err = c.st.CreateAPIKey(r.Context(), k); err != nil {
-		return err
-	}
-	if err := c.audited(r.Context(), v, "apikey.create", strconv.FormatInt(k.ID, 10), map[string]any{"name": k.Name, "role": k.Role}); err != nil {
+	if k, err = c.st.CreateAPIKey(r.Context(), k, v.by()); err != nil { // audited by the store
 		return err
 	}
 	return c.showKeys(w, r, v, http.StatusCreated, map[string]any{"Secret": secret, "SecretFor": k.Name})
@@ -426,10 +414,7 @@ func (c *Console) revokeAPIKey(w http.ResponseWriter, r *http.Request, v *visit)
 	if err != nil {
 		return err
 	}
-	if err := c.st.RevokeAPIKey(r.Context(), id); err != nil {
-		return err
-	}
-	if err := c.audited(r.Context(), v, "apikey.revoke", strconv.FormatInt(id, 10), nil); err != nil {
+	if err := c.st.RevokeAPIKey(r.Context(), id, v.by()); err != nil { // audited by the store
 		return err
 	}
 	http.Redirect(w, r, "/ui/apikeys?msg=revoked", http.StatusSeeOther)

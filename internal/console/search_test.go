@@ -37,7 +37,7 @@ func TestSearchSignals(t *testing.T) {
 				}
 				sigs = append(sigs, bank.Signal{Type: bank.MD5, Value: fmt.Sprintf("%032x", i+1), Category: cat, Source: src, Quality: -1})
 			}
-			if err := e.st.WriteSignals(ctx, "b1", "test", func(w bank.SignalWriter) error {
+			if err := e.st.WriteSignals(ctx, "b1", testActor, func(w bank.SignalWriter) error {
 				_, err := w.Add(ctx, sigs)
 				return err
 			}); err != nil {
@@ -48,7 +48,7 @@ func TestSearchSignals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := svc.RemoveSignal(ctx, "b1", bank.SignalRef{ID: removed.ID}, "test", "test"); err != nil {
+			if _, _, err := svc.RemoveSignal(ctx, "b1", bank.SignalRef{ID: removed.ID}, "test", testActor); err != nil {
 				t.Fatal(err)
 			}
 			all := func(category, source string, rm bool, scan int) ([]bank.Signal, int) {

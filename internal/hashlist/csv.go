@@ -288,7 +288,7 @@ func (c *csvReader) Next() (Entry, error) {
 				err = fmt.Errorf("%w: no type column in the header and no default type", ErrMissingField)
 			}
 			if err != nil {
-				c.rr.fail = fmt.Errorf("hashlist: csv header (line %d): %w", c.rr.start, err)
+				c.rr.fail = &ListError{Line: c.rr.start, Err: fmt.Errorf("hashlist: csv header (line %d): %w", c.rr.start, err)}
 				return Entry{}, c.rr.fail
 			}
 			c.cols = cols

@@ -19,7 +19,10 @@ const DetectSize = 4096
 // is vics; other lines that are JSON objects are jsonl; a first data line of
 // "HASH,…" or "hash=…" is te; a header with a value column is csv, one with
 // hash, signal_str, signal or indicator is te; a bare hash (optionally
-// followed by white space and a file name) is plain.
+// followed by white space and a file name) is plain. `nigehban hash` output
+// is nigehban: JSON lines starting {"path": (or objects with "path" and no
+// "value"), or a CSV header with path and sha256 or md5 columns and no value
+// column.
 func Detect(head []byte, name string) Format {
 	if f := detectContent(head); f != "" {
 		return f
@@ -52,14 +55,25 @@ func detectContent(head []byte) Format {
 			return VICS
 		}
 		first, _, _ := bytes.Cut(h, []byte{'\n'})
+		if bytes.HasPrefix(first, []byte(`{"path":`)) {
+			return Nigehban // as `nigehban hash` writes it, even when a long vPDQ cuts the line short
+		}
 		var m map[string]json.RawMessage
 		if json.Unmarshal(bytes.TrimSpace(first), &m) != nil {
 			return VICS // a pretty-printed or long single document
 		}
+		hasPath, hasValue := false, false
 		for k, v := range m {
-			if strings.EqualFold(k, "value") && len(v) > 0 && v[0] == '[' {
-				return VICS
+			if strings.EqualFold(k, "value") {
+				if len(v) > 0 && v[0] == '[' {
+					return VICS
+				}
+				hasValue = true
 			}
+			hasPath = hasPath || k == "path"
+		}
+		if hasPath && !hasValue {
+			return Nigehban
 		}
 		return JSONL
 	}
@@ -91,6 +105,13 @@ func detectContent(head []byte) Format {
 	}
 	if tok, _, _ := bytes.Cut(first, []byte{'\t'}); isHash(tok) {
 		return Plain
+	}
+	cols := map[string]bool{}
+	for _, f := range fields {
+		cols[strings.ToLower(strings.Trim(string(bytes.TrimSpace(f)), `"`))] = true
+	}
+	if cols["path"] && (cols["sha256"] || cols["md5"]) && !cols["value"] {
+		return Nigehban
 	}
 	isTE := false
 	for _, f := range fields {

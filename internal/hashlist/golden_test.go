@@ -33,6 +33,8 @@ var goldenCases = []struct {
 	{"vics/hashset-v2.json", VICS, ReaderOptions{}},
 	{"vics/case-v1.json", VICS, ReaderOptions{}},
 	{"vics/truncated.json", VICS, ReaderOptions{}},
+	{"nigehban/hash.jsonl", Nigehban, ReaderOptions{}},
+	{"nigehban/hash.csv", Nigehban, ReaderOptions{}},
 }
 
 // sentinels name the error classes in golden output.
@@ -43,6 +45,7 @@ var sentinels = []struct {
 	{"ErrUnknownType", ErrUnknownType}, {"ErrAmbiguousType", ErrAmbiguousType},
 	{"ErrBadValue", ErrBadValue}, {"ErrBadQuality", ErrBadQuality}, {"ErrBadText", ErrBadText},
 	{"ErrMissingField", ErrMissingField}, {"ErrSyntax", ErrSyntax}, {"ErrLineTooLong", ErrLineTooLong},
+	{"ErrHashFailed", ErrHashFailed},
 }
 
 func sentinelName(err error) string {

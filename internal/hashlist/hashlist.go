@@ -100,6 +100,21 @@
 // order therefore reproduces its Media. The writer does not deduplicate: give
 // it distinct values. MediaID is Extra["MediaID"] when set (a JSON number if
 // it is an integer), else a running counter from 1.
+//
+// nigehban ([Nigehban]): what `nigehban hash` prints, read only (NewWriter
+// refuses it with [ErrUnsupported]). JSONL when the first line that is not
+// blank or a "#" comment starts with "{", else CSV with the header
+// `nigehban hash --format csv` writes (columns found by name; path is
+// required). Each record yields its md5, sha1, sha256, pdq (with quality)
+// and vpdq as entries in that order, all with the record's line and its
+// path as Note; the pdq entry keeps the build stamp (tool_version,
+// tool_revision, jpeg_decoder) in Extra, the vpdq entry tool_version and
+// tool_revision. CSV output carries no vPDQ (only a frame count), so videos
+// give their digests only; read the JSONL to import vPDQ. A record is a bad
+// line as a whole (*LineError) when it reports an error ([ErrHashFailed]),
+// describes an empty file (whose digests would match every empty file),
+// holds no hash or a bad one. Types are explicit: ReaderOptions.Type is not
+// applied.
 package hashlist
 
 import (
@@ -124,10 +139,15 @@ const (
 	JSONL Format = "jsonl"
 	TE    Format = "te"
 	VICS  Format = "vics"
+	// Nigehban is the output of `nigehban hash` (JSONL or CSV), read only.
+	Nigehban Format = "nigehban"
 )
 
 // Formats returns every supported format, for help texts and flag checks.
-func Formats() []Format { return []Format{Plain, CSV, JSONL, TE, VICS} }
+func Formats() []Format { return []Format{Plain, CSV, JSONL, TE, VICS, Nigehban} }
+
+// Writable reports whether NewWriter can write f; Nigehban is read only.
+func (f Format) Writable() bool { return f != Nigehban }
 
 // ParseFormat returns the Format named s (case-insensitive), or an error
 // wrapping ErrUnknownFormat.
@@ -138,7 +158,7 @@ func ParseFormat(s string) (Format, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("%w %q (want one of plain, csv, jsonl, te, vics)", ErrUnknownFormat, s)
+	return "", fmt.Errorf("%w %q (want one of plain, csv, jsonl, te, vics, nigehban)", ErrUnknownFormat, s)
 }
 
 // Signal types, as stored in Entry.Type: internal/signal's.
@@ -210,6 +230,33 @@ func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e
 // Unwrap returns the underlying error, for errors.Is.
 func (e *LineError) Unwrap() error { return e.Err }
 
+// ListError is a fatal reader error at a known line: the list is malformed
+// there (a CSV or te header without a value column, broken VICS JSON) and
+// cannot be read past it. Its message is the wrapped error's.
+type ListError struct {
+	Line int
+	Err  error
+}
+
+func (e *ListError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error, for errors.Is.
+func (e *ListError) Unwrap() error { return e.Err }
+
+// ErrorLine returns the 1-based line a reader error refers to (that of a
+// *LineError or a *ListError in its chain), or 0 when it names none.
+func ErrorLine(err error) int {
+	var le *LineError
+	if errors.As(err, &le) {
+		return le.Line
+	}
+	var fe *ListError
+	if errors.As(err, &fe) {
+		return fe.Line
+	}
+	return 0
+}
+
 // Reader yields the entries of a hash list in order. Next returns io.EOF at
 // the end; a *LineError for a bad line, after which Next may be called again;
 // any other error is fatal and repeated.
@@ -275,6 +322,8 @@ func NewReader(r io.Reader, f Format, opts ReaderOptions) (Reader, error) {
 		return newTEReader(r, opts), nil
 	case VICS:
 		return newVICSReader(r, opts), nil
+	case Nigehban:
+		return newNigehbanReader(r, opts), nil
 	}
 	return nil, fmt.Errorf("hashlist: %w %q", ErrUnknownFormat, f)
 }
@@ -292,6 +341,8 @@ func NewWriter(w io.Writer, f Format, opts WriterOptions) (Writer, error) {
 		return newTEWriter(w), nil
 	case VICS:
 		return newVICSWriter(w, opts)
+	case Nigehban:
+		return nil, fmt.Errorf("hashlist: %w: the nigehban format is read only (it is what `nigehban hash` prints)", ErrUnsupported)
 	}
 	return nil, fmt.Errorf("hashlist: %w %q", ErrUnknownFormat, f)
 }

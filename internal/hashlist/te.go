@@ -106,7 +106,7 @@ func (t *teReader) startHeader(line []byte) (Entry, error) {
 		t.cols, err = parseHeader(fields, teAliases)
 	}
 	if err != nil {
-		t.fail = fmt.Errorf("hashlist: te header (line %d): %w", t.lr.line, err)
+		t.fail = &ListError{Line: t.lr.line, Err: fmt.Errorf("hashlist: te header (line %d): %w", t.lr.line, err)}
 		return Entry{}, t.fail
 	}
 	t.rr = &recordReader{lr: t.lr}

@@ -123,9 +123,11 @@ func (r *vicsReader) decodeErr(err error) error {
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &se):
-		return fmt.Errorf("hashlist: vics line %d: %w: %v", r.li.lineAt(se.Offset), ErrSyntax, se)
+		line := r.li.lineAt(se.Offset)
+		return &ListError{Line: line, Err: fmt.Errorf("hashlist: vics line %d: %w: %v", line, ErrSyntax, se)}
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return fmt.Errorf("hashlist: vics: %w: document ends early (line %d)", ErrSyntax, r.li.lineAt(max(r.li.pos-1, 0)))
+		line := r.li.lineAt(max(r.li.pos-1, 0))
+		return &ListError{Line: line, Err: fmt.Errorf("hashlist: vics: %w: document ends early (line %d)", ErrSyntax, line)}
 	case errors.Is(err, ErrLineTooLong):
 		return fmt.Errorf("hashlist: vics: %w", err)
 	}
@@ -239,7 +241,8 @@ func (r *vicsReader) step() error {
 		case json.Delim('['):
 			r.push(stValue)
 		default:
-			return fmt.Errorf("hashlist: vics line %d: %w: \"value\" is not an array", r.li.lineAt(r.dec.InputOffset()-1), ErrSyntax)
+			line := r.li.lineAt(r.dec.InputOffset() - 1)
+			return &ListError{Line: line, Err: fmt.Errorf("hashlist: vics line %d: %w: \"value\" is not an array", line, ErrSyntax)}
 		}
 	case stValue:
 		if done, err := r.closeLevel(); done || err != nil {

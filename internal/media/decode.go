@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -37,11 +38,18 @@ type Limits struct {
 	// images over it are refused with ErrTooLarge before any pixel is
 	// allocated.
 	MaxPixels int64
+	// MaxDecodeBytes is the most memory one decode may need by its
+	// header's estimate (raster at its bit depth and channels, plus what the
+	// decoder keeps beside it); images over it are refused with ErrTooLarge
+	// before any pixel is allocated. See also SetDecodeBudget.
+	MaxDecodeBytes int64
 }
 
 // DefaultLimits are generous for photos (a 256 MiB file, 64 megapixels ≈
 // 64 MiB of grey or 192 MiB of RGB raster) and still bound memory per worker.
-var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxPixels: 64 << 20}
+// A 16-bit RGBA raster needs 8 bytes a pixel, so MaxDecodeBytes, not
+// MaxPixels, is what refuses a small file declaring a huge deep image.
+var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxPixels: 64 << 20, MaxDecodeBytes: 256 << 20}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxBytes <= 0 {
@@ -49,6 +57,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = DefaultLimits.MaxPixels
+	}
+	if l.MaxDecodeBytes <= 0 {
+		l.MaxDecodeBytes = DefaultLimits.MaxDecodeBytes
 	}
 	return l
 }
@@ -141,6 +152,11 @@ func decodeStd(data []byte, f Format, lim Limits, config configFunc, decode deco
 	if err := checkDims(f, cfg.Width, cfg.Height, lim); err != nil {
 		return d, err
 	}
+	release, err := reserve(context.Background(), f, cfg.Width, cfg.Height, estimateStd(f, cfg), lim)
+	if err != nil {
+		return d, err
+	}
+	defer release()
 	r := &countingReader{r: bytes.NewReader(data)}
 	img, err := decode(r)
 	if err != nil {

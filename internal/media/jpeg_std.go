@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image/jpeg"
 )
@@ -20,6 +21,17 @@ func decodeJPEGStd(data []byte, lim Limits) (Decoded, error) {
 	if err := checkJPEGLayout(data, cfg.Width, cfg.Height, lim); err != nil {
 		return d, err
 	}
+	// YCbCr planes (4:4:4 at worst), and for progressive files the
+	// coefficients of every component (2 bytes per sample) beside them.
+	est := int64(cfg.Width) * int64(cfg.Height) * 3
+	if inspectJPEG(data).progressive {
+		est *= 3
+	}
+	release, err := reserve(context.Background(), JPEG, cfg.Width, cfg.Height, est, lim)
+	if err != nil {
+		return d, err
+	}
+	defer release()
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
 		return d, fmt.Errorf("decode jpeg: %v: %w", err, ErrCorrupt)

@@ -15,6 +15,7 @@ static int header(tjhandle h, const unsigned char *buf, unsigned long size, int 
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -90,6 +91,17 @@ func decodeTurbo(data []byte, lim Limits, minSide int) (Decoded, error) {
 		d.Scale *= 2
 		w, hgt = (d.Width+d.Scale-1)/d.Scale, (d.Height+d.Scale-1)/d.Scale
 	}
+	// The grey plane, and for progressive files libjpeg-turbo's full-size
+	// coefficient buffers (checkJPEGLayout bounds those by the pixel limit).
+	est := int64(w) * int64(hgt)
+	if inspectJPEG(data).progressive {
+		est += int64(d.Width) * int64(d.Height) * 6
+	}
+	release, err := reserve(context.Background(), JPEG, d.Width, d.Height, est, lim)
+	if err != nil {
+		return d, err
+	}
+	defer release()
 	img := image.NewGray(image.Rect(0, 0, w, hgt))
 	rc := C.tjDecompress2(h, src, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&img.Pix[0])),
 		C.int(w), C.int(img.Stride), C.int(hgt), C.TJPF_GRAY, C.TJFLAG_STOPONWARNING)

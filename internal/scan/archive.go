@@ -32,7 +32,11 @@ type Limits struct {
 	// (default 8): a file on disk is depth 0, its members depth 1.
 	MaxDepth int `json:"max_depth"`
 	// MaxExpanded bounds the bytes decompressed from one archive on disk,
-	// all nesting levels together (default 64 GiB).
+	// all nesting levels together (default 64 GiB). The bound actually used
+	// is also at most MaxRatio times the archive's size on disk (but at least
+	// chainFloor): the cumulative ratio along a chain of nested archives, so a
+	// 42.zip-style bomb (each level a modest ratio, the product astronomical)
+	// stops after a few megabytes instead of 64 GiB.
 	MaxExpanded int64 `json:"max_expanded_bytes"`
 	// MaxRatio bounds how much a zip member or a gzip stream may expand
 	// relative to its compressed size, once past 1 MiB (default 1000;
@@ -54,6 +58,17 @@ const (
 // ratioFloor is the output size under which the ratio is not checked:
 // small, highly compressible files are common and harmless.
 const ratioFloor = 1 << 20
+
+// chainFloor is the least expansion budget an archive on disk gets, however
+// small it is.
+const chainFloor = 64 << 20
+
+// archiveBudget is the expansion budget of an archive of size bytes on disk:
+// MaxExpanded, bounded by the cumulative ratio (see Limits.MaxExpanded).
+func (l Limits) archiveBudget(size int64) int64 {
+	byRatio := int64(min(l.MaxRatio*float64(max(size, 0)), float64(l.MaxExpanded)))
+	return min(l.MaxExpanded, max(byRatio, chainFloor))
+}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxDepth <= 0 {
@@ -86,7 +101,7 @@ func (b *budget) take(n int) error {
 		return nil
 	}
 	if b.left.Add(-int64(n)) < 0 {
-		return fmt.Errorf("%w: more data than the expansion budget allows", ErrLimit)
+		return fmt.Errorf("%w: more data than the expansion budget allows (all nesting levels together: the expansion limit, or the cumulative ratio to the archive's size on disk)", ErrLimit)
 	}
 	return nil
 }
@@ -163,7 +178,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // first: zip needs random access and the bytes are read twice.
 func (s *scanner) hashArchive(ctx context.Context, e *Entry, c *content, format media.Format, depth int, b *budget) error {
 	if b == nil {
-		b = newBudget(s.limits.MaxExpanded)
+		b = newBudget(s.limits.archiveBudget(c.size))
 	}
 	if c.whole() == nil {
 		if err := s.spool(ctx, c); err != nil {

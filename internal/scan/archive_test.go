@@ -393,3 +393,35 @@ func TestSkipVideo(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedBomb: a 42.zip-style archive — each level sixteen copies of the
+// level below, each level's ratio modest, the product astronomical (16^5
+// leaves of 1 MiB: 1 TiB from a few kilobytes) — is stopped by the
+// cumulative ratio after a few tens of megabytes, not by the 64 GiB budget.
+func TestNestedBomb(t *testing.T) {
+	level := zipOf(t, map[string][]byte{"0.bin": make([]byte, 1<<20)})
+	for range 5 {
+		copies := map[string][]byte{}
+		for i := range 16 {
+			copies[string(rune('a'+i))+".zip"] = level
+		}
+		level = zipOf(t, copies)
+	}
+	t.Logf("bomb of %d bytes", len(level))
+	got := scanBytes(t, level, Limits{})
+	stopped := 0
+	for _, e := range got {
+		if strings.Contains(e.Error, "budget") || strings.Contains(e.Error, "expansion stopped") {
+			stopped++
+		}
+	}
+	if stopped == 0 {
+		t.Errorf("no entry says the expansion stopped (%d entries)", len(got))
+	}
+	if len(got) > 2000 {
+		t.Errorf("%d entries listed: the bomb was expanded far past its cumulative ratio", len(got))
+	}
+	if budget := (Limits{}).withDefaults().archiveBudget(int64(len(level))); budget != chainFloor {
+		t.Errorf("budget of a %d-byte archive: %d, want the %d floor", len(level), budget, chainFloor)
+	}
+}

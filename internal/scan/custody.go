@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/nigehban/nigehban/internal/buildinfo"
 )
 
 // CustodyFormat identifies the layout of custody.json.
@@ -45,11 +47,25 @@ type Custody struct {
 	Outputs []Output `json:"outputs,omitempty"`
 }
 
-// Tool names the program that wrote the outputs.
+// Tool names the program that wrote the outputs: its version and VCS
+// revision, and the JPEG decoder compiled in, since the libjpeg-turbo and
+// pure-Go builds can give PDQ hashes a few bits apart on the same
+// low-quality JPEG.
 type Tool struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Go      string `json:"go,omitempty"`
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Revision string `json:"revision,omitempty"`
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go,omitempty"`
+	// JPEGDecoder is buildinfo.DecoderTurbo or buildinfo.DecoderGo.
+	JPEGDecoder string `json:"jpeg_decoder,omitempty"`
+}
+
+// CurrentTool describes the running binary (see package buildinfo).
+func CurrentTool() Tool {
+	in := buildinfo.Get()
+	return Tool{Name: "nigehban", Version: in.Version, Revision: in.Revision, Modified: in.Modified, Go: in.Go,
+		JPEGDecoder: in.JPEGDecoder}
 }
 
 // RunInfo is one invocation: the first scan or a resumption.

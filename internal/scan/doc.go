@@ -76,7 +76,9 @@
 // Every fingerprinted file is looked up by md5, sha1 and sha256 (exact), PDQ
 // (Hamming distance; images of quality below MinQuality are not matched)
 // and vPDQ (the reference match rule), through the Matcher interface:
-// FileBanks serves hash-list files, StoreBanks stored banks. A file whose
+// Banks serves hash-list files (LoadFileBanks) and stored banks
+// (LoadStoreBanks) through internal/match, the matcher `match` and `serve`
+// use too. A file whose
 // digest is in a known-file list (KnownSet: NSRL RDS NSRLFile.txt, hashdeep
 // output or plain md5/sha1/sha256 lists) is still listed and hashed (it has
 // to be, to be recognised) and marked Known; it is not matched, and videos

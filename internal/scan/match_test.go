@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/pdq"
@@ -94,6 +95,19 @@ func TestLoadFileBanks(t *testing.T) {
 	if ms, _ := fb.MatchPDQ(ctx, pdq.MustParseHex(h)); len(ms) != 1 || ms[0].Bank != "pdq.txt" || ms[0].Value != h {
 		t.Errorf("exact PDQ: %+v", ms)
 	}
+	// 0 means 0: identical hashes only (it once meant the default, 31).
+	exact, err := LoadFileBanks(ctx, []string{plain}, FileBankOptions{Type: "pdq", Threshold: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := pdq.MustParseHex(h)
+	near[0] ^= 1
+	if ms, _ := exact.MatchPDQ(ctx, near); len(ms) != 0 {
+		t.Errorf("distance 1 matched at threshold 0: %+v", ms)
+	}
+	if ms, _ := exact.MatchPDQ(ctx, pdq.MustParseHex(h)); len(ms) != 1 {
+		t.Errorf("identical hash at threshold 0: %+v", ms)
+	}
 	bad := filepath.Join(dir, "bad.csv")
 	writeFile(t, bad, []byte("type,value\npdq,"+h+"\nmd5,xyz\n"))
 	if _, err := LoadFileBanks(ctx, []string{bad}, FileBankOptions{}); err == nil || !strings.Contains(err.Error(), "line 3") {
@@ -123,14 +137,14 @@ func TestStoreBanks(t *testing.T) {
 			bridge := readFile(t, imagePath("bridge-mods/aaa-orig.jpg"))
 			rec := fingerprint.Reader(ctx, "x", bytes.NewReader(bridge), fingerprint.Options{})
 			for _, b := range []string{"hotline", "other"} {
-				if _, err := svc.CreateBank(ctx, bank.NewBank(b), "test"); err != nil {
+				if _, err := svc.CreateBank(ctx, bank.NewBank(b), audit.Actor{Name: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			add := func(b string, s bank.Signal) {
 				t.Helper()
 				s.Quality = -1
-				if _, _, err := svc.AddSignal(ctx, b, s, "test"); err != nil {
+				if _, _, err := svc.AddSignal(ctx, b, s, audit.Actor{Name: "test"}); err != nil {
 					t.Fatal(err)
 				}
 			}

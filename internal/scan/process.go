@@ -279,7 +279,7 @@ func (s *scanner) hashDiskFile(ctx context.Context, e *Entry, j job) {
 	}
 	var b *budget
 	if _, format := media.Sniff(head); isArchive(format) {
-		b = newBudget(s.limits.MaxExpanded)
+		b = newBudget(s.limits.archiveBudget(j.info.Size()))
 	}
 	s.hashContent(ctx, e, c, 0, b)
 	// A file that changed while it was read has no trustworthy hash.

@@ -58,7 +58,7 @@ func TestScanEvidenceTree(t *testing.T) {
 	makeReadOnly(t, ev.root)
 	before := treeSum(t, ev.root)
 
-	banks, err := LoadFileBanks(ctx, []string{ev.bank}, FileBankOptions{})
+	banks, err := LoadFileBanks(ctx, []string{ev.bank}, DefaultFileBankOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,28 +4,43 @@
 //
 // # Layout
 //
+//   - internal/store/sqlcore: the SQL both engines share — row decoding, every
+//     read query, single-row writes, Check, and the audit chain (AppendTx,
+//     the one function that writes audit entries) — written once against
+//     small Querier/Row/Tx interfaces and a Flavor of engine quirks.
 //   - internal/store/sqlite, internal/store/postgres: the engines. Each
-//     embeds its own versioned migrations (migrations/NNNN_name.sql, applied
-//     in order, once, each in a transaction; see internal/store/migrate) and
-//     implements the domain interfaces (bank.Store today).
-//   - internal/store/storetest: the conformance suite both engines run, and
-//     helpers that give tests a fresh database (a temp SQLite file, or a new
-//     PostgreSQL database created on the server in NIGEHBAN_TEST_POSTGRES and
-//     dropped afterwards).
+//     embeds a *sqlcore.Core (so its methods are the engine's) and holds
+//     only what really differs: connections and transactions (SQLite's
+//     single writer with BEGIN IMMEDIATE and a read pool; a pgx pool), bulk
+//     signal inserts and their change-log entries (batched multi-row
+//     INSERTs; array-valued INSERTs with IDs kept in memory or a temporary
+//     table), sequence allocation (SQLite's single writer orders changes
+//     and audit entries; PostgreSQL takes numbers from the change_seq and
+//     audit_head rows, locked until commit), row locks (FOR UPDATE, SKIP
+//     LOCKED: PostgreSQL only), how times are stored (Unix microseconds;
+//     timestamptz), and the engine's own integrity check. Each embeds its
+//     own versioned migrations (migrations/NNNN_name.sql, applied in order,
+//     once, each in a transaction; see internal/store/migrate).
+//   - internal/store/storetest: the conformance suite both engines run, the
+//     engine matrix every two-engine test uses (Engines, ForEachEngine,
+//     ForEachStore), and helpers that give tests a fresh database (a temp
+//     SQLite file, or a new PostgreSQL database created on the server in
+//     NIGEHBAN_TEST_POSTGRES and dropped afterwards).
 //
-// # Adding tables (API keys, audit log, webhook outbox, …)
+// # Adding tables
 //
 //  1. Define the interface you need in your domain package, as bank.Store
 //     does (small, documented contract, sentinel errors from your package).
-//  2. Add NNNN_yours.sql with the next free version to BOTH
+//  2. Add NNNN_yours.sql with the version you were given to BOTH
 //     sqlite/migrations and postgres/migrations. Never edit a migration that
 //     has shipped; change a schema with a new version.
-//  3. Implement the interface on sqlite.DB and postgres.DB (new files, e.g.
-//     apikeys.go). SQLite: write through db.w (the single writer, BEGIN
-//     IMMEDIATE), read through db.r. PostgreSQL: use db.pool. A change that
-//     must appear in the ordered change log goes through logChange in the
-//     same transaction (in PostgreSQL as its last statement: it takes the
-//     change_seq row lock that orders commits).
+//  3. Implement the interface once, in sqlcore (new file), with '?'
+//     placeholders and Flavor for what differs; write through Core.write (a
+//     write transaction of the engine) and read through the engine's
+//     Reader. Only code whose SQL truly differs goes to the engines. A
+//     change that must appear in the ordered change log goes through
+//     logChange in the same transaction, as its last statement; an audited
+//     act appends its entry with AppendTx in the same transaction.
 //  4. Embed the interface in Store below, and add conformance tests to
 //     storetest (both engines' TestConformance run them).
 package store

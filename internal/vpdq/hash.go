@@ -18,6 +18,11 @@ import (
 // pruned only when Options.Prune asks.
 func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 	opts = opts.withDefaults()
+	release, err := acquireSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	si, err := probe(ctx, path)
 	if err != nil {
 		return nil, err
@@ -28,6 +33,10 @@ func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 	}
 	if si.Duration > opts.MaxDuration {
 		return nil, fmt.Errorf("duration %.0f s exceeds %.0f s: %w", si.Duration, opts.MaxDuration, ErrTooLarge)
+	}
+	if n := si.Duration * si.FPS; n > float64(opts.MaxDecodedFrames) {
+		return nil, fmt.Errorf("%.0f s at %.4g fps is %.0f frames to decode, over the %d-frame limit: %w",
+			si.Duration, si.FPS, n, opts.MaxDecodedFrames, ErrTooLarge)
 	}
 	frameMod := 1
 	if opts.SecondsPerHash > 0 {

@@ -1,40 +1,56 @@
 package vpdq
 
-import "github.com/nigehban/nigehban/internal/pdq"
+import (
+	"fmt"
 
-// MatchOptions are the reference match rule's parameters. The zero value
-// means the python-threatexchange defaults.
+	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
+)
+
+// MatchOptions are the reference match rule's parameters. Every field is
+// used as given: a zero Distance matches identical frames only, a zero
+// MinQuality keeps every frame. DefaultMatchOptions returns the
+// python-threatexchange defaults.
 type MatchOptions struct {
-	// Distance: frames match when their PDQ distance is ≤ Distance
-	// (default 31).
+	// Distance: frames match when their PDQ distance is ≤ Distance (0..256).
 	Distance int
-	// MinQuality: frames below it are ignored on both sides (default 50).
+	// MinQuality: frames below it are ignored on both sides (0..100).
 	MinQuality int
-	// QueryPercent: share of the query's frames that must match (default 80).
+	// QueryPercent: share of the query's frames that must match (0..100).
 	QueryPercent float64
-	// TargetPercent: share of the target's frames that must match (default 0).
+	// TargetPercent: share of the target's frames that must match (0..100).
 	TargetPercent float64
 }
 
-// Default match thresholds (python-threatexchange vpdq_util).
+// Default match thresholds (python-threatexchange vpdq_util), the values of
+// internal/signal.
 const (
-	DefaultDistance      = 31
-	DefaultMinQuality    = 50
-	DefaultQueryPercent  = 80
-	DefaultTargetPercent = 0
+	DefaultDistance      = signal.DefaultVPDQFrameThreshold
+	DefaultMinQuality    = signal.DefaultVPDQMinQuality
+	DefaultQueryPercent  = signal.DefaultVPDQQueryPercent
+	DefaultTargetPercent = signal.DefaultVPDQTargetPercent
 )
 
-func (o MatchOptions) withDefaults() MatchOptions {
-	if o.Distance == 0 {
-		o.Distance = DefaultDistance
+// DefaultMatchOptions returns the reference rule: distance 31, quality 50,
+// 80 % of the query's frames, any share of the target's.
+func DefaultMatchOptions() MatchOptions {
+	return MatchOptions{Distance: DefaultDistance, MinQuality: DefaultMinQuality,
+		QueryPercent: DefaultQueryPercent, TargetPercent: DefaultTargetPercent}
+}
+
+// Validate checks that every field is within its range.
+func (o MatchOptions) Validate() error {
+	switch {
+	case o.Distance < 0 || o.Distance > signal.MaxPDQThreshold:
+		return fmt.Errorf("vPDQ frame distance %d: want 0..%d", o.Distance, signal.MaxPDQThreshold)
+	case o.MinQuality < 0 || o.MinQuality > 100:
+		return fmt.Errorf("vPDQ minimum quality %d: want 0..100", o.MinQuality)
+	case !(o.QueryPercent >= 0 && o.QueryPercent <= 100):
+		return fmt.Errorf("vPDQ query percent %v: want 0..100", o.QueryPercent)
+	case !(o.TargetPercent >= 0 && o.TargetPercent <= 100):
+		return fmt.Errorf("vPDQ target percent %v: want 0..100", o.TargetPercent)
 	}
-	if o.MinQuality == 0 {
-		o.MinQuality = DefaultMinQuality
-	}
-	if o.QueryPercent == 0 {
-		o.QueryPercent = DefaultQueryPercent
-	}
-	return o
+	return nil
 }
 
 // MatchResult is the outcome of comparing two videos.
@@ -58,9 +74,8 @@ type MatchResult struct {
 // Distance and exact-hash dedupe. The C++ matchTwoHashBrute counts
 // dist < Distance and every frame, duplicates included.
 func Match(query, target []Frame, opts MatchOptions) MatchResult {
-	opts = opts.withDefaults()
-	q := distinct(query, opts.MinQuality)
-	t := distinct(target, opts.MinQuality)
+	q := Distinct(query, opts.MinQuality)
+	t := Distinct(target, opts.MinQuality)
 	r := MatchResult{
 		QueryPercent:  matchedPercent(q, t, opts.Distance),
 		TargetPercent: matchedPercent(t, q, opts.Distance),
@@ -69,10 +84,11 @@ func Match(query, target []Frame, opts MatchOptions) MatchResult {
 	return r
 }
 
-// distinct keeps the first frame of each distinct hash, then drops those
-// below minQuality (python-threatexchange's order: a hash whose first frame
-// is poor is dropped even if a later frame with that hash is good).
-func distinct(frames []Frame, minQuality int) []pdq.Hash {
+// Distinct returns the hashes the reference rule compares: the first frame
+// of each distinct hash, kept when its quality is at least minQuality
+// (python-threatexchange's order: a hash whose first frame is poor is
+// dropped even if a later frame with that hash is good).
+func Distinct(frames []Frame, minQuality int) []pdq.Hash {
 	seen := make(map[pdq.Hash]struct{}, len(frames))
 	var out []pdq.Hash
 	for _, f := range frames {

@@ -70,6 +70,12 @@ type Options struct {
 	MaxFramePixels int64
 	// MaxDuration bounds the stream duration in seconds (default 24 h).
 	MaxDuration float64
+	// MaxDecodedFrames bounds the frames ffmpeg must decode, sampled or not
+	// (duration × frame rate, from the header; default 10,000,000, about 46
+	// hours at 60 fps). Decoding dominates the cost: a tiny 100 fps video
+	// is cheap to store but costs a frame decode every 10 ms of its length,
+	// so a service taking uploads sets this far lower.
+	MaxDecodedFrames int64
 	// Timeout bounds the whole decode; 0 means 2 minutes plus 2× the
 	// stream's duration.
 	Timeout time.Duration
@@ -89,6 +95,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDuration <= 0 {
 		o.MaxDuration = 24 * 3600
+	}
+	if o.MaxDecodedFrames <= 0 {
+		o.MaxDecodedFrames = 10_000_000
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.NumCPU()

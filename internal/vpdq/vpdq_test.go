@@ -203,7 +203,7 @@ func TestVariantsMatch(t *testing.T) {
 	for i, a := range names {
 		fmt.Fprintf(&table, "\n[%2d] %-31s", i, a)
 		for _, b := range names {
-			got, want := Match(ours[a].Frames, ours[b].Frames, MatchOptions{}), Match(ref[a], ref[b], MatchOptions{})
+			got, want := Match(ours[a].Frames, ours[b].Frames, DefaultMatchOptions()), Match(ref[a], ref[b], DefaultMatchOptions())
 			cell := fmt.Sprintf("%.0f", got.QueryPercent)
 			if got.QueryPercent != want.QueryPercent {
 				cell += fmt.Sprintf("/%.0f", want.QueryPercent)
@@ -220,8 +220,8 @@ func TestVariantsMatch(t *testing.T) {
 			if a == b {
 				continue
 			}
-			got := Match(ours[a].Frames, ours[b].Frames, MatchOptions{})
-			want := Match(ref[a], ref[b], MatchOptions{})
+			got := Match(ours[a].Frames, ours[b].Frames, DefaultMatchOptions())
+			want := Match(ref[a], ref[b], DefaultMatchOptions())
 			if got.Match != want.Match {
 				t.Errorf("%s vs %s: match=%v, the reference's hashes give %v (%+v vs %+v)", a, b, got.Match, want.Match, got, want)
 			}
@@ -281,14 +281,14 @@ func TestReencodedMatch(t *testing.T) {
 			if tt.dense {
 				target = dense
 			}
-			got := Match(v.Frames, target.Frames, MatchOptions{})
-			both1fps := Match(v.Frames, sparse.Frames, MatchOptions{})
+			got := Match(v.Frames, target.Frames, DefaultMatchOptions())
+			both1fps := Match(v.Frames, sparse.Frames, DefaultMatchOptions())
 			t.Logf("%d×%d %.0f fps: query %.1f%% target %.1f%% match=%v (both at 1 fps: query %.1f%%)",
 				v.Width, v.Height, v.FPS, got.QueryPercent, got.TargetPercent, got.Match, both1fps.QueryPercent)
 			if !got.Match {
 				t.Errorf("does not match its original: %+v", got)
 			}
-			if r := Match(v.Frames, unrelated.Frames, MatchOptions{}); r.Match || r.QueryPercent > 0 {
+			if r := Match(v.Frames, unrelated.Frames, DefaultMatchOptions()); r.Match || r.QueryPercent > 0 {
 				t.Errorf("shares frames with another scene: %+v", r)
 			}
 		})
@@ -332,7 +332,7 @@ func TestResolutionChange(t *testing.T) {
 	if v.Width != 480 || v.Height != 720 {
 		t.Errorf("probed %d×%d, want the first part's 480×720", v.Width, v.Height)
 	}
-	chair := Match(v.Frames[:3], cachedHash(t, filepath.Join(shared, "videos", "chair-orig-22-sd-bar.mp4"), everyFrame).Frames, MatchOptions{})
+	chair := Match(v.Frames[:3], cachedHash(t, filepath.Join(shared, "videos", "chair-orig-22-sd-bar.mp4"), everyFrame).Frames, DefaultMatchOptions())
 	for i, f := range v.Frames {
 		t.Logf("frame %d at %.3f s: quality %d", f.Frame, f.Timestamp, f.Quality)
 		if f.Frame != 30*i {
@@ -344,7 +344,7 @@ func TestResolutionChange(t *testing.T) {
 	}
 	// The second part is squeezed from 1280×720 to 480×720; PDQ works on a
 	// 64×64 reduction that ignores aspect ratio, so it still matches.
-	door := Match(v.Frames[3:], cachedHash(t, filepath.Join(shared, "videos", "doorknob-hd-no-bar.mp4"), everyFrame).Frames, MatchOptions{})
+	door := Match(v.Frames[3:], cachedHash(t, filepath.Join(shared, "videos", "doorknob-hd-no-bar.mp4"), everyFrame).Frames, DefaultMatchOptions())
 	t.Logf("first part matches its source %.0f%%, squeezed second part %.0f%%", chair.QueryPercent, door.QueryPercent)
 	if !door.Match {
 		t.Errorf("second part does not match its source: %+v", door)
@@ -405,14 +405,14 @@ func TestCropBordersMatch(t *testing.T) {
 	}
 	for _, name := range []string{"pattern-sd-grey-bar", "pattern-sd-with-small-logo-bar"} {
 		v := cachedHash(t, clip(name), crop)
-		got := Match(v.Frames, orig.Frames, MatchOptions{})
+		got := Match(v.Frames, orig.Frames, DefaultMatchOptions())
 		t.Logf("%s vs pattern-hd-no-bar, bars cropped: query %.1f%% target %.1f%%", name, got.QueryPercent, got.TargetPercent)
 		if !got.Match {
 			t.Errorf("%s: no match with bars cropped: %+v", name, got)
 		}
 	}
 	other := cachedHash(t, clip("chair-orig-22-sd-bar"), crop)
-	if r := Match(other.Frames, orig.Frames, MatchOptions{}); r.QueryPercent > 0 {
+	if r := Match(other.Frames, orig.Frames, DefaultMatchOptions()); r.QueryPercent > 0 {
 		t.Errorf("another scene shares frames with bars cropped: %+v", r)
 	}
 }
@@ -512,8 +512,35 @@ func TestLimits(t *testing.T) {
 	if _, err := HashFile(context.Background(), path, Options{Downsample: 100000}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("downsample limit: %v", err)
 	}
+	// Frames to decode (duration × fps) are refused from the header, however
+	// few are sampled: a small file can hold hours of tiny 100 fps frames.
+	if _, err := HashFile(context.Background(), path, Options{MaxDecodedFrames: 10}); !errors.Is(err, ErrTooLarge) ||
+		!strings.Contains(err.Error(), "frames to decode") {
+		t.Errorf("decoded-frame limit: %v", err)
+	}
 	if v, err := HashFile(context.Background(), path, Options{SecondsPerHash: 1e300}); err != nil || len(v.Frames) != 1 || v.Frames[0].Frame != 0 {
 		t.Errorf("huge sampling interval: want frame 0 only, got %v", err)
+	}
+}
+
+// TestConcurrencyCap: with every video slot taken, a decode waits for one
+// and gives up when its context ends; once a slot is free it runs.
+func TestConcurrencyCap(t *testing.T) {
+	path := filepath.Join(shared, "videos", "pattern-longer-no-bar.mp4")
+	SetMaxConcurrent(1)
+	defer SetMaxConcurrent(0)
+	release, err := acquireSlot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := HashFile(ctx, path, Options{}); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "slot") {
+		t.Errorf("with the only slot taken: %v, want a deadline while waiting for a slot", err)
+	}
+	release()
+	if _, err := HashFile(context.Background(), path, Options{}); err != nil {
+		t.Errorf("with the slot free: %v", err)
 	}
 }
 
@@ -682,7 +709,7 @@ func TestMatchRule(t *testing.T) {
 		{"distance 32 does not", []Frame{fr(flip(a, 32), 100)}, []Frame{fr(a, 100)}, 0, 0, false},
 	}
 	for _, tt := range tests {
-		r := Match(tt.q, tt.t, MatchOptions{})
+		r := Match(tt.q, tt.t, DefaultMatchOptions())
 		if r.QueryPercent != tt.qPct || r.TargetPercent != tt.tPct || r.Match != tt.match {
 			t.Errorf("%s: got %+v, want %v/%v/%v", tt.name, r, tt.qPct, tt.tPct, tt.match)
 		}

@@ -8,12 +8,18 @@
 // the final insert into changes — a long import does not block other
 // writers while it streams its signals. Bulk writes keep the IDs of the
 // signals they added in a temporary table and log them all at the end.
+//
+// Everything SQL that both engines share (reads, row decoding, single-row
+// writes, Check, the audit chain) is internal/store/sqlcore; this package
+// holds what differs: the connection pool, migrations under an advisory
+// lock, the array-valued bulk insert of signals, change numbers from the
+// change_seq row, the audit_head row lock, and the flavor (timestamptz,
+// = ANY(array), FOR UPDATE, SKIP LOCKED).
 package postgres
 
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"time"
 
@@ -21,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nigehban/nigehban/internal/store/migrate"
+	"github.com/nigehban/nigehban/internal/store/sqlcore"
 )
 
 //go:embed migrations/*.sql
@@ -32,6 +39,7 @@ const migrateLockID = 0x6e6967656862 // "nigehb"
 
 // DB is a PostgreSQL store. Its methods are safe for concurrent use.
 type DB struct {
+	*sqlcore.Core
 	pool *pgxpool.Pool
 }
 
@@ -47,12 +55,17 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	db := &DB{pool: pool}
+	db.Core = sqlcore.New((*engine)(db), flavor)
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return db, nil
 }
+
+// engine is DB as the shared core sees it: the methods of sqlcore.Engine
+// stay out of DB's exported API.
+type engine DB
 
 // Engine returns "postgres".
 func (db *DB) Engine() string { return "postgres" }
@@ -116,44 +129,52 @@ func (db *DB) migrateOne(ctx context.Context, ms []migrate.Migration) (done bool
 	return false, nil
 }
 
-// SchemaVersion returns the highest applied migration version.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, err
+// flavor is PostgreSQL's SQL for the shared core.
+var flavor = sqlcore.Flavor{
+	Time:       func(t time.Time) any { return t },
+	ForUpdate:  ` FOR UPDATE`,
+	SkipLocked: ` FOR UPDATE SKIP LOCKED`,
+	In: func(col string, vals any) (string, []any) {
+		return col + ` = ANY(?)`, []any{vals}
+	},
+	// One row, locked by every append until commit: it orders the chain
+	// across replicas.
+	AuditHead:       `SELECT seq, hash FROM audit_head FOR UPDATE`,
+	AuditHeadUpdate: `UPDATE audit_head SET seq = ?, hash = ?`,
+	ReserveChanges: func(ctx context.Context, q sqlcore.Querier, n int) (int64, error) {
+		var last int64
+		if err := q.QueryRow(ctx, `UPDATE change_seq SET last = last + ? RETURNING last`, n).Scan(&last); err != nil {
+			return 0, fmt.Errorf("reserve change numbers: %w", err)
+		}
+		return last - int64(n) + 1, nil
+	},
+	CheckEngine: checkCounter,
 }
 
-// Check verifies that the change log accounts for every bank and signal (see
-// the sqlite engine's Check); PostgreSQL guards its own page integrity.
-func (db *DB) Check(ctx context.Context) error {
-	var banks, creates, signals, adds, removed, removes, orphans, last, maxSeq int64
-	err := db.pool.QueryRow(ctx, `SELECT
-		(SELECT COUNT(*) FROM banks),
-		(SELECT COUNT(*) FROM changes WHERE op = 'bank.create'),
-		(SELECT COUNT(*) FROM signals),
-		(SELECT COUNT(*) FROM changes WHERE op = 'signal.add'),
-		(SELECT COUNT(*) FROM signals WHERE removed_at IS NOT NULL),
-		(SELECT COUNT(*) FROM changes WHERE op = 'signal.remove'),
-		(SELECT COUNT(*) FROM changes c WHERE c.signal_id IS NOT NULL
-			AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.id = c.signal_id AND s.bank_id = c.bank_id))
-		+ (SELECT COUNT(*) FROM changes c WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = c.bank_id))
-		+ (SELECT COUNT(*) FROM signals s WHERE NOT EXISTS (SELECT 1 FROM banks b WHERE b.id = s.bank_id)),
-		(SELECT last FROM change_seq),
-		(SELECT COALESCE(MAX(seq), 0) FROM changes)`).
-		Scan(&banks, &creates, &signals, &adds, &removed, &removes, &orphans, &last, &maxSeq)
+// Reader implements sqlcore.Engine: the pool.
+func (db *engine) Reader() sqlcore.Querier { return querier{db.pool} }
+
+// BeginWrite implements sqlcore.Engine.
+func (db *engine) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
+	t, err := db.pool.Begin(ctx)
 	if err != nil {
+		return nil, err
+	}
+	return &tx{querier: querier{t}, raw: t}, nil
+}
+
+// AfterWrite implements sqlcore.Engine; PostgreSQL has nothing to do.
+func (db *engine) AfterWrite(context.Context, int) {}
+
+// checkCounter verifies that the change_seq counter stands at the last
+// change (PostgreSQL guards its own page integrity).
+func checkCounter(ctx context.Context, r sqlcore.Querier) error {
+	var last, maxSeq int64
+	if err := r.QueryRow(ctx, `SELECT (SELECT last FROM change_seq), (SELECT COALESCE(MAX(seq), 0) FROM changes)`).
+		Scan(&last, &maxSeq); err != nil {
 		return fmt.Errorf("check change log: %w", err)
 	}
-	switch {
-	case banks != creates:
-		return fmt.Errorf("change log inconsistent: %d banks, %d bank.create entries", banks, creates)
-	case signals != adds:
-		return fmt.Errorf("change log inconsistent: %d signals, %d signal.add entries", signals, adds)
-	case removed != removes:
-		return fmt.Errorf("change log inconsistent: %d removed signals, %d signal.remove entries", removed, removes)
-	case orphans != 0:
-		return fmt.Errorf("change log inconsistent: %d rows refer to missing banks or signals", orphans)
-	case last != maxSeq:
+	if last != maxSeq {
 		return fmt.Errorf("change log inconsistent: counter at %d, last entry %d", last, maxSeq)
 	}
 	return nil
@@ -161,15 +182,6 @@ func (db *DB) Check(ctx context.Context) error {
 
 // appendSeq reserves n change numbers and returns the first. It must be the
 // last statement before COMMIT (see the package doc).
-func appendSeq(ctx context.Context, tx pgx.Tx, n int) (int64, error) {
-	var last int64
-	if err := tx.QueryRow(ctx, `UPDATE change_seq SET last = last + $1 RETURNING last`, n).Scan(&last); err != nil {
-		return 0, fmt.Errorf("reserve change numbers: %w", err)
-	}
-	return last - int64(n) + 1, nil
+func appendSeq(ctx context.Context, t pgx.Tx, n int) (int64, error) {
+	return flavor.ReserveChanges(ctx, querier{t}, n)
 }
-
-// now returns the current time at the precision PostgreSQL stores.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

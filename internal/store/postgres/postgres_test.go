@@ -14,31 +14,15 @@ import (
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) func(t *testing.T) storetest.Store {
-		url := storetest.PostgresURL(t)
-		return func(t *testing.T) storetest.Store {
-			db, err := postgres.Open(context.Background(), url)
-			if err != nil {
-				t.Fatalf("open: %v", err)
-			}
-			return db
-		}
-	})
+func TestConformance(t *testing.T) { storetest.RunEngine(t, storetest.Postgres) }
+
+func BenchmarkImport(b *testing.B) {
+	storetest.BenchImport(b, storetest.OpenBench(b, storetest.Postgres), 50_000)
 }
 
-func openBench(b *testing.B) *postgres.DB {
-	db, err := postgres.Open(context.Background(), storetest.PostgresURL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return db
+func BenchmarkScan(b *testing.B) {
+	storetest.BenchScan(b, storetest.OpenBench(b, storetest.Postgres), 100_000)
 }
-
-func BenchmarkImport(b *testing.B) { storetest.BenchImport(b, openBench(b), 50_000) }
-
-func BenchmarkScan(b *testing.B) { storetest.BenchScan(b, openBench(b), 100_000) }
 
 // TestConcurrentOpen starts several "replicas" on a fresh database at once:
 // the advisory lock must let exactly one apply each migration.

@@ -3,94 +3,55 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/store/sqlcore"
 )
 
-const signalCols = `id, bank_id, type, key, body, quality, added_at, category, source, note, extra, added_by, removed_at, removed_by, removed_reason`
+// NewSignalWriter implements sqlcore.Engine: signals travel as arrays, one
+// statement per batch, and their change-log entries are numbered from
+// change_seq at the end.
+func (db *engine) NewSignalWriter(ctx context.Context, t sqlcore.Tx, bankID int64, actor string) (sqlcore.BulkWriter, error) {
+	ptx, ok := t.(*tx)
+	if !ok {
+		return nil, fmt.Errorf("postgres: foreign transaction %T", t)
+	}
+	return &writer{tx: ptx.raw, bankID: bankID, actor: actor}, nil
+}
 
-// scanSignal reads a row of signalCols into s.
-func scanSignal(row pgx.Row, s *bank.Signal, banks map[int64]string) error {
-	var bankID int64
-	var typ string
-	var key []byte
-	var quality int16
-	var body, removedBy, reason, extra *string
-	var removedAt *time.Time
-	err := row.Scan(&s.ID, &bankID, &typ, &key, &body, &quality, &s.AddedAt,
-		&s.Category, &s.Source, &s.Note, &extra, &s.AddedBy, &removedAt, &removedBy, &reason)
+// LogChanges implements sqlcore.BulkWriter. It takes the change numbers
+// from change_seq, so it is the transaction's last statement.
+func (w *writer) LogChanges(ctx context.Context) error {
+	first, err := appendSeq(ctx, w.tx, w.added)
 	if err != nil {
 		return err
 	}
-	if s.Extra, err = bank.DecodeExtra(deref(extra)); err != nil {
-		return fmt.Errorf("signal %d: %w", s.ID, err)
+	var tag pgconn.CommandTag
+	if w.spilled {
+		tag, err = w.tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
+			SELECT $1 + row_number() OVER (ORDER BY id) - 1, $2, $3, id, at, $4 FROM new_signals`,
+			first, w.bankID, string(bank.OpSignalAdd), w.actor)
+	} else {
+		tag, err = w.tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
+			SELECT $1 + row_number() OVER (ORDER BY n.id) - 1, $2, $3, n.id, n.at, $4
+			FROM unnest($5::bigint[], $6::timestamptz[]) AS n(id, at)`,
+			first, w.bankID, string(bank.OpSignalAdd), w.actor, w.ids, w.ats)
 	}
-	s.RemovedAt = nil
-	if removedAt != nil {
-		t := removedAt.UTC()
-		s.RemovedAt = &t
+	if err != nil {
+		return fmt.Errorf("append changes: %w", err)
 	}
-	s.RemovedBy, s.RemovedReason = deref(removedBy), deref(reason)
-	s.Type = bank.Type(typ)
-	s.Value = bank.DecodeValue(s.Type, key, deref(body))
-	s.Quality = int(quality)
-	s.AddedAt = s.AddedAt.UTC()
-	s.Bank = banks[bankID]
+	if tag.RowsAffected() != int64(w.added) {
+		return fmt.Errorf("append changes: %d entries for %d added signals", tag.RowsAffected(), w.added)
+	}
 	return nil
 }
 
-// WriteSignals implements bank.Store.
-func (db *DB) WriteSignals(ctx context.Context, bankName, actor string, fn func(bank.SignalWriter) error) error {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(ctx)
-	var bankID int64
-	if err := tx.QueryRow(ctx, `SELECT id FROM banks WHERE name = $1`, bankName).Scan(&bankID); err != nil {
-		if isNoRows(err) {
-			return bank.ErrNotFound
-		}
-		return err
-	}
-	w := &writer{tx: tx, bankID: bankID, actor: actor}
-	if err := fn(w); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if w.added > 0 {
-		first, err := appendSeq(ctx, tx, w.added)
-		if err != nil {
-			return err
-		}
-		var tag pgconn.CommandTag
-		if w.spilled {
-			tag, err = tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
-				SELECT $1 + row_number() OVER (ORDER BY id) - 1, $2, $3, id, at, $4 FROM new_signals`,
-				first, bankID, string(bank.OpSignalAdd), actor)
-		} else {
-			tag, err = tx.Exec(ctx, `INSERT INTO changes (seq, bank_id, op, signal_id, at, actor)
-				SELECT $1 + row_number() OVER (ORDER BY n.id) - 1, $2, $3, n.id, n.at, $4
-				FROM unnest($5::bigint[], $6::timestamptz[]) AS n(id, at)`,
-				first, bankID, string(bank.OpSignalAdd), actor, w.ids, w.ats)
-		}
-		if err != nil {
-			return fmt.Errorf("append changes: %w", err)
-		}
-		if tag.RowsAffected() != int64(w.added) {
-			return fmt.Errorf("append changes: %d entries for %d added signals", tag.RowsAffected(), w.added)
-		}
-	}
-	return tx.Commit(ctx)
-}
+// Close implements sqlcore.BulkWriter; the writer holds nothing.
+func (w *writer) Close() {}
 
 // maxInMemory is how many added signal IDs a transaction keeps in memory
 // for its change-log entries; beyond it they go to a temporary table, so a
@@ -123,9 +84,9 @@ const insertSignals = `INSERT INTO signals (bank_id, type, key, body, category, 
 	ON CONFLICT (bank_id, type, key) WHERE removed_at IS NULL DO NOTHING
 	RETURNING id, added_at`
 
-// Add implements bank.SignalWriter. The IDs of the signals it adds are
+// Add implements sqlcore.BulkWriter. The IDs of the signals it adds are
 // kept (in memory, or in a temporary table for large imports) so that
-// WriteSignals logs them all at commit.
+// LogChanges logs them all at commit.
 func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, error) {
 	var c bank.AddCounts
 	if len(sigs) == 0 {
@@ -150,7 +111,7 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		w.extras = append(w.extras, bank.EncodeExtra(s.Extra))
 		w.quals = append(w.quals, int16(s.Quality))
 	}
-	args := []any{w.bankID, now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals}
+	args := []any{w.bankID, sqlcore.Now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals}
 	if w.spilled {
 		tag, err := w.tx.Exec(ctx, `WITH ins AS (`+insertSignals+`) INSERT INTO new_signals (id, at) SELECT id, added_at FROM ins`, args...)
 		if err != nil {
@@ -192,217 +153,4 @@ func (w *writer) spill(ctx context.Context) error {
 	}
 	w.ids, w.ats, w.spilled = nil, nil, true
 	return nil
-}
-
-// RemoveSignal implements bank.Store.
-func (db *DB) RemoveSignal(ctx context.Context, bankName string, ref bank.SignalRef, reason, actor string) (bank.Signal, bool, error) {
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return bank.Signal{}, false, err
-	}
-	defer tx.Rollback(ctx)
-	banks, err := bankIDs(ctx, tx, []string{bankName}, false)
-	if err != nil {
-		return bank.Signal{}, false, err
-	}
-	var bankID int64
-	for id := range banks {
-		bankID = id
-	}
-	var s bank.Signal
-	if ref.ID != 0 {
-		err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1 AND bank_id = $2 FOR UPDATE`,
-			ref.ID, bankID), &s, banks)
-	} else {
-		key, _ := bank.EncodeValue(ref.Type, ref.Value)
-		err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
-			WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL FOR UPDATE`,
-			bankID, string(ref.Type), key), &s, banks)
-		if isNoRows(err) {
-			err = scanSignal(tx.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
-				WHERE bank_id = $1 AND type = $2 AND key = $3 ORDER BY id DESC LIMIT 1`,
-				bankID, string(ref.Type), key), &s, banks)
-		}
-	}
-	if isNoRows(err) {
-		return bank.Signal{}, false, bank.ErrNotFound
-	}
-	if err != nil {
-		return bank.Signal{}, false, err
-	}
-	if !s.Active() {
-		return s, false, nil
-	}
-	t := now()
-	if _, err := tx.Exec(ctx, `UPDATE signals SET removed_at = $1, removed_by = $2, removed_reason = $3 WHERE id = $4`,
-		t, actor, reason, s.ID); err != nil {
-		return bank.Signal{}, false, err
-	}
-	if err := logChange(ctx, tx, bankID, bank.OpSignalRemove, s.ID, t, actor, changeDetail{Reason: reason}); err != nil {
-		return bank.Signal{}, false, err
-	}
-	s.RemovedAt, s.RemovedBy, s.RemovedReason = &t, actor, reason
-	return s, true, tx.Commit(ctx)
-}
-
-// GetSignal implements bank.Store.
-func (db *DB) GetSignal(ctx context.Context, id int64) (bank.Signal, error) {
-	banks, err := bankIDs(ctx, db.pool, nil, false)
-	if err != nil {
-		return bank.Signal{}, err
-	}
-	var s bank.Signal
-	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals WHERE id = $1`, id), &s, banks)
-	if isNoRows(err) {
-		return bank.Signal{}, bank.ErrNotFound
-	}
-	return s, err
-}
-
-// FindSignal implements bank.Store.
-func (db *DB) FindSignal(ctx context.Context, bankName string, t bank.Type, v string) (bank.Signal, error) {
-	banks, err := bankIDs(ctx, db.pool, []string{bankName}, false)
-	if err != nil {
-		return bank.Signal{}, err
-	}
-	var bankID int64
-	for id := range banks {
-		bankID = id
-	}
-	key, _ := bank.EncodeValue(t, v)
-	var s bank.Signal
-	err = scanSignal(db.pool.QueryRow(ctx, `SELECT `+signalCols+` FROM signals
-		WHERE bank_id = $1 AND type = $2 AND key = $3 AND removed_at IS NULL`, bankID, string(t), key), &s, banks)
-	if isNoRows(err) {
-		return bank.Signal{}, bank.ErrNotFound
-	}
-	return s, err
-}
-
-// ScanSignals implements bank.Store.
-func (db *DB) ScanSignals(ctx context.Context, q bank.SignalQuery, fn func(*bank.Signal) error) error {
-	banks, err := bankIDs(ctx, db.pool, q.Banks, q.EnabledOnly)
-	if err != nil {
-		return err
-	}
-	if len(banks) == 0 {
-		return nil
-	}
-	if q.KeysOnly {
-		return db.scanKeys(ctx, q, banks, fn)
-	}
-	where, args := scanWhere(q, banks)
-	rows, err := db.pool.Query(ctx, `SELECT `+signalCols+` FROM signals`+where, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var s bank.Signal
-	for rows.Next() {
-		if err := scanSignal(rows, &s, banks); err != nil {
-			return err
-		}
-		if err := fn(&s); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-// scanWhere returns the WHERE … ORDER BY … LIMIT clause of a scan.
-func scanWhere(q bank.SignalQuery, banks map[int64]string) (string, []any) {
-	var sb strings.Builder
-	args := []any{q.AfterID}
-	sb.WriteString(` WHERE id > $1`)
-	if q.BeforeID > 0 {
-		args = append(args, q.BeforeID)
-		fmt.Fprintf(&sb, ` AND id < $%d`, len(args))
-	}
-	if len(q.Banks) > 0 || q.EnabledOnly {
-		ids := make([]int64, 0, len(banks))
-		for id := range banks {
-			ids = append(ids, id)
-		}
-		args = append(args, ids)
-		fmt.Fprintf(&sb, ` AND bank_id = ANY($%d)`, len(args))
-	}
-	if len(q.Types) > 0 {
-		ts := make([]string, len(q.Types))
-		for i, t := range q.Types {
-			ts[i] = string(t)
-		}
-		args = append(args, ts)
-		fmt.Fprintf(&sb, ` AND type = ANY($%d)`, len(args))
-	}
-	if !q.IncludeRemoved {
-		sb.WriteString(` AND removed_at IS NULL`)
-	}
-	sb.WriteString(` ORDER BY id`)
-	if q.Limit > 0 {
-		args = append(args, q.Limit)
-		fmt.Fprintf(&sb, ` LIMIT $%d`, len(args))
-	}
-	return sb.String(), args
-}
-
-// scanKeys is ScanSignals for KeysOnly: it reads only the columns the query
-// leaves unknown (bank and type when more than one is possible, the vPDQ
-// body only when vPDQ is possible).
-func (db *DB) scanKeys(ctx context.Context, q bank.SignalQuery, banks map[int64]string, fn func(*bank.Signal) error) error {
-	var s bank.Signal
-	s.Quality = -1
-	var bankID int64
-	var typ string
-	var key []byte
-	var body *string
-	cols, dest := `id, key`, []any{&s.ID, &key}
-	withBank, withType, withBody := len(banks) > 1, len(q.Types) != 1, len(q.Types) == 0 || slices.Contains(q.Types, bank.VPDQ)
-	if withBank {
-		cols, dest = cols+`, bank_id`, append(dest, &bankID)
-	} else {
-		for _, name := range banks {
-			s.Bank = name
-		}
-	}
-	if withType {
-		cols, dest = cols+`, type`, append(dest, &typ)
-	} else {
-		s.Type = q.Types[0]
-	}
-	if withBody {
-		cols, dest = cols+`, body`, append(dest, &body)
-	}
-	where, args := scanWhere(q, banks)
-	rows, err := db.pool.Query(ctx, `SELECT `+cols+` FROM signals`+where, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		if withBank {
-			s.Bank = banks[bankID]
-		}
-		if withType {
-			s.Type = bank.Type(typ)
-		}
-		b := ""
-		if body != nil {
-			b = *body
-		}
-		s.Value = bank.DecodeValue(s.Type, key, b)
-		if err := fn(&s); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-// MaxSignalID implements bank.Store.
-func (db *DB) MaxSignalID(ctx context.Context) (int64, error) {
-	var n int64
-	err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM signals`).Scan(&n)
-	return n, err
 }

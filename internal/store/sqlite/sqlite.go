@@ -18,6 +18,17 @@
 // long-running process does not keep it. The WAL is truncated back to 64 MiB
 // after checkpoints, since a large atomic import grows it to the size of
 // everything it wrote.
+//
+// Open creates a missing database file readable by its owner only (0600;
+// SQLite gives the -wal and -shm files the same mode) and missing
+// directories above it 0700.
+//
+// Everything SQL that both engines share (reads, row decoding, single-row
+// writes, Check, the audit chain) is internal/store/sqlcore; this package
+// holds what differs: opening the two handles, migrations, the batched bulk
+// insert of signals and its change-log entries, the driver-level key scan,
+// and the flavor (times as Unix microseconds, IN lists, PRAGMA
+// integrity_check, no row locks).
 package sqlite
 
 import (
@@ -26,12 +37,15 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/store/migrate"
+	"github.com/nigehban/nigehban/internal/store/sqlcore"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -44,6 +58,7 @@ const BusyTimeout = 30 * time.Second
 
 // DB is a SQLite store. Its methods are safe for concurrent use.
 type DB struct {
+	*sqlcore.Core
 	path string
 	w    *sql.DB // one connection: SQLite has one writer at a time anyway
 	r    *sql.DB // readers
@@ -55,10 +70,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("sqlite path %q: must be a file name without '?' or '#'", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("create directory for %q: %w", path, err)
-		}
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
 	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)",
 		BusyTimeout.Milliseconds())
@@ -71,6 +84,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w}
+	db.Core = sqlcore.New((*engine)(db), flavor)
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %q: %w", path, err)
@@ -85,6 +99,30 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.r = r
 	return db, nil
 }
+
+// createPrivate creates the database file, if missing, readable by its
+// owner only (0600), and any missing directory above it likewise (0700):
+// banks and the audit log are nobody else's business. SQLite creates the
+// -wal and -shm files with the database file's permissions. An existing
+// file keeps its own.
+func createPrivate(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create directory for %q: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create %q: %w", path, err)
+	}
+	// The umask may have narrowed 0600 further; it cannot have widened it.
+	return f.Close()
+}
+
+// engine is DB as the shared core sees it: the methods of sqlcore.Engine
+// stay out of DB's exported API.
+type engine DB
 
 // Engine returns "sqlite".
 func (db *DB) Engine() string { return "sqlite" }
@@ -136,27 +174,44 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 }
 
-// SchemaVersion returns the highest applied migration version.
-func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
-	var v int
-	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
-	return v, err
+// flavor is SQLite's SQL for the shared core.
+var flavor = sqlcore.Flavor{
+	Time:      func(t time.Time) any { return t.UnixMicro() },
+	Unindexed: true,
+	In: func(col string, vals any) (string, []any) {
+		v := reflect.ValueOf(vals)
+		args := make([]any, v.Len())
+		for i := range args {
+			args[i] = v.Index(i).Interface()
+		}
+		return col + ` IN (` + sqlcore.Placeholders(len(args)) + `)`, args
+	},
+	// The single writer orders appends: the last row is the head.
+	AuditHead:   `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,
+	CheckEngine: integrityCheck,
 }
 
-// Check runs SQLite's integrity check and the store's own consistency checks
-// (see bank store docs); it returns nil when all pass.
-func (db *DB) Check(ctx context.Context) error {
+// Reader implements sqlcore.Engine: the read pool.
+func (db *engine) Reader() sqlcore.Querier { return sqlcore.Std(db.r) }
+
+// BeginWrite implements sqlcore.Engine: a transaction on the single writer
+// connection (BEGIN IMMEDIATE: it holds the write lock from the start).
+func (db *engine) BeginWrite(ctx context.Context) (sqlcore.Tx, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return sqlcore.NewStdTx(tx), nil
+}
+
+// integrityCheck runs SQLite's own page-level check.
+func integrityCheck(ctx context.Context, r sqlcore.Querier) error {
 	var res string
-	if err := db.r.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
+	if err := r.QueryRow(ctx, `PRAGMA integrity_check`).Scan(&res); err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
 	if res != "ok" {
 		return fmt.Errorf("integrity check: %s", res)
 	}
-	return db.checkChangeLog(ctx)
+	return nil
 }
-
-// now returns the current time at the precision both engines store.
-func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 
 	"github.com/nigehban/nigehban/internal/store/migrate"
@@ -17,31 +18,15 @@ import (
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) func(t *testing.T) storetest.Store {
-		path := storetest.SQLitePath(t)
-		return func(t *testing.T) storetest.Store {
-			db, err := sqlite.Open(context.Background(), path)
-			if err != nil {
-				t.Fatalf("open: %v", err)
-			}
-			return db
-		}
-	})
+func TestConformance(t *testing.T) { storetest.RunEngine(t, storetest.SQLite) }
+
+func BenchmarkImport(b *testing.B) {
+	storetest.BenchImport(b, storetest.OpenBench(b, storetest.SQLite), 50_000)
 }
 
-func openBench(b *testing.B) *sqlite.DB {
-	db, err := sqlite.Open(context.Background(), storetest.SQLitePath(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	return db
+func BenchmarkScan(b *testing.B) {
+	storetest.BenchScan(b, storetest.OpenBench(b, storetest.SQLite), 100_000)
 }
-
-func BenchmarkImport(b *testing.B) { storetest.BenchImport(b, openBench(b), 50_000) }
-
-func BenchmarkScan(b *testing.B) { storetest.BenchScan(b, openBench(b), 100_000) }
 
 func TestSchemaTooNew(t *testing.T) {
 	ctx := context.Background()
@@ -103,7 +88,7 @@ func TestTwoWriters(t *testing.T) {
 		defer db.Close()
 		dbs[i] = db
 	}
-	if _, err := dbs[0].CreateBank(ctx, bank.NewBank("b"), "t"); err != nil {
+	if _, err := dbs[0].CreateBank(ctx, bank.NewBank("b"), audit.Actor{Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -112,7 +97,7 @@ func TestTwoWriters(t *testing.T) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(i), 7))
 			for range 20 {
-				err := db.WriteSignals(ctx, "b", "t", func(w bank.SignalWriter) error {
+				err := db.WriteSignals(ctx, "b", audit.Actor{Name: "t"}, func(w bank.SignalWriter) error {
 					sigs := make([]bank.Signal, 200)
 					for j := range sigs {
 						sigs[j] = bank.Signal{Type: bank.PDQ, Value: storetest.RandomPDQ(r), Quality: -1}
@@ -137,5 +122,39 @@ func TestTwoWriters(t *testing.T) {
 	}
 	if st, _ := dbs[1].BankStats(ctx, "b"); st.Active[bank.PDQ] != 2*20*200 {
 		t.Errorf("%d signals, want %d", st.Active[bank.PDQ], 2*20*200)
+	}
+}
+
+// TestPrivateFiles: the database, its -wal and -shm files and the
+// directories Open creates are readable by their owner only, whatever the
+// umask allows.
+func TestPrivateFiles(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	path := filepath.Join(root, "a", "b", "n.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateBank(ctx, bank.NewBank("b"), audit.Actor{Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]os.FileMode{
+		filepath.Join(root, "a"):      0o700 | os.ModeDir,
+		filepath.Join(root, "a", "b"): 0o700 | os.ModeDir,
+		path:                          0o600,
+		path + "-wal":                 0o600,
+		path + "-shm":                 0o600,
+	}
+	for p, mode := range want {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+			continue
+		}
+		if fi.Mode() != mode {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode(), mode)
+		}
 	}
 }

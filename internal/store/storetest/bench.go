@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 )
 
@@ -14,7 +15,7 @@ import (
 // and reports rows/s. open must return a fresh store.
 func BenchImport(b *testing.B, st bank.Store, rowsPerOp int) {
 	ctx := context.Background()
-	if _, err := st.CreateBank(ctx, bank.NewBank("bench"), "bench"); err != nil {
+	if _, err := st.CreateBank(ctx, bank.NewBank("bench"), audit.Actor{Name: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 1))
@@ -24,7 +25,7 @@ func BenchImport(b *testing.B, st bank.Store, rowsPerOp int) {
 	var elapsed time.Duration
 	for b.Loop() {
 		start := time.Now()
-		err := st.WriteSignals(ctx, "bench", "bench", func(w bank.SignalWriter) error {
+		err := st.WriteSignals(ctx, "bench", audit.Actor{Name: "bench"}, func(w bank.SignalWriter) error {
 			for done := 0; done < rowsPerOp; done += batch {
 				for i := range sigs {
 					sigs[i] = bank.Signal{Type: bank.PDQ, Value: RandomPDQ(r), Quality: 100}
@@ -65,11 +66,11 @@ func BenchScan(b *testing.B, st bank.Store, n int) {
 func BenchImportOnce(b *testing.B, st bank.Store, n int) {
 	b.Helper()
 	ctx := context.Background()
-	if _, err := st.CreateBank(ctx, bank.NewBank("bench"), "bench"); err != nil {
+	if _, err := st.CreateBank(ctx, bank.NewBank("bench"), audit.Actor{Name: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(2, 2))
-	err := st.WriteSignals(ctx, "bench", "bench", func(w bank.SignalWriter) error {
+	err := st.WriteSignals(ctx, "bench", audit.Actor{Name: "bench"}, func(w bank.SignalWriter) error {
 		sigs := make([]bank.Signal, 0, 5000)
 		for i := 0; i < n; i++ {
 			sigs = append(sigs, bank.Signal{Type: bank.PDQ, Value: RandomPDQ(r), Quality: 100})

@@ -3,7 +3,9 @@
 // bank.Store contract, called from each engine's tests with a function that
 // gives it fresh databases. It also provides those databases: a temporary
 // SQLite file, or a new PostgreSQL database on the server named by
-// NIGEHBAN_TEST_POSTGRES, dropped when the test ends.
+// NIGEHBAN_TEST_POSTGRES, dropped when the test ends — and the engine
+// matrix (Engines, ForEachEngine, ForEachStore) every test that runs on both
+// engines uses.
 package storetest
 
 import (
@@ -17,12 +19,89 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/nigehban/nigehban/internal/store"
 )
 
 // PostgresEnv names the environment variable holding the URL of a
 // PostgreSQL server for tests (any database on it; tests create their own).
-// scripts/test sets it; tests skip when it is unset.
+// scripts/test sets it; tests skip when it is unset, and fail when CI=true.
 const PostgresEnv = "NIGEHBAN_TEST_POSTGRES"
+
+// Engine is a store engine tests run on.
+type Engine struct {
+	Name string
+	// DSN returns the DSN of a new, empty database of the engine, removed
+	// when the test ends.
+	DSN func(t testing.TB) string
+}
+
+// The engines.
+var (
+	SQLite   = Engine{"sqlite", SQLitePath}
+	Postgres = Engine{"postgres", PostgresURL}
+)
+
+// Engines are the store engines, in the order tests run them.
+var Engines = []Engine{SQLite, Postgres}
+
+// RunEngine runs the conformance suite (Run) on engine e, opening its
+// databases with store.Open.
+func RunEngine(t *testing.T, e Engine) {
+	Run(t, func(t *testing.T) func(t *testing.T) store.Store {
+		dsn := e.DSN(t)
+		return func(t *testing.T) store.Store {
+			st, err := store.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			return st
+		}
+	})
+}
+
+// OpenBench opens a new database of engine e for a benchmark, closed when
+// it ends.
+func OpenBench(b *testing.B, e Engine) store.Store {
+	st, err := store.Open(context.Background(), e.DSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// ForEachEngine runs fn as a parallel subtest per engine, named after it,
+// with the DSN of a new database. The PostgreSQL subtest skips without a
+// server (fails with CI=true), like PostgresURL.
+func ForEachEngine(t *testing.T, fn func(t *testing.T, dsn string)) {
+	t.Helper()
+	for _, e := range Engines {
+		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, e.DSN(t))
+		})
+	}
+}
+
+// ForEachStore is ForEachEngine with the database opened; at the end of the
+// test the store must pass Check, and is closed.
+func ForEachStore(t *testing.T, fn func(t *testing.T, st store.Store)) {
+	t.Helper()
+	ForEachEngine(t, func(t *testing.T, dsn string) {
+		st, err := store.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := st.Check(context.Background()); err != nil {
+				t.Errorf("store inconsistent at end of test: %v", err)
+			}
+			st.Close()
+		})
+		fn(t, st)
+	})
+}
 
 // SQLitePath returns the path of a new SQLite database file in a temporary
 // directory removed after the test.
@@ -39,6 +118,9 @@ func SQLitePath(t testing.TB) string {
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	server := os.Getenv(PostgresEnv)
+	if server == "" && os.Getenv("CI") == "true" {
+		t.Fatalf("%s not set: CI must test PostgreSQL (scripts/test starts a server)", PostgresEnv)
+	}
 	if server == "" {
 		t.Skipf("%s not set: no PostgreSQL server for this test (scripts/test starts one)", PostgresEnv)
 	}

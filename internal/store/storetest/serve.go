@@ -16,29 +16,15 @@ import (
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/store"
 )
-
-// ServeStore is what `nigehban serve` needs beyond banks.
-type ServeStore interface {
-	Store
-	apikey.Store
-	audit.Store
-	action.Store
-	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
-	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
-}
 
 // RunServe runs the conformance tests of API keys, the audit chain and the
 // webhook outbox.
 func RunServe(t *testing.T, newDB NewDB) {
-	open := func(t *testing.T, o func(t *testing.T) Store) ServeStore {
+	open := func(t *testing.T, o func(t *testing.T) store.Store) store.Store {
 		t.Helper()
-		st := openStore(t, o)
-		ss, ok := st.(ServeStore)
-		if !ok {
-			t.Fatalf("%T does not implement the serve store", st)
-		}
-		return ss
+		return openStore(t, o)
 	}
 	t.Run("APIKeys", func(t *testing.T) {
 		t.Parallel()
@@ -48,7 +34,7 @@ func RunServe(t *testing.T, newDB NewDB) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, err := st.CreateAPIKey(ctx, k)
+		stored, err := st.CreateAPIKey(ctx, k, audit.Actor{Name: "test"})
 		if err != nil || stored.ID == 0 {
 			t.Fatalf("create: %+v %v", stored, err)
 		}
@@ -63,13 +49,13 @@ func RunServe(t *testing.T, newDB NewDB) {
 		if _, err := apikey.Authenticate(ctx, st, wrong); !errors.Is(err, apikey.ErrNotFound) {
 			t.Errorf("wrong secret: %v", err)
 		}
-		if err := st.RevokeAPIKey(ctx, stored.ID); err != nil {
+		if err := st.RevokeAPIKey(ctx, stored.ID, audit.Actor{Name: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := apikey.Authenticate(ctx, st, secret); !errors.Is(err, apikey.ErrRevoked) {
 			t.Errorf("revoked key: %v", err)
 		}
-		if err := st.RevokeAPIKey(ctx, 999999); !errors.Is(err, apikey.ErrNotFound) {
+		if err := st.RevokeAPIKey(ctx, 999999, audit.Actor{Name: "test"}); !errors.Is(err, apikey.ErrNotFound) {
 			t.Errorf("revoke missing: %v", err)
 		}
 		keys, err := st.ListAPIKeys(ctx)
@@ -107,7 +93,7 @@ func RunServe(t *testing.T, newDB NewDB) {
 		ctx := context.Background()
 		filtered := action.Webhook{Bank: "a", URL: "https://example.org/x", Secret: "t", Categories: []string{"A1", "B,2"}, Types: []string{"pdq"}}
 		for _, w := range []action.Webhook{{Bank: "b", URL: "http://127.0.0.1:1/hook", Secret: "s"}, filtered} {
-			if err := st.SetWebhook(ctx, w); err != nil {
+			if err := st.SetWebhook(ctx, w, audit.Actor{Name: "test"}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -117,13 +103,13 @@ func RunServe(t *testing.T, newDB NewDB) {
 			t.Fatalf("webhooks: %+v %v", ws, err)
 		}
 		filtered.Categories = nil // an update replaces the filters
-		if err := st.SetWebhook(ctx, filtered); err != nil {
+		if err := st.SetWebhook(ctx, filtered, audit.Actor{Name: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		if ws, _ = st.Webhooks(ctx); ws[0].Categories != nil || !slices.Equal(ws[0].Types, filtered.Types) {
 			t.Fatalf("updated webhook: %+v", ws[0])
 		}
-		if err := st.SetWebhook(ctx, action.Webhook{Bank: "a"}); err != nil {
+		if err := st.SetWebhook(ctx, action.Webhook{Bank: "a"}, audit.Actor{Name: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		ws = ws[1:]
@@ -157,7 +143,7 @@ func RunServe(t *testing.T, newDB NewDB) {
 		if n, _ := st.OutboxDepth(ctx); n != 1 {
 			t.Errorf("depth after delivery %d", n)
 		}
-		if err := st.SetWebhook(ctx, action.Webhook{Bank: "b"}); err != nil {
+		if err := st.SetWebhook(ctx, action.Webhook{Bank: "b"}, audit.Actor{Name: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		if ws, _ := st.Webhooks(ctx); len(ws) != 0 {
@@ -184,7 +170,7 @@ func RunServe(t *testing.T, newDB NewDB) {
 		mustAdd(t, st, "b", "alice", sigs[20:]...)
 		all := scanAll(t, st, bank.SignalQuery{})
 		removed := all[4]
-		if _, _, err := st.RemoveSignal(ctx, removed.Bank, bank.SignalRef{ID: removed.ID}, "fp", "bob"); err != nil {
+		if _, _, err := st.RemoveSignal(ctx, removed.Bank, bank.SignalRef{ID: removed.ID}, "fp", audit.Actor{Name: "bob"}); err != nil {
 			t.Fatal(err)
 		}
 		want := map[int64]string{}

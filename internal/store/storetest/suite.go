@@ -12,28 +12,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/store"
 )
-
-// Store is what the suite tests: the bank contract, the integrity check and
-// Close.
-type Store interface {
-	bank.Store
-	Check(ctx context.Context) error
-	Close() error
-}
 
 // NewDB creates a fresh, empty database for one test and returns a function
 // that opens it. open may be called more than once (the suite reopens
 // databases to check durability); the test closes what it opens.
-type NewDB func(t *testing.T) (open func(t *testing.T) Store)
+type NewDB func(t *testing.T) (open func(t *testing.T) store.Store)
 
 // Run runs the conformance suite against the engine newDB creates.
 func Run(t *testing.T, newDB NewDB) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, open func(t *testing.T) Store)
+		fn   func(t *testing.T, open func(t *testing.T) store.Store)
 	}{
 		{"Banks", testBanks},
 		{"BankUpdate", testBankUpdate},
@@ -41,6 +35,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"AllTypes", testAllTypes},
 		{"RemoveSignal", testRemoveSignal},
 		{"ReAddAfterRemove", testReAddAfterRemove},
+		{"Exclusions", testExclusions},
 		{"ScanSignals", testScanSignals},
 		{"WriteSignalsRollback", testWriteSignalsRollback},
 		{"ChangeLog", testChangeLog},
@@ -57,7 +52,7 @@ func Run(t *testing.T, newDB NewDB) {
 	RunServe(t, newDB)
 }
 
-func openStore(t *testing.T, open func(t *testing.T) Store) Store {
+func openStore(t *testing.T, open func(t *testing.T) store.Store) store.Store {
 	t.Helper()
 	st := open(t)
 	t.Cleanup(func() {
@@ -86,7 +81,7 @@ func RandomHex(r *rand.Rand, n int) string {
 
 func mustCreate(t *testing.T, st bank.Store, name string) bank.Bank {
 	t.Helper()
-	b, err := st.CreateBank(context.Background(), bank.NewBank(name), "alice")
+	b, err := st.CreateBank(context.Background(), bank.NewBank(name), audit.Actor{Name: "alice"})
 	if err != nil {
 		t.Fatalf("CreateBank(%q): %v", name, err)
 	}
@@ -96,7 +91,7 @@ func mustCreate(t *testing.T, st bank.Store, name string) bank.Bank {
 func mustAdd(t *testing.T, st bank.Store, bankName, actor string, sigs ...bank.Signal) bank.AddCounts {
 	t.Helper()
 	var n bank.AddCounts
-	err := st.WriteSignals(context.Background(), bankName, actor, func(w bank.SignalWriter) error {
+	err := st.WriteSignals(context.Background(), bankName, audit.Actor{Name: actor}, func(w bank.SignalWriter) error {
 		var err error
 		n, err = w.Add(context.Background(), sigs)
 		return err
@@ -133,7 +128,7 @@ func pdqSig(v string) bank.Signal {
 	return bank.Signal{Type: bank.PDQ, Value: v, Quality: -1}
 }
 
-func testBanks(t *testing.T, open func(t *testing.T) Store) {
+func testBanks(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	if bs, err := st.ListBanks(ctx); err != nil || len(bs) != 0 {
@@ -144,7 +139,7 @@ func testBanks(t *testing.T, open func(t *testing.T) Store) {
 	in.Action = bank.ActionBlock
 	in.PDQThreshold = 20
 	before := time.Now().Add(-time.Second)
-	b, err := st.CreateBank(ctx, in, "alice")
+	b, err := st.CreateBank(ctx, in, audit.Actor{Name: "alice"})
 	if err != nil {
 		t.Fatalf("CreateBank: %v", err)
 	}
@@ -159,7 +154,7 @@ func testBanks(t *testing.T, open func(t *testing.T) Store) {
 	if err != nil || got != b {
 		t.Errorf("GetBank = %+v, %v; want %+v", got, err, b)
 	}
-	if _, err := st.CreateBank(ctx, bank.NewBank(in.Name), "bob"); !errors.Is(err, bank.ErrExists) {
+	if _, err := st.CreateBank(ctx, bank.NewBank(in.Name), audit.Actor{Name: "bob"}); !errors.Is(err, bank.ErrExists) {
 		t.Errorf("CreateBank of an existing name: err = %v, want ErrExists", err)
 	}
 	if _, err := st.GetBank(ctx, "missing"); !errors.Is(err, bank.ErrNotFound) {
@@ -185,12 +180,12 @@ func testBanks(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testBankUpdate(t *testing.T, open func(t *testing.T) Store) {
+func testBankUpdate(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	b := mustCreate(t, st, "b1")
 	off, desc, th, act := false, "new description", 10, bank.ActionReport
-	got, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off, Description: &desc, PDQThreshold: &th, Action: &act}, "bob")
+	got, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off, Description: &desc, PDQThreshold: &th, Action: &act}, audit.Actor{Name: "bob"})
 	if err != nil || !changed {
 		t.Fatalf("UpdateBank = %v, %v", changed, err)
 	}
@@ -203,14 +198,14 @@ func testBankUpdate(t *testing.T, open func(t *testing.T) Store) {
 	}
 	// The same values again change nothing and log nothing.
 	seq, _ := st.LastSeq(ctx)
-	again, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, "carol")
+	again, changed, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "carol"})
 	if err != nil || changed || again != got {
 		t.Errorf("no-op UpdateBank = %+v, %v, %v", again, changed, err)
 	}
 	if seq2, _ := st.LastSeq(ctx); seq2 != seq {
 		t.Errorf("no-op update logged a change: LastSeq %d → %d", seq, seq2)
 	}
-	if _, _, err := st.UpdateBank(ctx, "missing", bank.BankUpdate{Enabled: &off}, "bob"); !errors.Is(err, bank.ErrNotFound) {
+	if _, _, err := st.UpdateBank(ctx, "missing", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "bob"}); !errors.Is(err, bank.ErrNotFound) {
 		t.Errorf("UpdateBank(missing): err = %v, want ErrNotFound", err)
 	}
 	cs := allChanges(t, st)
@@ -219,7 +214,7 @@ func testBankUpdate(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testAddSignals(t *testing.T, open func(t *testing.T) Store) {
+func testAddSignals(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
@@ -302,7 +297,7 @@ func equalSignal(a, b bank.Signal) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func testAllTypes(t *testing.T, open func(t *testing.T) Store) {
+func testAllTypes(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "mixed")
@@ -346,7 +341,7 @@ func testAllTypes(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
+func testRemoveSignal(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
@@ -357,7 +352,7 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
 	s1, _ := st.FindSignal(ctx, "b1", bank.PDQ, v1)
 
 	// By ID.
-	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "false positive: a sunset photo", "bob")
+	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "false positive: a sunset photo", audit.Actor{Name: "bob"})
 	if err != nil || !changed {
 		t.Fatalf("RemoveSignal by ID = %v, %v", changed, err)
 	}
@@ -373,18 +368,18 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
 	}
 	// Again: unchanged, nothing logged.
 	seq, _ := st.LastSeq(ctx)
-	if again, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "again", "carol"); err != nil || changed ||
+	if again, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s1.ID}, "again", audit.Actor{Name: "carol"}); err != nil || changed ||
 		again.RemovedBy != "bob" {
 		t.Errorf("second RemoveSignal = %+v, %v, %v", again, changed, err)
 	}
-	if _, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v1}, "again", "carol"); err != nil || changed {
+	if _, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v1}, "again", audit.Actor{Name: "carol"}); err != nil || changed {
 		t.Errorf("RemoveSignal by value of a removed signal = %v, %v", changed, err)
 	}
 	if seq2, _ := st.LastSeq(ctx); seq2 != seq {
 		t.Errorf("repeated removal logged changes: %d → %d", seq, seq2)
 	}
 	// By type and value.
-	got, changed, err = st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.MD5, Value: md}, "wrong list", "bob")
+	got, changed, err = st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.MD5, Value: md}, "wrong list", audit.Actor{Name: "bob"})
 	if err != nil || !changed || got.Value != md || got.Type != bank.MD5 {
 		t.Errorf("RemoveSignal by value = %+v, %v, %v", got, changed, err)
 	}
@@ -400,7 +395,7 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
 		{"b1", bank.SignalRef{ID: other.ID}},
 		{"nope", bank.SignalRef{ID: s1.ID}},
 	} {
-		if _, _, err := st.RemoveSignal(ctx, tc.bank, tc.ref, "x", "bob"); !errors.Is(err, bank.ErrNotFound) {
+		if _, _, err := st.RemoveSignal(ctx, tc.bank, tc.ref, "x", audit.Actor{Name: "bob"}); !errors.Is(err, bank.ErrNotFound) {
 			t.Errorf("RemoveSignal(%s, %v): err = %v, want ErrNotFound", tc.bank, tc.ref, err)
 		}
 	}
@@ -427,18 +422,26 @@ func testRemoveSignal(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testReAddAfterRemove(t *testing.T, open func(t *testing.T) Store) {
+func testReAddAfterRemove(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
 	v := RandomPDQ(rand.New(rand.NewPCG(7, 8)))
 	mustAdd(t, st, "b1", "alice", bank.Signal{Type: bank.PDQ, Value: v, Category: "old", Quality: -1})
 	old, _ := st.FindSignal(ctx, "b1", bank.PDQ, v)
-	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: old.ID}, "mistake", "bob"); err != nil {
+	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: old.ID}, "mistake", audit.Actor{Name: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	// A removed signal stays removed: its value is excluded until a
+	// curator lifts the exclusion.
+	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.PDQ, Value: v, Category: "new", Quality: -1}); n != (bank.AddCounts{Excluded: 1}) {
+		t.Fatalf("re-adding a removed value: %+v, want excluded", n)
+	}
+	if err := st.RemoveExclusion(ctx, "b1", bank.PDQ, v, audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.PDQ, Value: v, Category: "new", Quality: -1}); n.Added != 1 {
-		t.Fatalf("re-adding a removed value: %+v, want added", n)
+		t.Fatalf("re-adding a removed value once allowed: %+v, want added", n)
 	}
 	cur, err := st.FindSignal(ctx, "b1", bank.PDQ, v)
 	if err != nil || cur.ID == old.ID || cur.Category != "new" || cur.AddedBy != "carol" {
@@ -448,13 +451,13 @@ func testReAddAfterRemove(t *testing.T, open func(t *testing.T) Store) {
 		t.Errorf("old signal after re-add = %+v", o)
 	}
 	// Removing by value now removes the active one.
-	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v}, "again", "bob")
+	got, changed, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.PDQ, Value: v}, "again", audit.Actor{Name: "bob"})
 	if err != nil || !changed || got.ID != cur.ID {
 		t.Errorf("RemoveSignal by value = %+v, %v, %v; want ID %d", got, changed, err, cur.ID)
 	}
 }
 
-func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
+func testScanSignals(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	r := rand.New(rand.NewPCG(9, 10))
@@ -469,11 +472,11 @@ func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
 		mustAdd(t, st, name, "alice", sigs...)
 	}
 	off := false
-	if _, _, err := st.UpdateBank(ctx, "c", bank.BankUpdate{Enabled: &off}, "bob"); err != nil {
+	if _, _, err := st.UpdateBank(ctx, "c", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	first := scanAll(t, st, bank.SignalQuery{Banks: []string{"a"}, Types: []bank.Type{bank.PDQ}})[0]
-	if _, _, err := st.RemoveSignal(ctx, "a", bank.SignalRef{ID: first.ID}, "fp", "bob"); err != nil {
+	if _, _, err := st.RemoveSignal(ctx, "a", bank.SignalRef{ID: first.ID}, "fp", audit.Actor{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -552,14 +555,14 @@ func testScanSignals(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) Store) {
+func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "b1")
 	r := rand.New(rand.NewPCG(11, 12))
 	seq, _ := st.LastSeq(ctx)
 	boom := errors.New("bad line 3")
-	err := st.WriteSignals(ctx, "b1", "alice", func(w bank.SignalWriter) error {
+	err := st.WriteSignals(ctx, "b1", audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		if _, err := w.Add(ctx, []bank.Signal{pdqSig(RandomPDQ(r)), pdqSig(RandomPDQ(r))}); err != nil {
 			return err
 		}
@@ -572,7 +575,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) Store) {
 		t.Errorf("WriteSignals: err = %v, want fn's error", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
-	err = st.WriteSignals(cctx, "b1", "alice", func(w bank.SignalWriter) error {
+	err = st.WriteSignals(cctx, "b1", audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		_, err := w.Add(cctx, []bank.Signal{pdqSig(RandomPDQ(r))})
 		cancel()
 		return err
@@ -580,7 +583,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) Store) {
 	if err == nil {
 		t.Errorf("WriteSignals with a context cancelled before commit succeeded")
 	}
-	if err := st.WriteSignals(ctx, "nope", "alice", func(bank.SignalWriter) error { return nil }); !errors.Is(err, bank.ErrNotFound) {
+	if err := st.WriteSignals(ctx, "nope", audit.Actor{Name: "alice"}, func(bank.SignalWriter) error { return nil }); !errors.Is(err, bank.ErrNotFound) {
 		t.Errorf("WriteSignals(unknown bank): err = %v, want ErrNotFound", err)
 	}
 	if got := scanAll(t, st, bank.SignalQuery{IncludeRemoved: true}); len(got) != 0 {
@@ -596,7 +599,7 @@ func testWriteSignalsRollback(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testChangeLog(t *testing.T, open func(t *testing.T) Store) {
+func testChangeLog(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	r := rand.New(rand.NewPCG(13, 14))
@@ -614,11 +617,11 @@ func testChangeLog(t *testing.T, open func(t *testing.T) Store) {
 	mustAdd(t, st, "b1", "alice", pdqSig(vals[0]), pdqSig(vals[1]), pdqSig(vals[0]))
 	mustAdd(t, st, "b1", "bob", pdqSig(vals[2]), pdqSig(vals[1]))
 	s, _ := st.FindSignal(ctx, "b1", bank.PDQ, vals[1])
-	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s.ID}, "fp", "carol"); err != nil {
+	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{ID: s.ID}, "fp", audit.Actor{Name: "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	off := false
-	if _, _, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, "dave"); err != nil {
+	if _, _, err := st.UpdateBank(ctx, "b1", bank.BankUpdate{Enabled: &off}, audit.Actor{Name: "dave"}); err != nil {
 		t.Fatal(err)
 	}
 	cs := allChanges(t, st)
@@ -695,7 +698,7 @@ func testChangeLog(t *testing.T, open func(t *testing.T) Store) {
 // testConcurrentWriters runs writers in parallel while a reader follows the
 // change log with Changes(since); a store that numbered changes in any order
 // other than commit order would let the reader skip some.
-func testConcurrentWriters(t *testing.T, open func(t *testing.T) Store) {
+func testConcurrentWriters(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	const writers, rounds = 4, 15
@@ -712,7 +715,7 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) Store) {
 			r := rand.New(rand.NewPCG(uint64(w), 99))
 			name := fmt.Sprintf("w%d", w)
 			for i := 0; i < rounds; i++ {
-				err := st.WriteSignals(ctx, name, name, func(sw bank.SignalWriter) error {
+				err := st.WriteSignals(ctx, name, audit.Actor{Name: name}, func(sw bank.SignalWriter) error {
 					sigs := make([]bank.Signal, 1+r.IntN(20))
 					for j := range sigs {
 						sigs[j] = pdqSig(RandomPDQ(r))
@@ -727,7 +730,7 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) Store) {
 				}
 				if i%5 == 4 {
 					s := scanAll(t, st, bank.SignalQuery{Banks: []string{name}, Limit: 1})
-					if _, _, err := st.RemoveSignal(ctx, name, bank.SignalRef{ID: s[0].ID}, "fp", name); err != nil {
+					if _, _, err := st.RemoveSignal(ctx, name, bank.SignalRef{ID: s[0].ID}, "fp", audit.Actor{Name: name}); err != nil {
 						errs <- err
 						return
 					}
@@ -791,7 +794,7 @@ func countOps(cs []bank.Change, op bank.Op) int {
 	return n
 }
 
-func testLargeImport(t *testing.T, open func(t *testing.T) Store) {
+func testLargeImport(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := openStore(t, open)
 	mustCreate(t, st, "big")
@@ -802,7 +805,7 @@ func testLargeImport(t *testing.T, open func(t *testing.T) Store) {
 		vals[i] = RandomPDQ(r)
 	}
 	var sum bank.AddCounts
-	err := st.WriteSignals(ctx, "big", "alice", func(w bank.SignalWriter) error {
+	err := st.WriteSignals(ctx, "big", audit.Actor{Name: "alice"}, func(w bank.SignalWriter) error {
 		// A small first batch, then large ones: engines may keep a small
 		// transaction's bookkeeping in memory and switch on the way.
 		for i, n := 0, 700; i < total; i, n = i+n, batch {
@@ -848,7 +851,7 @@ func testLargeImport(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testReopen(t *testing.T, open func(t *testing.T) Store) {
+func testReopen(t *testing.T, open func(t *testing.T) store.Store) {
 	ctx := context.Background()
 	st := open(t)
 	mustCreate(t, st, "b1")
@@ -873,5 +876,84 @@ func testReopen(t *testing.T, open func(t *testing.T) Store) {
 	st2 := openStore(t, open)
 	if sigs := scanAll(t, st2, bank.SignalQuery{}); len(sigs) != 2 {
 		t.Errorf("second handle sees %d signals, want 2", len(sigs))
+	}
+}
+
+func testExclusions(t *testing.T, open func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	st := openStore(t, open)
+	mustCreate(t, st, "b1")
+	mustCreate(t, st, "b2")
+	r := rand.New(rand.NewPCG(11, 12))
+	md5 := RandomHex(r, 32)
+	pdqV := RandomPDQ(r)
+	mustAdd(t, st, "b1", "alice", bank.Signal{Type: bank.MD5, Value: md5, Quality: -1}, bank.Signal{Type: bank.PDQ, Value: pdqV, Quality: -1})
+	bob := audit.Actor{Name: "bob", Remote: "192.0.2.1:4000"}
+	if _, _, err := st.RemoveSignal(ctx, "b1", bank.SignalRef{Type: bank.MD5, Value: md5}, "empty file", bob); err != nil {
+		t.Fatal(err)
+	}
+	xs, err := st.Exclusions(ctx, "b1")
+	if err != nil || len(xs) != 1 || xs[0].Type != bank.MD5 || xs[0].Value != md5 || xs[0].Reason != "empty file" ||
+		xs[0].CreatedBy != "bob" || xs[0].Bank != "b1" || xs[0].CreatedAt.IsZero() {
+		t.Fatalf("exclusions after a removal: %+v, %v", xs, err)
+	}
+
+	// A batch with the excluded value, an active one and a new one; many
+	// fillers so that the lookup spans several chunks.
+	sha1 := RandomHex(r, 40)
+	batch := []bank.Signal{{Type: bank.MD5, Value: md5, Quality: -1}, {Type: bank.PDQ, Value: pdqV, Quality: -1}, {Type: bank.SHA1, Value: sha1, Quality: -1}}
+	for range 1200 {
+		batch = append(batch, bank.Signal{Type: bank.SHA256, Value: RandomHex(r, 64), Quality: -1})
+	}
+	batch = append(batch, bank.Signal{Type: bank.MD5, Value: md5, Quality: -1})
+	if n := mustAdd(t, st, "b1", "carol", batch...); n != (bank.AddCounts{Added: 1201, Unchanged: 1, Excluded: 2}) {
+		t.Errorf("add with an excluded value: %+v", n)
+	}
+	if _, err := st.FindSignal(ctx, "b1", bank.MD5, md5); !errors.Is(err, bank.ErrNotFound) {
+		t.Errorf("excluded value is active again: %v", err)
+	}
+	// Exclusions are per bank.
+	if n := mustAdd(t, st, "b2", "carol", bank.Signal{Type: bank.MD5, Value: md5, Quality: -1}); n.Added != 1 {
+		t.Errorf("another bank's exclusion applied: %+v", n)
+	}
+
+	// Curated exclusions: added with a reason, once.
+	sha256 := RandomHex(r, 64)
+	x, added, err := st.AddExclusion(ctx, "b1", bank.Exclusion{Type: bank.SHA256, Value: sha256, Reason: "known benign"}, bob)
+	if err != nil || !added || x.Reason != "known benign" || x.CreatedBy != "bob" || x.Bank != "b1" {
+		t.Fatalf("AddExclusion = %+v, %v, %v", x, added, err)
+	}
+	again, added, err := st.AddExclusion(ctx, "b1", bank.Exclusion{Type: bank.SHA256, Value: sha256, Reason: "other"}, bob)
+	if err != nil || added || again.Reason != "known benign" || !again.CreatedAt.Equal(x.CreatedAt) {
+		t.Errorf("AddExclusion again = %+v, %v, %v; want the first one unchanged", again, added, err)
+	}
+	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.SHA256, Value: sha256, Quality: -1}); n != (bank.AddCounts{Excluded: 1}) {
+		t.Errorf("add of a curated exclusion: %+v", n)
+	}
+	if xs, _ := st.Exclusions(ctx, "b1"); len(xs) != 2 || xs[0].Value != md5 || xs[1].Value != sha256 {
+		t.Errorf("exclusions, oldest first: %+v", xs)
+	}
+
+	// Removing an exclusion allows the value again.
+	if err := st.RemoveExclusion(ctx, "b1", bank.SHA256, sha256, bob); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveExclusion(ctx, "b1", bank.SHA256, sha256, bob); !errors.Is(err, bank.ErrNotFound) {
+		t.Errorf("RemoveExclusion of a value not excluded: %v", err)
+	}
+	if n := mustAdd(t, st, "b1", "carol", bank.Signal{Type: bank.SHA256, Value: sha256, Quality: -1}); n.Added != 1 {
+		t.Errorf("add after the exclusion was removed: %+v", n)
+	}
+	for _, f := range []func() error{
+		func() error { _, err := st.Exclusions(ctx, "nope"); return err },
+		func() error {
+			_, _, err := st.AddExclusion(ctx, "nope", bank.Exclusion{Type: bank.MD5, Value: md5, Reason: "x"}, bob)
+			return err
+		},
+		func() error { return st.RemoveExclusion(ctx, "nope", bank.MD5, md5, bob) },
+	} {
+		if err := f(); !errors.Is(err, bank.ErrNotFound) {
+			t.Errorf("unknown bank: %v, want ErrNotFound", err)
+		}
 	}
 }

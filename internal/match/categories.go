@@ -1,4 +1,4 @@
-package api
+package match
 
 import (
 	"cmp"
@@ -10,7 +10,7 @@ import (
 )
 
 // categories maps signal ids to their category in memory, so a match is
-// answered without reading the store (the bank index keeps only hashes).
+// answered without reading the store (the indexes keep only hashes).
 // Signals are never edited, only added and removed, so an id's category
 // never changes. The signals present at load are kept compactly — sorted
 // ids and 2-byte codes into a table of distinct names, 10 bytes a signal
