@@ -82,7 +82,7 @@ type Store interface {
 	// limit entries with Seq < before (0: from the newest), newest first.
 	AuditBefore(ctx context.Context, before int64, limit int) ([]audit.Entry, error)
 	// SearchSignals pages a bank's signals filtered by category and source
-	// for the web console (see the engines' doc).
+	// for the web console (see sqlcore).
 	SearchSignals(ctx context.Context, bankName, category, source string, removed bool,
 		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 
