@@ -15,6 +15,8 @@ import (
 
 	"github.com/nigehban/nigehban/internal/api"
 	"github.com/nigehban/nigehban/internal/clientip"
+	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/history"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -27,6 +29,8 @@ func newServeCommand() *cobra.Command {
 		cfg                  api.Config
 		logKey               string
 		witnesses            []string
+		ui                   console.Config
+		retention            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -35,7 +39,8 @@ func newServeCommand() *cobra.Command {
 media or hashes against the banks, curate banks, manage keys. The OpenAPI
 document is at /openapi.json, metrics at /metrics, health at /healthz and
 /readyz. Every /v1 call needs an API key: create the first with
-"nigehban apikey create --role admin". Several replicas can share one
+"nigehban apikey create --role admin". The web console is at /ui/ for
+people with accounts ("nigehban user create NAME --role admin"). Several replicas can share one
 PostgreSQL database; each follows the bank change log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,7 +60,7 @@ PostgreSQL database; each follows the bank change log.`,
 				return err
 			}
 			cfg.MetricsSeparate = metricsAddr != ""
-			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses)
+			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
 	f := cmd.Flags()
@@ -69,12 +74,14 @@ PostgreSQL database; each follows the bank change log.`,
 	f.StringVar(&logKey, "log-key", "", logKeyHelp+"; without it /log/ serves the checkpoints signed by \"audit checkpoint\"")
 	f.DurationVar(&cfg.LogInterval, "log-interval", time.Minute, "how often to sign a checkpoint of the audit log when it grew")
 	f.StringArrayVar(&witnesses, "witness", nil, "witness to ask for cosignatures, as URL,VKEY (repeatable)")
+	f.DurationVar(&retention, "match-retention", 365*24*time.Hour, "keep the match history this long (0 keeps it forever)")
+	f.BoolVar(&ui.InsecureCookies, "insecure-cookies", false, "console session cookies without Secure, for plain HTTP on localhost only")
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
 
-func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config, logKey string, witnesses []string) error {
+func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config, logKey string, witnesses []string, ui console.Config, retention time.Duration) error {
 	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
@@ -88,12 +95,22 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := api.NewHTTPServer(srv.Handler())
+	ui.IndexSizes = srv.IndexSizes
+	ui.Clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
+	con, err := console.New(st, ui)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.Handle(console.Prefix, con.Handler()) // the web console, /ui/
+	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(bg) }()
+	go history.Prune(bg, st, retention, time.Hour, func(err error) { slog.Warn("prune match history", "err", err) })
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- hs.Serve(ln) }()
 	if metricsAddr != "" {

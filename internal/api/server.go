@@ -20,10 +20,11 @@
 //
 // Audit: bank changes, admin acts and matches that fire a webhook are
 // audited one by one — a webhook's outbox event in the same transaction as
-// its audit entry, before the answer. Plain matches are not written one by
-// one (that would put a database write on the hot path); key use is
-// audited as per-key request counts once a minute, and matches are counted
-// in the metrics by bank and type.
+// its audit entry, before the answer. Every hit (not every query) is
+// written to the match history (internal/history) with the caller's
+// content_id before the answer; a query without a hit writes nothing. Key
+// use is audited as per-key request counts once a minute, and matches are
+// counted in the metrics by bank and type.
 package api
 
 import (
@@ -47,6 +48,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
+	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
 )
@@ -57,6 +59,7 @@ type Store interface {
 	apikey.Store
 	audit.Store
 	action.Store
+	history.Store
 	// SignalCategories calls fn with the id and category of every active
 	// non-vPDQ signal that has one (the matcher keeps them in memory).
 	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
