@@ -77,7 +77,7 @@ func (s *Server) upload(r *http.Request) (fingerprint.Record, error) {
 	if hdr.Size > s.cfg.MaxUploadBytes {
 		return fingerprint.Record{}, errorf(http.StatusRequestEntityTooLarge, "too_large", "upload of %d bytes over the %d-byte limit", hdr.Size, s.cfg.MaxUploadBytes)
 	}
-	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits})
+	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits, Video: s.cfg.Video})
 	return rec, nil
 }
 

@@ -51,6 +51,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
 // Store is what the service needs from the database.
@@ -82,6 +83,11 @@ type Config struct {
 	FollowInterval time.Duration
 	// Limits bound image decoding of uploads.
 	Limits media.Limits
+	// Video bounds the work one uploaded video may cost (vpdq.Options);
+	// zero fields take the upload defaults: at most 36,000 frames to decode
+	// (10 minutes at 60 fps), one hour long, 60 s of decoding, one hashing
+	// worker. Videos decoded at once are capped process-wide (vpdq).
+	Video vpdq.Options
 	// Deliver runs the webhook deliverer in this process (default true via
 	// NoDeliver=false).
 	NoDeliver bool
@@ -126,6 +132,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
+	}
+	if c.Video.MaxDecodedFrames <= 0 {
+		c.Video.MaxDecodedFrames = 36_000
+	}
+	if c.Video.MaxDuration <= 0 {
+		c.Video.MaxDuration = 3600
+	}
+	if c.Video.Timeout <= 0 {
+		c.Video.Timeout = 60 * time.Second
+	}
+	if c.Video.Workers <= 0 {
+		c.Video.Workers = 1
 	}
 	return c
 }
