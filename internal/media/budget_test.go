@@ -213,9 +213,11 @@ func TestDecodeBombs(t *testing.T) {
 	}
 }
 
-// TestDecodeBudget: images each within the per-image limit, decoded on four
-// goroutines, peak lower with a budget that admits one at a time than
-// without one.
+// TestDecodeBudget: images each within the per-image limit, decoded on six
+// goroutines with a budget that admits one at a time, never have more than
+// a few rasters alive: six at once would be 384 MiB. (The peak without a
+// budget is logged for comparison, not asserted: on a loaded 2-core machine
+// the decodes may not overlap by themselves.)
 func TestDecodeBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("decodes 64 MiB rasters in child processes")
@@ -228,12 +230,14 @@ func TestDecodeBudget(t *testing.T) {
 			}
 		}
 	}
-	free, peakFree := decodeInChild(t, img, 4, 4<<30)
+	free, peakFree := decodeInChild(t, img, 6, 4<<30)
 	okAll(free)
-	tight, peakTight := decodeInChild(t, img, 4, 80<<20)
+	tight, peakTight := decodeInChild(t, img, 6, 80<<20)
 	okAll(tight)
-	t.Logf("4 parallel 64 MiB decodes: peak %d MiB without a budget, %d MiB with an 80 MiB budget", peakFree, peakTight)
-	if peakTight*10 > peakFree*7 {
-		t.Errorf("budgeted peak %d MiB is not below 70%% of the unbudgeted %d MiB", peakTight, peakFree)
+	t.Logf("6 parallel 64 MiB decodes: peak %d MiB without a budget, %d MiB with an 80 MiB budget", peakFree, peakTight)
+	// One raster being decoded, the last one not yet collected, and the
+	// process itself.
+	if peakTight > 200 {
+		t.Errorf("budgeted peak %d MiB, want < 200 (one decode at a time)", peakTight)
 	}
 }
