@@ -57,14 +57,21 @@ func VerifyProof(bundle []byte, policy Policy) (Entry, Checkpoint, error) {
 	return verifyProof(bundle, policy.Open)
 }
 
-// VerifyProofUnsigned checks a bundle whose checkpoint is an unsigned
-// checkpoint body (Prove given Checkpoint.Body as msg, when no log key was
-// at hand): the entry is in the tree whose size and root hash the bundle
-// states. That proves nothing on its own against someone who controls the
-// database; it binds the entry to a root that a later signed checkpoint,
-// or the log itself, must extend (CheckConsistent, "audit verify").
+// VerifyProofUnsigned checks a bundle without checking its checkpoint's
+// signatures: the entry is in the tree whose size and root hash the bundle
+// states. It accepts bundles whose checkpoint is a bare checkpoint body
+// (Prove given Checkpoint.Body as msg, when no log key was at hand) as well
+// as signed ones. That proves nothing on its own against someone who
+// controls the database; it binds the entry to a root that a signed
+// checkpoint, or the log itself, must extend (CheckConsistent, "audit
+// verify"). VerifyProof is the check to use when the verifier key is known.
 func VerifyProofUnsigned(bundle []byte) (Entry, Checkpoint, error) {
-	return verifyProof(bundle, func(msg []byte) (Checkpoint, error) { return ParseCheckpoint(string(msg)) })
+	return verifyProof(bundle, func(msg []byte) (Checkpoint, error) {
+		if text, _, err := SplitNote(msg); err == nil {
+			msg = []byte(text)
+		}
+		return ParseCheckpoint(string(msg))
+	})
 }
 
 func verifyProof(bundle []byte, open func([]byte) (Checkpoint, error)) (Entry, Checkpoint, error) {
