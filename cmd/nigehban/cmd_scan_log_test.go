@@ -233,3 +233,37 @@ func TestScanNoLog(t *testing.T) {
 		t.Error("scan verify logging to an unusable database passed")
 	}
 }
+
+// TestScanCustodyLogResume: a resumed scan logs each run; every run's
+// entries keep their proofs, and a run resumed with --no-log after logged
+// ones is noted, not a failure, since the log cannot vouch for its outputs.
+func TestScanCustodyLogResume(t *testing.T) {
+	srcDir, _, _ := custodySources(t)
+	storetest.ForEachEngine(t, func(t *testing.T, db string) {
+		out := filepath.Join(t.TempDir(), "out")
+		args := []string{"--case", "C-9", "--examiner", "tester", "--out", out, "--db", db}
+		for i, extra := range [][]string{nil, {"--resume"}, {"--resume", "--no-log"}} {
+			if o, e, err := scanCLI(t, slices.Concat(args, extra, []string{srcDir})...); err != nil {
+				t.Fatalf("run %d: %v\n%s\n%s", i, err, o, e)
+			}
+		}
+		cust, err := scan.ReadCustody(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs []int
+		for _, le := range cust.Log.Entries {
+			runs = append(runs, le.Run)
+			if le.Proof == "" {
+				t.Errorf("entry %d of run %d has no proof", le.Seq, le.Run)
+			}
+		}
+		if !slices.Equal(runs, []int{0, 0, 1, 1}) || !cust.Log.Logged || !strings.Contains(cust.Log.Note, "run 3 was not logged") {
+			t.Errorf("runs of the logged entries %v, log %+v", runs, cust.Log)
+		}
+		o, _, err := scanCLI(t, "verify", "--no-sources", "--no-log", out)
+		if err != nil || !strings.Contains(o, "the last run was not logged") {
+			t.Errorf("scan verify: %v\n%s", err, o)
+		}
+	})
+}

@@ -363,7 +363,9 @@ func checkLog(cust *Custody, policy *audit.Policy) *LogCheck {
 		lc.Entries = append(lc.Entries, ec)
 	}
 	if lc.OK {
-		if err := checkEndEntry(cust, lastEnd); err != nil {
+		if err := checkEndEntry(cust, lastEnd); errors.Is(err, errLastRunUnlogged) {
+			lc.Note = strings.TrimPrefix(lc.Note+"; "+err.Error(), "; ")
+		} else if err != nil {
 			lc.OK = false
 			lc.Entries = append(lc.Entries, EntryCheck{Action: ActScanEnd, Err: err.Error()})
 		}
@@ -379,6 +381,11 @@ func verifyBundle(b []byte, policy *audit.Policy) (audit.Entry, audit.Checkpoint
 	return audit.VerifyProofUnsigned(b)
 }
 
+// errLastRunUnlogged is checkEndEntry's answer when the last run ran with
+// no log (--no-log after logged runs): not a failure, but the log does not
+// vouch for the final outputs.
+var errLastRunUnlogged = errors.New("the last run was not logged: the log does not vouch for the final outputs' hashes")
+
 // checkEndEntry compares the outputs' hashes in the last logged scan.end
 // with custody.json's.
 func checkEndEntry(cust *Custody, e *audit.Entry) error {
@@ -388,6 +395,9 @@ func checkEndEntry(cust *Custody, e *audit.Entry) error {
 	var d endDetail
 	if err := json.Unmarshal(e.Detail, &d); err != nil {
 		return fmt.Errorf("entry %d: %w", e.Seq, err)
+	}
+	if d.Run != len(cust.Runs)-1 {
+		return errLastRunUnlogged
 	}
 	if d.Status != cust.Status || len(d.Outputs) != len(cust.Outputs) {
 		return fmt.Errorf("entry %d logs status %q and %d outputs, custody.json %q and %d", e.Seq, d.Status, len(d.Outputs), cust.Status, len(cust.Outputs))
