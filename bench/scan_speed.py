@@ -70,7 +70,7 @@ def scan_cmd(path):
     def make():
         out = os.path.join(tempfile.gettempdir(), "nigehban-scan-bench-out")
         shutil.rmtree(out, ignore_errors=True)
-        return [nigehban, "scan", "--case", "bench", "--examiner", "bench", "--out", out, path]
+        return [nigehban, "scan", "--case", "bench", "--examiner", "bench", "--out", out, "--no-log", path]
     return make
 
 

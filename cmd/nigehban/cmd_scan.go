@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/progress"
 	"github.com/nigehban/nigehban/internal/scan"
@@ -38,6 +39,41 @@ type scanFlags struct {
 	maxPixels, maxBytes   int64
 	tempDir               string
 	json                  bool
+	noLog                 bool
+	logKey                string
+}
+
+// openScanLog opens the audit log a scan or "scan verify" writes to: the
+// database of --db, else the default one. With noLog it returns options
+// that say so and no store. The returned function closes the store.
+func openScanLog(ctx context.Context, db, keyFile string, noLog bool) (scan.LogOptions, func(), error) {
+	lo := scan.LogOptions{Actor: audit.Actor{Name: defaultActor()}}
+	if noLog {
+		lo.Reason = "--no-log"
+		return lo, func() {}, nil
+	}
+	dsn := db
+	if dsn == "" {
+		var err error
+		if dsn, err = store.DefaultDSN(); err != nil {
+			return lo, nil, fmt.Errorf("audit log: %w (or run with --no-log)", err)
+		}
+	}
+	st, err := store.Open(ctx, dsn)
+	if err != nil {
+		return lo, nil, fmt.Errorf("audit log %s: %w (or run with --no-log)", store.Redact(dsn), err)
+	}
+	lo.Store, lo.Name = st, store.Redact(dsn)
+	if keyFile == "" {
+		keyFile = os.Getenv("NIGEHBAN_LOG_KEY")
+	}
+	if keyFile != "" {
+		if lo.Signer, err = audit.OpenSigner(keyFile); err != nil {
+			st.Close()
+			return lo, nil, err
+		}
+	}
+	return lo, func() { st.Close() }, nil
 }
 
 func newScanCommand() *cobra.Command {
@@ -54,6 +90,16 @@ DIR receives manifest.jsonl (one JSON object per file), manifest.csv,
 report.html (a summary to read first, without image content) and
 custody.json (case, examiner, tool, host, runs, sources, banks, counts and
 the sha256 of each output). Check them later with "nigehban scan verify DIR".
+
+Custody log: each run writes its custody events to the audit log (a
+transparency log, see "nigehban audit") of the database given by --db, else
+the default database: its start (case, examiner, tool, sources), each
+source's hashes where the source is a file, and the outputs' hashes at the
+end. custody.json embeds each entry's inclusion proof (C2SP tlog-proof) and
+the checkpoint they are proved against: signed when the log's signing key is
+given (--log-key or $NIGEHBAN_LOG_KEY), else the tree size and root hash,
+marked unsigned. On an air-gapped machine without a database, --no-log skips
+the log and custody.json says the scan was not logged.
 
 Banks: without --db each --bank is a hash-list file (plain, csv, jsonl, te
 or vics; categories come from the file; plain lists of 64-digit hashes need
@@ -105,6 +151,8 @@ named "verify" must be given as ./verify.`,
 	f.Int64Var(&o.maxBytes, "max-bytes", 0, "images over this many bytes are hashed, not decoded (0 = default 256 MiB)")
 	f.StringVar(&o.tempDir, "temp-dir", "", "where archive members and videos are spooled (default $TMPDIR; never inside a source)")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	f.BoolVar(&o.noLog, "no-log", false, "write no custody events to the audit log (no database needed; custody.json says so)")
+	f.StringVar(&o.logKey, "log-key", "", "sign a checkpoint of the log with this key and prove the entries against it (default $NIGEHBAN_LOG_KEY)")
 	cmd.AddCommand(newScanVerifyCommand())
 	return cmd
 }
@@ -153,6 +201,12 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 	default:
 		slog.Warn("no bank given: files are hashed and listed, not matched")
 	}
+	lo, closeLog, err := openScanLog(ctx, o.db, o.logKey, o.noLog)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	opts.Log = &lo
 	if len(o.known) > 0 {
 		k, err := scan.LoadKnown(ctx, o.known)
 		if err != nil {
@@ -187,6 +241,11 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 			c.Matched, c.Known, c.ExtensionMismatches, c.Errors)
 		fmt.Fprintf(stdout, "output: %s (%s, %s, %s, %s)\n", sum.Dir, scan.ReportName, scan.ManifestName, scan.CSVName, scan.CustodyName)
 		fmt.Fprintf(stdout, "custody.json sha256 %s: note it in the case file\n", sum.CustodySHA256)
+		if lo.Store != nil {
+			fmt.Fprintf(stdout, "custody events written to the audit log of %s; their proofs are in %s\n", lo.Name, scan.CustodyName)
+		} else {
+			fmt.Fprintln(stdout, "custody events not logged (--no-log)")
+		}
 	}
 	if sum.Counts.Errors > 0 {
 		return fmt.Errorf("%d entries have errors (see %s): %w", sum.Counts.Errors, scan.ReportName, errPartial)
@@ -196,7 +255,8 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 
 func newScanVerifyCommand() *cobra.Command {
 	var sources []string
-	var noSources, asJSON bool
+	var noSources, asJSON, noLog bool
+	var db, vkey string
 	var workers int
 	cmd := &cobra.Command{
 		Use:   "verify DIR",
@@ -208,10 +268,33 @@ sha256 with the manifest, listing files changed, missing or not listed.
 Prints OK or FAILED with the differences; exits with status 1 on failure.
 Sources that are not present are reported and skipped (checking the outputs
 alone is useful away from the evidence). Compare the printed custody.json
-sha256 with the value noted when the scan ended.`,
+sha256 with the value noted when the scan ended.
+
+The audit-log proofs custody.json embeds are checked offline: each entry's
+inclusion in the checkpoint it carries, that the entries are this case's,
+and that the logged outputs' hashes are custody.json's; with --vkey (the
+log's verifier key) also the checkpoints' signatures, and an unsigned
+checkpoint then fails. The result is itself written to the audit log of
+--db (else the default database) unless --no-log.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := scan.VerifyOptions{Sources: sources, SkipSources: noSources, Workers: workers, Progress: new(progress.Counter)}
+			if vkey != "" {
+				k, err := keyOrFile(vkey)
+				if err != nil {
+					return err
+				}
+				p, err := audit.NewPolicy(k, nil, 0)
+				if err != nil {
+					return err
+				}
+				o.Policy = &p
+			}
+			lo, closeLog, err := openScanLog(cmd.Context(), db, "", noLog)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && progress.IsTerminal(f) && !noSources {
 				stop := progress.Show(f, "verify: ", o.Progress, 200*time.Millisecond)
 				defer stop()
@@ -230,6 +313,13 @@ sha256 with the value noted when the scan ended.`,
 			if err != nil {
 				return err
 			}
+			if lo.Store != nil {
+				e, err := scan.LogVerify(cmd.Context(), lo, rep)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "verify result written to the audit log of %s as entry %d (\"audit prove %d\" proves it)\n", lo.Name, e.Seq, e.Seq)
+			}
 			if !rep.OK {
 				return scan.ErrVerifyFailed
 			}
@@ -241,5 +331,8 @@ sha256 with the value noted when the scan ended.`,
 	f.BoolVar(&noSources, "no-sources", false, "check the output files only")
 	f.IntVar(&workers, "workers", runtime.NumCPU(), "files re-hashed in parallel")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&vkey, "vkey", "", "the log's verifier key (or a file holding it): check the signatures of the embedded checkpoints")
+	f.StringVar(&db, "db", "", "write the result to the audit log of this database (default: the default database)")
+	f.BoolVar(&noLog, "no-log", false, "do not write the result to the audit log (no database needed)")
 	return cmd
 }

@@ -54,6 +54,27 @@ func Prove(ctx context.Context, hs HashStore, msg []byte, c Checkpoint, e Entry)
 // signatures under policy, then the inclusion of the entry carried in the
 // bundle at its index. It returns the proved entry and the checkpoint.
 func VerifyProof(bundle []byte, policy Policy) (Entry, Checkpoint, error) {
+	return verifyProof(bundle, policy.Open)
+}
+
+// VerifyProofUnsigned checks a bundle without checking its checkpoint's
+// signatures: the entry is in the tree whose size and root hash the bundle
+// states. It accepts bundles whose checkpoint is a bare checkpoint body
+// (Prove given Checkpoint.Body as msg, when no log key was at hand) as well
+// as signed ones. That proves nothing on its own against someone who
+// controls the database; it binds the entry to a root that a signed
+// checkpoint, or the log itself, must extend (CheckConsistent, "audit
+// verify"). VerifyProof is the check to use when the verifier key is known.
+func VerifyProofUnsigned(bundle []byte) (Entry, Checkpoint, error) {
+	return verifyProof(bundle, func(msg []byte) (Checkpoint, error) {
+		if text, _, err := SplitNote(msg); err == nil {
+			msg = []byte(text)
+		}
+		return ParseCheckpoint(string(msg))
+	})
+}
+
+func verifyProof(bundle []byte, open func([]byte) (Checkpoint, error)) (Entry, Checkpoint, error) {
 	var e Entry
 	head, msg, ok := bytes.Cut(bundle, []byte("\n\n"))
 	if !ok {
@@ -84,7 +105,7 @@ func VerifyProof(bundle []byte, policy Policy) (Entry, Checkpoint, error) {
 		}
 		p = append(p, tlog.Hash(h))
 	}
-	c, err := policy.Open(msg)
+	c, err := open(msg)
 	if err != nil {
 		return e, c, err
 	}

@@ -76,3 +76,60 @@ func TestProofBundle(t *testing.T) {
 		t.Errorf("proved an edited entry: %v", err)
 	}
 }
+
+// TestProofBundleUnsigned: a bundle against a bare checkpoint body (no log
+// key at hand) verifies without signatures, fails on any byte of the entry
+// changed or a root that is not the tree's, and is refused by VerifyProof;
+// a signed bundle also verifies without its signatures checked.
+func TestProofBundleUnsigned(t *testing.T) {
+	ctx := context.Background()
+	m := newMemLog(21)
+	root, err := TreeHash(ctx, m, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Checkpoint{Origin: "unsigned.invalid/test", Size: 21, Hash: root}
+	_, _, vkey := newSigner(t)
+	p, _ := NewPolicy(vkey, nil, 0)
+	for _, seq := range []int64{1, 8, 21} {
+		b, err := Prove(ctx, m, []byte(c.Body()), c, m.entries[seq-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, got, err := VerifyProofUnsigned(b)
+		if err != nil || e.Seq != seq || got != c {
+			t.Errorf("entry %d: %+v %+v %v", seq, e, got, err)
+		}
+		if _, _, err := VerifyProof(b, p); !errors.Is(err, ErrBadCheckpoint) {
+			t.Errorf("entry %d: an unsigned checkpoint passed VerifyProof: %v", seq, err)
+		}
+		lines := strings.SplitN(string(b), "\n", 3)
+		leaf, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(lines[1], "extra "))
+		for i := range leaf {
+			bad := bytes.Clone(leaf)
+			bad[i] ^= 1
+			forged := lines[0] + "\nextra " + base64.StdEncoding.EncodeToString(bad) + "\n" + lines[2]
+			if _, _, err := VerifyProofUnsigned([]byte(forged)); err == nil {
+				t.Fatalf("entry %d byte %d changed, the unsigned proof still verifies", seq, i)
+			}
+		}
+		other := c
+		other.Hash[0] ^= 1
+		forged := strings.Replace(string(b), c.Body(), other.Body(), 1)
+		if _, _, err := VerifyProofUnsigned([]byte(forged)); !errors.Is(err, ErrBadProof) {
+			t.Errorf("entry %d proved against another root: %v", seq, err)
+		}
+	}
+	s, _, _ := newSigner(t)
+	msg, err := s.Sign(ctx, m, 21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Prove(ctx, m, msg, s.Last(), m.entries[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, got, err := VerifyProofUnsigned(b); err != nil || e.Seq != 4 || got.Hash != root {
+		t.Errorf("signed bundle without checking signatures: %+v %+v %v", e, got, err)
+	}
+}

@@ -45,6 +45,9 @@ type Custody struct {
 	Counts  *Counts      `json:"counts,omitempty"`
 	// Outputs are the other files of the directory with their sha256.
 	Outputs []Output `json:"outputs,omitempty"`
+	// Log is the scan's record in the audit log, with proofs (nil in
+	// custody.json written before scans were logged).
+	Log *CustodyLog `json:"log,omitempty"`
 }
 
 // Tool names the program that wrote the outputs: its version and VCS

@@ -13,7 +13,11 @@
 //   - custody.json: chain-of-custody metadata (Custody): case, examiner,
 //     tool, host, OS user, every run (start, end, command line, banks and
 //     known-file lists as they were), the sources with their own hashes
-//     where they are files, counts, and the sha256 of every other output.
+//     where they are files, counts, and the sha256 of every other output;
+//     and (CustodyLog) the run's custody events in the audit log (see
+//     Options.Log: scan.start, scan.source, scan.end) with an inclusion
+//     proof each and the checkpoint they are proved against, which Verify
+//     checks offline, or a note that the scan was not logged.
 //   - report.html: a self-contained summary for the investigator (counts by
 //     type, matches by bank and category, extension mismatches, errors). It
 //     never contains image content, and every value is escaped.

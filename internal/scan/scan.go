@@ -79,6 +79,10 @@ type Options struct {
 	TempDir string
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Log is where the run's custody events go (start, each file
+	// source's hashes, the outputs' hashes), proved in custody.json; nil or
+	// without a Store, the run is not logged and custody.json says so.
+	Log *LogOptions
 }
 
 // Summary is the outcome of Run.
@@ -276,6 +280,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	cust.Tool, cust.Status, cust.Ended, cust.Counts, cust.Outputs = tool, StatusRunning, "", nil, nil
 	cust.Runs = append(cust.Runs, run)
+	clog := newCustodyLogger(o.Log, cust)
+	if clog != nil {
+		if err := clog.start(ctx, out, o.Resume); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := writeCustody(out, cust); err != nil {
 		return nil, err
 	}
@@ -311,9 +321,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			cust.Outputs = outs
 		}
 		sum.Status = StatusInterrupted
+		// The log is written even though ctx ended: the interruption is
+		// part of the custody record.
+		lerr := clog.endAndNote(context.WithoutCancel(ctx))
 		sum.CustodySHA256, _ = writeCustody(out, cust)
 		if werr != nil {
 			return sum, werr
+		}
+		if lerr != nil {
+			return sum, lerr
 		}
 		return sum, ctx.Err()
 	}
@@ -329,8 +345,12 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if cust.Outputs, err = hashOutputs(out, ManifestName, CSVName, ReportName); err != nil {
 		return sum, err
 	}
+	lerr := clog.endAndNote(ctx)
 	if sum.CustodySHA256, err = writeCustody(out, cust); err != nil {
 		return sum, err
+	}
+	if lerr != nil {
+		return sum, lerr
 	}
 	sum.Status, sum.Counts = StatusComplete, counts
 	return sum, nil

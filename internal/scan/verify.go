@@ -13,6 +13,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/progress"
 )
@@ -30,6 +31,9 @@ type VerifyOptions struct {
 	// TempDir and Image as in Options.
 	TempDir string
 	Image   media.Limits
+	// Policy, when set, checks the signatures of the checkpoints the
+	// embedded proofs carry (the log's verifier key and witnesses).
+	Policy *audit.Policy
 }
 
 // FileProblem is one difference between the manifest and a source.
@@ -50,7 +54,8 @@ type OutputCheck struct {
 
 // VerifyReport is the outcome of Verify.
 type VerifyReport struct {
-	Dir string `json:"dir"`
+	Dir  string `json:"dir"`
+	Case string `json:"case"`
 	// CustodySHA256 is custody.json's own hash, to compare with the value
 	// noted when the scan ended.
 	CustodySHA256 string        `json:"custody_sha256"`
@@ -70,7 +75,9 @@ type VerifyReport struct {
 	Changed       []FileProblem `json:"changed,omitempty"`
 	Missing       []FileProblem `json:"missing,omitempty"`
 	Unlisted      []FileProblem `json:"unlisted,omitempty"`
-	OK            bool          `json:"ok"`
+	// Log is the offline check of the audit-log proofs in custody.json.
+	Log *LogCheck `json:"log"`
+	OK  bool      `json:"ok"`
 }
 
 // recorded is what Verify keeps of a manifest entry.
@@ -99,7 +106,7 @@ func Verify(ctx context.Context, dir string, o VerifyOptions) (*VerifyReport, er
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	rep.Status = cust.Status
+	rep.Status, rep.Case = cust.Status, cust.Case
 	if cust.Status != StatusComplete {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("the scan is not complete (status %q): resume it first", cust.Status))
 	}
@@ -141,7 +148,8 @@ func Verify(ctx context.Context, dir string, o VerifyOptions) (*VerifyReport, er
 			return nil, err
 		}
 	}
-	rep.OK = len(rep.Problems) == 0 && len(rep.Changed) == 0 && len(rep.Missing) == 0 && len(rep.Unlisted) == 0
+	rep.Log = checkLog(cust, o.Policy)
+	rep.OK = len(rep.Problems) == 0 && len(rep.Changed) == 0 && len(rep.Missing) == 0 && len(rep.Unlisted) == 0 && rep.Log.OK
 	for _, oc := range rep.Outputs {
 		rep.OK = rep.OK && oc.OK
 	}
@@ -264,6 +272,9 @@ func (r *VerifyReport) WriteText(w io.Writer) error {
 	}
 	for _, p := range r.Problems {
 		ew.printf("  FAILED: %s\n", p)
+	}
+	if r.Log != nil {
+		r.Log.writeText(ew)
 	}
 	for _, s := range r.SourcesAbsent {
 		ew.printf("  source %s not present: its files were not re-hashed\n", s)
