@@ -55,6 +55,8 @@ PostgreSQL database; each follows the bank change log.`,
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
+	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
+	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
