@@ -71,7 +71,9 @@ type Store interface {
 	// their NextAt to now+lease, so no other deliverer takes them meanwhile.
 	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error)
 	// FinishEvents records the outcome of delivery attempts (State,
-	// Attempts, NextAt, LastError of each event) in one transaction.
+	// Attempts, NextAt, LastError of each event) in one transaction. The
+	// NextAt of delivered events (when they were delivered, for pruning)
+	// may be recorded up to a second later than given.
 	FinishEvents(ctx context.Context, events []Event) error
 	// OutboxDepth counts pending events.
 	OutboxDepth(ctx context.Context) (int64, error)

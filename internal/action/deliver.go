@@ -44,6 +44,9 @@ type Deliverer struct {
 	PerHost int
 	// Batch is the number of events claimed at once (default 256).
 	Batch int
+	// MaxHeld bounds the events queued or in flight in this process, all
+	// destinations together (default 2048): claims stop while it is full.
+	MaxHeld int
 	// Retention is how long delivered events are kept before pruning
 	// (default 7 days; negative: never prune).
 	Retention time.Duration
@@ -61,6 +64,8 @@ type Deliverer struct {
 	mu       sync.Mutex
 	lanes    map[string]*lane
 	inflight map[int64]bool // claimed events not yet finished, against a re-claim after the lease
+	held     int            // events queued or in flight, all lanes
+	wake     chan struct{}
 }
 
 // lane is one destination's share of the deliverer.
@@ -68,6 +73,7 @@ type lane struct {
 	sem         chan struct{} // PerHost slots
 	outstanding int           // queued or in flight; guarded by Deliverer.mu
 	avg         time.Duration // moving average of an attempt's duration; guarded by Deliverer.mu
+	measured    bool          // avg is measured, not the initial guess; guarded by Deliverer.mu
 }
 
 const (
@@ -75,6 +81,7 @@ const (
 	defaultTimeout    = 10 * time.Second
 	defaultPerHost    = 8
 	defaultBatch      = 256
+	defaultMaxHeld    = 2048
 	defaultRetention  = 7 * 24 * time.Hour
 	defaultPruneEvery = time.Minute
 	defaultPruneBatch = 1000
@@ -123,14 +130,19 @@ func (d *Deliverer) Run(ctx context.Context) {
 	}
 	t := time.NewTicker(d.interval())
 	defer t.Stop()
+	wake := d.wakeup()
 	for ctx.Err() == nil {
-		claimed, queued := d.dispatch(ctx, &workers, results)
-		if claimed == d.batch() && queued == claimed {
-			continue // a backlog, and room for it: claim on at once
+		limit := d.room()
+		if limit > 0 {
+			claimed, started := d.dispatch(ctx, &workers, results, limit)
+			if claimed == limit && started == claimed && d.room() > 0 {
+				continue // a backlog, and room for it: claim on at once
+			}
 		}
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+		case <-wake: // half the events held have been sent
 		}
 	}
 	workers.Wait()
@@ -143,7 +155,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 func (d *Deliverer) RunOnce(ctx context.Context) int {
 	results := make(chan Event, d.batch())
 	var workers sync.WaitGroup
-	claimed, _ := d.dispatch(ctx, &workers, results)
+	claimed, _ := d.dispatch(ctx, &workers, results, d.batch())
 	workers.Wait()
 	close(results)
 	var out []Event
@@ -154,23 +166,43 @@ func (d *Deliverer) RunOnce(ctx context.Context) int {
 	return claimed
 }
 
-// dispatch claims a batch and starts a delivery per event its lane has
-// room for; the others are sent to results due again later (the lane's
-// expected wait). It returns how many events it claimed and started.
-func (d *Deliverer) dispatch(ctx context.Context, wg *sync.WaitGroup, results chan<- Event) (claimed, started int) {
+// wakeup returns the channel that signals the claim loop when the events
+// held in memory have fallen to half of MaxHeld.
+func (d *Deliverer) wakeup() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.init()
+	return d.wake
+}
+
+func (d *Deliverer) init() {
+	if d.lanes == nil {
+		d.lanes, d.inflight, d.wake = map[string]*lane{}, map[int64]bool{}, make(chan struct{}, 1)
+	}
+}
+
+// room is how many more events may be claimed: MaxHeld less those held.
+func (d *Deliverer) room() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return min(d.batch(), orDefault(d.MaxHeld, defaultMaxHeld)-d.held)
+}
+
+// dispatch claims up to limit events and starts a delivery per event its
+// lane has room for; the others go back to the store due again later (the
+// lane's expected wait). It returns how many events it claimed and started.
+func (d *Deliverer) dispatch(ctx context.Context, wg *sync.WaitGroup, results chan<- Event, limit int) (claimed, started int) {
 	now := time.Now()
-	events, err := d.Store.ClaimEvents(ctx, now, d.lease(), d.batch())
+	events, err := d.Store.ClaimEvents(ctx, now, d.lease(), limit)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log().Warn("claim outbox events", "err", err)
 		}
 		return 0, 0
 	}
+	var deferred []Event
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.lanes == nil {
-		d.lanes, d.inflight = map[string]*lane{}, map[int64]bool{}
-	}
+	d.init()
 	for _, e := range events {
 		if d.inflight[e.ID] {
 			continue // still queued here from an earlier claim
@@ -185,15 +217,16 @@ func (d *Deliverer) dispatch(ctx context.Context, wg *sync.WaitGroup, results ch
 		}
 		if l.outstanding >= d.depth(l) {
 			// Full: put the event back, due once the lane has drained.
-			wait := min(max(time.Duration(l.outstanding/d.perHost())*l.avg, time.Second), time.Minute)
-			e.NextAt = now.Add(wait + time.Duration(rand.Int64N(int64(wait)/4+1)))
-			select {
-			case results <- e:
-			default: // the finisher is behind: the lease brings the event back
+			wait := time.Second // unmeasured: look again soon
+			if l.measured {
+				wait = min(max(time.Duration(l.outstanding/d.perHost())*l.avg, time.Second), time.Minute)
 			}
+			e.NextAt = now.Add(wait + time.Duration(rand.Int64N(int64(wait)/4+1)))
+			deferred = append(deferred, e)
 			continue
 		}
 		l.outstanding++
+		d.held++
 		d.inflight[e.ID] = true
 		started++
 		wg.Go(func() {
@@ -211,6 +244,13 @@ func (d *Deliverer) dispatch(ctx context.Context, wg *sync.WaitGroup, results ch
 				results <- done
 			}
 		})
+	}
+	d.mu.Unlock()
+	for _, e := range deferred {
+		select {
+		case results <- e:
+		case <-ctx.Done(): // the lease brings the event back
+		}
 	}
 	return len(events), started
 }
@@ -232,8 +272,19 @@ func (d *Deliverer) done(l *lane, id int64, took time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l.outstanding--
+	d.held--
 	delete(d.inflight, id)
-	if took > 0 {
+	if d.held <= orDefault(d.MaxHeld, defaultMaxHeld)/2 {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+	switch {
+	case took <= 0:
+	case !l.measured: // the first measurement replaces the guess
+		l.avg, l.measured = took, true
+	default:
 		l.avg = (4*l.avg + took) / 5
 	}
 }

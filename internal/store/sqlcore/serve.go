@@ -173,8 +173,44 @@ func (c *Core) FinishEvents(ctx context.Context, events []action.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
+	// Deliveries, most of a batch, are recorded with one statement per
+	// attempt count and second of delivery (NextAt, kept for pruning: the
+	// group's latest); the others row by row.
+	type key struct {
+		attempts int
+		second   int64
+	}
+	type group struct {
+		ids []int64
+		at  time.Time
+	}
+	delivered := map[key]*group{}
+	var others []action.Event
+	for _, e := range events {
+		if e.State != action.Delivered {
+			others = append(others, e)
+			continue
+		}
+		k := key{e.Attempts, e.NextAt.Unix()}
+		g := delivered[k]
+		if g == nil {
+			g = &group{}
+			delivered[k] = g
+		}
+		g.ids = append(g.ids, e.ID)
+		if e.NextAt.After(g.at) {
+			g.at = e.NextAt
+		}
+	}
 	return c.write(ctx, func(tx Tx) error {
-		for _, e := range events {
+		for k, g := range delivered {
+			cond, args := c.f.In("id", g.ids)
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET state = 'delivered', attempts = ?, next_at = ?, last_error = '' WHERE `+cond,
+				append([]any{k.attempts, c.f.Time(g.at)}, args...)...); err != nil {
+				return fmt.Errorf("finish %d delivered events: %w", len(g.ids), err)
+			}
+		}
+		for _, e := range others {
 			if _, err := tx.Exec(ctx, `UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?`,
 				e.State, e.Attempts, c.f.Time(e.NextAt), e.LastError, e.ID); err != nil {
 				return fmt.Errorf("finish event %d: %w", e.ID, err)
