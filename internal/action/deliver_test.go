@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -106,7 +107,7 @@ func TestBadReceiverDelaysOnlyItself(t *testing.T) {
 
 				ctx, cancel := context.WithCancel(context.Background())
 				d := &action.Deliverer{Store: st, AllowPrivate: true, Interval: 50 * time.Millisecond,
-					Timeout: 3 * time.Second, BaseBackoff: 100 * time.Millisecond}
+					Timeout: 3 * time.Second, Log: slog.New(slog.DiscardHandler)}
 				done := make(chan struct{})
 				go func() { d.Run(ctx); close(done) }()
 				defer func() { cancel(); <-done }()
@@ -171,7 +172,7 @@ func TestPrune(t *testing.T) {
 		if err := st.FinishEvents(ctx, evs); err != nil {
 			t.Fatal(err)
 		}
-		d := &action.Deliverer{Store: st, PruneBatch: 2}
+		d := &action.Deliverer{Store: st, PruneBatch: 2, Log: slog.New(slog.DiscardHandler)}
 		if n, err := d.Prune(ctx); err != nil || n != 5 {
 			t.Errorf("pruned %d (want 5): %v", n, err)
 		}
