@@ -190,3 +190,60 @@ func TestPrune(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicasShareOutbox: two deliverers on one database (two store
+// handles, as two `serve` replicas) deliver every event of a backlog once.
+func TestReplicasShareOutbox(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, dsn string) {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen[r.Header.Get(action.HeaderEvent)]++
+			mu.Unlock()
+		}))
+		defer recv.Close()
+		var stores []store.Store
+		for range 2 {
+			st, err := store.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			stores = append(stores, st)
+		}
+		const n = 1500
+		var ids []string
+		for i := range n {
+			ids = append(ids, fmt.Sprintf("r-%d", i))
+		}
+		queue(t, stores[0], "b", recv.URL, ids...)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, st := range stores {
+			d := &action.Deliverer{Store: st, AllowPrivate: true, Interval: 20 * time.Millisecond, Batch: 64,
+				Log: slog.New(slog.DiscardHandler)}
+			wg.Go(func() { d.Run(ctx) })
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			depth, err := stores[1].OutboxDepth(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if depth == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if seen[id] != 1 {
+				t.Errorf("event %s delivered %d times", id, seen[id])
+			}
+		}
+	})
+}
