@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -14,7 +13,6 @@ import (
 
 func init() {
 	rootCmd.AddCommand(newAPIKeyCommand())
-	rootCmd.AddCommand(newAuditCommand())
 }
 
 func newAPIKeyCommand() *cobra.Command {
@@ -94,54 +92,5 @@ func newAPIKeyCommand() *cobra.Command {
 		},
 	}
 	cmd.AddCommand(create, list, revoke)
-	return cmd
-}
-
-func newAuditCommand() *cobra.Command {
-	var db string
-	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the audit log"}
-	cmd.PersistentFlags().StringVar(&db, "db", "", dbFlagHelp)
-	verify := &cobra.Command{
-		Use: "verify", Short: "Re-compute the audit log's hash chain; exit 1 if any entry was altered or removed", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openStore(cmd.Context(), db)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			n, err := audit.VerifyStore(cmd.Context(), st)
-			if err != nil {
-				return fmt.Errorf("audit log FAILED verification after %d entries: %w", n, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "audit log OK: %d entries, hash chain intact\n", n)
-			return nil
-		},
-	}
-	var since int64
-	log := &cobra.Command{
-		Use: "log [--since N]", Short: "Print audit entries as JSONL", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := openStore(cmd.Context(), db)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			for {
-				es, err := st.ListAudit(cmd.Context(), since, 1000)
-				if err != nil || len(es) == 0 {
-					return err
-				}
-				for _, e := range es {
-					if err := enc.Encode(e); err != nil {
-						return err
-					}
-				}
-				since = es[len(es)-1].Seq
-			}
-		},
-	}
-	log.Flags().Int64Var(&since, "since", 0, "print entries after this sequence number")
-	cmd.AddCommand(verify, log)
 	return cmd
 }

@@ -31,6 +31,7 @@ type scanFlags struct {
 	resume                bool
 	workers               int
 	noVideo               bool
+	readLinkTargets       bool
 	threshold             int
 	minQuality            int
 	limits                scan.Limits
@@ -94,6 +95,7 @@ named "verify" must be given as ./verify.`,
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted scan in --out")
 	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "files hashed in parallel")
 	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
+	f.BoolVar(&o.readLinkTargets, "read-link-targets", false, "read symlink targets even where that updates the links' access times (they are read anyway on read-only or noatime mounts)")
 	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "PDQ distance a match may reach (with --db: narrows each bank's own)")
 	f.IntVar(&o.minQuality, "min-quality", 0, "PDQ quality below which images are not matched perceptually (0 = 50)")
 	f.IntVar(&o.limits.MaxDepth, "max-depth", scan.DefaultMaxDepth, "archive nesting opened at most")
@@ -122,7 +124,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 	}
 	opts := scan.Options{
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
-		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, MinQuality: o.minQuality,
+		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
 		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}

@@ -14,6 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/api"
+	"github.com/nigehban/nigehban/internal/clientip"
+	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/history"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -21,7 +24,13 @@ func init() { rootCmd.AddCommand(newServeCommand()) }
 func newServeCommand() *cobra.Command {
 	var (
 		addr, db, cpuProfile string
+		metricsAddr          string
+		trustedProxies       []string
 		cfg                  api.Config
+		logKey               string
+		witnesses            []string
+		ui                   console.Config
+		retention            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -30,7 +39,8 @@ func newServeCommand() *cobra.Command {
 media or hashes against the banks, curate banks, manage keys. The OpenAPI
 document is at /openapi.json, metrics at /metrics, health at /healthz and
 /readyz. Every /v1 call needs an API key: create the first with
-"nigehban apikey create --role admin". Several replicas can share one
+"nigehban apikey create --role admin". The web console is at /ui/ for
+people with accounts ("nigehban user create NAME --role admin"). Several replicas can share one
 PostgreSQL database; each follows the bank change log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,15 +55,27 @@ PostgreSQL database; each follows the bank change log.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runServe(cmd.Context(), addr, db, cfg)
+			var err error
+			if cfg.TrustedProxies, err = clientip.ParsePrefixes(trustedProxies); err != nil {
+				return err
+			}
+			cfg.MetricsSeparate = metricsAddr != ""
+			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on")
 	f.StringVar(&db, "db", "", dbFlagHelp)
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics without a key on this separate address (keep it internal); without it /metrics on --addr needs a curator key")
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
+	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client")
+	f.StringVar(&logKey, "log-key", "", logKeyHelp+"; without it /log/ serves the checkpoints signed by \"audit checkpoint\"")
+	f.DurationVar(&cfg.LogInterval, "log-interval", time.Minute, "how often to sign a checkpoint of the audit log when it grew")
+	f.StringArrayVar(&witnesses, "witness", nil, "witness to ask for cosignatures, as URL,VKEY (repeatable)")
+	f.DurationVar(&retention, "match-retention", 365*24*time.Hour, "keep the match history this long (0 keeps it forever)")
+	f.BoolVar(&ui.InsecureCookies, "insecure-cookies", false, "console session cookies without Secure, for plain HTTP on localhost only")
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
@@ -61,25 +83,52 @@ PostgreSQL database; each follows the bank change log.`,
 	return cmd
 }
 
-func runServe(ctx context.Context, addr, db string, cfg api.Config) error {
+func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config, logKey string, witnesses []string, ui console.Config, retention time.Duration) error {
 	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if cfg.Log, err = openLog(st, logKey, witnesses); err != nil {
+		return err
+	}
 	srv := api.New(st, cfg, slog.Default())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	hs := api.NewHTTPServer(srv.Handler())
+	ui.IndexSizes = srv.IndexSizes
+	ui.Clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
+	con, err := console.New(st, ui)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.Handle(console.Prefix, con.Handler()) // the web console, /ui/
+	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(bg) }()
-	serveErr := make(chan error, 1)
+	go history.Prune(bg, st, retention, time.Hour, func(err error) { slog.Warn("prune match history", "err", err) })
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- hs.Serve(ln) }()
+	if metricsAddr != "" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			stopBG()
+			hs.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		ms := api.NewHTTPServer(mux)
+		defer ms.Close()
+		slog.Info("serving metrics", "addr", mln.Addr().String())
+		go func() { serveErr <- ms.Serve(mln) }()
+	}
 
 	var result error
 	select {

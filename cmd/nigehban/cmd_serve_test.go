@@ -30,6 +30,36 @@ func TestServeBinary(t *testing.T) {
 	bin := buildNigehban(t)
 	t.Run("OutboxSurvivesKill", func(t *testing.T) { testServeOutboxSurvivesKill(t, bin) })
 	t.Run("GracefulShutdown", func(t *testing.T) { testServeGracefulShutdown(t, bin) })
+	t.Run("MetricsAddr", func(t *testing.T) { testServeMetricsAddr(t, bin) })
+}
+
+// testServeMetricsAddr: --metrics-addr serves /metrics keyless on its own
+// listener and takes it off the API's.
+func testServeMetricsAddr(t *testing.T, bin string) {
+	db := filepath.Join(t.TempDir(), "n.db")
+	secret := adminKey(t, bin, db)
+	addr, maddr := freeAddr(t), freeAddr(t)
+	srv := startServe(t, bin, db, addr, "--metrics-addr", maddr)
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("nigehban_http_requests_total")) {
+		t.Errorf("metrics address: %d %.200s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("/metrics on the API address with --metrics-addr: %d, want 404", resp.StatusCode)
+	}
 }
 
 // adminKey creates the first admin key of db with the CLI.
@@ -56,9 +86,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServe runs the binary and waits until it is ready.
-func startServe(t *testing.T, bin, db, addr string) *exec.Cmd {
+func startServe(t *testing.T, bin, db, addr string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--db", db, "--addr", addr, "--webhook-allow-private")
+	cmd := exec.Command(bin, append([]string{"serve", "--db", db, "--addr", addr, "--webhook-allow-private"}, extra...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -11,6 +12,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -22,6 +25,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
 const bridge = "../../../shared/testdata/pdq/images/bridge-mods/"
@@ -239,7 +243,7 @@ func TestEndToEnd(t *testing.T) {
 					t.Errorf("openapi.json lacks %s %s", rt.method, rt.path)
 				}
 			}
-			resp, err := http.Get(ts.url + "/metrics")
+			resp, err := ts.get(t, ts.admin, "/metrics")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -438,4 +442,42 @@ func TestVideoMatch(t *testing.T) {
 	if len(out["matches"].([]any)) != 0 {
 		t.Errorf("a different scene matched: %v", out["matches"])
 	}
+}
+
+// TestCostlyVideoUpload: a small upload that would cost many frame decodes
+// (a tiny high-frame-rate clip) is refused from its header by the upload
+// budget, with the reason, before ffmpeg decodes it.
+func TestCostlyVideoUpload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes a clip with ffmpeg")
+	}
+	clip := filepath.Join(t.TempDir(), "fast.mp4")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=32x32:rate=100:duration=20",
+		"-c:v", "mpeg4", "-y", clip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	ts := startServer(t, storetest.SQLitePath(t), Config{Video: vpdq.Options{MaxDecodedFrames: 1000}})
+	body, ct := multipartFile(t, "fast.mp4", mustRead(t, clip))
+	code, res := ts.call(t, ts.admin, "POST", "/v1/hash", body, ct)
+	msg := fmt.Sprint(res)
+	if code != 200 && code != 422 || !strings.Contains(msg, "frames to decode") {
+		t.Errorf("2,000-frame clip with a 1,000-frame budget: %d %v", code, res)
+	}
+	if res["vpdq"] != nil {
+		t.Errorf("the clip was hashed: %v", res)
+	}
+}
+
+// get does a GET with key (none when empty) and returns the response.
+func (ts *testServer) get(t *testing.T, key, path string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest("GET", ts.url+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	return http.DefaultClient.Do(req)
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -172,42 +171,50 @@ func (s *Server) addSignals(w http.ResponseWriter, r *http.Request, c caller) er
 	if err != nil {
 		return err
 	}
-	var many struct {
-		Signals []signalBody `json:"signals"`
-	}
+	// One signal, or {"signals":[…]}: both refuse unknown fields.
 	var bodies []signalBody
-	if json.Unmarshal(raw, &many) == nil && many.Signals != nil {
+	if bytes.Contains(raw, []byte(`"signals"`)) {
+		var many struct {
+			Signals []signalBody `json:"signals"`
+		}
+		if err := strictJSON(raw, &many); err != nil {
+			return errorf(http.StatusBadRequest, "bad_json", "invalid signals: %v", err)
+		}
 		bodies = many.Signals
 	} else {
 		var one signalBody
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&one); err != nil {
+		if err := strictJSON(raw, &one); err != nil {
 			return errorf(http.StatusBadRequest, "bad_json", "invalid signal: %v", err)
 		}
 		bodies = []signalBody{one}
 	}
-	if len(bodies) == 0 || len(bodies) > 10000 {
-		return errorf(http.StatusBadRequest, "invalid", "give 1 to 10000 signals (bulk: /import)")
+	if len(bodies) == 0 || len(bodies) > bank.MaxAddBatch {
+		return errorf(http.StatusBadRequest, "invalid", "give 1 to %d signals (bulk: /import)", bank.MaxAddBatch)
 	}
-	type result struct {
-		Signal   bank.Signal `json:"signal"`
-		Added    bool        `json:"added"`
-		Excluded bool        `json:"excluded,omitempty"` // removed earlier: see /exclusions
-	}
-	var out []result
+	sigs := make([]bank.Signal, len(bodies))
 	for i, b := range bodies {
-		stored, added, err := s.svc.AddSignal(r.Context(), name, b.signal(), c.by())
-		if errors.Is(err, bank.ErrExcluded) {
-			out = append(out, result{Signal: stored, Excluded: true})
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("signal %d: %w", i, err)
-		}
-		out = append(out, result{Signal: stored, Added: added})
+		sigs[i] = b.signal()
+	}
+	// One transaction and one audit entry for the whole batch.
+	out, err := s.svc.AddSignals(r.Context(), name, sigs, c.by())
+	if err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+	return nil
+}
+
+// strictJSON decodes one JSON value, refusing unknown fields and trailing
+// data.
+func strictJSON(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON value")
+	}
 	return nil
 }
 

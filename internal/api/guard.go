@@ -24,6 +24,11 @@ import (
 const (
 	failRate  = 1.0
 	failBurst = 20
+	// A blocked address's keys are still checked (a valid key is never
+	// refused for others' failures), within this process-wide budget of
+	// lookups a second.
+	blockedLookupRate  = 200.0
+	blockedLookupBurst = 400
 )
 
 // refuse answers a request whose key is missing, wrong, revoked or lacks
@@ -142,12 +147,55 @@ const auditQueueLen = 4096
 // auditAsync queues an entry for the background writer, so that refused
 // requests never wait on (or load) the database. A full queue drops the
 // entry and counts it: the per-minute summaries still record the volume.
+//
+// When the queue is full (a flood of refused requests) the entry is not
+// written, but it is not lost without trace either: the writer appends an
+// "audit.dropped" entry counting what was dropped, by action, and over which
+// interval, as soon as the queue has drained.
 func (s *Server) auditAsync(e audit.Entry) {
 	select {
 	case s.auditQ <- e:
 	default:
 		s.metrics.auditDropped.Inc()
+		s.dropped.add(e.Action, time.Now())
 	}
+}
+
+// droppedAudits counts the entries auditAsync could not queue.
+type droppedAudits struct {
+	mu          sync.Mutex
+	byAction    map[string]int64
+	first, last time.Time
+}
+
+func (d *droppedAudits) add(action string, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byAction == nil {
+		d.byAction, d.first = map[string]int64{}, now
+	}
+	d.byAction[action]++
+	d.last = now
+}
+
+// take returns the summary entry of what was dropped since the last take,
+// and false when nothing was.
+func (d *droppedAudits) take() (audit.Entry, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.byAction == nil {
+		return audit.Entry{}, false
+	}
+	var n int64
+	for _, c := range d.byAction {
+		n += c
+	}
+	e := audit.Entry{Actor: "nigehban", Action: "audit.dropped", Detail: mustJSON(map[string]any{
+		"count": n, "by_action": d.byAction, "from": d.first.UTC(), "to": d.last.UTC(),
+		"reason": "audit queue full (a flood of refused requests); these entries were counted, not written",
+	})}
+	d.byAction = nil
+	return e, true
 }
 
 // writeAudits writes queued entries until ctx ends, then what is left.
@@ -157,10 +205,18 @@ func (s *Server) writeAudits(ctx context.Context) {
 			s.log.Warn("audit", "action", e.Action, "err", err)
 		}
 	}
+	summarise := func(ctx context.Context) {
+		if e, ok := s.dropped.take(); ok {
+			write(ctx, e)
+		}
+	}
 	for {
 		select {
 		case e := <-s.auditQ:
 			write(ctx, e)
+			if len(s.auditQ) == 0 {
+				summarise(ctx)
+			}
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
@@ -169,6 +225,7 @@ func (s *Server) writeAudits(ctx context.Context) {
 				case e := <-s.auditQ:
 					write(fctx, e)
 				default:
+					summarise(fctx)
 					return
 				}
 			}

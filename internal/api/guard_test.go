@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -231,7 +234,7 @@ func TestFollowOtherWriters(t *testing.T) {
 	if got["sha1"] != [2]string{sha1, "known"} || got["pdq"] != [2]string{bridgePDQ, "victim"} {
 		t.Errorf("matches %v", out["matches"])
 	}
-	resp, err := http.Get(ts.url + "/metrics")
+	resp, err := ts.get(t, ts.admin, "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,5 +310,145 @@ func TestWebhookDestinations(t *testing.T) {
 	open.call(t, open.admin, "POST", "/v1/banks", map[string]any{"name": "b"}, "")
 	if code, out := open.call(t, open.admin, "PUT", "/v1/banks/b/webhook", map[string]any{"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef"}, ""); code != 200 {
 		t.Errorf("private webhook with WebhookAllowPrivate: %d %v", code, out)
+	}
+}
+
+// TestValidKeyUnderBadKeyFlood: callers sharing an address (everyone behind
+// one reverse proxy) are never refused a valid key because others sent bad
+// ones: neither a key already in use nor one used for the first time.
+func TestValidKeyUnderBadKeyFlood(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	fresh := ts.key(t, apikey.Curator) // never presented to the server yet
+	bad := "nig_" + strings.Repeat("C", 43)
+	var refused int
+	for i := range 3 * failBurst {
+		code, _ := ts.call(t, bad, "GET", "/v1/banks", nil, "")
+		if code == 429 {
+			refused++
+		}
+		if i < failBurst+2 || i%4 != 0 {
+			continue
+		}
+		// The address is blocked now: the fresh key's first use comes after.
+		key := ts.admin
+		if i%8 == 0 {
+			key = fresh
+		}
+		if code, out := ts.call(t, key, "GET", "/v1/banks", nil, ""); code != 200 {
+			t.Fatalf("valid key during the flood (after %d bad keys): %d %v", i+1, code, out)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("the bad keys were never throttled")
+	}
+}
+
+// TestTrustedProxy: behind a trusted proxy the failed-auth limit applies to
+// each client named in X-Forwarded-For, not to the proxy; without trusting
+// it, the header is ignored (a client cannot pick its address).
+func TestTrustedProxy(t *testing.T) {
+	bad := "nig_" + strings.Repeat("D", 43)
+	get := func(ts *testServer, client string) int {
+		req, _ := http.NewRequest("GET", ts.url+"/v1/banks", nil)
+		req.Header.Set("Authorization", "Bearer "+bad)
+		req.Header.Set("X-Forwarded-For", client)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	proxied := startServer(t, storetest.SQLitePath(t), Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	for range failBurst + 5 {
+		get(proxied, "198.51.100.1")
+	}
+	if code := get(proxied, "198.51.100.1"); code != 429 {
+		t.Errorf("flooding client: %d, want 429", code)
+	}
+	if code := get(proxied, "198.51.100.2"); code != 401 {
+		t.Errorf("another client behind the same proxy: %d, want 401 (its own bucket)", code)
+	}
+	direct := startServer(t, storetest.SQLitePath(t), Config{})
+	for i := range failBurst + 5 {
+		get(direct, "198.51.100."+strconv.Itoa(i)) // a forged header per request
+	}
+	if code := get(direct, "198.51.100.200"); code != 429 {
+		t.Errorf("untrusted X-Forwarded-For changed the client's address: %d, want 429", code)
+	}
+}
+
+// TestAuditFlood: when refused requests come faster than the audit queue
+// drains, what could not be written is counted in the log itself.
+func TestAuditFlood(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	const n = auditQueueLen + 2000
+	for i := range n {
+		ts.srv.auditAsync(audit.Entry{Actor: "anonymous", Action: "auth.fail", Remote: "192.0.2." + strconv.Itoa(i%250)})
+	}
+	var written, summed int64
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		written, summed = 0, 0
+		for since := int64(0); ; {
+			es, err := ts.st.ListAudit(context.Background(), since, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(es) == 0 {
+				break
+			}
+			for _, e := range es {
+				switch e.Action {
+				case "auth.fail":
+					written++
+				case "audit.dropped":
+					var d struct {
+						Count    int64            `json:"count"`
+						ByAction map[string]int64 `json:"by_action"`
+					}
+					json.Unmarshal(e.Detail, &d)
+					if d.ByAction["auth.fail"] != d.Count {
+						t.Errorf("summary %s", e.Detail)
+					}
+					summed += d.Count
+				}
+			}
+			since = es[len(es)-1].Seq
+		}
+		if written+summed == n {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("%d entries written, %d counted in summaries", written, summed)
+	if written+summed != n || summed == 0 {
+		t.Errorf("%d written + %d summed, want %d with some summed", written, summed, n)
+	}
+}
+
+// TestMetricsAccess: /metrics names banks and counts their hits, so it needs
+// a curator key on the API listener, or moves to a listener of its own.
+func TestMetricsAccess(t *testing.T) {
+	ts := startServer(t, storetest.SQLitePath(t), Config{})
+	for key, want := range map[string]int{"": 401, ts.key(t, apikey.Submitter): 403, ts.key(t, apikey.Curator): 200} {
+		resp, err := ts.get(t, key, "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200) != strings.Contains(string(body), "nigehban_http_requests_total") {
+			t.Errorf("metrics with a key of %q: %d, want %d", key[:min(len(key), 8)], resp.StatusCode, want)
+		}
+	}
+	sep := startServer(t, storetest.SQLitePath(t), Config{MetricsSeparate: true})
+	if resp, err := sep.get(t, sep.admin, "/metrics"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("metrics on the API listener when separate: %v %v", resp.StatusCode, err)
+	}
+	rec := httptest.NewRecorder()
+	sep.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "nigehban_") {
+		t.Errorf("separate metrics handler: %d", rec.Code)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/fingerprint"
+	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
@@ -76,7 +77,7 @@ func (s *Server) upload(r *http.Request) (fingerprint.Record, error) {
 	if hdr.Size > s.cfg.MaxUploadBytes {
 		return fingerprint.Record{}, errorf(http.StatusRequestEntityTooLarge, "too_large", "upload of %d bytes over the %d-byte limit", hdr.Size, s.cfg.MaxUploadBytes)
 	}
-	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits})
+	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits, Video: s.cfg.Video})
 	return rec, nil
 }
 
@@ -99,10 +100,14 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	var resp matchResponse
 	var videoFrames []vpdq.Frame
+	contentID := r.URL.Query().Get("content_id")
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		rec, err := s.upload(r)
 		if err != nil {
 			return err
+		}
+		if v := r.FormValue("content_id"); v != "" {
+			contentID = v
 		}
 		resp.Hashes = &rec
 		resp.Signals = signalsOf(rec)
@@ -112,10 +117,14 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		}
 	} else {
 		var body struct {
-			Signals []querySignal `json:"signals"`
+			Signals   []querySignal `json:"signals"`
+			ContentID string        `json:"content_id"` // the caller's id of the content, kept in the match history
 		}
 		if err := decodeJSON(r, &body); err != nil {
 			return err
+		}
+		if body.ContentID != "" {
+			contentID = body.ContentID
 		}
 		if len(body.Signals) == 0 || len(body.Signals) > 1000 {
 			return errorf(http.StatusBadRequest, "invalid", "give 1 to 1000 signals, got %d", len(body.Signals))
@@ -138,6 +147,12 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	for _, h := range resp.Matches {
 		s.metrics.matches.WithLabelValues(h.Bank, string(h.Type)).Inc()
+	}
+	if err := history.CheckContentID(contentID); err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	}
+	if err := s.recordHits(r.Context(), c, contentID, resp.Matches); err != nil {
+		return fmt.Errorf("record match history: %w", err)
 	}
 	ids, err := s.act(r.Context(), c, resp)
 	if err != nil {

@@ -80,8 +80,6 @@ func openAPI() map[string]any {
 		}
 		paths[rt.path][strings.ToLower(rt.method)] = op
 	}
-	paths["/metrics"] = map[string]any{"get": map[string]any{"summary": "Prometheus metrics.", "operationId": "getMetrics",
-		"responses": map[string]any{"200": map[string]any{"description": "OK"}}}}
 	paths["/openapi.json"] = map[string]any{"get": map[string]any{"summary": "This document.", "operationId": "getOpenAPI",
 		"responses": map[string]any{"200": map[string]any{"description": "OK"}}}}
 	return map[string]any{

@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/nigehban/nigehban/internal/apikey"
 )
 
@@ -97,7 +95,8 @@ var routeTable = []route{
 	{"GET", "/healthz", "", "Liveness: the process serves HTTP.", noRequestBody, noBankChange, (*Server).healthz},
 	{"GET", "/readyz", "", "Readiness: 200 once the bank indexes are loaded, 503 before.", noRequestBody, noBankChange, (*Server).readyz},
 	{"POST", "/v1/hash", apikey.Submitter, "Hash uploaded media (multipart field file): md5, sha1, sha256, PDQ, vPDQ.", uploadBody, noBankChange, (*Server).hash},
-	{"POST", "/v1/match", apikey.Submitter, "Match signals (JSON {\"signals\":[{\"type\",\"value\"}]}) or uploaded media (multipart field file) against the enabled banks.", jsonOrUpload, noBankChange, (*Server).match},
+	{"POST", "/v1/match", apikey.Submitter, "Match signals (JSON {\"signals\":[{\"type\",\"value\"}],\"content_id\":…}) or uploaded media (multipart field file, optional field content_id) against the enabled banks; every hit is kept in the match history with the content_id.", jsonOrUpload, noBankChange, (*Server).match},
+	{"GET", "/v1/matches", apikey.Curator, "The match history, newest first (?content_id=&bank=&before=ID&limit=N≤1000); next_before pages on.", noRequestBody, noBankChange, (*Server).listMatches},
 	{"GET", "/v1/banks", apikey.Curator, "List banks.", noRequestBody, noBankChange, (*Server).listBanks},
 	{"POST", "/v1/banks", apikey.Curator, "Create a bank.", jsonBody, changesBanks, (*Server).createBank},
 	{"GET", "/v1/banks/{name}", apikey.Curator, "Get a bank with its signal counts and webhook.", noRequestBody, noBankChange, (*Server).getBank},
@@ -118,6 +117,7 @@ var routeTable = []route{
 	{"GET", "/v1/apikeys", apikey.Admin, "List API keys (never secrets).", noRequestBody, noBankChange, (*Server).listKeys},
 	{"POST", "/v1/apikeys", apikey.Admin, "Create an API key {name, role}; the secret is in this answer only.", jsonBody, noBankChange, (*Server).createKey},
 	{"DELETE", "/v1/apikeys/{id}", apikey.Admin, "Revoke an API key.", noRequestBody, noBankChange, (*Server).revokeKey},
+	{"GET", "/metrics", apikey.Curator, "Prometheus metrics (they name banks and count their hits, so a curator key is needed; serve --metrics-addr serves them without one on a separate, internal address).", noRequestBody, noBankChange, (*Server).serveMetrics},
 }
 
 func (s *Server) routes() *http.ServeMux {
@@ -129,7 +129,6 @@ func (s *Server) routes() *http.ServeMux {
 	for _, rt := range routeTable {
 		handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
-	handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	doc, err := json.Marshal(openAPI())
 	if err != nil {
 		panic(err) // a literal document: cannot fail
@@ -169,7 +168,7 @@ func (s *Server) wrap(rt route) http.Handler {
 }
 
 func (s *Server) serve(rt route, w http.ResponseWriter, r *http.Request) error {
-	c := caller{remote: remoteAddr(r)}
+	c := caller{remote: s.remoteAddr(r)}
 	if rt.role != "" {
 		secret := bearer(r)
 		k, err := s.authenticate(r.Context(), secret, c.remote)
@@ -255,9 +254,14 @@ type cachedKey struct {
 }
 
 // authenticate checks a secret against the store, through a short cache so
-// the match path does not read the database on every request. A remote
-// address that has used up its failed attempts is not looked up at all
-// (unless its key is cached): guessing costs no database reads.
+// the match path does not read the database on every request.
+//
+// A remote address that has used up its failed attempts (often a reverse
+// proxy that everyone shares) is still looked up, so a valid key is never
+// refused for other callers' failures: a key this replica has seen valid
+// always is, and others are while a process-wide budget of lookups for
+// blocked addresses lasts (blockedLookupRate a second), which bounds what a
+// flood of guesses costs the database.
 func (s *Server) authenticate(ctx context.Context, secret, remote string) (apikey.Key, error) {
 	if secret == "" {
 		return apikey.Key{}, apikey.ErrNotFound
@@ -269,8 +273,10 @@ func (s *Server) authenticate(ctx context.Context, secret, remote string) (apike
 	if ok && time.Now().Before(c.expires) {
 		return c.key, nil
 	}
-	if s.failLimit.blocked(remote, time.Now()) {
-		return apikey.Key{}, apikey.ErrNotFound
+	if now := time.Now(); s.failLimit.blocked(remote, now) && !ok {
+		if _, allowed := s.blockedLookups.allow(struct{}{}, now); !allowed {
+			return apikey.Key{}, apikey.ErrNotFound
+		}
 	}
 	k, err := apikey.Authenticate(ctx, s.st, secret)
 	if err != nil {

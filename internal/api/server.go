@@ -20,10 +20,11 @@
 //
 // Audit: bank changes, admin acts and matches that fire a webhook are
 // audited one by one — a webhook's outbox event in the same transaction as
-// its audit entry, before the answer. Plain matches are not written one by
-// one (that would put a database write on the hot path); key use is
-// audited as per-key request counts once a minute, and matches are counted
-// in the metrics by bank and type.
+// its audit entry, before the answer. Every hit (not every query) is
+// written to the match history (internal/history) with the caller's
+// content_id before the answer; a query without a hit writes nothing. Key
+// use is audited as per-key request counts once a minute, and matches are
+// counted in the metrics by bank and type.
 package api
 
 import (
@@ -32,21 +33,25 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/clientip"
+	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
 // Store is what the service needs from the database.
@@ -55,6 +60,7 @@ type Store interface {
 	apikey.Store
 	audit.Store
 	action.Store
+	history.Store
 	// SignalCategories calls fn with the id and category of every active
 	// non-vPDQ signal that has one (the matcher keeps them in memory).
 	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
@@ -77,6 +83,11 @@ type Config struct {
 	FollowInterval time.Duration
 	// Limits bound image decoding of uploads.
 	Limits media.Limits
+	// Video bounds the work one uploaded video may cost (vpdq.Options);
+	// zero fields take the upload defaults: at most 36,000 frames to decode
+	// (10 minutes at 60 fps), one hour long, 60 s of decoding, one hashing
+	// worker. Videos decoded at once are capped process-wide (vpdq).
+	Video vpdq.Options
 	// Deliver runs the webhook deliverer in this process (default true via
 	// NoDeliver=false).
 	NoDeliver bool
@@ -90,8 +101,19 @@ type Config struct {
 	// (default 7 days, negative: forever). See action.Deliverer.
 	WebhookPerHost   int
 	WebhookRetention time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (rate limits and audit entries key on the client's
+	// address). Empty: the connection's peer is the client.
+	TrustedProxies []netip.Prefix
+	// MetricsSeparate takes /metrics off the API listener: the caller serves
+	// MetricsHandler on an address of its own (serve --metrics-addr).
+	MetricsSeparate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
+	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
+	// audit log every LogInterval (default 1 minute) while Run runs.
+	Log         *audit.Log
+	LogInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -110,8 +132,23 @@ func (c Config) withDefaults() Config {
 	if c.FollowInterval <= 0 {
 		c.FollowInterval = 250 * time.Millisecond
 	}
+	if c.LogInterval <= 0 {
+		c.LogInterval = time.Minute
+	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
+	}
+	if c.Video.MaxDecodedFrames <= 0 {
+		c.Video.MaxDecodedFrames = 36_000
+	}
+	if c.Video.MaxDuration <= 0 {
+		c.Video.MaxDuration = 3600
+	}
+	if c.Video.Timeout <= 0 {
+		c.Video.Timeout = 60 * time.Second
+	}
+	if c.Video.Workers <= 0 {
+		c.Video.Workers = 1
 	}
 	return c
 }
@@ -130,10 +167,16 @@ type Server struct {
 	keys      map[string]cachedKey
 	keyLimit  *limiter[int64]  // per API key
 	failLimit *limiter[string] // failed authentications per remote address
-	auditQ    chan audit.Entry // entries written in the background
-	metrics   *metrics
-	mux       *http.ServeMux
-	patterns  []string // what mux serves, for the OpenAPI test
+	// blockedLookups bounds the key lookups made for addresses that have
+	// used up their failed attempts (one bucket for the whole process).
+	blockedLookups *limiter[struct{}]
+	clients        clientip.Resolver
+	metricsHandler http.Handler
+	auditQ         chan audit.Entry // entries written in the background
+	dropped        droppedAudits    // entries auditQ had no room for, summed up in the log
+	metrics        *metrics
+	mux            *http.ServeMux
+	patterns       []string // what mux serves, for the OpenAPI test
 }
 
 // New makes a Server over st.
@@ -145,9 +188,16 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
+	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
+	s.clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
+	s.metricsHandler = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
 	s.mux = s.routes()
+	if ls, ok := st.(audit.LogStore); ok {
+		// The transparency log's public read API: no key, like a static site.
+		s.mux.Handle("GET /log/", http.StripPrefix("/log", audit.Handler(ls, log)))
+	}
 	return s
 }
 
@@ -180,6 +230,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.follow(ctx) })
 	wg.Go(func() { s.writeAudits(ctx) })
+	if s.cfg.Log != nil {
+		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
+	}
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate,
 			PerHost: s.cfg.WebhookPerHost, Retention: s.cfg.WebhookRetention,
@@ -322,14 +375,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, map[string]any{"error": map[string]string{"code": e.code, "message": e.msg}})
 }
 
-// remoteAddr is the client's address (no proxy headers are trusted).
-func remoteAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// remoteAddr is the client's address: the peer, or behind a trusted
+// reverse proxy the address it forwarded (internal/clientip).
+func (s *Server) remoteAddr(r *http.Request) string { return s.clients.Addr(r) }
 
 // bearer extracts the presented secret.
 func bearer(r *http.Request) string {
@@ -340,4 +388,19 @@ func bearer(r *http.Request) string {
 		return strings.TrimSpace(a)
 	}
 	return ""
+}
+
+// MetricsHandler serves the Prometheus metrics without a key, for a
+// listener of their own (Config.MetricsSeparate).
+func (s *Server) MetricsHandler() http.Handler {
+	return s.metricsHandler
+}
+
+// metrics is the /metrics route of the API listener (a curator key).
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ caller) error {
+	if s.cfg.MetricsSeparate {
+		return errorf(http.StatusNotFound, "not_found", "metrics are served on their own address (serve --metrics-addr)")
+	}
+	s.metricsHandler.ServeHTTP(w, r)
+	return nil
 }

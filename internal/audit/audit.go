@@ -2,6 +2,16 @@
 // change, match with an action, key use and admin act. Entries form a hash
 // chain — each entry's hash covers its content and the previous entry's
 // hash — so deleting or editing an entry breaks Verify from that point on.
+//
+// The chain only convinces those who trust the database. The log is also a
+// transparency log anyone can check without that trust: each entry is a
+// leaf (EncodeLeaf) of an RFC 6962 Merkle tree whose stored hashes the
+// engines write in the entry's transaction (LeafHashes); a Signer signs C2SP
+// checkpoints of the tree with a key kept outside the database and never
+// signs two inconsistent trees; witnesses cosign them (Cosigner, package
+// witness); Handler serves the log as C2SP tlog-tiles; Prove and
+// VerifyProof make and check C2SP tlog-proof bundles offline; VerifyLocal
+// and VerifyRemote recompute a whole log, naming the first altered entry.
 package audit
 
 import (

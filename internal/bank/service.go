@@ -139,6 +139,78 @@ func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, by aud
 	return stored, n.Added > 0, nil
 }
 
+// AddOutcome is what AddSignals did with one signal of its batch.
+type AddOutcome struct {
+	Signal   Signal `json:"signal"`             // as stored (as given when excluded)
+	Added    bool   `json:"added"`              // false: already in the bank, or excluded
+	Excluded bool   `json:"excluded,omitempty"` // removed earlier: see Exclusions
+}
+
+// MaxAddBatch bounds the signals one AddSignals call takes; larger lists
+// go through Import.
+const MaxAddBatch = 10_000
+
+// AddSignals adds a batch of signals to a bank in one transaction, with one
+// audit entry for the batch: all of them or, on any invalid signal or
+// error, none. Values already in the bank are unchanged and excluded ones
+// are reported, as with AddSignal. The outcomes follow the input order.
+func (s *Service) AddSignals(ctx context.Context, bank string, sigs []Signal, by audit.Actor) ([]AddOutcome, error) {
+	if err := ValidateName(bank); err != nil {
+		return nil, err
+	}
+	if err := ValidateActor(by.Name); err != nil {
+		return nil, err
+	}
+	if len(sigs) == 0 || len(sigs) > MaxAddBatch {
+		return nil, fmt.Errorf("%w batch of %d signals: give 1 to %d (larger lists: import)", ErrInvalid, len(sigs), MaxAddBatch)
+	}
+	out := make([]AddOutcome, len(sigs))
+	for i := range sigs {
+		sig := sigs[i]
+		if err := sig.Normalize(); err != nil {
+			return nil, fmt.Errorf("signal %d: %w", i, err)
+		}
+		out[i].Signal = sig
+	}
+	var total AddCounts
+	err := s.st.WriteSignals(ctx, bank, by, func(w SignalWriter) error {
+		for i := range out {
+			n, err := w.Add(ctx, []Signal{out[i].Signal})
+			if err != nil {
+				return fmt.Errorf("signal %d: %w", i, err)
+			}
+			out[i].Added, out[i].Excluded = n.Added > 0, n.Excluded > 0
+			total.Added += n.Added
+			total.Unchanged += n.Unchanged
+			total.Excluded += n.Excluded
+		}
+		if total.Added > 0 {
+			detail := map[string]any{"count": len(out), "result": total}
+			if len(out) == 1 {
+				detail = map[string]any{"type": out[0].Signal.Type, "value": out[0].Signal.Value}
+			}
+			w.Audit(audit.ActSignalAdd, detail)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add %d signals to bank %q: %w", len(out), bank, err)
+	}
+	for i := range out {
+		if out[i].Excluded {
+			out[i].Signal.Bank = bank
+			continue
+		}
+		stored, err := s.st.FindSignal(ctx, bank, out[i].Signal.Type, out[i].Signal.Value)
+		if err != nil {
+			// Only a concurrent removal between the two calls gets here.
+			return out, fmt.Errorf("read back signal %d in bank %q: %w", i, bank, err)
+		}
+		out[i].Signal = stored
+	}
+	return out, nil
+}
+
 // RemoveSignal marks a signal removed, recording why. Removal is how a
 // curator corrects a false positive: the signal stays in the history and the
 // change log, and stops matching. changed is false when it was already

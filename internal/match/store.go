@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -127,6 +128,11 @@ func (m *Matcher) loadBank(ctx context.Context, st Source, b bank.Bank) (*bankIn
 	}
 	step := maxID/int64(parts) + 1
 	entries := make([][]index.Entry, parts)
+	var scanned atomic.Int64
+	seen := func(id int64) {
+		for cur := scanned.Load(); id > cur && !scanned.CompareAndSwap(cur, id); cur = scanned.Load() {
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for p := range parts {
 		q := bank.SignalQuery{Banks: []string{b.Name}, Types: []bank.Type{bank.PDQ, bank.MD5, bank.SHA1, bank.SHA256}, KeysOnly: true,
@@ -136,6 +142,7 @@ func (m *Matcher) loadBank(ctx context.Context, st Source, b bank.Bank) (*bankIn
 		}
 		g.Go(func() error {
 			return st.ScanSignals(gctx, q, func(s *bank.Signal) error {
+				seen(s.ID)
 				if s.Type != bank.PDQ {
 					return bi.addDigest(uint64(s.ID), s.Type, s.Value) // the digest sets lock for themselves
 				}
@@ -171,6 +178,7 @@ func (m *Matcher) loadBank(ctx context.Context, st Source, b bank.Bank) (*bankIn
 	var frames []index.Entry
 	q := bank.SignalQuery{Banks: []string{b.Name}, Types: []bank.Type{bank.VPDQ}}
 	err = st.ScanSignals(ctx, q, func(s *bank.Signal) error {
+		seen(s.ID)
 		fs, err := signal.ParseVPDQ(s.Value)
 		if err != nil {
 			return fmt.Errorf("vPDQ signal %d: %w", s.ID, err)
@@ -184,6 +192,7 @@ func (m *Matcher) loadBank(ctx context.Context, st Source, b bank.Bank) (*bankIn
 		return nil, fmt.Errorf("load bank %q: %w", b.Name, err)
 	}
 	bi.frames.AddBatch(frames)
+	bi.scanned = scanned.Load()
 	return bi, nil
 }
 
@@ -268,7 +277,9 @@ func (m *Matcher) Apply(changes []bank.Change) {
 			if bi == nil || s == nil || !s.Active() {
 				continue
 			}
-			bi.remove(s) // the scan may have seen it already
+			if s.ID <= bi.scanned {
+				bi.remove(s) // the scan may have seen it already
+			}
 			switch s.Type {
 			case bank.PDQ:
 				if h, err := pdq.ParseHex(s.Value); err == nil {

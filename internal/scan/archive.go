@@ -392,7 +392,7 @@ func (s *scanner) expandTar(ctx context.Context, parent *Entry, r io.Reader, dep
 		}
 		s.progress.AddTotal(1, max(hdr.Size, 0))
 		switch hdr.Typeflag {
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse, tar.TypeCont:
+		case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont: // the reader turns the old TypeRegA into TypeReg
 			e.Size = hdr.Size
 			if s.tokens != nil && hdr.Size <= s.limits.MemSpool {
 				// A tar is read in order, but a small member can be taken

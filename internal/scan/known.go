@@ -228,10 +228,10 @@ func (k *KnownSet) parseNSRL(ctx context.Context, br *bufio.Reader, info *KnownI
 		return fmt.Errorf("%w: header: %v", ErrKnownList, err)
 	}
 	cols := csvColumns(header, map[string]string{"sha-1": "sha1", "md5": "md5", "sha-256": "sha256", "sha256": "sha256"})
-	return k.readCSV(ctx, r, cols, info, 1)
+	return k.readCSV(ctx, r, cols, info)
 }
 
-func (k *KnownSet) readCSV(ctx context.Context, r *csv.Reader, cols map[int]string, info *KnownInfo, line int) error {
+func (k *KnownSet) readCSV(ctx context.Context, r *csv.Reader, cols map[int]string, info *KnownInfo) error {
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -240,7 +240,7 @@ func (k *KnownSet) readCSV(ctx context.Context, r *csv.Reader, cols map[int]stri
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrKnownList, err)
 		}
-		line, _ = r.FieldPos(0)
+		line, _ := r.FieldPos(0)
 		if line%65536 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -285,7 +285,7 @@ func (k *KnownSet) parseHashdeep(ctx context.Context, br *bufio.Reader, info *Kn
 	r.LazyQuotes = true
 	r.Comment = '#'
 	r.ReuseRecord = true
-	return k.readCSV(ctx, r, cols, info, n)
+	return k.readCSV(ctx, r, cols, info)
 }
 
 // Contains reports whether any of the digests is known.

@@ -240,7 +240,12 @@ func (s *scanner) doDisk(ctx context.Context, j job) {
 	switch {
 	case mode&fs.ModeSymlink != 0:
 		e.Kind, e.Size = KindSymlink, j.info.Size()
-		describeSymlink(e, j.abs)
+		if s.readLinks || atimeFixed(j.abs) {
+			describeSymlink(e, j.abs)
+		} else {
+			e.Note = "symlink: target not read (reading it would update the link's access time on this mount; " +
+				"scan a read-only or noatime mount, or pass --read-link-targets)"
+		}
 	case !mode.IsRegular():
 		e.Kind = KindSpecial
 		e.Error = fmt.Sprintf("special file (%s): not read", specialName(mode))

@@ -60,6 +60,12 @@ type Options struct {
 	Video vpdq.Options
 	// SkipVideo leaves videos with cryptographic hashes only.
 	SkipVideo bool
+	// ReadLinkTargets reads symlinks' targets (and whether they resolve)
+	// even where that updates the links' access times. Off by default: on a
+	// read-only or noatime mount (how evidence should be mounted) targets
+	// are read anyway, since nothing can change; elsewhere a link is
+	// recorded from lstat alone, with a note saying why.
+	ReadLinkTargets bool
 	// MinQuality is the PDQ quality below which images are not matched
 	// perceptually (default pdq.MinQuality).
 	MinQuality int
@@ -93,6 +99,7 @@ type scanner struct {
 	fp         fingerprint.Options
 	video      vpdq.Options
 	skipVideo  bool
+	readLinks  bool
 	limits     Limits
 	minQuality int
 	matcher    Matcher
@@ -166,6 +173,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
+		readLinks:  o.ReadLinkTargets,
 		limits:     limits,
 		minQuality: o.MinQuality,
 		matcher:    o.Matcher,

@@ -14,6 +14,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func md5hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
@@ -69,7 +72,7 @@ func TestScanEvidenceTree(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "case-out")
 	sum, err := Run(ctx, Options{
 		Case: "CASE-2025-001", Examiner: "A. Examiner", Out: out, Sources: []string{ev.root},
-		Matcher: banks, Known: known, Limits: Limits{MaxRatio: 100}, Workers: 3,
+		Matcher: banks, Known: known, Limits: Limits{MaxRatio: 100}, Workers: 3, ReadLinkTargets: true,
 		Tool: Tool{Version: "test"}, CommandLine: []string{"nigehban", "scan", "…"},
 	})
 	if err != nil {
@@ -212,5 +215,59 @@ func TestScanEvidenceTree(t *testing.T) {
 	}
 	if after := treeSum(t, ev.root); after != before {
 		t.Errorf("the source tree changed during verify")
+	}
+}
+
+// TestSymlinkAccessTime: by default a scan leaves a symlink's access time
+// as it found it (reading the target would update it on a mount that keeps
+// access times); ReadLinkTargets reads the target anyway.
+func TestSymlinkAccessTime(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "target.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(root, "link")
+	if err := os.Symlink("target.txt", link); err != nil {
+		t.Fatal(err)
+	}
+	// An access time older than the modification time: relatime updates it
+	// on the next read of the link.
+	old := []unix.Timespec{unix.NsecToTimespec(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()), {Nsec: unix.UTIME_OMIT}}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, link, old, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		t.Skipf("cannot set a symlink's times here: %v", err)
+	}
+	atime := func() int64 {
+		var st unix.Stat_t
+		if err := unix.Lstat(link, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Atim.Nano()
+	}
+	before := atime()
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Run(context.Background(), Options{Case: "A", Examiner: "E", Out: out, Sources: []string{root}}); err != nil {
+		t.Fatal(err)
+	}
+	if after := atime(); after != before {
+		t.Errorf("the scan changed the link's access time: %v → %v", time.Unix(0, before), time.Unix(0, after))
+	}
+	e := readEntries(t, out)["link"]
+	switch {
+	case e == nil:
+		t.Fatal("link not listed")
+	case atimeFixed(link):
+		if e.LinkTarget != "target.txt" {
+			t.Errorf("on a read-only or noatime mount the target is read: %+v", e)
+		}
+	case e.LinkTarget != "" || !strings.Contains(e.Note, "access time"):
+		t.Errorf("link entry %+v: want no target and a note why", e)
+	}
+
+	out2 := filepath.Join(t.TempDir(), "out")
+	if _, err := Run(context.Background(), Options{Case: "A", Examiner: "E", Out: out2, Sources: []string{root}, ReadLinkTargets: true}); err != nil {
+		t.Fatal(err)
+	}
+	if e := readEntries(t, out2)["link"]; e == nil || e.LinkTarget != "target.txt" {
+		t.Errorf("with ReadLinkTargets: %+v", e)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -64,4 +65,15 @@ func fileID(info fs.FileInfo) (dev, ino uint64, ok bool) {
 		return 0, 0, false
 	}
 	return uint64(st.Dev), st.Ino, true
+}
+
+// atimeFixed reports whether the file system holding path never updates
+// access times: mounted read-only or noatime. Reading a symlink's target,
+// or resolving a path through it, updates the link's atime elsewhere.
+func atimeFixed(path string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(path), &st); err != nil {
+		return false
+	}
+	return st.Flags&(unix.ST_RDONLY|unix.ST_NOATIME) != 0
 }

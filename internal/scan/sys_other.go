@@ -23,3 +23,7 @@ func fillMeta(e *Entry, path string, info fs.FileInfo) {
 
 // fileID is not available on this platform.
 func fileID(info fs.FileInfo) (dev, ino uint64, ok bool) { return 0, 0, false }
+
+// atimeFixed cannot tell on this platform; links are then described only
+// from lstat unless ReadLinkTargets is set.
+func atimeFixed(string) bool { return false }

@@ -53,10 +53,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
 )
@@ -64,8 +66,10 @@ import (
 // Store is everything the database offers; each engine implements it.
 type Store interface {
 	bank.Store
+	account.Store
+	history.Store
 	apikey.Store
-	audit.Store
+	audit.LogStore
 	action.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
@@ -74,6 +78,13 @@ type Store interface {
 	// non-vPDQ signal that has one, by increasing id (`serve` keeps them in
 	// memory to answer matches without reading the store).
 	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
+	// AuditBefore pages the audit log backwards for the web console: up to
+	// limit entries with Seq < before (0: from the newest), newest first.
+	AuditBefore(ctx context.Context, before int64, limit int) ([]audit.Entry, error)
+	// SearchSignals pages a bank's signals filtered by category and source
+	// for the web console (see sqlcore).
+	SearchSignals(ctx context.Context, bankName, category, source string, removed bool,
+		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string

@@ -56,7 +56,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	db := &DB{pool: pool}
 	db.Core = sqlcore.New((*engine)(db), flavor)
-	if err := db.migrate(ctx); err != nil {
+	if err = db.migrate(ctx); err == nil {
+		err = db.BackfillTree(ctx)
+	}
+	if err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -19,8 +19,8 @@ import (
 //     locks the audit_head row (updated here too), so appends from several
 //     replicas are ordered; SQLite's single writer orders them by itself.
 //
-// Anything else that must happen with every append (issue 12: storing the
-// entry's leaf in a Merkle tree) belongs here, after the insert.
+// After the insert it stores the entry's leaf in the log's Merkle tree
+// (appendTree, issue 12), so entry and tree never differ.
 func (c *Core) AppendTx(ctx context.Context, tx Querier, e audit.Entry) (audit.Entry, error) {
 	var prevSeq int64
 	var prev string
@@ -41,6 +41,9 @@ func (c *Core) AppendTx(ctx context.Context, tx Querier, e audit.Entry) (audit.E
 		if _, err := tx.Exec(ctx, c.f.AuditHeadUpdate, e.Seq, e.Hash); err != nil {
 			return e, fmt.Errorf("append audit: update head: %w", err)
 		}
+	}
+	if err := c.appendTree(ctx, tx, e); err != nil {
+		return e, fmt.Errorf("append audit: %w", err)
 	}
 	return e, nil
 }

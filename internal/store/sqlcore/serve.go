@@ -55,12 +55,21 @@ func (c *Core) ListAPIKeys(ctx context.Context) ([]apikey.Key, error) {
 // RevokeAPIKey implements apikey.Store.
 func (c *Core) RevokeAPIKey(ctx context.Context, id int64, by audit.Actor) error {
 	return c.write(ctx, func(tx Tx) error {
-		n, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, c.f.Time(Now()), id)
+		n, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, c.f.Time(Now()), id)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return apikey.ErrNotFound
+			// Revoked already (a no-op, audited once, when it happened), or
+			// no such key.
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM api_keys WHERE id = ?`, id).Scan(&one); err != nil {
+				if isNoRows(err) {
+					return apikey.ErrNotFound
+				}
+				return err
+			}
+			return nil
 		}
 		_, err = c.AppendTx(ctx, tx, by.Entry(audit.ActAPIKeyRevoke, strconv.FormatInt(id, 10), nil))
 		return err

@@ -85,7 +85,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	db := &DB{path: path, w: w}
 	db.Core = sqlcore.New((*engine)(db), flavor)
-	if err := db.migrate(ctx); err != nil {
+	if err = db.migrate(ctx); err == nil {
+		err = db.BackfillTree(ctx)
+	}
+	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %q: %w", path, err)
 	}

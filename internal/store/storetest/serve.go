@@ -59,6 +59,27 @@ func RunServe(t *testing.T, newDB NewDB) {
 		if err := st.RevokeAPIKey(ctx, 999999, audit.Actor{Name: "test"}); !errors.Is(err, apikey.ErrNotFound) {
 			t.Errorf("revoke missing: %v", err)
 		}
+		// Revoking again is a no-op: no error, and still one audit entry.
+		first, _ := st.ListAPIKeys(ctx)
+		if err := st.RevokeAPIKey(ctx, stored.ID, audit.Actor{Name: "test"}); err != nil {
+			t.Errorf("revoke twice: %v", err)
+		}
+		if again, _ := st.ListAPIKeys(ctx); len(first) != 1 || len(again) != 1 || !again[0].RevokedAt.Equal(*first[0].RevokedAt) {
+			t.Errorf("revoking twice moved the revocation time")
+		}
+		es, err := st.ListAudit(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		revokes := 0
+		for _, e := range es {
+			if e.Action == audit.ActAPIKeyRevoke {
+				revokes++
+			}
+		}
+		if revokes != 1 {
+			t.Errorf("%d apikey.revoke audit entries after revoking twice, want 1", revokes)
+		}
 		keys, err := st.ListAPIKeys(ctx)
 		if err != nil || len(keys) != 1 || keys[0].RevokedAt == nil {
 			t.Errorf("list: %+v %v", keys, err)

@@ -1,0 +1,77 @@
+package history_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/store"
+	"github.com/nigehban/nigehban/internal/store/storetest"
+)
+
+func TestCheckContentID(t *testing.T) {
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{"", true},
+		{"upload/2026/12/01/abc-123", true},
+		{"ünïcode ok", true},
+		{strings.Repeat("x", history.MaxContentID), true},
+		{strings.Repeat("x", history.MaxContentID+1), false},
+		{"tab\there", false},
+		{"nul\x00", false},
+		{"bad utf8 \xff", false},
+	}
+	for _, tt := range tests {
+		err := history.CheckContentID(tt.id)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, history.ErrInvalid)) {
+			t.Errorf("CheckContentID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+		}
+	}
+}
+
+// TestStore: hits round-trip through both engines; pruning deletes only
+// what is older than the cut-off.
+func TestStore(t *testing.T) {
+	dsns := map[string]string{"sqlite": storetest.SQLitePath(t)}
+	if os.Getenv(storetest.PostgresEnv) != "" || os.Getenv("CI") == "true" {
+		dsns["postgres"] = storetest.PostgresURL(t)
+	}
+	for engine, dsn := range dsns {
+		t.Run(engine, func(t *testing.T) {
+			ctx := context.Background()
+			st, err := store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			old := history.Hit{At: now.Add(-48 * time.Hour), Submitter: "key:1 (a)", ContentID: "c1", Bank: "b", SignalID: 7, Type: "pdq", Value: strings.Repeat("0", 64), Distance: 12}
+			recent := old
+			recent.At, recent.ContentID, recent.Distance = now, "c2", 3
+			if err := st.RecordHits(ctx, []history.Hit{old, recent}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.ListHits(ctx, history.Query{Limit: 10})
+			if err != nil || len(got) != 2 {
+				t.Fatalf("list: %v %v", got, err)
+			}
+			recent.ID, old.ID = got[0].ID, got[1].ID
+			if got[0] != recent || got[1] != old {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, []history.Hit{recent, old})
+			}
+			n, err := st.PruneHits(ctx, now.Add(-24*time.Hour))
+			if err != nil || n != 1 {
+				t.Fatalf("prune: %d %v", n, err)
+			}
+			if got, _ := st.ListHits(ctx, history.Query{Limit: 10}); len(got) != 1 || got[0].ContentID != "c2" {
+				t.Errorf("after prune: %+v", got)
+			}
+		})
+	}
+}
