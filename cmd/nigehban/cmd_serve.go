@@ -77,6 +77,8 @@ PostgreSQL database; each follows the bank change log.`,
 	f.DurationVar(&retention, "match-retention", 365*24*time.Hour, "keep the match history this long (0 keeps it forever)")
 	f.BoolVar(&ui.InsecureCookies, "insecure-cookies", false, "console session cookies without Secure, for plain HTTP on localhost only")
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
+	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
+	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

@@ -10,20 +10,13 @@
 package action
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
-	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -77,11 +70,37 @@ type Store interface {
 	// ClaimEvents returns up to limit pending events due at now and pushes
 	// their NextAt to now+lease, so no other deliverer takes them meanwhile.
 	ClaimEvents(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error)
-	// FinishEvent records a delivery attempt's outcome (State, Attempts,
-	// NextAt, LastError from e).
-	FinishEvent(ctx context.Context, e Event) error
+	// FinishEvents records the outcome of delivery attempts (State,
+	// Attempts, NextAt, LastError of each event) in one transaction. The
+	// NextAt of delivered events (when they were delivered, for pruning)
+	// may be recorded up to a second later than given.
+	FinishEvents(ctx context.Context, events []Event) error
 	// OutboxDepth counts pending events.
 	OutboxDepth(ctx context.Context) (int64, error)
+	// PruneDelivered deletes up to limit delivered events whose delivery
+	// (NextAt) is before before, and returns how many it deleted.
+	PruneDelivered(ctx context.Context, before time.Time, limit int) (int64, error)
+	// DeadEvents lists up to limit dead events with an id above after, by
+	// increasing id (secrets included: callers must not show them).
+	DeadEvents(ctx context.Context, after int64, limit int) ([]Event, error)
+	// RetryDead makes the dead events with the given ids (every dead event
+	// if ids is nil) pending again, due now with no attempts, and appends
+	// its audit entry (audit.ActWebhookRetry, detail: the ids retried) by by
+	// in the same transaction. It returns the ids made pending; ids that are
+	// not dead events are left alone and not returned.
+	RetryDead(ctx context.Context, ids []int64, by audit.Actor) ([]int64, error)
+}
+
+// EventID returns the id receivers see for e: the payload's event_id (the
+// id the match answer listed), else the outbox row id.
+func (e Event) EventID() string {
+	var p struct {
+		EventID string `json:"event_id"`
+	}
+	if json.Unmarshal(e.Payload, &p) == nil && p.EventID != "" {
+		return p.EventID
+	}
+	return strconv.FormatInt(e.ID, 10)
 }
 
 // Headers of a delivery.
@@ -108,123 +127,4 @@ func Verify(secret, ts, signature string, body []byte) bool {
 		return false
 	}
 	return hmac.Equal([]byte(Sign(secret, t, body)), []byte(signature))
-}
-
-// Deliverer sends due outbox events. The zero value is not usable: set Store.
-type Deliverer struct {
-	Store Store
-	// Client sends the deliveries; nil means NewClient(10 s, AllowPrivate).
-	Client *http.Client
-	// AllowPrivate lets the default client deliver to loopback and private
-	// addresses (receivers inside the deployment's own network, tests).
-	AllowPrivate bool
-	Interval     time.Duration // polling interval (default 200 ms)
-	MaxAttempts  int           // default 12 (about 1.5 hours of backoff)
-	BaseBackoff  time.Duration // default 1 s, doubled per attempt, capped at 30 min
-	Log          *slog.Logger
-	OnDelivered  func(Event) // optional hook (metrics)
-
-	clientOnce sync.Once
-	client     *http.Client
-}
-
-// Run delivers until ctx ends.
-func (d *Deliverer) Run(ctx context.Context) {
-	interval := d.Interval
-	if interval <= 0 {
-		interval = 200 * time.Millisecond
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		d.RunOnce(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// RunOnce claims and attempts the events due now.
-func (d *Deliverer) RunOnce(ctx context.Context) int {
-	log := d.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	// The lease outlasts one delivery attempt (10 s client timeout), so no
-	// other deliverer takes an event while it is being sent.
-	events, err := d.Store.ClaimEvents(ctx, time.Now(), 15*time.Second, 32)
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("claim outbox events", "err", err)
-		}
-		return 0
-	}
-	for _, e := range events {
-		d.attempt(ctx, log, e)
-	}
-	return len(events)
-}
-
-func (d *Deliverer) attempt(ctx context.Context, log *slog.Logger, e Event) {
-	client := d.Client
-	if client == nil {
-		d.clientOnce.Do(func() { d.client = NewClient(10*time.Second, d.AllowPrivate) })
-		client = d.client
-	}
-	maxAttempts := d.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = 12
-	}
-	base := d.BaseBackoff
-	if base <= 0 {
-		base = time.Second
-	}
-	err := post(ctx, client, e)
-	e.Attempts++
-	if err == nil {
-		e.State, e.LastError = Delivered, ""
-		if d.OnDelivered != nil {
-			d.OnDelivered(e)
-		}
-	} else {
-		e.LastError = err.Error()
-		if e.Attempts >= maxAttempts {
-			e.State = Dead
-			log.Error("webhook event dead after retries", "event", e.ID, "bank", e.Bank, "err", err)
-		} else {
-			backoff := min(base<<min(e.Attempts-1, 20), 30*time.Minute)
-			backoff += time.Duration(rand.Int64N(int64(backoff)/2 + 1)) // jitter: replicas don't retry in step
-			e.NextAt = time.Now().Add(backoff)
-			log.Warn("webhook delivery failed, will retry", "event", e.ID, "bank", e.Bank, "attempt", e.Attempts, "in", backoff, "err", err)
-		}
-	}
-	// A finish that fails leaves the event pending: it is delivered again
-	// after the lease (at least once).
-	if ferr := d.Store.FinishEvent(context.WithoutCancel(ctx), e); ferr != nil {
-		log.Warn("record webhook attempt", "event", e.ID, "err", ferr)
-	}
-}
-
-func post(ctx context.Context, client *http.Client, e Event) error {
-	ts := time.Now().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(e.Payload))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(e.Secret, ts, e.Payload))
-	req.Header.Set(HeaderEvent, strconv.FormatInt(e.ID, 10))
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("receiver answered %s", resp.Status)
-	}
-	return nil
 }

@@ -2,6 +2,8 @@ package action
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -35,15 +37,22 @@ func (m *memOutbox) ClaimEvents(_ context.Context, now time.Time, lease time.Dur
 	}
 	return out, nil
 }
-func (m *memOutbox) FinishEvent(_ context.Context, e Event) error {
+func (m *memOutbox) FinishEvents(_ context.Context, evs []Event) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i := range m.events {
-		if m.events[i].ID == e.ID {
-			m.events[i] = e
+	for _, e := range evs {
+		for i := range m.events {
+			if m.events[i].ID == e.ID {
+				m.events[i] = e
+			}
 		}
 	}
 	return nil
+}
+func (m *memOutbox) PruneDelivered(context.Context, time.Time, int) (int64, error) { return 0, nil }
+func (m *memOutbox) DeadEvents(context.Context, int64, int) ([]Event, error)       { return nil, nil }
+func (m *memOutbox) RetryDead(context.Context, []int64, audit.Actor) ([]int64, error) {
+	return nil, nil
 }
 
 func TestSignVerify(t *testing.T) {
@@ -103,5 +112,40 @@ func TestRetriesThenDelivers(t *testing.T) {
 	}
 	if e := st.events[1]; e.State != Dead || e.Attempts != 3 || e.LastError == "" {
 		t.Errorf("dead receiver: %+v", e)
+	}
+}
+
+// TestEventHeader: the X-Nigehban-Event header carries the payload's
+// event_id (the id the match answer listed), and the row id only when the
+// payload has none.
+func TestEventHeader(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]string{} // header -> payload event_id
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			EventID string `json:"event_id"`
+		}
+		json.NewDecoder(r.Body).Decode(&p)
+		mu.Lock()
+		got[r.Header.Get(HeaderEvent)] = p.EventID
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	st := &memOutbox{events: []Event{
+		{ID: 7, URL: recv.URL, Secret: "s", Payload: []byte(`{"event_id":"9f2c","type":"match"}`), State: Pending},
+		{ID: 8, URL: recv.URL, Secret: "s", Payload: []byte(`{"type":"match"}`), State: Pending},
+	}}
+	d := &Deliverer{Store: st, AllowPrivate: true}
+	if n := d.RunOnce(context.Background()); n != 2 {
+		t.Fatalf("claimed %d", n)
+	}
+	want := map[string]string{"9f2c": "9f2c", "8": ""}
+	if !maps.Equal(got, want) {
+		t.Errorf("header -> payload event_id: %v, want %v", got, want)
+	}
+	for _, e := range st.events {
+		if e.State != Delivered {
+			t.Errorf("event %d: %s", e.ID, e.State)
+		}
 	}
 }

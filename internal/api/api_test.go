@@ -312,6 +312,12 @@ func TestWebhook(t *testing.T) {
 		if !bytes.Contains(body, []byte(bridgePDQ)) || !bytes.Contains(body, []byte(out["event_ids"].([]any)[0].(string))) {
 			t.Errorf("payload %s", body)
 		}
+		var p struct {
+			EventID string `json:"event_id"`
+		}
+		if json.Unmarshal(body, &p); p.EventID != out["event_ids"].([]any)[0] || r.Header.Get(action.HeaderEvent) != p.EventID {
+			t.Errorf("event ids differ: answer %v, payload %q, header %q", out["event_ids"], p.EventID, r.Header.Get(action.HeaderEvent))
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("webhook not delivered")
 	}

@@ -110,6 +110,8 @@ var routeTable = []route{
 	{"GET", "/v1/banks/{name}/exclusions", apikey.Curator, "List the values the bank refuses (removed signals stay removed), oldest first.", noRequestBody, noBankChange, (*Server).listExclusions},
 	{"POST", "/v1/banks/{name}/exclusions", apikey.Curator, "Exclude a value from the bank {type, value, reason}: adding or importing it is then reported as excluded.", jsonBody, changesBanks, (*Server).addExclusion},
 	{"DELETE", "/v1/banks/{name}/exclusions", apikey.Curator, "Allow an excluded value again (?type=&value=).", noRequestBody, changesBanks, (*Server).removeExclusion},
+	{"GET", "/v1/webhooks/dead", apikey.Curator, "List dead webhook events (attempts exhausted), by id, a page at a time (?after=ID&limit=N≤1000); never secrets.", noRequestBody, noBankChange, (*Server).deadEvents},
+	{"POST", "/v1/webhooks/dead/retry", apikey.Curator, "Retry dead webhook events {\"ids\":[…]} or {\"all\":true}: pending again with fresh attempts; audited.", jsonBody, noBankChange, (*Server).retryDead},
 	{"GET", "/v1/changes", apikey.Curator, "The bank change log after ?since=N (limit ?limit=, at most 5000).", noRequestBody, noBankChange, (*Server).changes},
 	{"GET", "/v1/audit", apikey.Admin, "The audit log after ?since=N, with its hash chain.", noRequestBody, noBankChange, (*Server).auditLog},
 	{"GET", "/v1/apikeys", apikey.Admin, "List API keys (never secrets).", noRequestBody, noBankChange, (*Server).listKeys},

@@ -96,6 +96,11 @@ type Config struct {
 	// own network, and tests). Off by default: a webhook must not become a
 	// way to reach the server's neighbours or a cloud metadata service.
 	WebhookAllowPrivate bool
+	// WebhookPerHost bounds concurrent deliveries to one destination
+	// (default 8); WebhookRetention is how long delivered events are kept
+	// (default 7 days, negative: forever). See action.Deliverer.
+	WebhookPerHost   int
+	WebhookRetention time.Duration
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client (rate limits and audit entries key on the client's
 	// address). Empty: the connection's peer is the client.
@@ -229,7 +234,9 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
 	}
 	if !s.cfg.NoDeliver {
-		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate, OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
+		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate,
+			PerHost: s.cfg.WebhookPerHost, Retention: s.cfg.WebhookRetention,
+			OnDelivered: func(action.Event) { s.metrics.delivered.Inc() }}
 		wg.Go(func() { d.Run(ctx) })
 	}
 	wg.Go(func() {

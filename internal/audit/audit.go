@@ -76,6 +76,7 @@ const (
 	ActExclusionRemove = "exclusion.remove"
 	ActAPIKeyCreate    = "apikey.create"
 	ActAPIKeyRevoke    = "apikey.revoke"
+	ActWebhookRetry    = "webhook.retry"
 )
 
 // Store appends and reads entries; implemented by the store engines, which

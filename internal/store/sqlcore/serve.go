@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -146,19 +147,17 @@ func (c *Core) ClaimEvents(ctx context.Context, at time.Time, lease time.Duratio
 	err := c.write(ctx, func(tx Tx) error {
 		rows, err := tx.Query(ctx, `UPDATE outbox SET next_at = ? WHERE id IN (
 			SELECT id FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ?`+c.f.SkipLocked+`)
-			RETURNING id, bank, url, secret, payload, attempts, next_at, state, last_error`,
+			RETURNING `+eventCols,
 			c.f.Time(at.Add(lease)), c.f.Time(at), limit)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var e action.Event
-			var payload string
-			if err := rows.Scan(&e.ID, &e.Bank, &e.URL, &e.Secret, &payload, &e.Attempts, scanTime(&e.NextAt), &e.State, &e.LastError); err != nil {
+			e, err := scanEvent(rows)
+			if err != nil {
 				return err
 			}
-			e.Payload = []byte(payload)
 			out = append(out, e)
 		}
 		if err := rows.Err(); err != nil {
@@ -173,13 +172,135 @@ func (c *Core) ClaimEvents(ctx context.Context, at time.Time, lease time.Duratio
 	return out, nil
 }
 
-// FinishEvent implements action.Store.
+// FinishEvent records one delivery attempt's outcome; see FinishEvents.
 func (c *Core) FinishEvent(ctx context.Context, e action.Event) error {
+	return c.FinishEvents(ctx, []action.Event{e})
+}
+
+// FinishEvents implements action.Store.
+func (c *Core) FinishEvents(ctx context.Context, events []action.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	// Deliveries, most of a batch, are recorded with one statement per
+	// attempt count and second of delivery (NextAt, kept for pruning: the
+	// group's latest); the others row by row.
+	type key struct {
+		attempts int
+		second   int64
+	}
+	type group struct {
+		ids []int64
+		at  time.Time
+	}
+	delivered := map[key]*group{}
+	var others []action.Event
+	for _, e := range events {
+		if e.State != action.Delivered {
+			others = append(others, e)
+			continue
+		}
+		k := key{e.Attempts, e.NextAt.Unix()}
+		g := delivered[k]
+		if g == nil {
+			g = &group{}
+			delivered[k] = g
+		}
+		g.ids = append(g.ids, e.ID)
+		if e.NextAt.After(g.at) {
+			g.at = e.NextAt
+		}
+	}
 	return c.write(ctx, func(tx Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?`,
-			e.State, e.Attempts, c.f.Time(e.NextAt), e.LastError, e.ID)
+		for k, g := range delivered {
+			cond, args := c.f.In("id", g.ids)
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET state = 'delivered', attempts = ?, next_at = ?, last_error = '' WHERE `+cond,
+				append([]any{k.attempts, c.f.Time(g.at)}, args...)...); err != nil {
+				return fmt.Errorf("finish %d delivered events: %w", len(g.ids), err)
+			}
+		}
+		for _, e := range others {
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?`,
+				e.State, e.Attempts, c.f.Time(e.NextAt), e.LastError, e.ID); err != nil {
+				return fmt.Errorf("finish event %d: %w", e.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// PruneDelivered implements action.Store.
+func (c *Core) PruneDelivered(ctx context.Context, before time.Time, limit int) (int64, error) {
+	var n int64
+	err := c.write(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.Exec(ctx, `DELETE FROM outbox WHERE id IN (
+			SELECT id FROM outbox WHERE state = 'delivered' AND next_at < ? ORDER BY next_at LIMIT ?)`, c.f.Time(before), limit)
 		return err
 	})
+	return n, err
+}
+
+const eventCols = `id, bank, url, secret, payload, attempts, next_at, state, last_error`
+
+func scanEvent(row Row) (action.Event, error) {
+	var e action.Event
+	var payload string
+	err := row.Scan(&e.ID, &e.Bank, &e.URL, &e.Secret, &payload, &e.Attempts, scanTime(&e.NextAt), &e.State, &e.LastError)
+	e.Payload = []byte(payload)
+	return e, err
+}
+
+// DeadEvents implements action.Store.
+func (c *Core) DeadEvents(ctx context.Context, after int64, limit int) ([]action.Event, error) {
+	return queryAll(ctx, c.eng.Reader(), scanEvent,
+		`SELECT `+eventCols+` FROM outbox WHERE state = 'dead' AND id > ? ORDER BY id LIMIT ?`, after, limit)
+}
+
+// RetryDead implements action.Store.
+func (c *Core) RetryDead(ctx context.Context, ids []int64, by audit.Actor) ([]int64, error) {
+	retried := []int64{}
+	err := c.write(ctx, func(tx Tx) error {
+		q := `UPDATE outbox SET state = 'pending', attempts = 0, next_at = ? WHERE state = 'dead'`
+		args := []any{c.f.Time(Now())}
+		if ids != nil {
+			if len(ids) == 0 {
+				return nil
+			}
+			cond, a := c.f.In("id", ids)
+			q += ` AND ` + cond
+			args = append(args, a...)
+		}
+		rows, err := tx.Query(ctx, q+` RETURNING id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			retried = append(retried, id)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		slices.Sort(retried)
+		detail := map[string]any{"retried": retried}
+		if ids == nil {
+			detail["all"] = true
+		} else {
+			detail["requested"] = ids
+		}
+		_, err = c.AppendTx(ctx, tx, by.Entry(audit.ActWebhookRetry, "outbox", detail))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retry dead events: %w", err)
+	}
+	return retried, nil
 }
 
 // OutboxDepth implements action.Store.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -153,7 +154,7 @@ func RunServe(t *testing.T, newDB NewDB) {
 		first[0].State, first[0].Attempts = action.Delivered, 1
 		first[1].State, first[1].Attempts, first[1].NextAt = action.Pending, 1, now
 		for _, e := range first {
-			if err := st.FinishEvent(ctx, e); err != nil {
+			if err := st.FinishEvents(ctx, []action.Event{e}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -169,6 +170,82 @@ func RunServe(t *testing.T, newDB NewDB) {
 		}
 		if ws, _ := st.Webhooks(ctx); len(ws) != 0 {
 			t.Errorf("webhook not removed: %+v", ws)
+		}
+	})
+	t.Run("OutboxDeadPruneRetry", func(t *testing.T) {
+		t.Parallel()
+		st := open(t, newDB(t))
+		ctx := context.Background()
+		ev := action.Event{Bank: "b", URL: "http://127.0.0.1:1/hook", Secret: "s", Payload: json.RawMessage(`{"event_id":"e"}`)}
+		if _, err := st.RecordMatch(ctx, audit.Entry{Actor: "key:1", Action: "match"}, []action.Event{ev, ev, ev, ev}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().Add(time.Second)
+		evs, err := st.ClaimEvents(ctx, now, time.Minute, 10)
+		if err != nil || len(evs) != 4 {
+			t.Fatalf("claim: %d %v", len(evs), err)
+		}
+		slices.SortFunc(evs, func(a, b action.Event) int { return cmp.Compare(a.ID, b.ID) })
+		old := now.Add(-8 * 24 * time.Hour)
+		evs[0].State, evs[0].NextAt = action.Delivered, old // delivered long ago
+		evs[1].State, evs[1].NextAt = action.Delivered, now // delivered just now
+		evs[2].State, evs[2].Attempts, evs[2].LastError = action.Dead, 12, "receiver answered 500"
+		evs[3].State, evs[3].Attempts, evs[3].LastError = action.Dead, 12, "refused"
+		if err := st.FinishEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.PruneDelivered(ctx, now.Add(-7*24*time.Hour), 10); err != nil || n != 1 {
+			t.Fatalf("prune: %d %v", n, err)
+		}
+		if n, _ := st.PruneDelivered(ctx, now.Add(-7*24*time.Hour), 10); n != 0 {
+			t.Errorf("second prune deleted %d", n)
+		}
+		dead, err := st.DeadEvents(ctx, 0, 10)
+		if err != nil || len(dead) != 2 || dead[0].ID != evs[2].ID || dead[1].ID != evs[3].ID ||
+			dead[0].LastError != "receiver answered 500" || dead[0].Attempts != 12 || dead[0].EventID() != "e" {
+			t.Fatalf("dead: %+v %v", dead, err)
+		}
+		if page, _ := st.DeadEvents(ctx, dead[0].ID, 10); len(page) != 1 || page[0].ID != dead[1].ID {
+			t.Errorf("dead after %d: %+v", dead[0].ID, page)
+		}
+		by := audit.Actor{Name: "ops"}
+		// Only dead events are retried: a delivered id is left alone.
+		got, err := st.RetryDead(ctx, []int64{dead[0].ID, evs[1].ID}, by)
+		if err != nil || !slices.Equal(got, []int64{dead[0].ID}) {
+			t.Fatalf("retry: %v %v", got, err)
+		}
+		if n, _ := st.OutboxDepth(ctx); n != 1 {
+			t.Errorf("depth after retry %d", n)
+		}
+		claimed, _ := st.ClaimEvents(ctx, time.Now().Add(time.Second), time.Minute, 10)
+		if len(claimed) != 1 || claimed[0].ID != dead[0].ID || claimed[0].Attempts != 0 {
+			t.Errorf("retried event not due with fresh attempts: %+v", claimed)
+		}
+		if got, err := st.RetryDead(ctx, nil, by); err != nil || !slices.Equal(got, []int64{dead[1].ID}) {
+			t.Errorf("retry all: %v %v", got, err)
+		}
+		if d, _ := st.DeadEvents(ctx, 0, 10); len(d) != 0 {
+			t.Errorf("dead after retry all: %+v", d)
+		}
+		entries, err := st.ListAudit(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var retries []string
+		for _, e := range entries {
+			if e.Action == audit.ActWebhookRetry {
+				if e.Actor != "ops" {
+					t.Errorf("retry audited as %q", e.Actor)
+				}
+				retries = append(retries, string(e.Detail))
+			}
+		}
+		want := []string{
+			fmt.Sprintf(`{"requested":[%d,%d],"retried":[%d]}`, dead[0].ID, evs[1].ID, dead[0].ID),
+			fmt.Sprintf(`{"all":true,"retried":[%d]}`, dead[1].ID),
+		}
+		if !slices.Equal(retries, want) {
+			t.Errorf("retry audit entries:\n got %q\nwant %q", retries, want)
 		}
 	})
 	t.Run("SignalCategories", func(t *testing.T) {
