@@ -21,7 +21,7 @@ func TestCheckURL(t *testing.T) {
 		"http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/", "http://100.64.0.1/", "http://0.0.0.0/",
 		"http://0/", "http://2130706433/", "http://0x7f000001/", "http://0x7f.1/", "http://0177.0.0.1/", "http://127.1/",
 		"http://017700000001/", "http://[64:ff9b::a9fe:a9fe]/", "http://[2002:7f00:1::]/", "http://224.0.0.1/",
-		"http://255.255.255.255/", "http://[::]/",
+		"http://255.255.255.255/", "http://[::]/", "http://[::127.0.0.1]/", "http://[::a9fe:a9fe]/",
 	}
 	for _, u := range hostile {
 		if err := CheckURL(u, false); !errors.Is(err, ErrForbiddenDestination) {
