@@ -200,13 +200,9 @@ func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, 
 		hits = x.MatchPDQ(h)
 	case bank.VPDQ:
 		if frames == nil {
-			sf, err := signal.ParseVPDQ(q.Value)
-			if err != nil {
+			var err error
+			if frames, err = signal.ParseVPDQ(q.Value); err != nil {
 				return nil, "", err
-			}
-			frames = make([]vpdq.Frame, len(sf))
-			for i, f := range sf {
-				frames[i] = vpdq.Frame{Frame: f.Index, Timestamp: f.Timestamp, Quality: f.Quality, PDQ: f.PDQ}
 			}
 		}
 		hits = x.MatchVPDQ(frames)

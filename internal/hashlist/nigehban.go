@@ -231,7 +231,7 @@ func jsonRecord(line []byte) (hashRecord, error) {
 			if err != nil {
 				return rec, fmt.Errorf("%w: vpdq frame %d: %v", ErrBadValue, i, err)
 			}
-			frames[i] = signal.Frame{Index: i, PDQ: h, Quality: f.Quality, Timestamp: f.Timestamp}
+			frames[i] = signal.Frame{Frame: i, PDQ: h, Quality: f.Quality, Timestamp: f.Timestamp}
 		}
 		rec.vpdq = signal.FormatVPDQ(frames)
 	}

@@ -35,7 +35,7 @@ func TestApplyConcurrent(t *testing.T) {
 				v[j].Quality = 90
 			}
 			videos = append(videos, v)
-			s.Type, s.Value = signal.VPDQ, signal.FormatVPDQ(toSignal(v))
+			s.Type, s.Value = signal.VPDQ, signal.FormatVPDQ(v)
 		}
 		changes = append(changes, bank.Change{Seq: seq, Op: bank.OpSignalAdd, Bank: "live", Signal: s})
 	}

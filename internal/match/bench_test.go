@@ -50,7 +50,7 @@ var videoBench = sync.OnceValues(func() (*Matcher, [][]vpdq.Frame) {
 	for i := range stored {
 		v := syntheticVideo(r, benchFrames)
 		stored[i] = v
-		vi := video{hashes: usable(toSignal(v), opts.MinQuality)}
+		vi := video{hashes: usable(v, opts.MinQuality)}
 		entries = appendEntries(entries, uint64(i+1), vi.hashes)
 		bi.videos[uint64(i+1)] = vi
 	}

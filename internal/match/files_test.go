@@ -17,7 +17,6 @@ import (
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/store/storetest"
-	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -33,7 +32,7 @@ func listEntries(r *rand.Rand) []hashlist.Entry {
 	frames := make([]signal.Frame, 30)
 	h := pdq.MustParseHex(storetest.RandomPDQ(r))
 	for i := range frames {
-		frames[i] = signal.Frame{Index: i, PDQ: flip(r, h, 3*i%40), Quality: 90, Timestamp: float64(i)}
+		frames[i] = signal.Frame{Frame: i, PDQ: flip(r, h, 3*i%40), Quality: 90, Timestamp: float64(i)}
 	}
 	return []hashlist.Entry{
 		{Type: signal.PDQ, Value: storetest.RandomPDQ(r), Category: "1", Note: "bridge", Quality: 100},
@@ -42,14 +41,6 @@ func listEntries(r *rand.Rand) []hashlist.Entry {
 		{Type: signal.SHA256, Value: storetest.RandomHex(r, 64), Category: "2", Quality: -1, Extra: map[string]string{hashlist.ExtraMediaID: "1"}},
 		{Type: signal.VPDQ, Value: signal.FormatVPDQ(frames), Category: "3", Quality: -1},
 	}
-}
-
-func toVPDQ(fs []signal.Frame) []vpdq.Frame {
-	out := make([]vpdq.Frame, len(fs))
-	for i, f := range fs {
-		out[i] = vpdq.Frame{Frame: i, PDQ: f.PDQ, Quality: f.Quality, Timestamp: f.Timestamp}
-	}
-	return out
 }
 
 // TestLoadFilesFormats writes the same signals in every hash-list format
@@ -111,7 +102,7 @@ func TestLoadFilesFormats(t *testing.T) {
 					}
 				case signal.VPDQ:
 					fs, _ := signal.ParseVPDQ(e.Value)
-					q := toVPDQ(fs)
+					q := fs
 					for i := range q {
 						q[i].PDQ = flip(r, q[i].PDQ, 8)
 					}

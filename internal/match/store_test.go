@@ -261,7 +261,7 @@ func TestLoadStoreVideos(t *testing.T) {
 			h := pdq.MustParseHex(storetest.RandomPDQ(r))
 			for i := range fs {
 				h = flip(r, h, 4)
-				fs[i] = signal.Frame{Index: i, PDQ: h, Quality: 80, Timestamp: float64(i)}
+				fs[i] = signal.Frame{Frame: i, PDQ: h, Quality: 80, Timestamp: float64(i)}
 			}
 			return fs
 		}

@@ -11,22 +11,10 @@ import (
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
-// usable returns the hashes of a stored video the reference rule compares:
-// the first frame of each distinct hash, kept when its quality is at least
-// minQuality (vpdq.Distinct).
+// usable returns the hashes of a stored video the reference rule compares
+// (vpdq.Distinct), clipped: the index holds them for the video's life.
 func usable(frames []signal.Frame, minQuality int) []pdq.Hash {
-	seen := make(map[pdq.Hash]struct{}, len(frames))
-	var out []pdq.Hash
-	for _, f := range frames {
-		if _, ok := seen[f.PDQ]; ok {
-			continue
-		}
-		seen[f.PDQ] = struct{}{}
-		if f.Quality >= minQuality {
-			out = append(out, f.PDQ)
-		}
-	}
-	return slices.Clip(out)
+	return slices.Clip(vpdq.Distinct(frames, minQuality))
 }
 
 // appendEntries appends the index entries of a video's hashes, under id.

@@ -60,14 +60,6 @@ func nearDuplicate(r *rand.Rand, v []vpdq.Frame) []vpdq.Frame {
 	return out
 }
 
-func toSignal(v []vpdq.Frame) []signal.Frame {
-	out := make([]signal.Frame, len(v))
-	for i, f := range v {
-		out[i] = signal.Frame{Index: i, PDQ: f.PDQ, Quality: f.Quality, Timestamp: f.Timestamp}
-	}
-	return out
-}
-
 // TestVideoIndexEqualsReference: for random and near-duplicate videos
 // under many rules, the indexed matcher decides exactly as vpdq.Match
 // compared with every stored video, with the same percentages.
@@ -101,13 +93,13 @@ func TestVideoIndexEqualsReference(t *testing.T) {
 				id++
 				v := randomVideo(r, pool, 1+r.IntN(40))
 				name := []string{"a", "b"}[r.IntN(2)]
-				m.banks[name].addVideo(id, toSignal(v), "", rule.MinQuality)
+				m.banks[name].addVideo(id, v, "", rule.MinQuality)
 				stored[name][id] = v
 				all = append(all, v)
 			}
 			// Re-adding a video (a replayed change) replaces it.
-			m.banks["a"].addVideo(1000, toSignal(all[0]), "", rule.MinQuality)
-			m.banks["a"].addVideo(1000, toSignal(all[1]), "", rule.MinQuality)
+			m.banks["a"].addVideo(1000, all[0], "", rule.MinQuality)
+			m.banks["a"].addVideo(1000, all[1], "", rule.MinQuality)
 			stored["a"][1000] = all[1]
 			for qi := range 60 {
 				var q []vpdq.Frame

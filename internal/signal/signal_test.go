@@ -116,9 +116,9 @@ func TestNormalize(t *testing.T) {
 func TestVPDQRoundTrip(t *testing.T) {
 	h := pdq.MustParseHex(pdqHex)
 	frames := []Frame{
-		{Index: 0, PDQ: h, Quality: 100, Timestamp: 0},
-		{Index: 1, PDQ: h, Quality: 49, Timestamp: 1.0004},
-		{Index: 2, PDQ: pdq.Hash{}, Quality: 0, Timestamp: 3600.5},
+		{Frame: 0, PDQ: h, Quality: 100, Timestamp: 0},
+		{Frame: 1, PDQ: h, Quality: 49, Timestamp: 1.0004},
+		{Frame: 2, PDQ: pdq.Hash{}, Quality: 0, Timestamp: 3600.5},
 	}
 	v := FormatVPDQ(frames)
 	n, err := Normalize(VPDQ, v)
@@ -131,7 +131,7 @@ func TestVPDQRoundTrip(t *testing.T) {
 	}
 	for i, f := range got {
 		w := frames[i]
-		if f.Index != i || f.PDQ != w.PDQ || f.Quality != w.Quality || math.Abs(f.Timestamp-w.Timestamp) > 0.0005 {
+		if f.Frame != i || f.PDQ != w.PDQ || f.Quality != w.Quality || math.Abs(f.Timestamp-w.Timestamp) > 0.0005 {
 			t.Errorf("frame %d: %+v, want %+v", i, f, w)
 		}
 	}

@@ -10,14 +10,15 @@ import (
 	"github.com/nigehban/nigehban/internal/pdq"
 )
 
-// Frame is one hashed frame of a vPDQ value.
+// Frame is one hashed frame of a video: what internal/vpdq produces and a
+// vPDQ value holds (vpdq.Frame is this type).
 type Frame struct {
-	// Index is the frame's position in the value (0-based); the compact
-	// form does not keep the video's own frame numbers.
-	Index     int
-	PDQ       pdq.Hash
-	Quality   int     // 0..100
-	Timestamp float64 // seconds from the start
+	// Frame is the frame's number in decode order, from 0. The compact
+	// form does not keep it: ParseVPDQ numbers frames by their position.
+	Frame     int      `json:"frame"`
+	Timestamp float64  `json:"timestamp"` // seconds from the start
+	Quality   int      `json:"quality"`   // 0..100
+	PDQ       pdq.Hash `json:"pdq"`
 }
 
 // ParseVPDQ parses a vPDQ value (the compact form described in the package
@@ -107,5 +108,5 @@ func parseFrame(i int, it string) (Frame, error) {
 	if err != nil || !(ts >= 0) || math.IsInf(ts, 0) {
 		return Frame{}, fmt.Errorf("%w: vpdq frame %d: timestamp %q, want seconds ≥ 0", ErrBadValue, i, truncate(parts[2]))
 	}
-	return Frame{Index: i, PDQ: h, Quality: q, Timestamp: ts}, nil
+	return Frame{Frame: i, PDQ: h, Quality: q, Timestamp: ts}, nil
 }

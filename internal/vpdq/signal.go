@@ -21,26 +21,16 @@ const MaxSignalFrames = signal.MaxVPDQFrames
 // are written with 3 decimals, the millisecond the reference's files keep
 // (python-threatexchange writes 3 significant digits, "1.23e+02"; both
 // parse either way).
-func Encode(frames []Frame) string {
-	fs := make([]signal.Frame, len(frames))
-	for i, f := range frames {
-		fs[i] = signal.Frame{Index: i, PDQ: f.PDQ, Quality: f.Quality, Timestamp: f.Timestamp}
-	}
-	return signal.FormatVPDQ(fs)
-}
+func Encode(frames []Frame) string { return signal.FormatVPDQ(frames) }
 
 // Decode parses the compact form Encode and python-threatexchange write
 // (internal/signal.ParseVPDQ). Frame numbers come back as the item's
 // position. Unlike python-threatexchange it refuses an empty list (a bank
 // signal without frames can never match) and non-finite timestamps.
 func Decode(s string) ([]Frame, error) {
-	fs, err := signal.ParseVPDQ(s)
+	frames, err := signal.ParseVPDQ(s)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignal, err)
-	}
-	frames := make([]Frame, len(fs))
-	for i, f := range fs {
-		frames[i] = Frame{Frame: i, Timestamp: f.Timestamp, Quality: f.Quality, PDQ: f.PDQ}
 	}
 	return frames, nil
 }

@@ -14,16 +14,14 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/signal"
 )
 
-// Frame is the PDQ hash of one sampled video frame.
-type Frame struct {
-	Frame     int      `json:"frame"`     // frame number in decode order, from 0
-	Timestamp float64  `json:"timestamp"` // seconds: frame / fps in float32, as the reference
-	Quality   int      `json:"quality"`
-	PDQ       pdq.Hash `json:"pdq"`
-}
+// Frame is the PDQ hash of one sampled video frame: its number in decode
+// order, its timestamp (frame / fps in float32, as the reference), quality
+// and hash. It is internal/signal's Frame, so hashing, bank values and
+// matching share one type.
+type Frame = signal.Frame
 
 // Video is the vPDQ hash of a video with the stream facts callers report.
 type Video struct {
