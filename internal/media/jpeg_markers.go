@@ -86,17 +86,18 @@ func skipEntropy(b []byte, i int) int {
 
 // checkJPEGLayout refuses JPEGs whose structure alone would make decoding
 // expensive: too many scans, or a progressive image over the pixel limit.
+// It returns what the marker walk learnt, so callers walk the file once.
 // Progressive decoding keeps every DCT coefficient of the full-size image
 // (2 bytes per sample per component: 300 MB for a 100-megapixel colour
 // photo), whatever the output scale, so DCT scaling cannot rescue it.
-func checkJPEGLayout(data []byte, w, h int, lim Limits) error {
+func checkJPEGLayout(data []byte, w, h int, lim Limits) (jpegLayout, error) {
 	l := inspectJPEG(data)
 	if l.scans > maxScans {
-		return fmt.Errorf("decode jpeg: more than %d scans: %w", maxScans, ErrTooLarge)
+		return l, fmt.Errorf("decode jpeg: more than %d scans: %w", maxScans, ErrTooLarge)
 	}
 	if l.progressive && int64(w)*int64(h) > lim.MaxPixels {
-		return fmt.Errorf("decode jpeg: progressive %d×%d = %d pixels exceeds the %d-pixel limit (progressive JPEGs are held in memory at full size): %w",
+		return l, fmt.Errorf("decode jpeg: progressive %d×%d = %d pixels exceeds the %d-pixel limit (progressive JPEGs are held in memory at full size): %w",
 			w, h, int64(w)*int64(h), lim.MaxPixels, ErrTooLarge)
 	}
-	return nil
+	return l, nil
 }

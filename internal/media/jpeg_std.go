@@ -18,13 +18,14 @@ func decodeJPEGStd(data []byte, lim Limits) (Decoded, error) {
 	if err := checkDims(JPEG, cfg.Width, cfg.Height, lim); err != nil {
 		return d, err
 	}
-	if err := checkJPEGLayout(data, cfg.Width, cfg.Height, lim); err != nil {
+	layout, err := checkJPEGLayout(data, cfg.Width, cfg.Height, lim)
+	if err != nil {
 		return d, err
 	}
 	// YCbCr planes (4:4:4 at worst), and for progressive files the
 	// coefficients of every component (2 bytes per sample) beside them.
 	est := int64(cfg.Width) * int64(cfg.Height) * 3
-	if inspectJPEG(data).progressive {
+	if layout.progressive {
 		est *= 3
 	}
 	release, err := reserve(context.Background(), JPEG, cfg.Width, cfg.Height, est, lim)

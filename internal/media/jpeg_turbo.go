@@ -75,7 +75,8 @@ func decodeTurbo(data []byte, lim Limits, minSide int) (Decoded, error) {
 	if cs := hdr[3]; cs == C.TJCS_CMYK || cs == C.TJCS_YCCK {
 		return d, fmt.Errorf("decode jpeg: CMYK: %w", ErrUnsupported)
 	}
-	if err := checkJPEGLayout(data, d.Width, d.Height, lim); err != nil {
+	layout, err := checkJPEGLayout(data, d.Width, d.Height, lim)
+	if err != nil {
 		return d, err
 	}
 	w, hgt := d.Width, d.Height
@@ -94,7 +95,7 @@ func decodeTurbo(data []byte, lim Limits, minSide int) (Decoded, error) {
 	// The grey plane, and for progressive files libjpeg-turbo's full-size
 	// coefficient buffers (checkJPEGLayout bounds those by the pixel limit).
 	est := int64(w) * int64(hgt)
-	if inspectJPEG(data).progressive {
+	if layout.progressive {
 		est += int64(d.Width) * int64(d.Height) * 6
 	}
 	release, err := reserve(context.Background(), JPEG, d.Width, d.Height, est, lim)

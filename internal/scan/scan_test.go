@@ -234,6 +234,9 @@ func TestSymlinkAccessTime(t *testing.T) {
 	// on the next read of the link.
 	old := []unix.Timespec{unix.NsecToTimespec(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()), {Nsec: unix.UTIME_OMIT}}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, link, old, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot set a symlink's times: %v", err)
+		}
 		t.Skipf("cannot set a symlink's times here: %v", err)
 	}
 	atime := func() int64 {
