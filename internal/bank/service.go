@@ -103,40 +103,17 @@ func (s *Service) BankStats(ctx context.Context, name string) (BankStats, error)
 // It returns the stored signal: the new one, or the one already active with
 // the same type and value (added false), whose metadata is left as it was.
 func (s *Service) AddSignal(ctx context.Context, bank string, sig Signal, by audit.Actor) (stored Signal, added bool, err error) {
-	if err := ValidateName(bank); err != nil {
+	out, err := s.AddSignals(ctx, bank, []Signal{sig}, by)
+	switch {
+	case len(out) != 1:
 		return Signal{}, false, err
+	case err != nil:
+		return Signal{}, out[0].Added, err
+	case out[0].Excluded:
+		return out[0].Signal, false, fmt.Errorf("add %s signal %s to bank %q: %w (removed earlier; remove the exclusion to allow it)",
+			out[0].Signal.Type, out[0].Signal.Value, bank, ErrExcluded)
 	}
-	if err := ValidateActor(by.Name); err != nil {
-		return Signal{}, false, err
-	}
-	if err := sig.Normalize(); err != nil {
-		return Signal{}, false, err
-	}
-	var n AddCounts
-	err = s.st.WriteSignals(ctx, bank, by, func(w SignalWriter) error {
-		var err error
-		if n, err = w.Add(ctx, []Signal{sig}); err != nil {
-			return err
-		}
-		if n.Added > 0 {
-			w.Audit(audit.ActSignalAdd, map[string]any{"type": sig.Type, "value": sig.Value})
-		}
-		return nil
-	})
-	if err != nil {
-		return Signal{}, false, fmt.Errorf("add %s signal to bank %q: %w", sig.Type, bank, err)
-	}
-	if n.Excluded > 0 {
-		sig.Bank = bank
-		return sig, false, fmt.Errorf("add %s signal %s to bank %q: %w (removed earlier; remove the exclusion to allow it)",
-			sig.Type, sig.Value, bank, ErrExcluded)
-	}
-	stored, err = s.st.FindSignal(ctx, bank, sig.Type, sig.Value)
-	if err != nil {
-		// Only a concurrent removal between the two calls gets here.
-		return Signal{}, n.Added > 0, fmt.Errorf("read back %s signal in bank %q: %w", sig.Type, bank, err)
-	}
-	return stored, n.Added > 0, nil
+	return out[0].Signal, out[0].Added, nil
 }
 
 // AddOutcome is what AddSignals did with one signal of its batch.
@@ -168,6 +145,9 @@ func (s *Service) AddSignals(ctx context.Context, bank string, sigs []Signal, by
 	for i := range sigs {
 		sig := sigs[i]
 		if err := sig.Normalize(); err != nil {
+			if len(sigs) == 1 {
+				return nil, err // AddSignal's error, as it always read
+			}
 			return nil, fmt.Errorf("signal %d: %w", i, err)
 		}
 		out[i].Signal = sig
@@ -176,8 +156,10 @@ func (s *Service) AddSignals(ctx context.Context, bank string, sigs []Signal, by
 	err := s.st.WriteSignals(ctx, bank, by, func(w SignalWriter) error {
 		for i := range out {
 			n, err := w.Add(ctx, []Signal{out[i].Signal})
-			if err != nil {
+			if err != nil && len(out) > 1 {
 				return fmt.Errorf("signal %d: %w", i, err)
+			} else if err != nil {
+				return err
 			}
 			out[i].Added, out[i].Excluded = n.Added > 0, n.Excluded > 0
 			total.Added += n.Added
@@ -194,6 +176,9 @@ func (s *Service) AddSignals(ctx context.Context, bank string, sigs []Signal, by
 		return nil
 	})
 	if err != nil {
+		if len(out) == 1 {
+			return nil, fmt.Errorf("add %s signal to bank %q: %w", out[0].Signal.Type, bank, err)
+		}
 		return nil, fmt.Errorf("add %d signals to bank %q: %w", len(out), bank, err)
 	}
 	for i := range out {
