@@ -11,6 +11,8 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/sealed"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/api"
@@ -31,6 +33,7 @@ func newServeCommand() *cobra.Command {
 		witnesses            []string
 		ui                   console.Config
 		retention            time.Duration
+		dataKey              string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -60,6 +63,10 @@ PostgreSQL database; each follows the bank change log.`,
 				return err
 			}
 			cfg.MetricsSeparate = metricsAddr != ""
+			if cfg.DataKeys, err = sealed.FromEnv(dataKey); err != nil {
+				return err
+			}
+			ui.DataKeys = cfg.DataKeys
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
@@ -79,6 +86,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
+	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/sealed"
+
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
@@ -69,6 +71,9 @@ type Store interface {
 // Config tunes the console; the zero value serves with Secure cookies and
 // the account defaults.
 type Config struct {
+	// DataKeys opens personal data sealed at rest (see internal/sealed);
+	// nil without --data-key.
+	DataKeys *sealed.Ring
 	// InsecureCookies drops the Secure attribute (and HSTS), for plain
 	// HTTP on localhost in tests and development only.
 	InsecureCookies bool
