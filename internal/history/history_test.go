@@ -75,3 +75,26 @@ func TestStore(t *testing.T) {
 		})
 	}
 }
+
+func TestUploaderCheck(t *testing.T) {
+	ok := history.Uploader{AccountID: "u1", IP: "2001:db8::1", Port: 443, DeviceIDs: []string{"imei:1"}, ContentURL: "https://cdn.example/x.jpg"}
+	if err := ok.Check(); err != nil || ok.Empty() {
+		t.Fatalf("valid uploader: %v", err)
+	}
+	if !(history.Uploader{}).Empty() {
+		t.Fatal("zero uploader not empty")
+	}
+	for name, u := range map[string]history.Uploader{
+		"bad ip":         {IP: "999.1.1.1"},
+		"port":           {Port: 70000},
+		"http url":       {ContentURL: "http://cdn.example/x.jpg"},
+		"url with user":  {ContentURL: "https://a:b@cdn.example/x.jpg"},
+		"control char":   {AccountID: "a\nb"},
+		"too many ids":   {DeviceIDs: make([]string, 17)},
+		"long file name": {FileName: string(make([]byte, 600))},
+	} {
+		if err := u.Check(); !errors.Is(err, history.ErrInvalid) {
+			t.Errorf("%s: %v, want history.ErrInvalid", name, err)
+		}
+	}
+}
