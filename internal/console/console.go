@@ -117,6 +117,9 @@ func New(st Store, cfg Config) (*Console, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.Account.Keys == nil {
+		cfg.Account.Keys = cfg.DataKeys
+	}
 	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
 		fails: newThrottle(loginBurst, loginEvery)}
 	if err := c.parseTemplates(); err != nil {

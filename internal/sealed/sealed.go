@@ -307,3 +307,7 @@ func (r *Ring) Has(id string) bool {
 	_, ok := r.byID[id]
 	return ok
 }
+
+// IsSealed reports whether b has the layout of a sealed value (it may still
+// fail to open).
+func IsSealed(b []byte) bool { return bytes.HasPrefix(b, magic) }
