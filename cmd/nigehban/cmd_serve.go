@@ -11,14 +11,13 @@ import (
 	"runtime/pprof"
 	"time"
 
-	"github.com/nigehban/nigehban/internal/sealed"
-
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/api"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/sealed"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -67,6 +66,7 @@ PostgreSQL database; each follows the bank change log.`,
 				return err
 			}
 			ui.DataKeys = cfg.DataKeys
+			ui.WebhookAllowPrivate = cfg.WebhookAllowPrivate
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}

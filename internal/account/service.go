@@ -13,9 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nigehban/nigehban/internal/sealed"
-
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/sealed"
 )
 
 // Config tunes the Service; zero fields take the defaults.

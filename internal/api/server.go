@@ -40,8 +40,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nigehban/nigehban/internal/sealed"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -53,6 +51,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
