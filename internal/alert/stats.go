@@ -92,8 +92,11 @@ func (s *Service) Stats(ctx context.Context, month string, d Disclosure) (Report
 		}
 		add("outcome", outcome)
 		band := func(t *time.Time) string {
-			if t == nil {
+			if t == nil && c.Open() {
 				return "not yet"
+			}
+			if t == nil {
+				return "never"
 			}
 			return durationBand(t.Sub(c.ReportedAt))
 		}
