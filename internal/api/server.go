@@ -46,6 +46,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
@@ -120,6 +121,11 @@ type Config struct {
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
 	LogInterval time.Duration
+	// Alerts is the missing-child desk (internal/alert): its /v1/missing
+	// routes and public /alerts feed answer 404 without it. Run ticks its
+	// two-hour clock every AlertTick (default 30 s).
+	Alerts    *alert.Service
+	AlertTick time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -140,6 +146,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogInterval <= 0 {
 		c.LogInterval = time.Minute
+	}
+	if c.AlertTick <= 0 {
+		c.AlertTick = 30 * time.Second
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
@@ -238,6 +247,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.writeAudits(ctx) })
 	if s.cfg.Log != nil {
 		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
+	}
+	if s.cfg.Alerts != nil {
+		wg.Go(func() { s.cfg.Alerts.Run(ctx, s.cfg.AlertTick) })
 	}
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate,
