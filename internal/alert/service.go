@@ -569,3 +569,6 @@ func (s *Service) Close(ctx context.Context, id int64, outcome Outcome, by audit
 		return nil
 	})
 }
+
+// Zone is the time zone the desk writes and reads local times in.
+func (s *Service) Zone() *time.Location { return s.cfg.zone() }

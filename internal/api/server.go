@@ -126,6 +126,10 @@ type Config struct {
 	// two-hour clock every AlertTick (default 30 s).
 	Alerts    *alert.Service
 	AlertTick time.Duration
+	// AlertDesk, when Alerts is nil, makes the desk from this
+	// configuration over the server's store, with DataKeys (serve
+	// --alerts FILE).
+	AlertDesk *alert.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -200,6 +204,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
+	if as, ok := st.(alert.Store); ok && cfg.Alerts == nil && cfg.AlertDesk != nil {
+		cfg.Alerts = alert.NewService(as, cfg.DataKeys, *cfg.AlertDesk, log)
+	}
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
@@ -215,6 +222,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	}
 	return s
 }
+
+// Alerts returns the missing-child desk, nil when it is not enabled.
+func (s *Server) Alerts() *alert.Service { return s.cfg.Alerts }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
