@@ -2,15 +2,20 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/action"
 
 	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/alert/alerttest"
@@ -33,13 +38,19 @@ func startDesk(t *testing.T, dsn string) *testServer {
 // startDeskKeys is startDesk with these data keys (nil: none).
 func startDeskKeys(t *testing.T, dsn string, keys *sealed.Ring) *testServer {
 	t.Helper()
+	return startDeskWith(t, dsn, keys, alert.Config{Sender: "alerts@zarra.example.pk", BaseURL: "https://alerts.example.pk"}, Config{NoDeliver: true})
+}
+
+// startDeskWith runs a server with a desk of this configuration.
+func startDeskWith(t *testing.T, dsn string, keys *sealed.Ring, dc alert.Config, cfg Config) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	desk := alert.NewService(st, keys, alert.Config{Sender: "alerts@zarra.example.pk", BaseURL: "https://alerts.example.pk"}, nil)
-	srv := New(st, Config{Alerts: desk, NoDeliver: true}, slog.New(slog.DiscardHandler))
+	cfg.Alerts = alert.NewService(st, keys, dc, nil)
+	srv := New(st, cfg, slog.New(slog.DiscardHandler))
 	hs := NewHTTPServer(srv.Handler())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -276,4 +287,60 @@ func entriesOf(t *testing.T, st store.Store, acts ...string) []audit.Entry {
 		}
 	}
 	return out
+}
+
+// Partners receive the alert and, when the case closes, its cancel:
+// delivered signed by the outbox, verifiable with their secret.
+func TestAlertWebhooksDelivered(t *testing.T) {
+	type got struct {
+		typ, status, capURL string
+		ok                  bool
+	}
+	ch := make(chan got, 10)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p struct {
+			Type, Status, CapURL string `json:"-"`
+		}
+		var m map[string]any
+		json.Unmarshal(body, &m)
+		p.Type, _ = m["type"].(string)
+		p.Status, _ = m["status"].(string)
+		p.CapURL, _ = m["cap_url"].(string)
+		ch <- got{p.Type, p.Status, p.CapURL, action.Verify("partner-secret", r.Header.Get(action.HeaderTimestamp), r.Header.Get(action.HeaderSignature), body)}
+	}))
+	defer recv.Close()
+	ts := startDeskWith(t, storetest.SQLitePath(t), alerttest.Ring(t), alert.Config{Sender: "alerts@zarra.example.pk", BaseURL: "https://alerts.example.pk",
+		Partners: []alert.Partner{{Name: "tv", Kind: "media", URL: recv.URL, Secret: "partner-secret"}}},
+		Config{WebhookAllowPrivate: true})
+	author, approver := ts.key(t, apikey.Submitter), ts.key(t, apikey.Curator)
+	p := newCase(t, ts, author, false)
+	for _, step := range []struct {
+		key, path string
+		body      any
+	}{
+		{approver, "/alert/approve", nil}, {approver, "/alert/issue", nil}, {author, "/close", map[string]string{"outcome": "found"}},
+	} {
+		if code, out := ts.call(t, step.key, "POST", p+step.path, step.body, ""); code != 200 {
+			t.Fatalf("%s: %d %v", step.path, code, out)
+		}
+	}
+	var types []string
+	for len(types) < 2 {
+		select {
+		case g := <-ch:
+			if !g.ok || g.status != cap.StatusActual || !strings.HasPrefix(g.capURL, "https://alerts.example.pk/alerts/cap/nigehban-") {
+				t.Fatalf("delivery %+v", g)
+			}
+			types = append(types, g.typ)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("deliveries so far: %v", types)
+		}
+	}
+	// Deliveries run concurrently: receivers order by the CAP sent time
+	// and references, not by arrival.
+	slices.Sort(types)
+	if strings.Join(types, ",") != "alert.cancel,alert.issue" {
+		t.Fatalf("partner received %v", types)
+	}
 }
