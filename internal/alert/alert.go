@@ -121,16 +121,18 @@ type Alert struct {
 	State State `json:"state"`
 	// Test is fixed when the alert is drafted: a test alert's messages are
 	// all status=Test, and every surface marks it.
-	Test       bool        `json:"test"`
-	Author     string      `json:"author"`
-	DraftedAt  time.Time   `json:"drafted_at"`
-	Approver   string      `json:"approver,omitempty"`
-	ApprovedAt *time.Time  `json:"approved_at,omitempty"`
-	IssuedAt   *time.Time  `json:"issued_at,omitempty"`
-	RadiusKM   float64     `json:"radius_km"`
-	Hours      int         `json:"hours"`
-	Expires    time.Time   `json:"expires,omitzero"`
-	Checklist  []Criterion `json:"checklist"`
+	Test      bool      `json:"test"`
+	Author    string    `json:"author"`
+	DraftedAt time.Time `json:"drafted_at"`
+	// SubmittedBy put it up for approval; they may not approve it either.
+	SubmittedBy string      `json:"submitted_by,omitempty"`
+	Approver    string      `json:"approver,omitempty"`
+	ApprovedAt  *time.Time  `json:"approved_at,omitempty"`
+	IssuedAt    *time.Time  `json:"issued_at,omitempty"`
+	RadiusKM    float64     `json:"radius_km"`
+	Hours       int         `json:"hours"`
+	Expires     time.Time   `json:"expires,omitzero"`
+	Checklist   []Criterion `json:"checklist"`
 	// Prepared are the Update and Cancel messages made ready with the
 	// alert (their identifiers reserved), so cancelling is one act.
 	Prepared []Message `json:"prepared,omitempty"`
@@ -184,17 +186,18 @@ func (c *Case) submit(by string) error {
 		}
 		return fmt.Errorf("%w: activation checklist not met: %s%s", ErrInvalid, strings.Join(u, ", "), hint)
 	}
-	a.State = Pending
+	a.State, a.SubmittedBy = Pending, by
 	return nil
 }
 
-// approve releases a pending alert: by must not be its author.
+// approve releases a pending alert: by must be neither its author nor
+// whoever submitted it.
 func (c *Case) approve(by string, now time.Time) error {
 	a := c.Alert
 	if a == nil || a.State != Pending {
 		return fmt.Errorf("%w: no alert pending approval", ErrInvalid)
 	}
-	if by == a.Author {
+	if by == a.Author || by == a.SubmittedBy {
 		return ErrFourEyes
 	}
 	a.Checklist = Checklist(c, a.Tier)

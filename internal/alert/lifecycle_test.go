@@ -275,3 +275,33 @@ func TestNoticeAndCancel(t *testing.T) {
 		}
 	})
 }
+
+// Whoever submitted a draft may not approve it either: the two people are
+// the author (or submitter) and the approver.
+func TestSubmitterCannotApprove(t *testing.T) {
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		d := newDesk(t, st, &clock{})
+		c, err := d.Intake(ctx, alerttest.Intake(t0), operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.RecordComplaint(ctx, c.ID, "FIR 5", police); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Draft(ctx, c.ID, alert.DraftRequest{Tier: alert.TierAlert}, operator); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Submit(ctx, c.ID, police); err != nil {
+			t.Fatal(err)
+		}
+		for _, who := range []audit.Actor{operator, police} {
+			if _, err := d.Approve(ctx, c.ID, who); !errors.Is(err, alert.ErrFourEyes) {
+				t.Fatalf("%s approving: %v", who.Name, err)
+			}
+		}
+		if c, err = d.Approve(ctx, c.ID, desk); err != nil || c.Alert.Approver != desk.Name {
+			t.Fatalf("third person: %v", err)
+		}
+	})
+}
