@@ -85,9 +85,26 @@ func (s *Service) MessageXML(c *Case, identifier string) ([]byte, error) {
 	return nil, ErrNotFound
 }
 
-// Feed returns the Atom feed of published messages, newest first.
+// Feed returns the Atom feed of published messages, newest first. It is
+// rebuilt at most every few seconds (feedTTL), and at once after a change
+// through this desk.
 func (s *Service) Feed(ctx context.Context) ([]byte, error) {
 	now := s.now()
+	s.feedMu.Lock()
+	defer s.feedMu.Unlock()
+	if s.feedDoc != nil && !now.Before(s.feedAt) && now.Sub(s.feedAt) < feedTTL {
+		return s.feedDoc, nil
+	}
+	b, err := s.buildFeed(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	s.feedAt, s.feedDoc = now, b
+	return b, nil
+}
+
+// buildFeed builds the feed as of now.
+func (s *Service) buildFeed(ctx context.Context, now time.Time) ([]byte, error) {
 	cases, err := s.list(ctx, Filter{ClosedSince: now.Add(-s.cfg.CancelInFeed)})
 	if err != nil {
 		return nil, err

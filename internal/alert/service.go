@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/action"
@@ -105,7 +106,16 @@ type Service struct {
 	keys *sealed.Ring
 	cfg  Config
 	log  *slog.Logger
+
+	// feed caches the public feed for feedTTL (a changed case on this
+	// replica clears it; other replicas' changes show within feedTTL).
+	feedMu  sync.Mutex
+	feedAt  time.Time
+	feedDoc []byte
 }
+
+// feedTTL is how long the public feed is served from memory.
+const feedTTL = 5 * time.Second
 
 // NewService returns the desk over st; keys may be nil (intake is then
 // refused with sealed.ErrNoKey).
@@ -282,6 +292,9 @@ func (s *Service) mutate(ctx context.Context, id int64, personal bool, fn func(c
 		if err != nil {
 			return nil, err
 		}
+		s.feedMu.Lock()
+		s.feedDoc = nil
+		s.feedMu.Unlock()
 		c.Version = nr.Version
 		return c, nil
 	}
