@@ -76,7 +76,8 @@ func caseID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// caseView is a case as the API shows it.
+// writeCase answers with a case (callers drop its personal part unless the
+// route shows it).
 func writeCase(w http.ResponseWriter, status int, c *alert.Case) {
 	writeJSON(w, status, map[string]any{"case": c})
 }
