@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/api"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/console"
@@ -33,6 +34,7 @@ func newServeCommand() *cobra.Command {
 		ui                   console.Config
 		retention            time.Duration
 		dataKey              string
+		alertsFile           string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -67,6 +69,13 @@ PostgreSQL database; each follows the bank change log.`,
 			}
 			ui.DataKeys = cfg.DataKeys
 			ui.WebhookAllowPrivate = cfg.WebhookAllowPrivate
+			if alertsFile != "" {
+				desk, err := alert.LoadConfig(alertsFile)
+				if err != nil {
+					return err
+				}
+				cfg.AlertDesk = &desk
+			}
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
@@ -87,6 +96,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
+	f.StringVar(&alertsFile, "alerts", "", "enable the missing-child desk (ZARRA intake, two-hour clock, CAP alerts at /alerts/feed.atom) with this JSON configuration (mode 0600: sender, base_url, escalation chain and partners with their webhook secrets); needs --data-key")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
@@ -106,6 +116,7 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 		return fmt.Errorf("listen: %w", err)
 	}
 	ui.IndexSizes = srv.IndexSizes
+	ui.Alerts = srv.Alerts()
 	ui.Clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
 	con, err := console.New(st, ui)
 	if err != nil {

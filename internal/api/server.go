@@ -44,6 +44,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
@@ -119,6 +120,15 @@ type Config struct {
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
 	LogInterval time.Duration
+	// Alerts is the missing-child desk (internal/alert): its /v1/missing
+	// routes and public /alerts feed answer 404 without it. Run ticks its
+	// two-hour clock every AlertTick (default 30 s).
+	Alerts    *alert.Service
+	AlertTick time.Duration
+	// AlertDesk, when Alerts is nil, makes the desk from this
+	// configuration over the server's store, with DataKeys (serve
+	// --alerts FILE).
+	AlertDesk *alert.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -139,6 +149,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogInterval <= 0 {
 		c.LogInterval = time.Minute
+	}
+	if c.AlertTick <= 0 {
+		c.AlertTick = 30 * time.Second
 	}
 	if c.Registry == nil {
 		c.Registry = prometheus.NewRegistry()
@@ -190,6 +203,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
+	if as, ok := st.(alert.Store); ok && cfg.Alerts == nil && cfg.AlertDesk != nil {
+		cfg.Alerts = alert.NewService(as, cfg.DataKeys, *cfg.AlertDesk, log)
+	}
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
@@ -205,6 +221,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	}
 	return s
 }
+
+// Alerts returns the missing-child desk, nil when it is not enabled.
+func (s *Server) Alerts() *alert.Service { return s.cfg.Alerts }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
@@ -237,6 +256,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.writeAudits(ctx) })
 	if s.cfg.Log != nil {
 		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
+	}
+	if s.cfg.Alerts != nil {
+		wg.Go(func() { s.cfg.Alerts.Run(ctx, s.cfg.AlertTick) })
 	}
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate,

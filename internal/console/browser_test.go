@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/nigehban/nigehban/internal/account"
+	"github.com/nigehban/nigehban/internal/alert"
+	"github.com/nigehban/nigehban/internal/alert/alerttest"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
@@ -71,6 +73,7 @@ type site struct {
 	url     string
 	clock   *testClock
 	browser context.Context // the browser's first tab
+	desk    *alert.Service  // the missing-child desk
 }
 
 func newSite(t *testing.T) *site {
@@ -83,8 +86,9 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &testClock{}
+	desk := alert.NewService(st, alerttest.Ring(t), alert.Config{}, nil)
 	con, err := console.New(st, console.Config{InsecureCookies: true, DataKeys: testDataKeys(t),
-		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +118,7 @@ func newSite(t *testing.T) *site {
 	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	return &site{st: st, con: con, url: srv.URL, clock: clk, browser: browser}
+	return &site{st: st, con: con, url: srv.URL, clock: clk, browser: browser, desk: desk}
 }
 
 // tab opens a tab in a browser context of its own (its own cookies), for

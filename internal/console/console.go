@@ -35,6 +35,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
@@ -99,6 +100,9 @@ type Config struct {
 	WebhookAllowPrivate bool
 	// Log receives errors (default slog.Default()).
 	Log *slog.Logger
+	// Alerts is the missing-child desk (/ui/missing); nil when serve runs
+	// without --alerts.
+	Alerts *alert.Service
 }
 
 // Console serves the pages. Create it with New.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
+	"github.com/nigehban/nigehban/internal/alert"
+	"github.com/nigehban/nigehban/internal/alert/alerttest"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
@@ -33,6 +35,8 @@ type env struct {
 	con *console.Console
 	srv *httptest.Server
 	sig bank.Signal // a signal of bank "b1"
+	// desk is the missing-child desk; case sig.ID has a test alert drafted.
+	desk *alert.Service
 }
 
 var testKDF = account.KDF{Time: 1, Memory: 1024, Threads: 1}
@@ -59,8 +63,9 @@ func newEnv(t *testing.T, dsn string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	desk := alert.NewService(st, alerttest.Ring(t), alert.Config{}, nil)
 	con, err := console.New(st, console.Config{InsecureCookies: true, DataKeys: testDataKeys(t), WebhookAllowPrivate: true, Account: account.Config{KDF: testKDF},
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,11 +78,18 @@ func newEnv(t *testing.T, dsn string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A missing-child case with the same id as the signal, so pages with
+	// an {id} find one (its test alert drafted: the test-mode look).
+	if c, err := desk.Intake(ctx, alerttest.Intake(time.Now().Add(-time.Hour)), testActor); err != nil || c.ID != sig.ID {
+		t.Fatalf("missing-child case: %v", err)
+	} else if _, err := desk.Draft(ctx, c.ID, alert.DraftRequest{Tier: alert.TierAlert, Test: true}, testActor); err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(console.Prefix, con.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{st: st, con: con, srv: srv, sig: sig}
+	return &env{st: st, con: con, srv: srv, sig: sig, desk: desk}
 }
 
 func sqliteDSN(t *testing.T) string { return storetest.SQLitePath(t) }

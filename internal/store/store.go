@@ -55,6 +55,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
@@ -71,6 +72,7 @@ type Store interface {
 	apikey.Store
 	audit.LogStore
 	action.Store
+	alert.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
