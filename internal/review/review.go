@@ -254,9 +254,9 @@ type Store interface {
 	// ListQuarantine returns the pauses in force (all, lifted too, with
 	// all), newest first.
 	ListQuarantine(ctx context.Context, all bool) ([]Quarantine, error)
-	// LiftQuarantine ends a signal's pause and appends ActLift by by;
+	// LiftQuarantine ends a signal's pause at at and appends ActLift by by;
 	// ErrNotFound if it is not paused.
-	LiftQuarantine(ctx context.Context, signalID int64, by audit.Actor) error
+	LiftQuarantine(ctx context.Context, signalID int64, at time.Time, by audit.Actor) error
 
 	// PreviewPref returns a user's preview preference ("", "blur" or
 	// "clear"); SetPreviewPref stores it.

@@ -361,3 +361,8 @@ func (s *Service) SameUploader(ctx context.Context, it Item, limit int) ([]Item,
 	}
 	return s.st.ReviewsByUploader(ctx, it.UploaderBlind, it.ID, limit)
 }
+
+// Lift ends a signal's flood quarantine (curators), audited.
+func (s *Service) Lift(ctx context.Context, signalID int64, by audit.Actor) error {
+	return s.st.LiftQuarantine(ctx, signalID, s.now(), by)
+}

@@ -317,10 +317,10 @@ func (c *Core) ListQuarantine(ctx context.Context, all bool) ([]review.Quarantin
 }
 
 // LiftQuarantine implements review.Store.
-func (c *Core) LiftQuarantine(ctx context.Context, signalID int64, by audit.Actor) error {
+func (c *Core) LiftQuarantine(ctx context.Context, signalID int64, at time.Time, by audit.Actor) error {
 	return c.write(ctx, func(tx Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE signal_quarantine SET lifted_at = ?, lifted_by = ? WHERE signal_id = ? AND lifted_at IS NULL`,
-			c.f.Time(Now()), by.Name, signalID)
+			c.f.Time(at), by.Name, signalID)
 		if err != nil {
 			return err
 		}
