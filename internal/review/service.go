@@ -43,7 +43,9 @@ type Outcome struct {
 }
 
 // Acts reports whether the hit is acted on at once (webhooks fire).
-func (o Outcome) Acts() bool { return o.Reason == "" && o.SuppressedBy == "" && o.Action != bank.ActionLog }
+func (o Outcome) Acts() bool {
+	return o.Reason == "" && o.SuppressedBy == "" && o.Action != bank.ActionLog
+}
 
 // Policy applies the bank policy (see the package doc) to the hits of one
 // request; quarantined says which signals the flood rule paused.
