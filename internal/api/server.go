@@ -53,6 +53,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -63,6 +64,7 @@ type Store interface {
 	audit.Store
 	action.Store
 	history.Store
+	review.Store
 	// SignalCategories calls fn with the id and category of every active
 	// non-vPDQ signal that has one (the matcher keeps them in memory).
 	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
@@ -116,6 +118,9 @@ type Config struct {
 	MetricsSeparate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
+	// Flood is the flood quarantine rule (internal/review); the zero value
+	// means review.DefaultFloodRule, a negative Window turns it off.
+	Flood review.FloodRule
 	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
@@ -162,9 +167,10 @@ func (c Config) withDefaults() Config {
 // Server is the service. Create it with New, serve Handler, and run Run
 // for the background work (index following, webhook delivery).
 type Server struct {
-	st  Store
-	svc *bank.Service
-	cfg Config
+	st      Store
+	svc     *bank.Service
+	reviews *review.Service // bank policy and the review queue
+	cfg     Config
 	log *slog.Logger
 
 	idx       atomic.Pointer[match.Matcher]
@@ -192,6 +198,14 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
+	s.reviews = review.NewService(st, cfg.DataKeys)
+	s.reviews.Log = log
+	switch {
+	case cfg.Flood.Window < 0:
+		s.reviews.Flood = review.FloodRule{}
+	case cfg.Flood.Window > 0:
+		s.reviews.Flood = cfg.Flood
+	}
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
 	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
@@ -359,8 +373,12 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", "%v", err)
 	case errors.Is(err, bank.ErrExists):
 		return errorf(http.StatusConflict, "exists", "%v", err)
-	case errors.Is(err, bank.ErrInvalid):
+	case errors.Is(err, bank.ErrInvalid), errors.Is(err, review.ErrInvalid):
 		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	case errors.Is(err, review.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, review.ErrNotHeld):
+		return errorf(http.StatusConflict, "not_held", "%v", err)
 	case errors.Is(err, media.ErrTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, "too_large", "%v", err)
 	case errors.Is(err, media.ErrCorrupt), errors.Is(err, media.ErrUnsupported):
