@@ -171,7 +171,7 @@ type Server struct {
 	svc     *bank.Service
 	reviews *review.Service // bank policy and the review queue
 	cfg     Config
-	log *slog.Logger
+	log     *slog.Logger
 
 	idx       atomic.Pointer[match.Matcher]
 	webhooks  atomic.Pointer[map[string]action.Webhook]
