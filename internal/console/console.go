@@ -35,11 +35,13 @@ import (
 	"github.com/nigehban/nigehban/internal/sealed"
 
 	"github.com/nigehban/nigehban/internal/account"
+	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/review"
 )
 
 //go:embed templates/*.html
@@ -66,6 +68,10 @@ type Store interface {
 		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 	// OutboxDepth counts webhook events waiting for delivery.
 	OutboxDepth(ctx context.Context) (int64, error)
+	// The review queue (internal/review) and the webhooks its
+	// confirmations fire.
+	review.Store
+	Webhooks(ctx context.Context) ([]action.Webhook, error)
 }
 
 // Config tunes the console; the zero value serves with Secure cookies and
@@ -74,6 +80,10 @@ type Config struct {
 	// DataKeys opens personal data sealed at rest (see internal/sealed);
 	// nil without --data-key.
 	DataKeys *sealed.Ring
+	// PreviewDefault is the organisation's preview setting for reviewers
+	// who chose none: "blur" (the default: blurred and greyscale until
+	// clicked) or "clear".
+	PreviewDefault string
 	// InsecureCookies drops the Secure attribute (and HSTS), for plain
 	// HTTP on localhost in tests and development only.
 	InsecureCookies bool
@@ -92,14 +102,15 @@ type Config struct {
 
 // Console serves the pages. Create it with New.
 type Console struct {
-	st    Store
-	acc   *account.Service
-	banks *bank.Service
-	cfg   Config
-	log   *slog.Logger
-	pages map[string]*template.Template
-	h     http.Handler
-	fails *throttle // failed logins per remote address
+	st      Store
+	acc     *account.Service
+	banks   *bank.Service
+	reviews *review.Service
+	cfg     Config
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	h       http.Handler
+	fails   *throttle // failed logins per remote address
 }
 
 // Failed logins (password, setup token or TOTP code) from one address:
@@ -119,6 +130,8 @@ func New(st Store, cfg Config) (*Console, error) {
 	}
 	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
 		fails: newThrottle(loginBurst, loginEvery)}
+	c.reviews = review.NewService(st, cfg.DataKeys)
+	c.reviews.Log = cfg.Log
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -171,6 +184,12 @@ var pageTable = []page{
 	{"POST", "/ui/banks/{name}/signals", roleNeeded, account.Curator, (*Console).addSignal},
 	{"POST", "/ui/banks/{name}/signals/{id}/remove", roleNeeded, account.Curator, (*Console).removeSignal},
 	{"GET", "/ui/matches", roleNeeded, account.Moderator, (*Console).matches},
+	{"GET", "/ui/reviews", roleNeeded, account.Moderator, (*Console).reviewQueue},
+	{"POST", "/ui/reviews/claim", roleNeeded, account.Moderator, (*Console).claimReview},
+	{"POST", "/ui/reviews/preview", roleNeeded, account.Moderator, (*Console).setPreviewPref},
+	{"GET", "/ui/reviews/{id}", roleNeeded, account.Moderator, (*Console).reviewPage},
+	{"POST", "/ui/reviews/{id}/decide", roleNeeded, account.Moderator, (*Console).decideReview},
+	{"POST", "/ui/reviews/{id}/unblur", roleNeeded, account.Moderator, (*Console).unblurReview},
 	{"GET", "/ui/audit", roleNeeded, account.Admin, (*Console).auditLog},
 	{"GET", "/ui/users", roleNeeded, account.Admin, (*Console).users},
 	{"POST", "/ui/users", roleNeeded, account.Admin, (*Console).createUser},

@@ -335,9 +335,10 @@ func (s *Service) apply(ctx context.Context, it Item, opts Options, comment stri
 	return nil
 }
 
-// Uploader opens an item's uploader context for a person allowed to see
-// it, and audits the view (ActUploaderView) before returning it.
-func (s *Service) Uploader(ctx context.Context, it Item, by audit.Actor) (history.Uploader, error) {
+// OpenUploader opens an item's uploader context without auditing: for
+// code that passes on only what is not about the person (the preview's
+// content URL). Use Uploader to show it to a person.
+func (s *Service) OpenUploader(it Item) (history.Uploader, error) {
 	var u history.Uploader
 	if !it.HasUploader {
 		return u, nil
@@ -348,6 +349,16 @@ func (s *Service) Uploader(ctx context.Context, it Item, by audit.Actor) (histor
 	}
 	if err := json.Unmarshal([]byte(pt), &u); err != nil {
 		return u, fmt.Errorf("uploader context of review %d: %w", it.ID, err)
+	}
+	return u, nil
+}
+
+// Uploader opens an item's uploader context for a person allowed to see
+// it, and audits the view (ActUploaderView) before returning it.
+func (s *Service) Uploader(ctx context.Context, it Item, by audit.Actor) (history.Uploader, error) {
+	u, err := s.OpenUploader(it)
+	if err != nil || !it.HasUploader {
+		return u, err
 	}
 	if _, err := s.st.AppendAudit(ctx, by.Entry(ActUploaderView, fmt.Sprintf("review:%d", it.ID), nil)); err != nil {
 		return history.Uploader{}, err
