@@ -73,7 +73,10 @@ type site struct {
 	browser context.Context // the browser's first tab
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+
+// newSiteWith is newSite with the console's Config changed by setup.
+func newSiteWith(t *testing.T, setup func(*console.Config)) *site {
 	t.Helper()
 	bin := chromium(t)
 	ctx := context.Background()
@@ -83,8 +86,12 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &testClock{}
-	con, err := console.New(st, console.Config{InsecureCookies: true,
-		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := console.Config{InsecureCookies: true,
+		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if setup != nil {
+		setup(&cfg)
+	}
+	con, err := console.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +113,8 @@ func newSite(t *testing.T) *site {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// Review previews come from a test HTTPS server with its own certificate.
+		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	t.Cleanup(cancel)
