@@ -118,8 +118,8 @@ type Config struct {
 	MetricsSeparate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
-	// Flood is the flood quarantine rule (internal/review); the zero value
-	// means review.DefaultFloodRule, a negative Window turns it off.
+	// Flood is the flood quarantine rule (internal/review); zero fields
+	// take review.DefaultFloodRule's, a negative Window turns it off.
 	Flood review.FloodRule
 	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
 	// audit log every LogInterval (default 1 minute) while Run runs.
@@ -200,12 +200,7 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.reviews = review.NewService(st, cfg.DataKeys)
 	s.reviews.Log = log
-	switch {
-	case cfg.Flood.Window < 0:
-		s.reviews.Flood = review.FloodRule{}
-	case cfg.Flood.Window > 0:
-		s.reviews.Flood = cfg.Flood
-	}
+	s.reviews.Flood = floodRule(cfg.Flood)
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
 	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
@@ -427,4 +422,26 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ caller) 
 	}
 	s.metricsHandler.ServeHTTP(w, r)
 	return nil
+}
+
+// floodRule fills the zero fields of r from review.DefaultFloodRule; a
+// negative window gives the zero rule, which never trips.
+func floodRule(r review.FloodRule) review.FloodRule {
+	if r.Window < 0 {
+		return review.FloodRule{}
+	}
+	d := review.DefaultFloodRule
+	if r.Window > 0 {
+		d.Window = r.Window
+	}
+	if r.Baseline > 0 {
+		d.Baseline = r.Baseline
+	}
+	if r.Factor > 0 {
+		d.Factor = r.Factor
+	}
+	if r.MinHits > 0 {
+		d.MinHits = r.MinHits
+	}
+	return d
 }
