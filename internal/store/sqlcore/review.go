@@ -73,11 +73,11 @@ func (c *Core) EnqueueReviews(ctx context.Context, items []review.Item) ([]revie
 // taken twice. SQLite's single writer serialises claims.
 func (c *Core) ClaimReview(ctx context.Context, cl review.Claim) (review.Item, error) {
 	now, until := c.f.Time(cl.Now), c.f.Time(cl.Now.Add(cl.Lease))
-	states := `state = 'open'`
-	order := `id`
+	// One state at a time, so each query walks the queue index in id
+	// order and stops at the first free item.
+	states := []review.State{review.Open}
 	if cl.Escalated {
-		states = `state IN ('open', 'escalated')`
-		order = `CASE WHEN state = 'escalated' THEN 0 ELSE 1 END, id`
+		states = []review.State{review.Escalated, review.Open}
 	}
 	var it review.Item
 	err := c.write(ctx, func(tx Tx) error {
@@ -85,24 +85,23 @@ func (c *Core) ClaimReview(ctx context.Context, cl review.Claim) (review.Item, e
 		// reload) does not hoard items.
 		var err error
 		it, err = scanReview(tx.QueryRow(ctx, `UPDATE review_items SET lease_until = ? WHERE id = (
-			SELECT id FROM review_items WHERE `+states+` AND lease_owner = ? AND lease_until > ? ORDER BY id LIMIT 1)
-			RETURNING `+reviewCols, until, cl.Reviewer, now))
-		if err == nil {
-			return nil
-		}
-		if !isNoRows(err) {
+			SELECT id FROM review_items WHERE lease_owner = ? AND lease_until > ? AND state IN ('open', 'escalated')
+			ORDER BY id LIMIT 1) RETURNING `+reviewCols, until, cl.Reviewer, now))
+		if err == nil || !isNoRows(err) {
 			return err
 		}
-		free := `(lease_until IS NULL OR lease_until <= ?)`
-		it, err = scanReview(tx.QueryRow(ctx, `UPDATE review_items SET lease_owner = ?, lease_until = ? WHERE id = (
-			SELECT id FROM review_items r WHERE `+states+` AND `+free+`
-			AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.item_id = r.id AND s.reviewer = ?)
-			ORDER BY `+order+` LIMIT 1`+c.f.SkipLocked+`) AND `+free+`
-			RETURNING `+reviewCols, cl.Reviewer, until, now, cl.Reviewer, now))
-		if isNoRows(err) {
-			return review.ErrEmpty
+		const free = `(lease_until IS NULL OR lease_until <= ?)`
+		for _, st := range states {
+			it, err = scanReview(tx.QueryRow(ctx, `UPDATE review_items SET lease_owner = ?, lease_until = ? WHERE id = (
+				SELECT id FROM review_items r WHERE state = ? AND `+free+`
+				AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.item_id = r.id AND s.reviewer = ?)
+				ORDER BY id LIMIT 1`+c.f.SkipLocked+`) AND `+free+`
+				RETURNING `+reviewCols, cl.Reviewer, until, string(st), now, cl.Reviewer, now))
+			if err == nil || !isNoRows(err) {
+				return err
+			}
 		}
-		return err
+		return review.ErrEmpty
 	})
 	return it, err
 }

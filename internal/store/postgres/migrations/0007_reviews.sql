@@ -34,7 +34,10 @@ CREATE TABLE review_items (
     comment        text        NOT NULL DEFAULT ''
 );
 
-CREATE INDEX review_items_queue ON review_items (state, id) WHERE state IN ('open', 'escalated');
+-- Claim-next walks one of these in id order (decided items leave them).
+CREATE INDEX review_items_open ON review_items (id) WHERE state = 'open';
+CREATE INDEX review_items_escalated ON review_items (id) WHERE state = 'escalated';
+CREATE INDEX review_items_lease ON review_items (lease_owner, id) WHERE lease_owner <> '';
 CREATE INDEX review_items_uploader ON review_items (uploader_blind, id) WHERE uploader_blind IS NOT NULL;
 CREATE INDEX review_items_content ON review_items (content_id, id) WHERE content_id <> '';
 
