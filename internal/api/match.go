@@ -150,6 +150,9 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		}
 		resp.Signals = body.Signals
 	}
+	if err := s.checkUploader(uploader); err != nil {
+		return err // before any matching: refused context is never half-used
+	}
 	resp.Matches = []matchHit{}
 	for i, q := range resp.Signals {
 		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames)
@@ -169,9 +172,6 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	if err := history.CheckContentID(contentID); err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "%v", err)
-	}
-	if err := s.checkUploader(uploader); err != nil {
-		return err
 	}
 	if err := s.recordHits(r.Context(), c, contentID, resp.Matches); err != nil {
 		return fmt.Errorf("record match history: %w", err)
