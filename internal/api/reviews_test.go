@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"mime/multipart"
 	"strings"
 	"testing"
 
@@ -198,5 +200,15 @@ func TestUploaderNeedsDataKey(t *testing.T) {
 	code, _ = ts.call(t, sub, "POST", "/v1/match", map[string]any{"signals": []map[string]string{{"type": "md5", "value": "0123456789abcdef0123456789abcdef"}}}, "")
 	if code != 200 {
 		t.Errorf("without uploader: %d", code)
+	}
+	// The same for an upload with a multipart field uploader.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("uploader", `{"account_id":"a"}`)
+	fw, _ := mw.CreateFormFile("file", "empty.bin")
+	fw.Write(nil)
+	mw.Close()
+	if code, out := ts.call(t, sub, "POST", "/v1/match", buf.Bytes(), mw.FormDataContentType()); code != 422 {
+		t.Errorf("multipart uploader without a data key: %d %v", code, out)
 	}
 }
