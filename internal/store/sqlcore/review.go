@@ -85,18 +85,22 @@ func (c *Core) ClaimReview(ctx context.Context, cl review.Claim) (review.Item, e
 		// reload) does not hoard items.
 		var err error
 		it, err = scanReview(tx.QueryRow(ctx, `UPDATE review_items SET lease_until = ? WHERE id = (
-			SELECT id FROM review_items WHERE lease_owner = ? AND lease_until > ? AND state IN ('open', 'escalated')
-			ORDER BY id LIMIT 1) RETURNING `+reviewCols, until, cl.Reviewer, now))
+			SELECT id FROM review_items WHERE lease_owner <> '' AND lease_owner = ? AND lease_until > ?
+			AND state IN ('open', 'escalated') ORDER BY id LIMIT 1) RETURNING `+reviewCols, until, cl.Reviewer, now))
 		if err == nil || !isNoRows(err) {
 			return err
 		}
 		const free = `(lease_until IS NULL OR lease_until <= ?)`
 		for _, st := range states {
+			// The state is a literal (one of two constants), not a
+			// parameter: a cached generic plan must see that the partial
+			// index of that state applies. Likewise lease_owner <> ''
+			// above.
 			it, err = scanReview(tx.QueryRow(ctx, `UPDATE review_items SET lease_owner = ?, lease_until = ? WHERE id = (
-				SELECT id FROM review_items r WHERE state = ? AND `+free+`
+				SELECT id FROM review_items r WHERE state = '`+string(st)+`' AND `+free+`
 				AND NOT EXISTS (SELECT 1 FROM review_skips s WHERE s.item_id = r.id AND s.reviewer = ?)
 				ORDER BY id LIMIT 1`+c.f.SkipLocked+`) AND `+free+`
-				RETURNING `+reviewCols, cl.Reviewer, until, string(st), now, cl.Reviewer, now))
+				RETURNING `+reviewCols, cl.Reviewer, until, now, cl.Reviewer, now))
 			if err == nil || !isNoRows(err) {
 				return err
 			}
