@@ -104,6 +104,9 @@ func TestReviewPolicyAndQueue(t *testing.T) {
 		}
 		// A negative bank's hit suppresses the other banks' hits.
 		_, hits, out = match(map[string]any{"signals": sig("md5", benignMD5)})
+		if len(hits) != 2 {
+			t.Errorf("benign content: %v", out)
+		}
 		for _, h := range hits {
 			switch h["bank"] {
 			case "known":
