@@ -129,7 +129,10 @@ func newBankCreateCommand(g *bankGlobals) *cobra.Command {
 
 --action is what a match should lead to by default: review (queue for a
 person), block, report, or log. --pdq-threshold is the Hamming distance at
-or below which a PDQ hash matches (default 31, as the PDQ authors advise).`,
+or below which a PDQ hash matches (default 31, as the PDQ authors advise).
+--review-above N sends PDQ hits farther than N to the review queue whatever
+the action; --negative makes an allow list whose hits suppress the hits of
+every other bank for the same content.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b.Name, b.Enabled, b.Action = args[0], !disabled, bank.Action(action)
@@ -151,13 +154,15 @@ or below which a PDQ hash matches (default 31, as the PDQ authors advise).`,
 	f.StringVar(&action, "action", string(bank.ActionReview), "default action on a match: review, block, report or log")
 	f.IntVar(&b.PDQThreshold, "pdq-threshold", bank.DefaultPDQThreshold, "PDQ match distance (0-256)")
 	f.BoolVar(&disabled, "disabled", false, "create the bank disabled (not matched against)")
+	f.IntVar(&b.ReviewAbove, "review-above", 0, "queue PDQ hits farther than this for review whatever the action (0: off)")
+	f.BoolVar(&b.Negative, "negative", false, "a negative bank (allow list): its hits suppress every other bank's hits")
 	return cmd
 }
 
 func newBankUpdateCommand(g *bankGlobals) *cobra.Command {
 	var desc, action string
-	var threshold int
-	var enable, disable bool
+	var threshold, reviewAbove int
+	var enable, disable, negative bool
 	cmd := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Change a bank's description, default action, PDQ threshold, or enable/disable it",
@@ -175,6 +180,12 @@ func newBankUpdateCommand(g *bankGlobals) *cobra.Command {
 			if fl.Changed("pdq-threshold") {
 				u.PDQThreshold = &threshold
 			}
+			if fl.Changed("review-above") {
+				u.ReviewAbove = &reviewAbove
+			}
+			if fl.Changed("negative") {
+				u.Negative = &negative
+			}
 			switch {
 			case enable && disable:
 				return errors.New("--enable and --disable together")
@@ -182,7 +193,7 @@ func newBankUpdateCommand(g *bankGlobals) *cobra.Command {
 				u.Enabled = &enable
 			}
 			if u.Empty() {
-				return errors.New("nothing to change: give --description, --action, --pdq-threshold, --enable or --disable")
+				return errors.New("nothing to change: give --description, --action, --pdq-threshold, --review-above, --negative, --enable or --disable")
 			}
 			return g.withService(cmd.Context(), func(svc *bank.Service, _ store.Store) error {
 				b, changed, err := svc.UpdateBank(cmd.Context(), args[0], u, g.who())
@@ -207,6 +218,8 @@ func newBankUpdateCommand(g *bankGlobals) *cobra.Command {
 	f.IntVar(&threshold, "pdq-threshold", 0, "new PDQ match distance (0-256)")
 	f.BoolVar(&enable, "enable", false, "enable the bank")
 	f.BoolVar(&disable, "disable", false, "disable the bank (its signals stop matching)")
+	f.IntVar(&reviewAbove, "review-above", 0, "queue PDQ hits farther than this for review whatever the action (0: off)")
+	f.BoolVar(&negative, "negative", false, "make the bank negative (an allow list; --negative=false undoes it)")
 	return cmd
 }
 
@@ -265,6 +278,12 @@ func newBankShowCommand(g *bankGlobals) *cobra.Command {
 				fmt.Fprintf(w, "enabled:       %v\n", b.Enabled)
 				fmt.Fprintf(w, "action:        %s\n", b.Action)
 				fmt.Fprintf(w, "pdq threshold: %d\n", b.PDQThreshold)
+				if b.ReviewAbove > 0 {
+					fmt.Fprintf(w, "review above:  %d\n", b.ReviewAbove)
+				}
+				if b.Negative {
+					fmt.Fprintf(w, "negative:      true (its hits suppress other banks' hits)\n")
+				}
 				fmt.Fprintf(w, "created:       %s by %s\n", b.CreatedAt.Format(time.RFC3339), b.CreatedBy)
 				fmt.Fprintf(w, "updated:       %s by %s\n", b.UpdatedAt.Format(time.RFC3339), b.UpdatedBy)
 				if b.Description != "" {

@@ -76,6 +76,9 @@ PostgreSQL database; each follows the bank change log.`,
 				}
 				cfg.AlertDesk = &desk
 			}
+			if ui.PreviewDefault != "blur" && ui.PreviewDefault != "clear" {
+				return fmt.Errorf("--preview-default %q: want blur or clear", ui.PreviewDefault)
+			}
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
@@ -97,6 +100,10 @@ PostgreSQL database; each follows the bank change log.`,
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
 	f.StringVar(&alertsFile, "alerts", "", "enable the missing-child desk (ZARRA intake, two-hour clock, CAP alerts at /alerts/feed.atom) with this JSON configuration (mode 0600: sender, base_url, escalation chain and partners with their webhook secrets); needs --data-key")
+	f.StringVar(&ui.PreviewDefault, "preview-default", "blur", "how review previews show for reviewers who chose nothing: blur (blurred and greyscale until clicked) or clear")
+	f.DurationVar(&cfg.Flood.Window, "flood-window", 0, "flood quarantine: the window whose hits of a signal are compared with its baseline (default 1h; negative turns the quarantine off)")
+	f.Float64Var(&cfg.Flood.Factor, "flood-factor", 0, "flood quarantine: pause a signal hit more than this many times its baseline rate (default 10)")
+	f.Int64Var(&cfg.Flood.MinHits, "flood-min-hits", 0, "flood quarantine: never pause a signal with fewer hits than this in the window (default 20)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

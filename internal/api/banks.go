@@ -54,6 +54,14 @@ type bankBody struct {
 	Enabled      *bool        `json:"enabled"`
 	Action       *bank.Action `json:"action"`
 	PDQThreshold *int         `json:"pdq_threshold"`
+	ReviewAbove  *int         `json:"review_above"` // hits farther than this go to review (0: off)
+	Negative     *bool        `json:"negative"`     // an allow list: its hits suppress the other banks'
+}
+
+// update is the BankUpdate the body asks for.
+func (b bankBody) update() bank.BankUpdate {
+	return bank.BankUpdate{Description: b.Description, Enabled: b.Enabled, Action: b.Action, PDQThreshold: b.PDQThreshold,
+		ReviewAbove: b.ReviewAbove, Negative: b.Negative}
 }
 
 func (s *Server) createBank(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -62,7 +70,7 @@ func (s *Server) createBank(w http.ResponseWriter, r *http.Request, c caller) er
 		return err
 	}
 	b := bank.NewBank(body.Name)
-	b = bank.BankUpdate{Description: body.Description, Enabled: body.Enabled, Action: body.Action, PDQThreshold: body.PDQThreshold}.Apply(b)
+	b = body.update().Apply(b)
 	b, err := s.svc.CreateBank(r.Context(), b, c.by())
 	if err != nil {
 		return err
@@ -97,7 +105,7 @@ func (s *Server) updateBank(w http.ResponseWriter, r *http.Request, c caller) er
 	if body.Name != "" && body.Name != r.PathValue("name") {
 		return errorf(http.StatusBadRequest, "invalid", "banks cannot be renamed")
 	}
-	u := bank.BankUpdate{Description: body.Description, Enabled: body.Enabled, Action: body.Action, PDQThreshold: body.PDQThreshold}
+	u := body.update()
 	b, changed, err := s.svc.UpdateBank(r.Context(), r.PathValue("name"), u, c.by())
 	if err != nil {
 		return err

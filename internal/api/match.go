@@ -40,6 +40,15 @@ type matchHit struct {
 	Action       bank.Action `json:"action"`
 	QueryPercent *float64    `json:"query_match_percent,omitempty"`
 	TargetPct    *float64    `json:"target_match_percent,omitempty"`
+	// The bank policy's outcome (internal/review): the hit was queued for
+	// review (review_id, review_reason: bank, distance or flood), or
+	// suppressed by a negative bank's hit, or is itself a negative bank's.
+	ReviewID     int64  `json:"review_id,omitempty"`
+	ReviewReason string `json:"review_reason,omitempty"`
+	SuppressedBy string `json:"suppressed_by,omitempty"`
+	Negative     bool   `json:"negative,omitempty"`
+
+	reviewAbove int // the bank's policy, for review.Policy
 }
 
 type matchResponse struct {
@@ -101,6 +110,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	var resp matchResponse
 	var videoFrames []vpdq.Frame
 	contentID := r.URL.Query().Get("content_id")
+	var uploader history.Uploader
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		rec, err := s.upload(r)
 		if err != nil {
@@ -108,6 +118,11 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		}
 		if v := r.FormValue("content_id"); v != "" {
 			contentID = v
+		}
+		if v := r.FormValue("uploader"); v != "" {
+			if err := json.Unmarshal([]byte(v), &uploader); err != nil {
+				return errorf(http.StatusBadRequest, "invalid", "multipart field uploader: a JSON object: %v", err)
+			}
 		}
 		resp.Hashes = &rec
 		resp.Signals = signalsOf(rec)
@@ -117,8 +132,9 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		}
 	} else {
 		var body struct {
-			Signals   []querySignal `json:"signals"`
-			ContentID string        `json:"content_id"` // the caller's id of the content, kept in the match history
+			Signals   []querySignal     `json:"signals"`
+			ContentID string            `json:"content_id"` // the caller's id of the content, kept in the match history
+			Uploader  *history.Uploader `json:"uploader"`   // who uploaded it (personal data: stored sealed, with review items)
 		}
 		if err := decodeJSON(r, &body); err != nil {
 			return err
@@ -126,10 +142,16 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		if body.ContentID != "" {
 			contentID = body.ContentID
 		}
+		if body.Uploader != nil {
+			uploader = *body.Uploader
+		}
 		if len(body.Signals) == 0 || len(body.Signals) > 1000 {
 			return errorf(http.StatusBadRequest, "invalid", "give 1 to 1000 signals, got %d", len(body.Signals))
 		}
 		resp.Signals = body.Signals
+	}
+	if err := s.checkUploader(uploader); err != nil {
+		return err // before any matching: refused context is never half-used
 	}
 	resp.Matches = []matchHit{}
 	for i, q := range resp.Signals {
@@ -153,6 +175,9 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	if err := s.recordHits(r.Context(), c, contentID, resp.Matches); err != nil {
 		return fmt.Errorf("record match history: %w", err)
+	}
+	if err := s.decide(r.Context(), c, contentID, uploader, &resp); err != nil {
+		return err
 	}
 	ids, err := s.act(r.Context(), c, resp)
 	if err != nil {
@@ -214,7 +239,7 @@ func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, 
 	out := make([]matchHit, 0, len(hits))
 	for _, h := range hits {
 		mh := matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: h.Value,
-			Distance: h.Distance, Category: h.Category, Action: h.Action}
+			Distance: h.Distance, Category: h.Category, Action: h.Action, Negative: h.Negative, reviewAbove: h.ReviewAbove}
 		if h.Type == bank.VPDQ {
 			// The matcher keeps frame hashes, not values: echo the stored one.
 			sig, err := s.st.GetSignal(ctx, h.SignalID)
@@ -230,7 +255,10 @@ func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, 
 }
 
 // act queues a webhook event per matched bank that has one, together with
-// the audit entry of the match, before the answer is sent.
+// the audit entry of the match, before the answer is sent. Hits suppressed
+// by a negative bank, and a negative bank's own, fire nothing; a hit queued
+// for review fires its bank's match event with action review (the platform
+// holds the content until the decision.confirmed event).
 func (s *Server) act(ctx context.Context, c caller, resp matchResponse) ([]string, error) {
 	if len(resp.Matches) == 0 {
 		return nil, nil
@@ -238,6 +266,9 @@ func (s *Server) act(ctx context.Context, c caller, resp matchResponse) ([]strin
 	hooks := *s.webhooks.Load()
 	byBank := map[string][]matchHit{}
 	for _, h := range resp.Matches {
+		if h.Negative || h.SuppressedBy != "" {
+			continue // an allow-listed upload: nothing to act on
+		}
 		if hk, ok := hooks[h.Bank]; ok && hk.Fires(h.Category, string(h.Type)) {
 			byBank[h.Bank] = append(byBank[h.Bank], h)
 		}

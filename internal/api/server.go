@@ -52,6 +52,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
@@ -63,6 +64,7 @@ type Store interface {
 	audit.Store
 	action.Store
 	history.Store
+	review.Store
 	// SignalCategories calls fn with the id and category of every active
 	// non-vPDQ signal that has one (the matcher keeps them in memory).
 	SignalCategories(ctx context.Context, fn func(id int64, category string) error) error
@@ -116,6 +118,9 @@ type Config struct {
 	MetricsSeparate bool
 	// Registry receives the metrics (default a new registry).
 	Registry *prometheus.Registry
+	// Flood is the flood quarantine rule (internal/review); zero fields
+	// take review.DefaultFloodRule's, a negative Window turns it off.
+	Flood review.FloodRule
 	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
@@ -174,10 +179,11 @@ func (c Config) withDefaults() Config {
 // Server is the service. Create it with New, serve Handler, and run Run
 // for the background work (index following, webhook delivery).
 type Server struct {
-	st  Store
-	svc *bank.Service
-	cfg Config
-	log *slog.Logger
+	st      Store
+	svc     *bank.Service
+	reviews *review.Service // bank policy and the review queue
+	cfg     Config
+	log     *slog.Logger
 
 	idx       atomic.Pointer[match.Matcher]
 	webhooks  atomic.Pointer[map[string]action.Webhook]
@@ -207,6 +213,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 		cfg.Alerts = alert.NewService(as, cfg.DataKeys, *cfg.AlertDesk, log)
 	}
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
+	s.reviews = review.NewService(st, cfg.DataKeys)
+	s.reviews.Log = log
+	s.reviews.Flood = floodRule(cfg.Flood)
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
 	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
@@ -380,8 +389,12 @@ func toAPIError(err error) *apiError {
 		return errorf(http.StatusNotFound, "not_found", "%v", err)
 	case errors.Is(err, bank.ErrExists):
 		return errorf(http.StatusConflict, "exists", "%v", err)
-	case errors.Is(err, bank.ErrInvalid):
+	case errors.Is(err, bank.ErrInvalid), errors.Is(err, review.ErrInvalid):
 		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	case errors.Is(err, review.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, review.ErrNotHeld):
+		return errorf(http.StatusConflict, "not_held", "%v", err)
 	case errors.Is(err, media.ErrTooLarge):
 		return errorf(http.StatusRequestEntityTooLarge, "too_large", "%v", err)
 	case errors.Is(err, media.ErrCorrupt), errors.Is(err, media.ErrUnsupported):
@@ -430,4 +443,26 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request, _ caller) 
 	}
 	s.metricsHandler.ServeHTTP(w, r)
 	return nil
+}
+
+// floodRule fills the zero fields of r from review.DefaultFloodRule; a
+// negative window gives the zero rule, which never trips.
+func floodRule(r review.FloodRule) review.FloodRule {
+	if r.Window < 0 {
+		return review.FloodRule{}
+	}
+	d := review.DefaultFloodRule
+	if r.Window > 0 {
+		d.Window = r.Window
+	}
+	if r.Baseline > 0 {
+		d.Baseline = r.Baseline
+	}
+	if r.Factor > 0 {
+		d.Factor = r.Factor
+	}
+	if r.MinHits > 0 {
+		d.MinHits = r.MinHits
+	}
+	return d
 }

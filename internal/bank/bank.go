@@ -64,16 +64,24 @@ const (
 
 // Bank is a named collection of signals.
 type Bank struct {
-	ID           int64     `json:"id"`
-	Name         string    `json:"name"`
-	Description  string    `json:"description"`
-	Enabled      bool      `json:"enabled"`
-	Action       Action    `json:"action"`
-	PDQThreshold int       `json:"pdq_threshold"`
-	CreatedAt    time.Time `json:"created_at"`
-	CreatedBy    string    `json:"created_by"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	UpdatedBy    string    `json:"updated_by"`
+	ID           int64  `json:"id"`
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	Enabled      bool   `json:"enabled"`
+	Action       Action `json:"action"`
+	PDQThreshold int    `json:"pdq_threshold"`
+	// ReviewAbove, when > 0, sends hits farther than this PDQ distance to
+	// the review queue whatever Action says (a near match on a block bank
+	// is confirmed by a person first); 0 turns it off.
+	ReviewAbove int `json:"review_above"`
+	// Negative marks a bank of known benign content (an allow list): a
+	// request that hits it has the hits of every other bank suppressed —
+	// no action, no review — and the negative hits are never acted on.
+	Negative  bool      `json:"negative"`
+	CreatedAt time.Time `json:"created_at"`
+	CreatedBy string    `json:"created_by"`
+	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by"`
 }
 
 // NewBank returns a bank with the defaults: enabled, ActionReview,
@@ -88,11 +96,14 @@ type BankUpdate struct {
 	Enabled      *bool   `json:"enabled,omitempty"`
 	Action       *Action `json:"action,omitempty"`
 	PDQThreshold *int    `json:"pdq_threshold,omitempty"`
+	ReviewAbove  *int    `json:"review_above,omitempty"`
+	Negative     *bool   `json:"negative,omitempty"`
 }
 
 // Empty reports whether u changes nothing.
 func (u BankUpdate) Empty() bool {
-	return u.Description == nil && u.Enabled == nil && u.Action == nil && u.PDQThreshold == nil
+	return u.Description == nil && u.Enabled == nil && u.Action == nil && u.PDQThreshold == nil &&
+		u.ReviewAbove == nil && u.Negative == nil
 }
 
 // Apply returns b with u's fields set.
@@ -108,6 +119,12 @@ func (u BankUpdate) Apply(b Bank) Bank {
 	}
 	if u.PDQThreshold != nil {
 		b.PDQThreshold = *u.PDQThreshold
+	}
+	if u.ReviewAbove != nil {
+		b.ReviewAbove = *u.ReviewAbove
+	}
+	if u.Negative != nil {
+		b.Negative = *u.Negative
 	}
 	return b
 }
@@ -148,6 +165,9 @@ func (b Bank) Validate() error {
 	}
 	if b.PDQThreshold < 0 || b.PDQThreshold > 256 {
 		return fmt.Errorf("%w PDQ threshold %d: want 0..256", ErrInvalid, b.PDQThreshold)
+	}
+	if b.ReviewAbove < 0 || b.ReviewAbove > 256 {
+		return fmt.Errorf("%w review_above %d: want 0 (off) ..256", ErrInvalid, b.ReviewAbove)
 	}
 	return nil
 }

@@ -76,7 +76,10 @@ type site struct {
 	desk    *alert.Service  // the missing-child desk
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
+
+// newSiteWith is newSite with the console's Config changed by setup.
+func newSiteWith(t *testing.T, setup func(*console.Config)) *site {
 	t.Helper()
 	bin := chromium(t)
 	ctx := context.Background()
@@ -87,8 +90,12 @@ func newSite(t *testing.T) *site {
 	t.Cleanup(func() { st.Close() })
 	clk := &testClock{}
 	desk := alert.NewService(st, alerttest.Ring(t), alert.Config{}, nil)
-	con, err := console.New(st, console.Config{InsecureCookies: true, DataKeys: testDataKeys(t),
-		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk})
+	cfg := console.Config{InsecureCookies: true, DataKeys: testDataKeys(t), Alerts: desk,
+		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if setup != nil {
+		setup(&cfg)
+	}
+	con, err := console.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +117,8 @@ func newSite(t *testing.T) *site {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		// Review previews come from a test HTTPS server with its own certificate.
+		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	t.Cleanup(cancel)

@@ -41,6 +41,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
 )
 
@@ -68,6 +69,8 @@ type Store interface {
 		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 	// OutboxDepth counts webhook events waiting for delivery.
 	OutboxDepth(ctx context.Context) (int64, error)
+	// The review queue (internal/review).
+	review.Store
 	// Webhooks, SetWebhook, DeadEvents and RetryDead are the webhook
 	// outbox's (action.Store).
 	Webhooks(ctx context.Context) ([]action.Webhook, error)
@@ -82,6 +85,10 @@ type Config struct {
 	// DataKeys opens personal data sealed at rest (see internal/sealed);
 	// nil without --data-key.
 	DataKeys *sealed.Ring
+	// PreviewDefault is the organisation's preview setting for reviewers
+	// who chose none: "blur" (the default: blurred and greyscale until
+	// clicked) or "clear".
+	PreviewDefault string
 	// InsecureCookies drops the Secure attribute (and HSTS), for plain
 	// HTTP on localhost in tests and development only.
 	InsecureCookies bool
@@ -107,14 +114,15 @@ type Config struct {
 
 // Console serves the pages. Create it with New.
 type Console struct {
-	st    Store
-	acc   *account.Service
-	banks *bank.Service
-	cfg   Config
-	log   *slog.Logger
-	pages map[string]*template.Template
-	h     http.Handler
-	fails *throttle // failed logins per remote address
+	st      Store
+	acc     *account.Service
+	banks   *bank.Service
+	reviews *review.Service
+	cfg     Config
+	log     *slog.Logger
+	pages   map[string]*template.Template
+	h       http.Handler
+	fails   *throttle // failed logins per remote address
 
 	imports    imports // bank imports started here
 	clientOnce sync.Once
@@ -141,6 +149,8 @@ func New(st Store, cfg Config) (*Console, error) {
 	}
 	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
 		fails: newThrottle(loginBurst, loginEvery)}
+	c.reviews = review.NewService(st, cfg.DataKeys)
+	c.reviews.Log = cfg.Log
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -204,6 +214,12 @@ var pageTable = []page{
 	{"GET", "/ui/debug", roleNeeded, account.Moderator, (*Console).debugger},
 	{"POST", "/ui/debug", roleNeeded, account.Moderator, (*Console).debugCompare},
 	{"GET", "/ui/matches", roleNeeded, account.Moderator, (*Console).matches},
+	{"GET", "/ui/reviews", roleNeeded, account.Moderator, (*Console).reviewQueue},
+	{"POST", "/ui/reviews/claim", roleNeeded, account.Moderator, (*Console).claimReview},
+	{"POST", "/ui/reviews/preview", roleNeeded, account.Moderator, (*Console).setPreviewPref},
+	{"GET", "/ui/reviews/{id}", roleNeeded, account.Moderator, (*Console).reviewPage},
+	{"POST", "/ui/reviews/{id}/decide", roleNeeded, account.Moderator, (*Console).decideReview},
+	{"POST", "/ui/reviews/{id}/unblur", roleNeeded, account.Moderator, (*Console).unblurReview},
 	{"GET", "/ui/audit", roleNeeded, account.Admin, (*Console).auditLog},
 	{"GET", "/ui/users", roleNeeded, account.Admin, (*Console).users},
 	{"POST", "/ui/users", roleNeeded, account.Admin, (*Console).createUser},

@@ -22,6 +22,7 @@ type navItem struct {
 var nav = []navItem{
 	{"/ui/", "Overview", account.Viewer},
 	{"/ui/banks", "Banks", account.Viewer},
+	{"/ui/reviews", "Review queue", account.Moderator},
 	{"/ui/matches", "Match history", account.Moderator},
 	{"/ui/debug", "Compare", account.Moderator},
 	{"/ui/webhooks", "Webhooks", account.Curator},

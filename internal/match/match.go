@@ -56,8 +56,12 @@ type Hit struct {
 	Distance int `json:"distance"`
 	// Action is the bank's default action (stored banks; ActionReview for
 	// files).
-	Action   bank.Action `json:"action"`
-	Category string      `json:"category,omitempty"`
+	Action bank.Action `json:"action"`
+	// ReviewAbove and Negative are the bank's policy (bank.Bank): the
+	// decision layer (internal/review) reads them.
+	ReviewAbove int    `json:"-"`
+	Negative    bool   `json:"-"`
+	Category    string `json:"category,omitempty"`
 	// Value is the matched value: the bank's PDQ hash, the digest; empty
 	// for vPDQ (values can be megabytes long).
 	Value string `json:"value,omitempty"`
@@ -219,7 +223,7 @@ func (m *Matcher) enabled() []*bankIndex {
 
 // hit fills the parts of a hit every type shares.
 func (m *Matcher) hit(bi *bankIndex, id uint64, t signal.Type) Hit {
-	h := Hit{Bank: bi.bank.Name, Type: t, Action: bi.bank.Action, id: id}
+	h := Hit{Bank: bi.bank.Name, Type: t, Action: bi.bank.Action, ReviewAbove: bi.bank.ReviewAbove, Negative: bi.bank.Negative, id: id}
 	if m.store {
 		h.SignalID = int64(id)
 		h.Category = m.cats.get(int64(id))

@@ -60,6 +60,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
 )
@@ -69,6 +70,7 @@ type Store interface {
 	bank.Store
 	account.Store
 	history.Store
+	review.Store
 	apikey.Store
 	audit.LogStore
 	action.Store

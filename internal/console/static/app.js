@@ -11,3 +11,12 @@ document.addEventListener("DOMContentLoaded", function () {
   var f = document.querySelector("main [autofocus]");
   if (f) f.focus();
 });
+// Keyboard shortcuts: a key pressed outside a text field clicks the
+// button whose data-key it is (review queue: n, c, r, e, s, u).
+document.addEventListener("keydown", function (ev) {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+  var t = ev.target;
+  if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+  var b = document.querySelector('button[data-key="' + ev.key.toLowerCase() + '"]');
+  if (b) { ev.preventDefault(); b.click(); }
+});

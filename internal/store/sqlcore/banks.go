@@ -9,12 +9,12 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 )
 
-const bankCols = `id, name, description, enabled, action, pdq_threshold, created_at, created_by, updated_at, updated_by`
+const bankCols = `id, name, description, enabled, action, pdq_threshold, review_above, negative, created_at, created_by, updated_at, updated_by`
 
 func scanBank(row Row) (bank.Bank, error) {
 	var b bank.Bank
 	var action string
-	err := row.Scan(&b.ID, &b.Name, &b.Description, &b.Enabled, &action, &b.PDQThreshold,
+	err := row.Scan(&b.ID, &b.Name, &b.Description, &b.Enabled, &action, &b.PDQThreshold, &b.ReviewAbove, &b.Negative,
 		scanTime(&b.CreatedAt), &b.CreatedBy, scanTime(&b.UpdatedAt), &b.UpdatedBy)
 	b.Action = bank.Action(action)
 	return b, err
@@ -58,10 +58,10 @@ func (c *Core) CreateBank(ctx context.Context, b bank.Bank, by audit.Actor) (ban
 	err := c.write(ctx, func(tx Tx) error {
 		t := Now()
 		b.CreatedAt, b.UpdatedAt, b.CreatedBy, b.UpdatedBy = t, t, actor, actor
-		err := tx.QueryRow(ctx, `INSERT INTO banks (name, description, enabled, action, pdq_threshold,
-			created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		err := tx.QueryRow(ctx, `INSERT INTO banks (name, description, enabled, action, pdq_threshold, review_above, negative,
+			created_at, created_by, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO NOTHING RETURNING id`,
-			b.Name, b.Description, b.Enabled, string(b.Action), b.PDQThreshold, c.f.Time(t), actor, c.f.Time(t), actor).Scan(&b.ID)
+			b.Name, b.Description, b.Enabled, string(b.Action), b.PDQThreshold, b.ReviewAbove, b.Negative, c.f.Time(t), actor, c.f.Time(t), actor).Scan(&b.ID)
 		if isNoRows(err) {
 			return bank.ErrExists
 		}
@@ -100,8 +100,8 @@ func (c *Core) UpdateBank(ctx context.Context, name string, u bank.BankUpdate, b
 		t := Now()
 		next.UpdatedAt, next.UpdatedBy = t, actor
 		if _, err := tx.Exec(ctx, `UPDATE banks SET description = ?, enabled = ?, action = ?, pdq_threshold = ?,
-			updated_at = ?, updated_by = ? WHERE id = ?`,
-			next.Description, next.Enabled, string(next.Action), next.PDQThreshold, c.f.Time(t), actor, cur.ID); err != nil {
+			review_above = ?, negative = ?, updated_at = ?, updated_by = ? WHERE id = ?`,
+			next.Description, next.Enabled, string(next.Action), next.PDQThreshold, next.ReviewAbove, next.Negative, c.f.Time(t), actor, cur.ID); err != nil {
 			return err
 		}
 		if _, err := c.AppendTx(ctx, tx, by.Entry(audit.ActBankUpdate, name, u)); err != nil {
