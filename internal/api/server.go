@@ -51,6 +51,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -114,6 +115,9 @@ type Config struct {
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
 	LogInterval time.Duration
+	// Protect tunes /v1/protect (victim self-submissions; served when the
+	// store keeps cases).
+	Protect protect.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -177,6 +181,7 @@ type Server struct {
 	metrics        *metrics
 	mux            *http.ServeMux
 	patterns       []string // what mux serves, for the OpenAPI test
+	protect        *protect.Service
 }
 
 // New makes a Server over st.
@@ -190,6 +195,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s.failLimit = newLimiter[string](failRate, failBurst)
 	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
 	s.clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
+	if ps, ok := st.(protect.Store); ok {
+		s.protect = protect.NewService(ps, s.svc, cfg.Protect)
+	}
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.metricsHandler = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})

@@ -1,0 +1,3 @@
+-- Placeholder so versions stay contiguous on the protect branch until main's
+-- 0007 lands; dropped at merge.
+SELECT 1;
