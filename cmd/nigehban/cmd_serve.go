@@ -17,6 +17,7 @@ import (
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/protect"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -40,7 +41,9 @@ media or hashes against the banks, curate banks, manage keys. The OpenAPI
 document is at /openapi.json, metrics at /metrics, health at /healthz and
 /readyz. Every /v1 call needs an API key: create the first with
 "nigehban apikey create --role admin". The web console is at /ui/ for
-people with accounts ("nigehban user create NAME --role admin"). Several replicas can share one
+people with accounts ("nigehban user create NAME --role admin"). The public
+page /protect lets people hash their own images on their device and submit
+only the hashes (no login). Several replicas can share one
 PostgreSQL database; each follows the bank change log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -79,6 +82,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
+	f.IntVar(&cfg.Protect.Difficulty, "protect-difficulty", 0, "proof of work a /protect submission needs, in leading zero bits of SHA-256 (default 18)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
@@ -106,6 +110,12 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
 	mux.Handle(console.Prefix, con.Handler()) // the web console, /ui/
+	web, err := protect.NewWeb()
+	if err != nil {
+		return err
+	}
+	mux.Handle(protect.Prefix, web.Handler()) // the public self-hashing page
+	mux.Handle(protect.Prefix+"/", web.Handler())
 	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 

@@ -7,10 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/protect/pow"
 )
 
 // A proof-of-work challenge is stateless: base64url of expiry (8 bytes,
@@ -68,30 +68,9 @@ func (p *prover) issue(now time.Time) Challenge {
 	return Challenge{Challenge: base64.RawURLEncoding.EncodeToString(b), Difficulty: p.difficulty, Expires: exp.UTC()}
 }
 
-// LeadingZeroBits is the number of leading zero bits of SHA-256(challenge
-// ":" nonce), the work a proof shows.
-func LeadingZeroBits(challenge, nonce string) int {
-	sum := sha256.Sum256([]byte(challenge + ":" + nonce))
-	n := 0
-	for _, c := range sum {
-		if c != 0 {
-			return n + bits.LeadingZeros8(c)
-		}
-		n += 8
-	}
-	return n
-}
-
-// Solve finds a nonce for a challenge of the given difficulty (what the
-// page's WebAssembly does; here for tests and command-line clients).
-func Solve(challenge string, difficulty int) string {
-	for i := uint64(0); ; i++ {
-		n := strconv.FormatUint(i, 10)
-		if LeadingZeroBits(challenge, n) >= difficulty {
-			return n
-		}
-	}
-}
+// Solve finds a nonce for a challenge (what the page's WebAssembly does;
+// here for tests and command-line clients).
+func Solve(challenge string, difficulty int) string { return pow.Solve(challenge, difficulty) }
 
 func (p *prover) verify(pr Proof, now time.Time) error {
 	b, err := base64.RawURLEncoding.DecodeString(pr.Challenge)
@@ -102,7 +81,7 @@ func (p *prover) verify(pr Proof, now time.Time) error {
 	if now.After(exp) {
 		return fmt.Errorf("%w: the challenge expired; ask for a new one", ErrProof)
 	}
-	if len(pr.Nonce) > 20 || LeadingZeroBits(pr.Challenge, pr.Nonce) < int(b[8]) {
+	if len(pr.Nonce) > 20 || pow.LeadingZeroBits(pr.Challenge, pr.Nonce) < int(b[8]) {
 		return fmt.Errorf("%w: the nonce does not solve the challenge", ErrProof)
 	}
 	p.mu.Lock()
