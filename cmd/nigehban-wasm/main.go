@@ -42,9 +42,9 @@ func main() {
 	digests := map[int]*hasher.Digest{}
 	next := 0
 	api := map[string]any{
-		// hashImage(Uint8Array) → {format,width,height,pdq,quality,dihedral,md5,sha256}
+		// hashImage(Uint8Array, withSHA256) → {format,width,height,pdq,quality,dihedral,md5,sha256}
 		"hashImage": js.FuncOf(func(_ js.Value, a []js.Value) any {
-			im, err := hasher.HashImage(bytesOf(a[0]))
+			im, err := hasher.HashImage(bytesOf(a[0]), a[1].Truthy())
 			if err != nil {
 				return errJS(err)
 			}

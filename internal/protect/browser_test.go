@@ -56,7 +56,7 @@ type site struct {
 	reqs []seen
 }
 
-func newSite(t *testing.T) *site {
+func newSite(t testing.TB) *site {
 	t.Helper()
 	bin := browsertest.Chromium(t)
 	ctx := context.Background()
@@ -99,7 +99,7 @@ func newSite(t *testing.T) *site {
 }
 
 // tab opens a new tab on path.
-func (s *site) tab(t *testing.T, path string) context.Context {
+func (s *site) tab(t testing.TB, path string) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(s.browser)
 	t.Cleanup(cancel)
@@ -124,7 +124,7 @@ type item struct {
 
 // hashInPage chooses files in the page and waits until every one is hashed
 // (or failed); it returns the rows in the order the files were given.
-func hashInPage(t *testing.T, ctx context.Context, files []string, timeout time.Duration) []item {
+func hashInPage(t testing.TB, ctx context.Context, files []string, timeout time.Duration) []item {
 	t.Helper()
 	abs := make([]string, len(files))
 	for i, f := range files {

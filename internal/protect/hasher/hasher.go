@@ -36,25 +36,39 @@ type Image struct {
 }
 
 // HashImage decodes an image file's bytes and returns its hashes. EXIF
-// orientation is not applied, as the reference CLI does not.
-func HashImage(data []byte) (Image, error) {
+// orientation is not applied, as the reference CLI does not. With sha256
+// false the SHA-256 is left to the caller (the page has the browser's own,
+// which runs beside the decode).
+func HashImage(data []byte, sha256 bool) (Image, error) {
 	var im Image
 	m := md5.Sum(data)
-	s := sha256.Sum256(data)
-	im.MD5, im.SHA256 = hex.EncodeToString(m[:]), hex.EncodeToString(s[:])
+	im.MD5 = hex.EncodeToString(m[:])
+	if sha256 {
+		s := sha256Sum(data)
+		im.SHA256 = hex.EncodeToString(s[:])
+	}
 	d, err := media.DecodeImage(data, media.Limits{})
 	if err != nil {
 		return im, fmt.Errorf("decode image: %w", err)
 	}
 	im.Format, im.Width, im.Height = string(d.Format), d.Width, d.Height
-	r := pdq.HashImage(d.Image)
-	dih, _ := pdq.HashImageDihedral(d.Image)
-	im.PDQ, im.Quality = r.Hash.String(), r.Quality
-	for i, h := range dih {
-		im.Dihedral[i] = h.String()
+	// One pass gives all eight: the dihedral mode differs from plain PDQ
+	// only on 64×64 images (the reference blurs them there and not in
+	// plain mode), which get a plain pass of their own.
+	h := pdq.NewHasher()
+	dih, q := h.HashImageDihedral(d.Image)
+	im.PDQ, im.Quality = dih[pdq.Original].String(), q
+	if b := d.Image.Bounds(); b.Dx() == 64 && b.Dy() == 64 {
+		r := h.HashImage(d.Image)
+		im.PDQ, im.Quality = r.Hash.String(), r.Quality
+	}
+	for i, x := range dih {
+		im.Dihedral[i] = x.String()
 	}
 	return im, nil
 }
+
+var sha256Sum = sha256.Sum256
 
 // Frame is one hashed video frame.
 type Frame struct {

@@ -137,14 +137,14 @@ func TestHashImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := HashImage(data)
+	im, err := HashImage(data, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if im.PDQ != "d8f8f0cce0f4a84f0e370a22028f67f0b36e2ed596623e1d33e6b39c4e9c9b22" || im.Quality != 100 || im.Format != "png" {
 		t.Errorf("%+v", im)
 	}
-	if _, err := HashImage([]byte("not an image")); !errors.Is(err, media.ErrUnsupported) {
+	if _, err := HashImage([]byte("not an image"), true); !errors.Is(err, media.ErrUnsupported) {
 		t.Errorf("not an image: %v", err)
 	}
 }

@@ -52,8 +52,13 @@ onmessage = async (e) => {
       case 'init':
         await start(m.wasm, m.sri);
         return reply({ ok: true });
-      case 'image':
-        return reply(nigehban.hashImage(new Uint8Array(m.bytes)));
+      case 'image': {
+        // The browser's SHA-256 runs on its own thread while Go decodes.
+        const sha = crypto.subtle.digest('SHA-256', m.bytes);
+        const r = nigehban.hashImage(new Uint8Array(m.bytes), false);
+        r.sha256 = Array.from(new Uint8Array(await sha), (b) => b.toString(16).padStart(2, '0')).join('');
+        return reply(r);
+      }
       case 'video': {
         const d = nigehban.digestNew();
         await readChunks(m.file, (c) => nigehban.digestUpdate(d, c),
