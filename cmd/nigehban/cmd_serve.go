@@ -18,6 +18,7 @@ import (
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/sealed"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -32,6 +33,7 @@ func newServeCommand() *cobra.Command {
 		witnesses            []string
 		ui                   console.Config
 		retention            time.Duration
+		dataKey              string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -63,6 +65,11 @@ PostgreSQL database; each follows the bank change log.`,
 				return err
 			}
 			cfg.MetricsSeparate = metricsAddr != ""
+			if cfg.DataKeys, err = sealed.FromEnv(dataKey); err != nil {
+				return err
+			}
+			ui.DataKeys = cfg.DataKeys
+			ui.WebhookAllowPrivate = cfg.WebhookAllowPrivate
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
@@ -83,6 +90,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.IntVar(&cfg.Protect.Difficulty, "protect-difficulty", 0, "proof of work a /protect submission needs, in leading zero bits of SHA-256 (default 18)")
+	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Role is what a user may see and do in the console. Roles are ordered:
@@ -125,15 +127,19 @@ var (
 	ErrBadLogin = errors.New("login refused")
 	// ErrLocked wraps ErrBadLogin when the account is locked out.
 	ErrLocked = fmt.Errorf("%w: account locked", ErrBadLogin)
+	// ErrNoDataKey means a secret cannot be stored because no data key
+	// is configured (serve --data-key).
+	ErrNoDataKey = errors.New("no data key")
 	// ErrNoSession is an unknown, expired or logged-out session.
 	ErrNoSession = errors.New("no valid session")
 )
 
 // Store keeps users and sessions; implemented by the store engines.
 type Store interface {
-	// CreateUser stores u (ID and CreatedAt set by the store); ErrExists
+	// CreateUser stores u (ID and CreatedAt set by the store) and appends
+	// the audit entry made by entry(u) in the same transaction; ErrExists
 	// if the name is taken.
-	CreateUser(ctx context.Context, u User) (User, error)
+	CreateUser(ctx context.Context, u User, entry func(User) audit.Entry) (User, error)
 	// GetUser returns a user by ID, or ErrNotFound.
 	GetUser(ctx context.Context, id int64) (User, error)
 	// UserByName returns a user by name, or ErrNotFound.
@@ -145,8 +151,10 @@ type Store interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser writes the mutable fields of u (role, password hash,
 	// setup token, TOTP secret and step, failed logins, lock, disabled,
-	// last login); ErrNotFound if there is no such user.
-	UpdateUser(ctx context.Context, u User) error
+	// last login) and, in the same transaction, ends the user's sessions
+	// when ch.EndSessions and appends ch.Audit when set; ErrNotFound if
+	// there is no such user.
+	UpdateUser(ctx context.Context, u User, ch Change) error
 	// RecordLoginFailure atomically counts a failed login of the user and,
 	// when the count reaches max, locks the user until lockUntil. It
 	// returns the user as updated.
@@ -168,6 +176,13 @@ type Store interface {
 	// DeleteUserSessions removes every session of a user, and sessions of
 	// anyone that expired before t.
 	DeleteUserSessions(ctx context.Context, userID int64, t time.Time) error
+}
+
+// Change is what happens with an UpdateUser in its transaction: the
+// account change and its audit entry land together or not at all.
+type Change struct {
+	Audit       *audit.Entry // appended to the audit log, if set
+	EndSessions bool         // delete every session of the user
 }
 
 // ValidateName checks a user name: 1-64 characters of letters, digits and

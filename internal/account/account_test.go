@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
@@ -151,7 +153,20 @@ func newService(t *testing.T, dsn string) (*account.Service, store.Store, *clock
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	return account.NewService(st, st, account.Config{KDF: testKDF, Now: c.now}), st, c
+	return account.NewService(st, st, account.Config{KDF: testKDF, Now: c.now, Keys: testKeys(t)}), st, c
+}
+
+func testKeys(t *testing.T) *sealed.Ring {
+	t.Helper()
+	line, err := sealed.NewKeyLine("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := sealed.Parse(strings.NewReader(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func actions(t *testing.T, st audit.Store) []string {
@@ -314,6 +329,10 @@ func TestAdminTOTP(t *testing.T) {
 			if _, _, err := svc.Authenticate(ctx, s.Token); !errors.Is(err, account.ErrNoSession) {
 				t.Fatalf("the pending session's token still works after enrolment: %v", err)
 			}
+			// The secret is stored sealed, not in clear.
+			if u, _ := st.UserByName(ctx, "root"); !sealed.IsSealed(u.TOTPSecret) || bytes.Contains(u.TOTPSecret, secret) {
+				t.Fatalf("TOTP secret stored in clear: %x", u.TOTPSecret)
+			}
 			// A later login needs a code; the code just used is refused.
 			s2, err := svc.Login(ctx, "root", pw, "::1")
 			if err != nil || s2.Session.Stage != account.StageTOTP {
@@ -358,8 +377,14 @@ func TestAdminTOTP(t *testing.T) {
 			if _, err := svc.EnrolTOTP(ctx, sessFull, u, secret2, newCode, account.TOTPCode(secret, clk.now()), "::1"); err != nil {
 				t.Fatalf("replace with the current code: %v", err)
 			}
-			if u, _ := st.UserByName(ctx, "root"); string(u.TOTPSecret) != string(secret2) {
-				t.Fatal("factor not replaced")
+			// The new factor's codes log in.
+			clk.add(30 * time.Second)
+			s5, err := svc.Login(ctx, "root", pw, "::1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.VerifyTOTP(ctx, s5.Session, s5.User, account.TOTPCode(secret2, clk.now()), "::1"); err != nil {
+				t.Fatalf("factor not replaced: %v", err)
 			}
 			// Reset clears password and factor and ends sessions.
 			_, tok2, err := svc.Reset(ctx, "root", "cli:test")
@@ -388,5 +413,67 @@ func BenchmarkHashPassword(b *testing.B) {
 		if !account.VerifyPassword(h, "correct horse battery staple") {
 			b.Fatal("no match")
 		}
+	}
+}
+
+func TestTOTPNeedsDataKey(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, storetest.SQLitePath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clk := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	svc := account.NewService(st, st, account.Config{KDF: testKDF, Now: clk.now})
+	_, tok, err := svc.Create(ctx, "root", account.Admin, "cli:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := svc.FirstLogin(ctx, tok, pw, "::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _ := account.NewTOTPSecret()
+	_, err = svc.EnrolTOTP(ctx, s.Session, s.User, secret, account.TOTPCode(secret, clk.now()), "", "::1")
+	if !errors.Is(err, account.ErrNoDataKey) || !strings.Contains(err.Error(), "--data-key") {
+		t.Fatalf("enrol without a data key: %v, want ErrNoDataKey naming --data-key", err)
+	}
+	if u, _ := st.UserByName(ctx, "root"); u.HasTOTP() {
+		t.Fatal("a secret was stored without a data key")
+	}
+}
+
+// An account change and its audit entry are one transaction: the entry
+// names the user by the id the insert gave it, and a change to a user that
+// does not exist leaves no entry.
+func TestAccountChangesAuditedInTransaction(t *testing.T) {
+	for name, dsn := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			svc, st, _ := newService(t, dsn)
+			u, _, err := svc.Create(ctx, "mod", account.Moderator, "cli:test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			es, err := st.ListAudit(ctx, 0, 100)
+			if err != nil || len(es) != 1 || es[0].Action != "user.create" || es[0].Target != account.Actor(u) {
+				t.Fatalf("after create: %+v, %v", es, err)
+			}
+			ghost := u
+			ghost.ID = 9999
+			e := audit.Entry{Actor: "t", Action: "user.role", Target: "ghost"}
+			if err := st.UpdateUser(ctx, ghost, account.Change{Audit: &e, EndSessions: true}); !errors.Is(err, account.ErrNotFound) {
+				t.Fatalf("update of a missing user: %v", err)
+			}
+			if es, _ := st.ListAudit(ctx, 0, 100); len(es) != 1 {
+				t.Fatalf("a failed change left an audit entry: %+v", es)
+			}
+			if _, err := svc.SetRole(ctx, "mod", account.Curator, "cli:test"); err != nil {
+				t.Fatal(err)
+			}
+			if got := actions(t, st); strings.Join(got, ",") != "user.create,user.role" {
+				t.Fatalf("actions %v", got)
+			}
+		})
 	}
 }

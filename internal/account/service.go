@@ -14,10 +14,15 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/sealed"
 )
 
 // Config tunes the Service; zero fields take the defaults.
 type Config struct {
+	// Keys seals TOTP secrets at rest; without it TOTP enrolment is
+	// refused (ErrNoDataKey), so admins, who need a second factor, cannot
+	// finish logging in until serve has --data-key.
+	Keys *sealed.Ring
 	// KDF hashes new passwords (default DefaultKDF).
 	KDF KDF
 	// MaxFailures failed logins in a row lock a user for LockFor
@@ -130,20 +135,41 @@ func digest(t string) []byte {
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
 
-// record appends one audit entry; every account event goes through here.
-func (s *Service) record(ctx context.Context, actor, action, target, remote string, detail any) error {
+// entry builds an audit entry of an account event.
+func entry(actor, action, target, remote string, detail any) (audit.Entry, error) {
 	e := audit.Entry{Actor: actor, Action: action, Target: target, Remote: remote}
 	if detail != nil {
 		b, err := json.Marshal(detail)
 		if err != nil {
-			return err
+			return e, err
 		}
 		e.Detail = b
+	}
+	return e, nil
+}
+
+// record appends one audit entry on its own: login events that change no
+// account (refusals, logouts). Account changes append theirs in the
+// change's own transaction (update).
+func (s *Service) record(ctx context.Context, actor, action, target, remote string, detail any) error {
+	e, err := entry(actor, action, target, remote, detail)
+	if err != nil {
+		return err
 	}
 	if _, err := s.audit.AppendAudit(ctx, e); err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
+}
+
+// update writes u and its audit entry in one transaction, ending the
+// user's sessions too when endSessions.
+func (s *Service) update(ctx context.Context, u User, endSessions bool, actor, action, remote string, detail any) error {
+	e, err := entry(actor, action, Actor(u), remote, detail)
+	if err != nil {
+		return err
+	}
+	return s.st.UpdateUser(ctx, u, Change{Audit: &e, EndSessions: endSessions})
 }
 
 // Actor is how a user appears in the audit log and change log.
@@ -163,12 +189,12 @@ func (s *Service) Create(ctx context.Context, name string, role Role, actor stri
 		return User{}, "", err
 	}
 	u, err := s.st.CreateUser(ctx, User{Name: name, Role: role, SetupHash: h,
-		SetupExpires: s.now().Add(s.cfg.SetupValid), CreatedBy: actor})
+		SetupExpires: s.now().Add(s.cfg.SetupValid), CreatedBy: actor}, func(u User) audit.Entry {
+		e, _ := entry(actor, "user.create", Actor(u), "", map[string]any{"role": role}) // a map of strings: cannot fail
+		return e
+	})
 	if err != nil {
 		return User{}, "", fmt.Errorf("create user %q: %w", name, err)
-	}
-	if err := s.record(ctx, actor, "user.create", Actor(u), "", map[string]any{"role": role}); err != nil {
-		return u, "", err
 	}
 	return u, tok, nil
 }
@@ -186,14 +212,8 @@ func (s *Service) Reset(ctx context.Context, name, actor string) (User, string, 
 	}
 	u.PasswordHash, u.TOTPSecret, u.FailedLogins, u.LockedUntil = "", nil, 0, nil
 	u.SetupHash, u.SetupExpires = h, s.now().Add(s.cfg.SetupValid)
-	if err := s.st.UpdateUser(ctx, u); err != nil {
+	if err := s.update(ctx, u, true, actor, "user.reset", "", nil); err != nil {
 		return User{}, "", fmt.Errorf("reset user %q: %w", name, err)
-	}
-	if err := s.st.DeleteUserSessions(ctx, u.ID, s.now()); err != nil {
-		return User{}, "", err
-	}
-	if err := s.record(ctx, actor, "user.reset", Actor(u), "", nil); err != nil {
-		return u, "", err
 	}
 	return u, tok, nil
 }
@@ -211,15 +231,10 @@ func (s *Service) SetDisabled(ctx context.Context, name string, disabled bool, a
 	} else {
 		u.DisabledAt = nil
 	}
-	if err := s.st.UpdateUser(ctx, u); err != nil {
+	if err := s.update(ctx, u, disabled, actor, act, "", nil); err != nil {
 		return User{}, fmt.Errorf("update user %q: %w", name, err)
 	}
-	if disabled {
-		if err := s.st.DeleteUserSessions(ctx, u.ID, s.now()); err != nil {
-			return User{}, err
-		}
-	}
-	return u, s.record(ctx, actor, act, Actor(u), "", nil)
+	return u, nil
 }
 
 // SetRole changes a user's role and ends their sessions: they log in
@@ -234,13 +249,10 @@ func (s *Service) SetRole(ctx context.Context, name string, role Role, actor str
 	}
 	old := u.Role
 	u.Role = role
-	if err := s.st.UpdateUser(ctx, u); err != nil {
+	if err := s.update(ctx, u, true, actor, "user.role", "", map[string]any{"from": old, "to": role}); err != nil {
 		return User{}, fmt.Errorf("update user %q: %w", name, err)
 	}
-	if err := s.st.DeleteUserSessions(ctx, u.ID, s.now()); err != nil {
-		return User{}, err
-	}
-	return u, s.record(ctx, actor, "user.role", Actor(u), "", map[string]any{"from": old, "to": role})
+	return u, nil
 }
 
 // List returns every user.
@@ -379,10 +391,10 @@ func (s *Service) start(ctx context.Context, u User, stage Stage, remote, method
 func (s *Service) loggedIn(ctx context.Context, u *User, remote, method string) error {
 	t := s.now()
 	u.FailedLogins, u.LockedUntil, u.LastLoginAt = 0, nil, &t
-	if err := s.st.UpdateUser(ctx, *u); err != nil {
+	if err := s.update(ctx, *u, false, Actor(*u), "login", remote, map[string]string{"method": method}); err != nil {
 		return fmt.Errorf("record login: %w", err)
 	}
-	return s.record(ctx, Actor(*u), "login", Actor(*u), remote, map[string]string{"method": method})
+	return nil
 }
 
 // FirstLogin sets the password of the user a setup token belongs to and
@@ -416,11 +428,8 @@ func (s *Service) FirstLogin(ctx context.Context, token, password, remote string
 		return Started{}, err
 	}
 	u.SetupHash, u.SetupExpires = nil, time.Time{}
-	if err := s.st.UpdateUser(ctx, u); err != nil {
+	if err := s.update(ctx, u, false, Actor(u), "user.password", remote, map[string]string{"via": "setup token"}); err != nil {
 		return Started{}, fmt.Errorf("set password: %w", err)
-	}
-	if err := s.record(ctx, Actor(u), "user.password", Actor(u), remote, map[string]string{"via": "setup token"}); err != nil {
-		return Started{}, err
 	}
 	stage := StageFull
 	if u.Role == Admin {
@@ -474,7 +483,11 @@ func (s *Service) VerifyTOTP(ctx context.Context, sess Session, u User, code, re
 	if u.Locked(s.now()) {
 		return Started{}, s.refuse(ctx, &u, u.Name, remote, "locked")
 	}
-	step, ok := matchTOTP(u.TOTPSecret, code, s.cfg.Now())
+	secret, err := s.openTOTP(u)
+	if err != nil {
+		return Started{}, err
+	}
+	step, ok := matchTOTP(secret, code, s.cfg.Now())
 	if !ok {
 		return Started{}, s.refuse(ctx, &u, u.Name, remote, "wrong TOTP code")
 	}
@@ -510,7 +523,11 @@ func (s *Service) EnrolTOTP(ctx context.Context, sess Session, u User, secret []
 		return Started{}, ErrNoSession
 	}
 	if u.HasTOTP() {
-		cur, ok := matchTOTP(u.TOTPSecret, current, s.cfg.Now())
+		old, err := s.openTOTP(u)
+		if err != nil {
+			return Started{}, err
+		}
+		cur, ok := matchTOTP(old, current, s.cfg.Now())
 		if !ok {
 			return Started{}, s.refuse(ctx, &u, u.Name, remote, "wrong current TOTP code (replacing the factor)")
 		}
@@ -526,12 +543,13 @@ func (s *Service) EnrolTOTP(ctx context.Context, sess Session, u User, secret []
 	if !ok {
 		return Started{}, fmt.Errorf("%w: the code does not match the secret (check the device's clock)", ErrInvalid)
 	}
-	u.TOTPSecret, u.TOTPStep = secret, step
-	if err := s.st.UpdateUser(ctx, u); err != nil {
-		return Started{}, fmt.Errorf("enrol TOTP: %w", err)
-	}
-	if err := s.record(ctx, Actor(u), "user.totp.enrol", Actor(u), remote, nil); err != nil {
+	sealedSecret, err := s.sealTOTP(u.ID, secret)
+	if err != nil {
 		return Started{}, err
+	}
+	u.TOTPSecret, u.TOTPStep = sealedSecret, step
+	if err := s.update(ctx, u, false, Actor(u), "user.totp.enrol", remote, nil); err != nil {
+		return Started{}, fmt.Errorf("enrol TOTP: %w", err)
 	}
 	if sess.Stage == StageEnrol {
 		return s.promote(ctx, sess, u, remote, "password+totp-enrol")

@@ -6,10 +6,14 @@ import (
 	"crypto/sha1"
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/sealed"
 )
 
 // TOTP (RFC 6238) as authenticator apps implement it: HMAC-SHA-1, 6 digits,
@@ -96,4 +100,33 @@ func matchTOTP(secret []byte, code string, t time.Time) (int64, bool) {
 		}
 	}
 	return found, ok
+}
+
+// TOTP secrets are kept sealed (internal/sealed) under the data key, bound
+// to the user's id: a copy of the database does not let anyone mint codes.
+// A secret stored in clear by an older release still works and is sealed
+// at the user's next enrolment.
+
+func totpAD(id int64) []byte { return []byte("account.totp|" + strconv.FormatInt(id, 10)) }
+
+// sealTOTP seals a new secret for user id; without a data key it refuses,
+// naming the flag that fixes it.
+func (s *Service) sealTOTP(id int64, secret []byte) ([]byte, error) {
+	b, err := s.cfg.Keys.Seal(secret, totpAD(id))
+	if errors.Is(err, sealed.ErrNoKey) {
+		return nil, fmt.Errorf("%w: a second factor is stored encrypted, and this server has no data key: start it with --data-key FILE (see \"nigehban datakey generate\")", ErrNoDataKey)
+	}
+	return b, err
+}
+
+// openTOTP returns u's secret in clear.
+func (s *Service) openTOTP(u User) ([]byte, error) {
+	if !sealed.IsSealed(u.TOTPSecret) {
+		return u.TOTPSecret, nil // stored in clear before secrets were sealed
+	}
+	b, err := s.cfg.Keys.Open(u.TOTPSecret, totpAD(u.ID))
+	if err != nil {
+		return nil, fmt.Errorf("open the TOTP secret of %s: %w", Actor(u), err)
+	}
+	return b, nil
 }

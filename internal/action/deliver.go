@@ -3,6 +3,7 @@ package action
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -424,4 +425,21 @@ func post(ctx context.Context, client *http.Client, e Event) error {
 		return fmt.Errorf("receiver answered %s", resp.Status)
 	}
 	return nil
+}
+
+// SendTest posts one signed test event ("webhook.test") to w, as a real
+// delivery would be posted, so a curator can check a receiver's address
+// and secret. It bypasses the outbox: nothing is retried or kept.
+func SendTest(ctx context.Context, client *http.Client, w Webhook, by string) error {
+	payload, err := json.Marshal(map[string]any{
+		"event":    "webhook.test",
+		"event_id": "test-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		"bank":     w.Bank,
+		"by":       by,
+		"at":       time.Now().UTC().Format(time.RFC3339),
+	})
+	if err != nil {
+		return err
+	}
+	return post(ctx, client, Event{Bank: w.Bank, URL: w.URL, Secret: w.Secret, Payload: payload})
 }

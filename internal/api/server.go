@@ -52,6 +52,7 @@ import (
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -72,6 +73,10 @@ type Store interface {
 
 // Config tunes the service; zero fields take the defaults.
 type Config struct {
+	// DataKeys seals personal data and credentials at rest (uploader
+	// context, exchange and report credentials); nil when no --data-key is
+	// configured, and then such data is refused rather than stored in clear.
+	DataKeys *sealed.Ring
 	// MaxUploadBytes bounds uploaded media (default 64 MiB); MaxBodyBytes
 	// bounds JSON bodies (default 4 MiB) and bulk imports (64× that).
 	MaxUploadBytes int64

@@ -153,6 +153,11 @@ func (c *Console) enrol(w http.ResponseWriter, r *http.Request, v *visit) error 
 		c.showEnrol(w, r, v, http.StatusBadRequest, secret, "That code does not match; check the app and the phone's clock, then try again.")
 		return nil
 	}
+	if errors.Is(err, account.ErrNoDataKey) {
+		c.showEnrol(w, r, v, http.StatusServiceUnavailable, secret,
+			"This server cannot store a second factor: it was started without a data key. Ask its operator to restart it with --data-key (see \"nigehban datakey generate\").")
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,9 @@ func BenchmarkPages(b *testing.B) {
 		{"audit-old", "/ui/audit?before=500"},
 		{"users", "/ui/users"},
 		{"apikeys", "/ui/apikeys"},
+		{"matches", "/ui/matches"},
+		{"webhooks", "/ui/webhooks"},
+		{"debug", "/ui/debug"},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {

@@ -59,7 +59,7 @@ func newSite(t *testing.T) *site {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &testClock{}
-	con, err := console.New(st, console.Config{InsecureCookies: true,
+	con, err := console.New(st, console.Config{InsecureCookies: true, DataKeys: testDataKeys(t),
 		Account: account.Config{KDF: testKDF, Now: clk.now}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -30,14 +30,17 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
+	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/sealed"
 )
 
 //go:embed templates/*.html
@@ -64,11 +67,20 @@ type Store interface {
 		after int64, scan, limit int) (sigs []bank.Signal, next int64, err error)
 	// OutboxDepth counts webhook events waiting for delivery.
 	OutboxDepth(ctx context.Context) (int64, error)
+	// Webhooks, SetWebhook, DeadEvents and RetryDead are the webhook
+	// outbox's (action.Store).
+	Webhooks(ctx context.Context) ([]action.Webhook, error)
+	SetWebhook(ctx context.Context, w action.Webhook, by audit.Actor) error
+	DeadEvents(ctx context.Context, after int64, limit int) ([]action.Event, error)
+	RetryDead(ctx context.Context, ids []int64, by audit.Actor) ([]int64, error)
 }
 
 // Config tunes the console; the zero value serves with Secure cookies and
 // the account defaults.
 type Config struct {
+	// DataKeys opens personal data sealed at rest (see internal/sealed);
+	// nil without --data-key.
+	DataKeys *sealed.Ring
 	// InsecureCookies drops the Secure attribute (and HSTS), for plain
 	// HTTP on localhost in tests and development only.
 	InsecureCookies bool
@@ -81,6 +93,10 @@ type Config struct {
 	// Clients names the client behind a request (trusted reverse proxies),
 	// as the API does: lockouts and audit entries key on it.
 	Clients clientip.Resolver
+	// WebhookAllowPrivate lets webhooks point at loopback and private
+	// addresses (serve --webhook-allow-private), for test deliveries and
+	// the URL check as the deliverer applies them.
+	WebhookAllowPrivate bool
 	// Log receives errors (default slog.Default()).
 	Log *slog.Logger
 }
@@ -95,6 +111,10 @@ type Console struct {
 	pages map[string]*template.Template
 	h     http.Handler
 	fails *throttle // failed logins per remote address
+
+	imports    imports // bank imports started here
+	clientOnce sync.Once
+	client     *http.Client // test webhook deliveries
 }
 
 // Failed logins (password, setup token or TOTP code) from one address:
@@ -111,6 +131,9 @@ const Prefix = "/ui/"
 func New(st Store, cfg Config) (*Console, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Account.Keys == nil {
+		cfg.Account.Keys = cfg.DataKeys
 	}
 	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
 		fails: newThrottle(loginBurst, loginEvery)}
@@ -165,6 +188,17 @@ var pageTable = []page{
 	{"GET", "/ui/banks/{name}/signals/{id}", roleNeeded, account.Viewer, (*Console).signalDetail},
 	{"POST", "/ui/banks/{name}/signals", roleNeeded, account.Curator, (*Console).addSignal},
 	{"POST", "/ui/banks/{name}/signals/{id}/remove", roleNeeded, account.Curator, (*Console).removeSignal},
+	{"POST", "/ui/banks", roleNeeded, account.Curator, (*Console).createBank},
+	{"POST", "/ui/banks/{name}/settings", roleNeeded, account.Curator, (*Console).bankSettings},
+	{"GET", "/ui/banks/{name}/export", roleNeeded, account.Curator, (*Console).exportBank},
+	{"POST", "/ui/banks/{name}/import", roleNeeded, account.Curator, (*Console).importBank},
+	{"GET", "/ui/imports/{id}", roleNeeded, account.Curator, (*Console).importProgress},
+	{"GET", "/ui/webhooks", roleNeeded, account.Curator, (*Console).webhooks},
+	{"POST", "/ui/webhooks", roleNeeded, account.Curator, (*Console).setWebhook},
+	{"POST", "/ui/banks/{name}/webhook/test", roleNeeded, account.Curator, (*Console).testWebhook},
+	{"POST", "/ui/webhooks/dead/retry", roleNeeded, account.Curator, (*Console).retryDead},
+	{"GET", "/ui/debug", roleNeeded, account.Moderator, (*Console).debugger},
+	{"POST", "/ui/debug", roleNeeded, account.Moderator, (*Console).debugCompare},
 	{"GET", "/ui/matches", roleNeeded, account.Moderator, (*Console).matches},
 	{"GET", "/ui/audit", roleNeeded, account.Admin, (*Console).auditLog},
 	{"GET", "/ui/users", roleNeeded, account.Admin, (*Console).users},

@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/hashlist"
 	"github.com/nigehban/nigehban/internal/history"
 )
 
@@ -78,8 +80,18 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) err
 	for _, b := range rows {
 		total += b.Total
 	}
+	now := time.Now()
+	days, err := c.st.HitsPerDay(r.Context(), now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -(chartDays-1)))
+	if err != nil {
+		return err
+	}
+	dead, err := c.st.DeadEvents(r.Context(), 0, 1000)
+	if err != nil {
+		return err
+	}
 	c.render(w, r, v, http.StatusOK, "overview", "Overview", map[string]any{
-		"Banks": rows, "Types": signalTypes, "Total": total, "Outbox": depth})
+		"Banks": rows, "Types": signalTypes, "Total": total, "Outbox": depth, "Dead": len(dead),
+		"Chart": buildChart(days, now)})
 	return nil
 }
 
@@ -88,7 +100,7 @@ func (c *Console) bankList(w http.ResponseWriter, r *http.Request, v *visit) err
 	if err != nil {
 		return err
 	}
-	c.render(w, r, v, http.StatusOK, "banks", "Banks", map[string]any{"Banks": rows, "Types": signalTypes})
+	c.render(w, r, v, http.StatusOK, "banks", "Banks", map[string]any{"Banks": rows, "Types": signalTypes, "Actions": bank.Actions})
 	return nil
 }
 
@@ -175,7 +187,7 @@ func (c *Console) bankDetail(w http.ResponseWriter, r *http.Request, v *visit) e
 		stats = &st
 	}
 	data := map[string]any{"Bank": b, "Signals": sigs, "Search": s, "Types": signalTypes, "Stats": stats,
-		"Msg": flash[q.Get("msg")]}
+		"Msg": flash[q.Get("msg")], "Actions": bank.Actions, "Formats": importFormats, "ExportFormats": exportFormats}
 	if next > 0 {
 		data["Next"] = "?" + s.query(next)
 	}
@@ -188,12 +200,21 @@ func (c *Console) bankDetail(w http.ResponseWriter, r *http.Request, v *visit) e
 
 // flash are the messages a redirect may ask a page to show (by key, so a
 // link cannot make the console display arbitrary text).
+// Formats offered on a bank's page: every format the reader knows, and
+// the ones an export writes (nigehban is hash output, read only).
+var (
+	importFormats = hashlist.Formats()
+	exportFormats = []hashlist.Format{hashlist.CSV, hashlist.JSONL, hashlist.Plain, hashlist.TE, hashlist.VICS}
+)
+
 var flash = map[string]string{
 	"added":     "Signal added.",
 	"unchanged": "That signal was already in the bank; nothing changed.",
 	"removed":   "Signal removed.",
 	"revoked":   "API key revoked.",
 	"changed":   "User changed.",
+	"created":   "Bank created.",
+	"saved":     "Saved.",
 }
 
 func pathID(r *http.Request) (int64, error) {

@@ -23,6 +23,8 @@ var nav = []navItem{
 	{"/ui/", "Overview", account.Viewer},
 	{"/ui/banks", "Banks", account.Viewer},
 	{"/ui/matches", "Match history", account.Moderator},
+	{"/ui/debug", "Compare", account.Moderator},
+	{"/ui/webhooks", "Webhooks", account.Curator},
 	{"/ui/audit", "Audit log", account.Admin},
 	{"/ui/users", "Users", account.Admin},
 	{"/ui/apikeys", "API keys", account.Admin},
@@ -57,6 +59,7 @@ var funcs = template.FuncMap{
 	"allows": func(u *account.User, role string) bool { return u != nil && u.Role.Allows(account.Role(role)) },
 	"roles":  func() []account.Role { return account.Roles },
 	"str":    func(b []byte) string { return string(b) },
+	"sub":    func(a, b int) int { return a - b },
 }
 
 func (c *Console) parseTemplates() error {

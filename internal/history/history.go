@@ -45,6 +45,16 @@ type Store interface {
 	ListHits(ctx context.Context, q Query) ([]Hit, error)
 	// PruneHits deletes hits recorded before t and returns how many.
 	PruneHits(ctx context.Context, before time.Time) (int64, error)
+	// HitsPerDay counts the hits recorded since t per UTC day and bank,
+	// by day then bank.
+	HitsPerDay(ctx context.Context, since time.Time) ([]DayCount, error)
+}
+
+// DayCount is the number of hits of one bank on one UTC day.
+type DayCount struct {
+	Day  time.Time `json:"day"` // midnight UTC
+	Bank string    `json:"bank"`
+	Hits int64     `json:"hits"`
 }
 
 // MaxContentID bounds a content id (bytes).

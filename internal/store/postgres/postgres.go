@@ -144,6 +144,7 @@ var flavor = sqlcore.Flavor{
 	// across replicas.
 	AuditHead:       `SELECT seq, hash FROM audit_head FOR UPDATE`,
 	AuditHeadUpdate: `UPDATE audit_head SET seq = ?, hash = ?`,
+	Day:             func(col string) string { return `floor(extract(epoch FROM ` + col + `) / 86400)::bigint` },
 	ReserveChanges: func(ctx context.Context, q sqlcore.Querier, n int) (int64, error) {
 		var last int64
 		if err := q.QueryRow(ctx, `UPDATE change_seq SET last = last + ? RETURNING last`, n).Scan(&last); err != nil {

@@ -132,6 +132,9 @@ type Flavor struct {
 	ReserveChanges func(ctx context.Context, tx Querier, n int) (int64, error)
 	// CheckEngine runs the engine's own integrity checks, if any.
 	CheckEngine func(ctx context.Context, r Querier) error
+	// Day returns an expression for the UTC day of the time column col,
+	// as days since 1970-01-01 (an integer).
+	Day func(col string) string
 }
 
 // Core implements the store interfaces over an Engine and a Flavor.

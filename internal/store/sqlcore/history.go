@@ -64,3 +64,15 @@ func (c *Core) PruneHits(ctx context.Context, before time.Time) (int64, error) {
 	})
 	return n, err
 }
+
+// HitsPerDay implements history.Store.
+func (c *Core) HitsPerDay(ctx context.Context, since time.Time) ([]history.DayCount, error) {
+	day := c.f.Day("at")
+	return queryAll(ctx, c.eng.Reader(), func(row Row) (history.DayCount, error) {
+		var d history.DayCount
+		var n int64
+		err := row.Scan(&n, &d.Bank, &d.Hits)
+		d.Day = time.Unix(n*86400, 0).UTC()
+		return d, err
+	}, `SELECT `+day+`, bank, COUNT(*) FROM match_hits WHERE at >= ? GROUP BY 1, 2 ORDER BY 1, 2`, c.f.Time(since))
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
+	"github.com/nigehban/nigehban/internal/audit"
 )
 
 // Console accounts and sessions (account.Store).
@@ -48,20 +49,28 @@ func (c *Core) setupTime(u account.User) any {
 }
 
 // CreateUser implements account.Store.
-func (c *Core) CreateUser(ctx context.Context, u account.User) (account.User, error) {
+func (c *Core) CreateUser(ctx context.Context, u account.User, entry func(account.User) audit.Entry) (account.User, error) {
 	u.CreatedAt = Now()
-	var id int64
 	err := c.write(ctx, func(tx Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO users (name, role, password_hash, setup_hash, setup_expires,
+		err := tx.QueryRow(ctx, `INSERT INTO users (name, role, password_hash, setup_hash, setup_expires,
 			totp_secret, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (name) DO NOTHING RETURNING id`,
-			u.Name, string(u.Role), u.PasswordHash, u.SetupHash, c.setupTime(u), u.TOTPSecret, c.f.Time(u.CreatedAt), u.CreatedBy).Scan(&id)
+			u.Name, string(u.Role), u.PasswordHash, u.SetupHash, c.setupTime(u), u.TOTPSecret, c.f.Time(u.CreatedAt), u.CreatedBy).Scan(&u.ID)
+		if err != nil {
+			return err
+		}
+		if entry != nil {
+			_, err = c.AppendTx(ctx, tx, entry(u))
+		}
+		return err
 	})
 	if isNoRows(err) {
 		return account.User{}, account.ErrExists
 	}
-	u.ID = id
-	return u, err
+	if err != nil {
+		return account.User{}, err
+	}
+	return u, nil
 }
 
 // GetUser implements account.Store.
@@ -85,20 +94,30 @@ func (c *Core) ListUsers(ctx context.Context) ([]account.User, error) {
 }
 
 // UpdateUser implements account.Store.
-func (c *Core) UpdateUser(ctx context.Context, u account.User) error {
-	var n int64
-	err := c.write(ctx, func(tx Tx) error {
-		var err error
-		n, err = tx.Exec(ctx, `UPDATE users SET role = ?, password_hash = ?, setup_hash = ?, setup_expires = ?,
+func (c *Core) UpdateUser(ctx context.Context, u account.User, ch account.Change) error {
+	return c.write(ctx, func(tx Tx) error {
+		n, err := tx.Exec(ctx, `UPDATE users SET role = ?, password_hash = ?, setup_hash = ?, setup_expires = ?,
 			totp_secret = ?, totp_step = ?, failed_logins = ?, locked_until = ?, disabled_at = ?, last_login_at = ?
 			WHERE id = ?`, string(u.Role), u.PasswordHash, u.SetupHash, c.setupTime(u), u.TOTPSecret, u.TOTPStep,
 			u.FailedLogins, c.optTime(u.LockedUntil), c.optTime(u.DisabledAt), c.optTime(u.LastLoginAt), u.ID)
-		return err
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return account.ErrNotFound
+		}
+		if ch.EndSessions {
+			if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, u.ID); err != nil {
+				return err
+			}
+		}
+		if ch.Audit != nil {
+			if _, err := c.AppendTx(ctx, tx, *ch.Audit); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	if err == nil && n == 0 {
-		return account.ErrNotFound
-	}
-	return err
 }
 
 // RecordLoginFailure implements account.Store.
