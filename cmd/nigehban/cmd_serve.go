@@ -18,6 +18,7 @@ import (
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/sealed"
 )
 
@@ -44,7 +45,9 @@ media or hashes against the banks, curate banks, manage keys. The OpenAPI
 document is at /openapi.json, metrics at /metrics, health at /healthz and
 /readyz. Every /v1 call needs an API key: create the first with
 "nigehban apikey create --role admin". The web console is at /ui/ for
-people with accounts ("nigehban user create NAME --role admin"). Several replicas can share one
+people with accounts ("nigehban user create NAME --role admin"). The public
+page /protect lets people hash their own images on their device and submit
+only the hashes (no login). Several replicas can share one
 PostgreSQL database; each follows the bank change log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -98,6 +101,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
+	f.IntVar(&cfg.Protect.Difficulty, "protect-difficulty", 0, "proof of work a /protect submission needs, in leading zero bits of SHA-256 (default 18)")
 	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
 	f.StringVar(&alertsFile, "alerts", "", "enable the missing-child desk (ZARRA intake, two-hour clock, CAP alerts at /alerts/feed.atom) with this JSON configuration (mode 0600: sender, base_url, escalation chain and partners with their webhook secrets); needs --data-key")
 	f.StringVar(&ui.PreviewDefault, "preview-default", "blur", "how review previews show for reviewers who chose nothing: blur (blurred and greyscale until clicked) or clear")
@@ -132,6 +136,12 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
 	mux.Handle(console.Prefix, con.Handler()) // the web console, /ui/
+	web, err := protect.NewWeb()
+	if err != nil {
+		return err
+	}
+	mux.Handle(protect.Prefix, web.Handler()) // the public self-hashing page
+	mux.Handle(protect.Prefix+"/", web.Handler())
 	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 

@@ -53,6 +53,8 @@ const (
 	limitUpload
 	// limitImport is 64 × Config.MaxBodyBytes (bulk hash lists).
 	limitImport
+	// limitProtect is protectMaxBody: one self-submission's hashes.
+	limitProtect
 )
 
 // String is the limit's name in /openapi.json (x-body-limit).
@@ -64,6 +66,8 @@ func (l bodyLimit) String() string {
 		return "upload"
 	case limitImport:
 		return "import"
+	case limitProtect:
+		return "protect"
 	}
 	return fmt.Sprintf("bodyLimit(%d)", int(l))
 }
@@ -73,6 +77,7 @@ var (
 	jsonBody      = []body{{"application/json", limitJSON}}
 	uploadBody    = []body{{"multipart/form-data", limitUpload}}
 	importBody    = []body{{"application/octet-stream", limitImport}}
+	protectBody   = []body{{"application/json", limitProtect}}
 	jsonOrUpload  = []body{{"application/json", limitJSON}, {"multipart/form-data", limitUpload}}
 	noRequestBody []body
 )
@@ -123,6 +128,10 @@ var routeTable = []route{
 	{"GET", "/v1/apikeys", apikey.Admin, "List API keys (never secrets).", noRequestBody, noBankChange, (*Server).listKeys},
 	{"POST", "/v1/apikeys", apikey.Admin, "Create an API key {name, role}; the secret is in this answer only.", jsonBody, noBankChange, (*Server).createKey},
 	{"DELETE", "/v1/apikeys/{id}", apikey.Admin, "Revoke an API key.", noRequestBody, noBankChange, (*Server).revokeKey},
+	{"GET", "/v1/protect/challenge", "", "A proof-of-work challenge for one self-submission (no key: the public /protect page).", noRequestBody, noBankChange, (*Server).protectChallenge},
+	{"POST", "/v1/protect/cases", "", "Submit hashes of one's own images {signals:[{type,value,quality}], age, category, proof:{challenge,nonce}} into the victim-submitted bank (review only); answers a case number and PIN, shown once. No key; limited per address.", protectBody, changesBanks, (*Server).protectSubmit},
+	{"GET", "/v1/protect/cases/{number}", "", "A self-submitted case's status; the PIN in the X-Protect-PIN header. Wrong PINs are limited per address and lock the case.", noRequestBody, noBankChange, (*Server).protectStatus},
+	{"DELETE", "/v1/protect/cases/{number}", "", "Withdraw a self-submitted case (PIN in X-Protect-PIN): its hashes leave the bank at once and the change log carries their removal to replicas and partners.", noRequestBody, changesBanks, (*Server).protectWithdraw},
 	{"GET", "/metrics", apikey.Curator, "Prometheus metrics (they name banks and count their hits, so a curator key is needed; serve --metrics-addr serves them without one on a separate, internal address).", noRequestBody, noBankChange, (*Server).serveMetrics},
 }
 
@@ -229,6 +238,8 @@ func (s *Server) maxBytes(rt route, contentType string) int64 {
 		return s.cfg.MaxUploadBytes + 1<<20
 	case limitImport:
 		return 64 * s.cfg.MaxBodyBytes
+	case limitProtect:
+		return protectMaxBody
 	}
 	return s.cfg.MaxBodyBytes
 }

@@ -52,6 +52,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/vpdq"
@@ -134,6 +135,9 @@ type Config struct {
 	// configuration over the server's store, with DataKeys (serve
 	// --alerts FILE).
 	AlertDesk *alert.Config
+	// Protect tunes /v1/protect (victim self-submissions; served when the
+	// store keeps cases).
+	Protect protect.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -201,6 +205,7 @@ type Server struct {
 	metrics        *metrics
 	mux            *http.ServeMux
 	patterns       []string // what mux serves, for the OpenAPI test
+	protect        *protect.Service
 }
 
 // New makes a Server over st.
@@ -220,6 +225,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s.failLimit = newLimiter[string](failRate, failBurst)
 	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)
 	s.clients = clientip.Resolver{Trusted: cfg.TrustedProxies}
+	if ps, ok := st.(protect.Store); ok {
+		s.protect = protect.NewService(ps, s.svc, cfg.Protect)
+	}
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.metricsHandler = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})

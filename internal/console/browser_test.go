@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -21,36 +19,14 @@ import (
 	"github.com/nigehban/nigehban/internal/alert/alerttest"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/browsertest"
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-// Browser tests drive the real pages in Debian's chromium-headless-shell
-// (scripts/setup installs it; NIGEHBAN_CHROMIUM names another binary).
-// They are skipped by -short; without a browser they skip, except with
-// CI=true, where they fail.
-
-// chromium returns the browser to test with.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	for _, p := range []string{os.Getenv("NIGEHBAN_CHROMIUM"), "/usr/bin/chromium-headless-shell", "chromium-headless-shell", "chromium"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no headless Chromium (install chromium-headless-shell: scripts/setup)")
-	}
-	t.Skip("no headless Chromium (install chromium-headless-shell: scripts/setup)")
-	return ""
-}
+// Browser tests drive the real pages in headless Chromium
+// (internal/browsertest).
 
 // testClock is the console's clock in browser tests, so TOTP steps can be
 // advanced without waiting.
@@ -81,7 +57,7 @@ func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
 // newSiteWith is newSite with the console's Config changed by setup.
 func newSiteWith(t *testing.T, setup func(*console.Config)) *site {
 	t.Helper()
-	bin := chromium(t)
+	bin := browsertest.Chromium(t)
 	ctx := context.Background()
 	st, err := store.Open(ctx, storetest.SQLitePath(t))
 	if err != nil {
@@ -107,26 +83,7 @@ func newSiteWith(t *testing.T, setup func(*console.Config)) *site {
 	mux.Handle(console.Prefix, con.Handler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	alloc, cancel := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		// Review previews come from a test HTTPS server with its own certificate.
-		chromedp.Flag("ignore-certificate-errors", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	t.Cleanup(cancel)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
+	browser := browsertest.Start(t, bin)
 	return &site{st: st, con: con, url: srv.URL, clock: clk, browser: browser, desk: desk}
 }
 

@@ -60,6 +60,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
@@ -75,6 +76,7 @@ type Store interface {
 	audit.LogStore
 	action.Store
 	alert.Store
+	protect.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)

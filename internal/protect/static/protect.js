@@ -1,0 +1,223 @@
+// The /protect page: files are hashed on this device by the WebAssembly
+// worker; only their hashes (and the age and category the person chose)
+// are ever sent, to this origin. Thumbnails come from the files in memory.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const T = JSON.parse($('msgs').textContent);
+  const pick = $('pick');
+  const items = [];
+  let worker = null, seq = 0;
+  const pending = new Map();
+
+  function call(msg, transfer, onProgress) {
+    return new Promise((resolve) => {
+      const id = ++seq;
+      pending.set(id, { resolve, onProgress });
+      worker.postMessage(Object.assign({ id }, msg), transfer || []);
+    });
+  }
+
+  async function startWorker() {
+    const resp = await fetch(pick.dataset.worker, { integrity: pick.dataset.workerSri, credentials: 'omit' });
+    const blob = new Blob([await resp.text()], { type: 'text/javascript' });
+    worker = new Worker(URL.createObjectURL(blob));
+    worker.onmessage = (e) => {
+      const p = pending.get(e.data.id);
+      if (!p) return;
+      if ('progress' in e.data) { if (p.onProgress) p.onProgress(e.data.progress); return; }
+      pending.delete(e.data.id);
+      p.resolve(e.data.result);
+    };
+    const r = await call({ op: 'init', wasm: new URL(pick.dataset.wasm, location.href).href, sri: pick.dataset.wasmSri });
+    if (r.error) throw new Error(r.error);
+  }
+  const ready = startWorker();
+
+  function showError(msg) {
+    $('error').textContent = T.error + ' ' + msg;
+    $('error').hidden = false;
+  }
+
+  function once(el, ev) {
+    return new Promise((resolve, reject) => {
+      const ok = () => { el.removeEventListener('error', bad); resolve(); };
+      const bad = () => { el.removeEventListener(ev, ok); reject(new Error(T.failed)); };
+      el.addEventListener(ev, ok, { once: true });
+      el.addEventListener('error', bad, { once: true });
+    });
+  }
+
+  // vPDQ timestamps as the reference writes them: float32(n)/float32(fps),
+  // to the millisecond.
+  function timestamp(n, fps) {
+    const t = Math.fround(Math.fround(n) / Math.fround(fps));
+    return (Math.round(t * 1000) / 1000).toFixed(3);
+  }
+
+  function row(file) {
+    const li = document.createElement('li');
+    const thumb = document.createElement(file.type.startsWith('video/') ? 'canvas' : 'img');
+    if (thumb.tagName === 'IMG') {
+      thumb.alt = '';
+      thumb.src = URL.createObjectURL(file); // local memory only
+    }
+    const info = document.createElement('div');
+    info.className = 'info';
+    const name = document.createElement('div');
+    name.textContent = file.name;
+    const bar = document.createElement('progress');
+    bar.max = 1; bar.value = 0;
+    const state = document.createElement('div');
+    state.className = 'state';
+    state.textContent = T.waiting;
+    info.append(name, bar, state);
+    const rm = document.createElement('button');
+    rm.type = 'button';
+    rm.textContent = T.remove;
+    li.append(thumb, info, rm);
+    li.dataset.name = file.name;
+    li.dataset.state = 'waiting';
+    $('list').append(li);
+    const it = { file, li, thumb, bar, state, signals: null };
+    rm.addEventListener('click', () => {
+      items.splice(items.indexOf(it), 1);
+      li.remove();
+      update();
+    });
+    return it;
+  }
+
+  async function hashImage(it) {
+    const bytes = await it.file.arrayBuffer();
+    it.bar.removeAttribute('value'); // indeterminate while the worker decodes
+    const r = await call({ op: 'image', bytes }, [bytes]);
+    if (r.error) throw new Error(r.error);
+    it.li.dataset.pdq = r.pdq;
+    it.li.dataset.quality = r.quality;
+    it.li.dataset.dihedral = r.dihedral.join(',');
+    it.li.dataset.md5 = r.md5;
+    it.li.dataset.sha256 = r.sha256;
+    const sigs = [{ type: 'pdq', value: r.pdq, quality: r.quality }];
+    for (const d of new Set(r.dihedral.slice(1))) if (d !== r.pdq) sigs.push({ type: 'pdq', value: d, quality: r.quality });
+    sigs.push({ type: 'md5', value: r.md5 }, { type: 'sha256', value: r.sha256 });
+    return sigs;
+  }
+
+  async function hashVideo(it) {
+    const info = await call({ op: 'video', file: it.file }, [], (p) => { it.bar.value = p * 0.1; });
+    if (info.error) throw new Error(info.error);
+    if (info.timing.error) throw new Error(info.timing.error);
+    const { frames, fps, frame_mod: mod } = info.timing;
+    const url = URL.createObjectURL(it.file);
+    const v = document.createElement('video');
+    v.muted = true;
+    v.preload = 'auto';
+    v.src = url;
+    try {
+      await once(v, 'loadeddata');
+      const total = Math.ceil(frames / mod);
+      const out = [];
+      let canvas = null, ctx = null;
+      for (let k = 0, n = 0; n < frames; k++, n += mod) {
+        v.currentTime = (n + 0.5) / fps; // the middle of frame n
+        await once(v, 'seeked');
+        const vf = new VideoFrame(v);
+        const w = vf.displayWidth, h = vf.displayHeight;
+        if (!canvas || canvas.width !== w || canvas.height !== h) {
+          canvas = new OffscreenCanvas(w, h);
+          ctx = canvas.getContext('2d', { willReadFrequently: true });
+        }
+        ctx.drawImage(vf, 0, 0, w, h);
+        vf.close();
+        if (k === 0) {
+          it.thumb.width = 56; it.thumb.height = 56;
+          it.thumb.getContext('2d').drawImage(canvas, 0, 0, 56, 56);
+        }
+        const rgba = ctx.getImageData(0, 0, w, h).data.buffer;
+        const r = await call({ op: 'frame', rgba, width: w, height: h }, [rgba]);
+        if (r.error) throw new Error(r.error);
+        out.push(r.pdq + ',' + r.quality + ',' + timestamp(n, fps));
+        it.bar.value = 0.1 + 0.9 * (k + 1) / total;
+        it.state.textContent = T.frames + ' ' + (k + 1) + '/' + total;
+      }
+      const vpdq = JSON.stringify(out);
+      it.li.dataset.vpdq = vpdq;
+      it.li.dataset.md5 = info.sums.md5;
+      it.li.dataset.sha256 = info.sums.sha256;
+      return [{ type: 'vpdq', value: vpdq }, { type: 'md5', value: info.sums.md5 }, { type: 'sha256', value: info.sums.sha256 }];
+    } finally {
+      v.removeAttribute('src');
+      v.load();
+      URL.revokeObjectURL(url);
+    }
+  }
+
+  let queue = Promise.resolve();
+  function add(files) {
+    for (const file of files) {
+      const it = row(file);
+      items.push(it);
+      queue = queue.then(async () => {
+        if (!items.includes(it)) return;
+        it.state.textContent = T.hashing;
+        it.li.dataset.state = 'hashing';
+        const started = performance.now();
+        try {
+          await ready;
+          it.signals = file.type.startsWith('video/') ? await hashVideo(it) : await hashImage(it);
+          it.state.textContent = T.done;
+          it.li.dataset.state = 'done';
+        } catch (err) {
+          it.state.textContent = T.failed + ' (' + err.message + ')';
+          it.li.dataset.state = 'failed';
+        }
+        it.li.dataset.ms = Math.round(performance.now() - started);
+        it.bar.value = 1;
+        update();
+      });
+    }
+    update();
+  }
+
+  function update() {
+    const done = items.filter((it) => it.signals);
+    $('send').hidden = items.length === 0;
+    $('submit').disabled = done.length === 0 || done.length !== items.filter((it) => it.li.dataset.state !== 'failed').length;
+  }
+
+  async function submit() {
+    $('submit').disabled = true;
+    $('working').hidden = false;
+    $('error').hidden = true;
+    try {
+      const signals = items.filter((it) => it.signals).flatMap((it) => it.signals);
+      const cr = await fetch('/v1/protect/challenge', { credentials: 'omit', cache: 'no-store' });
+      if (!cr.ok) throw new Error(cr.status === 429 ? T.limited : 'HTTP ' + cr.status);
+      const ch = await cr.json();
+      const { nonce } = await call({ op: 'solve', challenge: ch.challenge, difficulty: ch.difficulty });
+      const body = JSON.stringify({ signals, age: $('age').value, category: $('category').value,
+        proof: { challenge: ch.challenge, nonce } });
+      const resp = await fetch('/v1/protect/cases', { method: 'POST', credentials: 'omit', cache: 'no-store',
+        headers: { 'Content-Type': 'application/json' }, body });
+      const out = await resp.json();
+      if (resp.status === 429) throw new Error(T.limited);
+      if (!resp.ok) throw new Error(out.error ? out.error.message : 'HTTP ' + resp.status);
+      $('case-number').textContent = out.number;
+      $('case-pin').textContent = out.pin;
+      $('case-hashes').textContent = out.hashes;
+      $('receipt').hidden = false;
+      $('pick').hidden = true;
+      $('send').hidden = true;
+    } catch (err) {
+      showError(err.message);
+      $('submit').disabled = false;
+    } finally {
+      $('working').hidden = true;
+    }
+  }
+
+  $('files').addEventListener('change', (e) => { add(Array.from(e.target.files)); e.target.value = ''; });
+  $('submit').addEventListener('click', submit);
+  ready.catch((err) => showError(err.message));
+})();
