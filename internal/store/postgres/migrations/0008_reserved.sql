@@ -1,0 +1,2 @@
+-- Reserved for a migration of a parallel branch (dropped at merge).
+SELECT 1;
