@@ -128,6 +128,16 @@ func (s *Service) Feedback(ctx context.Context, sig bank.Signal, v Verdict, deci
 	if name == "" {
 		return false, nil
 	}
+	x, err := s.St.GetExchange(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil // the exchange was deleted since
+	}
+	if err != nil {
+		return false, fmt.Errorf("exchange %s: %w", name, err)
+	}
+	if !TakesFeedback(x.Kind) {
+		return false, nil
+	}
 	op := Opinion{Exchange: name, SignalID: sig.ID, EntryID: sig.Extra[MetaEntry], Member: sig.Extra[MetaMember],
 		Type: sig.Type, Value: sig.Value, Verdict: v, Decision: decision}
 	created, err := s.St.QueueOpinion(ctx, op, by)
@@ -135,6 +145,11 @@ func (s *Service) Feedback(ctx context.Context, sig bank.Signal, v Verdict, deci
 		return false, fmt.Errorf("queue opinion for exchange %s: %w", name, err)
 	}
 	return created, nil
+}
+
+// TakesFeedback reports whether exchanges of kind k accept opinions.
+func TakesFeedback(k Kind) bool {
+	return k == KindNCMEC || k == KindStopNCII || k == KindNigehban
 }
 
 // Backoff returns the wait before attempt n+1 of an opinion (n ≥ 1):
