@@ -87,8 +87,8 @@ func (s *Syncer) Fetch(ctx context.Context, name string, ad Adapter) (Result, er
 		return res, fmt.Errorf("exchange %s: %w", name, err)
 	}
 	res.From = x.Checkpoint.Pos
-	err = s.fetch(ctx, x, ad, by, &res)
 	res.To = x.Checkpoint.Pos
+	err = s.fetch(ctx, x, ad, by, &res)
 	errText := ""
 	if err != nil {
 		errText = err.Error()
@@ -141,6 +141,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 		res.Pages++
 		applied += n
 		x.Checkpoint = page.Next
+		res.To = page.Next.Pos
 		if s.Progress != nil {
 			s.Progress(applied)
 		}

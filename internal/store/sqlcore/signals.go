@@ -108,7 +108,7 @@ type signalWriter struct {
 	actor  string
 	// withdrawn are the signals Withdraw removed, logged at the end.
 	withdrawn []withdrawal
-	audit  *struct {
+	audit     *struct {
 		action string
 		detail any
 	}
