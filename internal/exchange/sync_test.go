@@ -379,3 +379,6 @@ func TestCredentialsSealed(t *testing.T) {
 		t.Fatalf("credentials without a key: %v", err)
 	}
 }
+
+// timeFar is a time by which every queued opinion is due.
+func timeFar() time.Time { return time.Now().Add(24 * time.Hour) }
