@@ -60,6 +60,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
 )
@@ -73,6 +74,7 @@ type Store interface {
 	audit.LogStore
 	action.Store
 	exchange.Store
+	retro.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
