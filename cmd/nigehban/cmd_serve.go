@@ -87,6 +87,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
+	addExchangeServeFlags(f)
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
@@ -100,6 +101,11 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	if cfg.Log, err = openLog(st, logKey, witnesses); err != nil {
 		return err
 	}
+	stopExchanges, err := startExchanges(ctx, db, st, &cfg, serveExchange)
+	if err != nil {
+		return err
+	}
+	defer stopExchanges()
 	srv := api.New(st, cfg, slog.Default())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
@@ -160,7 +161,24 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	resp.Events = ids
 	writeJSON(w, http.StatusOK, resp)
+	s.retain(r.Context(), c, contentID, resp.Signals)
 	return nil
+}
+
+// retain hands the query's hashes to Config.Checked (retroactive matching).
+func (s *Server) retain(ctx context.Context, c caller, contentID string, sigs []querySignal) {
+	if s.cfg.Checked == nil {
+		return
+	}
+	hs := make([]retro.Hash, 0, len(sigs))
+	for _, q := range sigs {
+		if t, err := bank.ParseType(q.Type); err == nil {
+			hs = append(hs, retro.Hash{Type: t, Value: strings.TrimSpace(q.Value)})
+		}
+	}
+	if err := s.cfg.Checked(context.WithoutCancel(ctx), c.actor(), contentID, hs); err != nil {
+		s.log.Warn("retain upload hashes", "err", err)
+	}
 }
 
 // signalsOf lists the matchable hashes of an upload.

@@ -40,6 +40,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/sealed"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,11 @@ type Store interface {
 
 // Config tunes the service; zero fields take the defaults.
 type Config struct {
+	// Checked, if set, receives the hashes of every match query once it is
+	// answered, with the caller and content id (retroactive matching
+	// retains them; see internal/retro). Its error is logged, never the
+	// caller's.
+	Checked func(ctx context.Context, submitter, contentID string, hashes []retro.Hash) error
 	// DataKeys seals personal data and credentials at rest (uploader
 	// context, exchange and report credentials); nil when no --data-key is
 	// configured, and then such data is refused rather than stored in clear.
