@@ -13,6 +13,9 @@ func NewAdapter(x Exchange, c *http.Client) (Adapter, error) {
 	case KindNCMEC:
 		return &NCMECAdapter{BaseURL: x.URL, Client: c, User: x.Credentials["user"], Password: x.Credentials["password"],
 			Member: x.Settings["member"]}, nil
+	case KindNigehban:
+		return &NigehbanAdapter{BaseURL: x.URL, Client: c, Token: x.Credentials["token"], Bank: x.Settings["bank"],
+			LogVKey: x.Settings["log_vkey"]}, nil
 	case KindStopNCII:
 		return &StopNCIIAdapter{BaseURL: x.URL, Client: c, SubscriptionKey: x.Credentials["subscription_key"],
 			FetchKey: x.Credentials["fetch_key"], FeedbackKey: x.Credentials["feedback_key"]}, nil

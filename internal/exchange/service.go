@@ -149,7 +149,7 @@ func (s *Service) Feedback(ctx context.Context, sig bank.Signal, v Verdict, deci
 
 // TakesFeedback reports whether exchanges of kind k accept opinions.
 func TakesFeedback(k Kind) bool {
-	return k == KindNCMEC || k == KindStopNCII || k == KindNigehban
+	return k == KindNCMEC || k == KindStopNCII
 }
 
 // Backoff returns the wait before attempt n+1 of an opinion (n ≥ 1):

@@ -74,6 +74,7 @@ type Store interface {
 	audit.LogStore
 	action.Store
 	exchange.Store
+	exchange.PartnerStore
 	retro.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).

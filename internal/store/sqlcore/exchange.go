@@ -346,3 +346,38 @@ func (w *exchangeWriter) WithdrawEntries(ctx context.Context, entries []string, 
 	}
 	return w.Withdraw(ctx, refs, reason)
 }
+
+// CreatePartnerToken implements exchange.PartnerStore.
+func (c *Core) CreatePartnerToken(ctx context.Context, name string, banks []string, hash []byte, by audit.Actor) (exchange.PartnerToken, error) {
+	t := Now()
+	p := exchange.PartnerToken{Name: name, Banks: banks, CreatedAt: t, CreatedBy: by.Name}
+	bs, _ := json.Marshal(banks)
+	err := c.write(ctx, func(tx Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO partner_tokens (name, hash, banks, created_at, created_by) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO NOTHING RETURNING id`, name, hash, string(bs), c.f.Time(t), by.Name).Scan(&p.ID)
+		if isNoRows(err) {
+			return exchange.ErrExists
+		}
+		if err != nil {
+			return err
+		}
+		_, err = c.AppendTx(ctx, tx, by.Entry(exchange.ActPublish, name, map[string]any{"banks": banks}))
+		return err
+	})
+	return p, err
+}
+
+// PartnerByHash implements exchange.PartnerStore.
+func (c *Core) PartnerByHash(ctx context.Context, hash []byte) (exchange.PartnerToken, error) {
+	var p exchange.PartnerToken
+	var banks string
+	err := c.eng.Reader().QueryRow(ctx, `SELECT id, name, banks, created_at, created_by FROM partner_tokens
+		WHERE hash = ? AND revoked_at IS NULL`, hash).Scan(&p.ID, &p.Name, &banks, scanTime(&p.CreatedAt), &p.CreatedBy)
+	if isNoRows(err) {
+		return p, exchange.ErrNotFound
+	}
+	if err != nil {
+		return p, err
+	}
+	return p, json.Unmarshal([]byte(banks), &p.Banks)
+}

@@ -78,3 +78,15 @@ CREATE TABLE exchange_entries (
     body        text,
     PRIMARY KEY (exchange_id, entry, type, key)
 );
+
+-- Partners that may read published banks' change logs (a bearer token,
+-- stored as its SHA-256 only; banks is a JSON array of bank names).
+CREATE TABLE partner_tokens (
+    id         bigserial PRIMARY KEY,
+    name       text NOT NULL UNIQUE,
+    hash       bytea NOT NULL UNIQUE,
+    banks      text NOT NULL,
+    created_at timestamptz NOT NULL,
+    created_by text NOT NULL,
+    revoked_at timestamptz
+);

@@ -78,3 +78,15 @@ CREATE TABLE exchange_entries (
     body        TEXT,
     PRIMARY KEY (exchange_id, entry, type, key)
 ) STRICT;
+
+-- Partners that may read published banks' change logs (a bearer token,
+-- stored as its SHA-256 only; banks is a JSON array of bank names).
+CREATE TABLE partner_tokens (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT NOT NULL UNIQUE,
+    hash       BLOB NOT NULL UNIQUE,
+    banks      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_at INTEGER
+) STRICT;
