@@ -36,8 +36,11 @@ each page committed with the exchange's checkpoint in one transaction (a
 killed fetch resumes where it stopped); review decisions go back as
 opinions. Kinds: hashlist (any URL serving a list "bank import" reads,
 fetched with conditional GET; values that leave the list are withdrawn),
-ncmec (NCMEC Hash Sharing API v2; settings: member=ID,… to keep only
-those members). "serve --exchange-interval" fetches every enabled
+ncmec (NCMEC Hash Sharing API v2; credentials user, password; settings:
+member=ID,… to keep only those members), stopncii (FetchHashes;
+credentials subscription_key, fetch_key, feedback_key), nigehban (a
+partner instance's published bank; settings bank=, log_vkey=; credentials
+token; see "exchange publish"). "serve --exchange-interval" fetches every enabled
 exchange on a schedule (River jobs, one replica per exchange).
 Credentials are sealed with the data key (--data-key).`,
 	}
@@ -87,7 +90,7 @@ Credentials are sealed with the data key (--data-key).`,
 			return nil
 		},
 	}
-	add.Flags().StringVar(&kind, "kind", "", "hashlist or ncmec")
+	add.Flags().StringVar(&kind, "kind", "", "hashlist, ncmec, stopncii or nigehban (a partner instance)")
 	add.Flags().StringVar(&bankName, "bank", "", "bank the exchange feeds (one bank per exchange)")
 	add.Flags().StringVar(&url, "url", "", "the list's URL, or the API's base URL")
 	add.Flags().StringArrayVar(&settings, "setting", nil, "adapter setting KEY=VALUE (repeatable)")
@@ -210,7 +213,43 @@ Credentials are sealed with the data key (--data-key).`,
 			},
 		}
 	}
-	cmd.AddCommand(add, list, show, fetch,
+	var partner string
+	publish := &cobra.Command{
+		Use:   "publish BANK… --partner NAME",
+		Short: "Publish banks to a partner instance: prints its token once (audited)",
+		Long: `Give a partner Nigehban instance read access to the change log of BANK…
+at /partner/v1/banks/BANK/changes on "serve". The token is printed once
+and stored hashed. The partner subscribes with
+
+  nigehban exchange add NAME --kind nigehban --bank LOCAL_BANK --url https://US \
+    --setting bank=BANK --setting log_vkey="$(cat our-log.vkey)" --credentials-file FILE
+
+(token=… in FILE), and verifies our signed log checkpoints (serve --log-key).`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for _, b := range args {
+				if _, err := st.GetBank(cmd.Context(), b); err != nil {
+					return fmt.Errorf("bank %q: %w", b, err)
+				}
+			}
+			secret, err := exchange.NewPartnerToken(cmd.Context(), st, partner, args, audit.Actor{Name: defaultActor()})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			fmt.Fprintf(cmd.ErrOrStderr(), "partner %s may read %s; the token above is shown only once\n", partner, strings.Join(args, ", "))
+			return nil
+		},
+	}
+	publish.Flags().StringVar(&partner, "partner", "", "name of the partner")
+	publish.MarkFlagRequired("partner")
+
+	cmd.AddCommand(add, list, show, fetch, publish,
 		setEnabled("disable", "Stop fetching an exchange (its signals stay; audited)", false),
 		setEnabled("enable", "Fetch a disabled exchange again (audited)", true))
 	return cmd

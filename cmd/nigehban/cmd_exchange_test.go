@@ -86,6 +86,13 @@ func TestExchangeCLI(t *testing.T) {
 		if err != nil || !strings.Contains(errOut, "already queued") {
 			t.Fatalf("queue again: %v %s", err, errOut)
 		}
+		tok, _, err := run("publish", "hotline", "--partner", "ngo-b")
+		if err != nil || !strings.HasPrefix(tok, "nigp_") {
+			t.Fatalf("publish: %v %q", err, tok)
+		}
+		if _, _, err := run("publish", "nope", "--partner", "ngo-c"); err == nil {
+			t.Fatal("published a bank that does not exist")
+		}
 		if _, _, err := runCLI(t, newExchangeCommand(), "add", "other", "--kind", "hashlist", "--bank", "hotline",
 			"--url", srv.URL, "--credentials-file", creds, "--db", db); err == nil || !strings.Contains(err.Error(), "data key") {
 			t.Fatalf("credentials without a data key: %v", err)
