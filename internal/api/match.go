@@ -41,6 +41,11 @@ type matchHit struct {
 	Action       bank.Action `json:"action"`
 	QueryPercent *float64    `json:"query_match_percent,omitempty"`
 	TargetPct    *float64    `json:"target_match_percent,omitempty"`
+	// Exchange is where the signal came from when an exchange brought it
+	// (internal/exchange: exchange, exchange_entry, exchange_member,
+	// exchange_class) and "disputed": "true" when our review contradicts
+	// the exchange.
+	Exchange map[string]string `json:"exchange,omitempty"`
 }
 
 type matchResponse struct {
@@ -146,6 +151,11 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 			resp.Matches = append(resp.Matches, h)
 		}
 	}
+	for i := range resp.Matches {
+		if err := s.exchangeMeta(r.Context(), &resp.Matches[i]); err != nil {
+			return fmt.Errorf("matched signal %d: %w", resp.Matches[i].SignalID, err)
+		}
+	}
 	for _, h := range resp.Matches {
 		s.metrics.matches.WithLabelValues(h.Bank, string(h.Type)).Inc()
 	}
@@ -162,6 +172,38 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	resp.Events = ids
 	writeJSON(w, http.StatusOK, resp)
 	s.retain(r.Context(), c, contentID, resp.Signals)
+	return nil
+}
+
+// exchangeMeta fills h.Exchange from the signal's exchange metadata (a
+// read per hit: hits are rare next to queries).
+func (s *Server) exchangeMeta(ctx context.Context, h *matchHit) error {
+	sig, err := s.st.GetSignal(ctx, h.SignalID)
+	if err != nil {
+		return err
+	}
+	for k, v := range sig.Extra {
+		if strings.HasPrefix(k, "exchange") {
+			if h.Exchange == nil {
+				h.Exchange = map[string]string{}
+			}
+			h.Exchange[k] = v
+		}
+	}
+	if h.Exchange == nil {
+		return nil
+	}
+	if d, ok := s.st.(interface {
+		Disputed(ctx context.Context, signalID int64) (bool, error)
+	}); ok {
+		disputed, err := d.Disputed(ctx, h.SignalID)
+		if err != nil {
+			return err
+		}
+		if disputed {
+			h.Exchange["disputed"] = "true"
+		}
+	}
 	return nil
 }
 
