@@ -16,6 +16,9 @@ func NewAdapter(x Exchange, c *http.Client) (Adapter, error) {
 	case KindNigehban:
 		return &NigehbanAdapter{BaseURL: x.URL, Client: c, Token: x.Credentials["token"], Bank: x.Settings["bank"],
 			LogVKey: x.Settings["log_vkey"]}, nil
+	case KindThreatExchange:
+		return &ThreatExchangeAdapter{BaseURL: x.URL, Client: c, Token: x.Credentials["token"],
+			PrivacyGroup: x.Settings["privacy_group"]}, nil
 	case KindStopNCII:
 		return &StopNCIIAdapter{BaseURL: x.URL, Client: c, SubscriptionKey: x.Credentials["subscription_key"],
 			FetchKey: x.Credentials["fetch_key"], FeedbackKey: x.Credentials["feedback_key"]}, nil

@@ -55,7 +55,7 @@ const (
 )
 
 // Kinds lists every kind an adapter exists for (see NewAdapter).
-var Kinds = []Kind{KindHashList, KindNCMEC, KindStopNCII, KindNigehban}
+var Kinds = []Kind{KindHashList, KindNCMEC, KindStopNCII, KindThreatExchange, KindNigehban}
 
 // Keys of bank.Signal.Extra that carry an exchange's metadata.
 const (

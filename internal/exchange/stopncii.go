@@ -184,4 +184,3 @@ func (a *StopNCIIAdapter) do(ctx context.Context, method, path, fnKey string, bo
 	}
 	return b, nil
 }
-
