@@ -91,4 +91,3 @@ func (c *Core) PruneRetained(ctx context.Context, before time.Time) (int64, erro
 	})
 	return n, err
 }
-
