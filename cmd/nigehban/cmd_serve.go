@@ -120,8 +120,9 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Handler())
-	mux.Handle(console.Prefix, con.Handler())                                                             // the web console, /ui/
-	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: st, Banks: st, Log: slog.Default()}) // banks published to partners
+	mux.Handle(console.Prefix, con.Handler()) // the web console, /ui/
+	// Banks published to partner instances (exchange publish).
+	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: st, Banks: st, Log: slog.Default()})
 	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 
