@@ -290,13 +290,13 @@ type Writer interface {
 	WithdrawEntries(ctx context.Context, entries []string, reason string) (int, error)
 }
 
-// Applied counts what one page changed.
+// Applied counts what one page changed. An update (Entry.Update) counts
+// as one withdrawn and one added signal.
 type Applied struct {
 	Added     int `json:"added"`
 	Unchanged int `json:"unchanged"`
 	Excluded  int `json:"excluded"`
 	Withdrawn int `json:"withdrawn"`
-	Updated   int `json:"updated"`
 }
 
 // Store is what this package needs from the database.

@@ -382,3 +382,47 @@ func TestCredentialsSealed(t *testing.T) {
 
 // timeFar is a time by which every queued opinion is due.
 func timeFar() time.Time { return time.Now().Add(24 * time.Hour) }
+
+// TestStaleRefetch: an exchange whose last good fetch is older than its
+// StaleAfter starts over from the beginning (audited), and a refetch from
+// scratch adds nothing twice.
+func TestStaleRefetch(t *testing.T) {
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		f, srv := newFakeNCMEC(t)
+		for i := range 30 {
+			f.add(syntheticRec(i))
+		}
+		svc := setup(t, st, "n", exchange.KindNCMEC, srv.URL, ncmecCreds)
+		if _, err := svc.Add(ctx, exchange.Exchange{Name: "stale", Kind: exchange.KindNCMEC, Bank: "n", URL: srv.URL,
+			Credentials: ncmecCreds, Enabled: true, StaleAfter: 24 * time.Hour}, curator); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := svc.Fetch(ctx, "stale", fastSyncer()); err != nil || res.Reset || res.Applied.Added != 90 {
+			t.Fatalf("first fetch: %+v, %v", res, err)
+		}
+		sy := fastSyncer()
+		sy.Now = func() time.Time { return time.Now().Add(23 * time.Hour) }
+		if res, err := svc.Fetch(ctx, "stale", sy); err != nil || res.Reset {
+			t.Fatalf("fresh enough: %+v, %v", res, err)
+		}
+		sy.Now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+		res, err := svc.Fetch(ctx, "stale", sy)
+		if err != nil || !res.Reset || res.From != 0 || res.Applied.Unchanged != 90 || res.Applied.Added != 0 {
+			t.Fatalf("stale fetch: %+v, %v", res, err)
+		}
+		es, err := st.ListAudit(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resets := 0
+		for _, e := range es {
+			if e.Action == exchange.ActReset && e.Target == "stale" {
+				resets++
+			}
+		}
+		if resets != 1 {
+			t.Fatalf("%d exchange.reset audit entries, want 1", resets)
+		}
+	})
+}
