@@ -426,3 +426,55 @@ func TestStaleRefetch(t *testing.T) {
 		}
 	})
 }
+
+// scripted is an adapter that returns its pages in turn.
+type scripted struct{ pages []exchange.Page }
+
+func (s *scripted) Fetch(_ context.Context, cp exchange.Checkpoint) (exchange.Page, error) {
+	p := s.pages[0]
+	s.pages = s.pages[1:]
+	return p, nil
+}
+func (s *scripted) Report(context.Context, exchange.Opinion) error { return exchange.ErrUnsupported }
+
+// TestUpdateAndOrder: an update replaces the stored signal's metadata (the
+// old version removed, the new one added, both in the change log); within
+// a page, a deletion after an addition of the same hash wins and an
+// addition after a deletion brings it back.
+func TestUpdateAndOrder(t *testing.T) {
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		setup(t, st, "x", exchange.KindHashList, "https://example.org/l", nil)
+		h1, h2, h3 := syntheticRec(1).MD5, syntheticRec(2).MD5, syntheticRec(3).MD5
+		e := func(v, class string, del, upd bool) exchange.Entry {
+			return exchange.Entry{ID: "e-" + v[:4], Class: class, Deleted: del, Update: upd,
+				Signal: bank.Signal{Type: bank.MD5, Value: v, Quality: -1}}
+		}
+		ad := &scripted{pages: []exchange.Page{
+			{Entries: []exchange.Entry{e(h1, "B1", false, false), e(h2, "A1", false, false), e(h2, "", true, false),
+				e(h3, "A1", false, false)}, Next: exchange.Checkpoint{Pos: 1}},
+			{Entries: []exchange.Entry{e(h1, "A1", false, true), e(h3, "", true, false), e(h3, "A2", false, false)},
+				Next: exchange.Checkpoint{Pos: 2}},
+		}}
+		sy := fastSyncer()
+		sy.Store, sy.Banks = st, st
+		for range 2 {
+			if _, err := sy.Fetch(ctx, "x", ad); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s1, err := st.FindSignal(ctx, "x", bank.MD5, h1)
+		if err != nil || s1.Category != "A1" || s1.Extra[exchange.MetaClass] != "A1" {
+			t.Fatalf("updated signal: %+v, %v", s1, err)
+		}
+		if _, err := st.FindSignal(ctx, "x", bank.MD5, h2); !errors.Is(err, bank.ErrNotFound) {
+			t.Fatalf("added then deleted in one page: %v", err)
+		}
+		if s3, err := st.FindSignal(ctx, "x", bank.MD5, h3); err != nil || s3.Category != "A2" {
+			t.Fatalf("deleted then added again: %+v, %v", s3, err)
+		}
+		if active, all := activeCount(t, st, "x"); active != 2 || all != 5 {
+			t.Fatalf("%d active, %d stored; want 2 and 5 (h1 twice, h2 once, h3 twice)", active, all)
+		}
+	})
+}
