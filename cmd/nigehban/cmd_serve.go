@@ -17,6 +17,7 @@ import (
 	"github.com/nigehban/nigehban/internal/api"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/sealed"
@@ -108,6 +109,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.DurationVar(&cfg.Flood.Window, "flood-window", 0, "flood quarantine: the window whose hits of a signal are compared with its baseline (default 1h; negative turns the quarantine off)")
 	f.Float64Var(&cfg.Flood.Factor, "flood-factor", 0, "flood quarantine: pause a signal hit more than this many times its baseline rate (default 10)")
 	f.Int64Var(&cfg.Flood.MinHits, "flood-min-hits", 0, "flood quarantine: never pause a signal with fewer hits than this in the window (default 20)")
+	addExchangeServeFlags(f)
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
@@ -121,6 +123,11 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	if cfg.Log, err = openLog(st, logKey, witnesses); err != nil {
 		return err
 	}
+	stopExchanges, err := startExchanges(ctx, db, st, &cfg, serveExchange)
+	if err != nil {
+		return err
+	}
+	defer stopExchanges()
 	srv := api.New(st, cfg, slog.Default())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -142,6 +149,8 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	}
 	mux.Handle(protect.Prefix, web.Handler()) // the public self-hashing page
 	mux.Handle(protect.Prefix+"/", web.Handler())
+	// Banks published to partner instances (exchange publish).
+	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: st, Banks: st, Log: slog.Default()})
 	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 

@@ -17,6 +17,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
@@ -49,6 +50,12 @@ type matchHit struct {
 	Negative     bool   `json:"negative,omitempty"`
 
 	reviewAbove int // the bank's policy, for review.Policy
+
+	// Exchange is where the signal came from when an exchange brought it
+	// (internal/exchange: exchange, exchange_entry, exchange_member,
+	// exchange_class) and "disputed": "true" when our review contradicts
+	// the exchange.
+	Exchange map[string]string `json:"exchange,omitempty"`
 }
 
 type matchResponse struct {
@@ -167,6 +174,11 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 			resp.Matches = append(resp.Matches, h)
 		}
 	}
+	for i := range resp.Matches {
+		if err := s.exchangeMeta(r.Context(), &resp.Matches[i]); err != nil {
+			return fmt.Errorf("matched signal %d: %w", resp.Matches[i].SignalID, err)
+		}
+	}
 	for _, h := range resp.Matches {
 		s.metrics.matches.WithLabelValues(h.Bank, string(h.Type)).Inc()
 	}
@@ -185,7 +197,56 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	resp.Events = ids
 	writeJSON(w, http.StatusOK, resp)
+	s.retain(r.Context(), c, contentID, resp.Signals)
 	return nil
+}
+
+// exchangeMeta fills h.Exchange from the signal's exchange metadata (a
+// read per hit: hits are rare next to queries).
+func (s *Server) exchangeMeta(ctx context.Context, h *matchHit) error {
+	sig, err := s.st.GetSignal(ctx, h.SignalID)
+	if err != nil {
+		return err
+	}
+	for k, v := range sig.Extra {
+		if strings.HasPrefix(k, "exchange") {
+			if h.Exchange == nil {
+				h.Exchange = map[string]string{}
+			}
+			h.Exchange[k] = v
+		}
+	}
+	if h.Exchange == nil {
+		return nil
+	}
+	if d, ok := s.st.(interface {
+		Disputed(ctx context.Context, signalID int64) (bool, error)
+	}); ok {
+		disputed, err := d.Disputed(ctx, h.SignalID)
+		if err != nil {
+			return err
+		}
+		if disputed {
+			h.Exchange["disputed"] = "true"
+		}
+	}
+	return nil
+}
+
+// retain hands the query's hashes to Config.Checked (retroactive matching).
+func (s *Server) retain(ctx context.Context, c caller, contentID string, sigs []querySignal) {
+	if s.cfg.Checked == nil {
+		return
+	}
+	hs := make([]retro.Hash, 0, len(sigs))
+	for _, q := range sigs {
+		if t, err := bank.ParseType(q.Type); err == nil {
+			hs = append(hs, retro.Hash{Type: t, Value: strings.TrimSpace(q.Value)})
+		}
+	}
+	if err := s.cfg.Checked(context.WithoutCancel(ctx), c.actor(), contentID, hs); err != nil {
+		s.log.Warn("retain upload hashes", "err", err)
+	}
 }
 
 // signalsOf lists the matchable hashes of an upload.

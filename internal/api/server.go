@@ -53,6 +53,7 @@ import (
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/vpdq"
@@ -76,6 +77,11 @@ type Store interface {
 
 // Config tunes the service; zero fields take the defaults.
 type Config struct {
+	// Checked, if set, receives the hashes of every match query once it is
+	// answered, with the caller and content id (retroactive matching
+	// retains them; see internal/retro). Its error is logged, never the
+	// caller's.
+	Checked func(ctx context.Context, submitter, contentID string, hashes []retro.Hash) error
 	// DataKeys seals personal data and credentials at rest (uploader
 	// context, exchange and report credentials); nil when no --data-key is
 	// configured, and then such data is refused rather than stored in clear.

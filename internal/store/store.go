@@ -59,8 +59,10 @@ import (
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
@@ -77,6 +79,9 @@ type Store interface {
 	action.Store
 	alert.Store
 	protect.Store
+	exchange.Store
+	exchange.PartnerStore
+	retro.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)

@@ -40,42 +40,61 @@ func scanSignal(row Row, s *bank.Signal, banks map[int64]string) error {
 func (c *Core) WriteSignals(ctx context.Context, bankName string, by audit.Actor, fn func(bank.SignalWriter) error) error {
 	var added int
 	err := c.write(ctx, func(tx Tx) error {
-		bankID, err := c.bankID(ctx, tx, bankName)
-		if err != nil {
-			return err
-		}
-		bw, err := c.eng.NewSignalWriter(ctx, tx, bankID, by.Name)
-		if err != nil {
-			return err
-		}
-		defer bw.Close()
-		excl, err := c.hasExclusions(ctx, tx, bankID)
-		if err != nil {
-			return err
-		}
-		w := &signalWriter{bw: bw, c: c, tx: tx, bankID: bankID, excl: excl}
-		if err := fn(w); err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		added = w.added
-		if w.audit != nil {
-			if _, err := c.AppendTx(ctx, tx, by.Entry(w.audit.action, bankName, w.audit.detail)); err != nil {
-				return err
-			}
-		}
-		if w.added == 0 {
-			return nil
-		}
-		return bw.LogChanges(ctx)
+		var err error
+		added, err = c.writeSignalsTx(ctx, tx, bankName, by, func(w *signalWriter) error { return fn(w) }, nil)
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	c.eng.AfterWrite(ctx, added)
 	return nil
+}
+
+// writeSignalsTx is WriteSignals inside tx: fn adds (and withdraws)
+// through w; then the audit entry w.Audit set, then beforeLog (if any: the
+// caller's own rows of the same transaction), then the change-log entries of
+// the withdrawn and added signals, as the transaction's last statements. It
+// returns how many signals were added.
+func (c *Core) writeSignalsTx(ctx context.Context, tx Tx, bankName string, by audit.Actor,
+	fn func(w *signalWriter) error, beforeLog func(w *signalWriter) error) (int, error) {
+	bankID, err := c.bankID(ctx, tx, bankName)
+	if err != nil {
+		return 0, err
+	}
+	bw, err := c.eng.NewSignalWriter(ctx, tx, bankID, by.Name)
+	if err != nil {
+		return 0, err
+	}
+	defer bw.Close()
+	excl, err := c.hasExclusions(ctx, tx, bankID)
+	if err != nil {
+		return 0, err
+	}
+	w := &signalWriter{bw: bw, c: c, tx: tx, bankID: bankID, excl: excl, actor: by.Name}
+	if err := fn(w); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if w.audit != nil {
+		if _, err := c.AppendTx(ctx, tx, by.Entry(w.audit.action, bankName, w.audit.detail)); err != nil {
+			return 0, err
+		}
+	}
+	if beforeLog != nil {
+		if err := beforeLog(w); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.logWithdrawals(ctx); err != nil {
+		return 0, err
+	}
+	if w.added == 0 {
+		return 0, nil
+	}
+	return w.added, bw.LogChanges(ctx)
 }
 
 // signalWriter is the bank.SignalWriter of one WriteSignals transaction.
@@ -86,7 +105,10 @@ type signalWriter struct {
 	bankID int64
 	excl   bool // the bank has exclusions
 	added  int
-	audit  *struct {
+	actor  string
+	// withdrawn are the signals Withdraw removed, logged at the end.
+	withdrawn []withdrawal
+	audit     *struct {
 		action string
 		detail any
 	}
