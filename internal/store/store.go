@@ -59,8 +59,10 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/report"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
+	"github.com/nigehban/nigehban/internal/vault"
 )
 
 // Store is everything the database offers; each engine implements it.
@@ -71,6 +73,8 @@ type Store interface {
 	apikey.Store
 	audit.LogStore
 	action.Store
+	report.Store
+	vault.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
