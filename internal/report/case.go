@@ -214,9 +214,10 @@ var DefaultSections = []string{"PECA 2016 s.22", "PECA 2016 s.22-A", "PPC s.292-
 // Store keeps report cases; implemented by the store engines. Every write
 // appends its audit entry in the same transaction.
 type Store interface {
-	// CreateCase inserts c (ID, OpenedAt, Version set by the store) and
-	// the entry entry(id) makes, in one transaction.
-	CreateCase(ctx context.Context, c Case, entry func(id int64) audit.Entry) (Case, error)
+	// CreateCase inserts c (ID, OpenedAt, Version set by the store), its
+	// content as seal(id) returns it (sealed to the row) and the entry
+	// entry(id) makes, in one transaction.
+	CreateCase(ctx context.Context, c Case, seal func(id int64) (string, error), entry func(id int64) audit.Entry) (Case, error)
 	// GetCase returns a case or ErrNotFound.
 	GetCase(ctx context.Context, id int64) (Case, error)
 	// ListCases returns cases, newest first; state "" for all.

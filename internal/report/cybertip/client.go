@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,7 +41,11 @@ type Error struct {
 	Status int    // HTTP status, 0 if no answer
 	Code   int    // the API's responseCode, 0 if none
 	Msg    string
-	kind   error
+	// Uncertain: the request may have reached the API although no answer
+	// came (the connection failed after it was sent). Repeating a submit
+	// then risks a duplicate report.
+	Uncertain bool
+	kind      error
 }
 
 func (e *Error) Error() string {
@@ -87,7 +92,9 @@ func (c *Client) do(ctx context.Context, op, ctype string, body []byte, out any)
 	req.SetBasicAuth(c.Username, c.Password)
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return &Error{Op: op, Msg: err.Error(), kind: ErrRetryable}
+		var oe *net.OpError
+		notSent := errors.As(err, &oe) && oe.Op == "dial"
+		return &Error{Op: op, Msg: err.Error(), kind: ErrRetryable, Uncertain: !notSent && ctx.Err() == nil}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

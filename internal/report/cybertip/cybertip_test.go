@@ -81,7 +81,7 @@ func fullFile() *cybertip.FileDetails {
 		IndustryClassification: "A1",
 		OriginalFileHashes:     []cybertip.Hash{{HashType: "MD5", Value: "0123456789abcdef0123456789abcdef"}},
 		IPCaptureEvent:         &cybertip.IPCaptureEvent{IPAddress: "203.0.113.7", Port: 51234},
-		Details: []cybertip.Details{{Type: "HASH", Pairs: []cybertip.NameValue{{Name: "PDQ", Value: "f8f8"}}}},
+		Details:                []cybertip.Details{{Type: "HASH", Pairs: []cybertip.NameValue{{Name: "PDQ", Value: "f8f8"}}}},
 	}
 }
 

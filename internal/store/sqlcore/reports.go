@@ -38,7 +38,7 @@ func scanCase(row Row) (report.Case, error) {
 }
 
 // CreateCase implements report.Store.
-func (c *Core) CreateCase(ctx context.Context, rc report.Case, entry func(id int64) audit.Entry) (report.Case, error) {
+func (c *Core) CreateCase(ctx context.Context, rc report.Case, seal func(id int64) (string, error), entry func(id int64) audit.Entry) (report.Case, error) {
 	rc.OpenedAt, rc.Version = Now(), 1
 	sub, err := json.Marshal(rc.Submission)
 	if err != nil {
@@ -51,7 +51,15 @@ func (c *Core) CreateCase(ctx context.Context, rc report.Case, entry func(id int
 			c.optTime(rc.ApprovedAt), string(sub), c.optTime(rc.NextAt), rc.Sealed).Scan(&rc.ID); err != nil {
 			return fmt.Errorf("create report case: %w", err)
 		}
-		_, err := c.AppendTx(ctx, tx, entry(rc.ID))
+		doc, err := seal(rc.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE report_cases SET doc = ? WHERE id = ?`, doc, rc.ID); err != nil {
+			return fmt.Errorf("create report case: %w", err)
+		}
+		rc.Sealed = doc
+		_, err = c.AppendTx(ctx, tx, entry(rc.ID))
 		return err
 	})
 	return rc, err
