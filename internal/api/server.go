@@ -120,6 +120,11 @@ type Config struct {
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
 	LogInterval time.Duration
+	// ReportInterval is how often the CyberTipline outbox is worked
+	// (default 30 s); VaultDir, if set, is the evidence vault whose
+	// expired items are destroyed (internal/report, internal/vault).
+	ReportInterval time.Duration
+	VaultDir       string
 }
 
 func (c Config) withDefaults() Config {
@@ -128,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 4 << 20
+	}
+	if c.ReportInterval <= 0 {
+		c.ReportInterval = 30 * time.Second
 	}
 	if c.RatePerSecond <= 0 {
 		c.RatePerSecond = 2000
@@ -239,6 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Log != nil {
 		wg.Go(func() { s.cfg.Log.Run(ctx, s.cfg.LogInterval) })
 	}
+	wg.Go(func() { s.runReports(ctx) })
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate,
 			PerHost: s.cfg.WebhookPerHost, Retention: s.cfg.WebhookRetention,
