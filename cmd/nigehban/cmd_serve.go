@@ -87,6 +87,8 @@ PostgreSQL database; each follows the bank change log.`,
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
 	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
+	f.StringVar(&cfg.VaultDir, "vault-dir", os.Getenv("NIGEHBAN_VAULT_DIR"), "evidence vault whose expired items are destroyed hourly (see \"nigehban vault\")")
+	f.DurationVar(&cfg.ReportInterval, "report-interval", 30*time.Second, "how often the CyberTipline outbox is worked (needs --data-key)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }
