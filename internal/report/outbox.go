@@ -92,6 +92,11 @@ type Submitter struct {
 	MaxAttempts int
 	// Backoff is the wait before attempt n+1 (default 2^n s, at most 1 h).
 	Backoff func(n int) time.Duration
+	// Lease is how long a pass holds a case (default 5 minutes): it is
+	// claimed by writing NextAt = now + Lease under the case's version,
+	// so of several replicas one works it, and after a crash another
+	// resumes it once the lease ends. Each recorded step renews it.
+	Lease time.Duration
 	Log     *slog.Logger
 	// StepHook, when set, runs after each step is answered ("submit.sent",
 	// before its answer is recorded) and after each step is recorded
@@ -175,8 +180,16 @@ func (sb *Submitter) process(ctx context.Context, client *cybertip.Client, esp E
 	if err != nil {
 		return false, err
 	}
+	lease := sb.Lease
+	if lease <= 0 {
+		lease = 5 * time.Minute
+	}
 	save := func(e *audit.Entry) error {
 		c.UpdatedBy = actorOutbox.Name
+		if c.State == StateApproved || c.State == StateSubmitting {
+			held := s.now().Add(lease)
+			c.NextAt = &held
+		}
 		nc, err := s.Store.UpdateCase(ctx, c, e)
 		if err != nil {
 			return err
@@ -196,10 +209,18 @@ func (sb *Submitter) process(ctx context.Context, client *cybertip.Client, esp E
 			sub.Attempts++
 			if sub.Attempts < sb.maxAttempts() {
 				sub.ErrorKind = "retryable"
+				sb.log().Warn("cybertip step failed, will retry", "case", c.ID, "step", step, "attempt", sub.Attempts, "err", err)
+				if err := ignoreConflict(save(nil)); err != nil {
+					return false, err
+				}
+				// The lease save set NextAt; the retry waits the backoff.
 				next := s.now().Add(sb.backoff(sub.Attempts))
 				c.NextAt = &next
-				sb.log().Warn("cybertip step failed, will retry", "case", c.ID, "step", step, "attempt", sub.Attempts, "err", err)
-				return false, ignoreConflict(save(nil))
+				nc, err := s.Store.UpdateCase(ctx, c, nil)
+				if err == nil {
+					c = nc
+				}
+				return false, ignoreConflict(err)
 			}
 			sub.ErrorKind = "permanent"
 			sub.LastError = fmt.Sprintf("%s (gave up after %d attempts)", err, sub.Attempts)
@@ -210,6 +231,10 @@ func (sb *Submitter) process(ctx context.Context, client *cybertip.Client, esp E
 		sb.log().Error("cybertip case failed", "case", c.ID, "step", step, "kind", sub.ErrorKind, "err", err)
 		e := actorOutbox.Entry(ActError, c.Target(), map[string]any{"step": step, "kind": sub.ErrorKind, "error": sub.LastError})
 		return false, ignoreConflict(save(&e))
+	}
+	// Claim the case for this pass.
+	if err := save(nil); err != nil {
+		return false, ignoreConflict(err)
 	}
 	sub := &c.Submission
 	if sub.ReportID == 0 {

@@ -254,7 +254,12 @@ func TestSubmitEndToEndWithKill(t *testing.T) {
 		if mid.State != report.StateSubmitting || mid.Submission.ReportID == 0 || mid.Submission.Files[0].FileID == "" {
 			t.Fatalf("after the kill: %+v", mid)
 		}
-		// A new process resumes: same report, remaining steps only.
+		// The dead process's lease holds the case until it ends; then a new
+		// process resumes: same report, remaining steps only.
+		if n, err := e.submitter(true).RunOnce(ctx); err != nil || n != 0 || e.srv.Calls("upload") != 1 {
+			t.Fatalf("a case under lease was worked: %d, %v", n, err)
+		}
+		e.svc.Now = func() time.Time { return time.Now().Add(10 * time.Minute) }
 		n, err := e.submitter(true).RunOnce(ctx)
 		if err != nil || n != 1 {
 			t.Fatalf("resume: %d finished, %v", n, err)
@@ -344,6 +349,7 @@ func TestSubmitErrors(t *testing.T) {
 		if _, err := kb.RunOnce(ctx); !errors.Is(err, killed) {
 			t.Fatal(err)
 		}
+		e.svc.Now = func() time.Time { return time.Now().Add(10 * time.Minute) } // the lease ends
 		if _, err := sb.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
