@@ -97,7 +97,7 @@ type Submitter struct {
 	// so of several replicas one works it, and after a crash another
 	// resumes it once the lease ends. Each recorded step renews it.
 	Lease time.Duration
-	Log     *slog.Logger
+	Log   *slog.Logger
 	// StepHook, when set, runs after each step is answered ("submit.sent",
 	// before its answer is recorded) and after each step is recorded
 	// ("submit", "upload", "fileinfo"); an error stops the pass at once,
