@@ -20,7 +20,9 @@ func TestReportsPage(t *testing.T) {
 	failed := report.Case{OpenedBy: "alice", UpdatedBy: "cybertip-outbox", State: report.StateFailed,
 		Submission: report.Submission{ErrorKind: "permanent", LastError: "cybertip submit: code 4100 report rejected"}}
 	seal := func(int64) (string, error) { return "sealed-acct-42", nil }
-	entry := func(id int64) audit.Entry { return audit.Actor{Name: "alice"}.Entry(report.ActOpen, report.Target(id), nil) }
+	entry := func(id int64) audit.Entry {
+		return audit.Actor{Name: "alice"}.Entry(report.ActOpen, report.Target(id), nil)
+	}
 	if _, err := e.st.CreateCase(ctx, failed, seal, entry); err != nil {
 		t.Fatal(err)
 	}
