@@ -110,6 +110,8 @@ PostgreSQL database; each follows the bank change log.`,
 	f.Float64Var(&cfg.Flood.Factor, "flood-factor", 0, "flood quarantine: pause a signal hit more than this many times its baseline rate (default 10)")
 	f.Int64Var(&cfg.Flood.MinHits, "flood-min-hits", 0, "flood quarantine: never pause a signal with fewer hits than this in the window (default 20)")
 	addExchangeServeFlags(f)
+	f.StringVar(&cfg.VaultDir, "vault-dir", os.Getenv("NIGEHBAN_VAULT_DIR"), "evidence vault whose expired items are destroyed hourly (see \"nigehban vault\")")
+	f.DurationVar(&cfg.ReportInterval, "report-interval", 30*time.Second, "how often the CyberTipline outbox is worked (needs --data-key)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown (for performance work)")
 	return cmd
 }

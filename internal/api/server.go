@@ -144,6 +144,11 @@ type Config struct {
 	// Protect tunes /v1/protect (victim self-submissions; served when the
 	// store keeps cases).
 	Protect protect.Config
+	// ReportInterval is how often the CyberTipline outbox is worked
+	// (default 30 s); VaultDir, if set, is the evidence vault whose
+	// expired items are destroyed (internal/report, internal/vault).
+	ReportInterval time.Duration
+	VaultDir       string
 }
 
 func (c Config) withDefaults() Config {
@@ -152,6 +157,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 4 << 20
+	}
+	if c.ReportInterval <= 0 {
+		c.ReportInterval = 30 * time.Second
 	}
 	if c.RatePerSecond <= 0 {
 		c.RatePerSecond = 2000
@@ -283,6 +291,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Alerts != nil {
 		wg.Go(func() { s.cfg.Alerts.Run(ctx, s.cfg.AlertTick) })
 	}
+	wg.Go(func() { s.runReports(ctx) })
 	if !s.cfg.NoDeliver {
 		d := &action.Deliverer{Store: s.st, Log: s.log, AllowPrivate: s.cfg.WebhookAllowPrivate,
 			PerHost: s.cfg.WebhookPerHost, Retention: s.cfg.WebhookRetention,

@@ -62,10 +62,12 @@ import (
 	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/report"
 	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
+	"github.com/nigehban/nigehban/internal/vault"
 )
 
 // Store is everything the database offers; each engine implements it.
@@ -82,6 +84,8 @@ type Store interface {
 	exchange.Store
 	exchange.PartnerStore
 	retro.Store
+	report.Store
+	vault.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
