@@ -59,6 +59,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/registry"
 	"github.com/nigehban/nigehban/internal/store/postgres"
 	"github.com/nigehban/nigehban/internal/store/sqlite"
 )
@@ -71,6 +72,7 @@ type Store interface {
 	apikey.Store
 	audit.LogStore
 	action.Store
+	registry.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)
