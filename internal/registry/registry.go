@@ -28,6 +28,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -147,7 +148,7 @@ func ParseDay(s string) (Day, error) {
 	}
 	t, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return 0, errors.Join(ErrInvalid, err)
+		return 0, fmt.Errorf("%w: date %q is not a YYYY-MM-DD date", ErrInvalid, s)
 	}
 	return DayOf(t), nil
 }

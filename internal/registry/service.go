@@ -441,12 +441,13 @@ func (s *Service) ImportCSV(ctx context.Context, who Caller, r io.Reader) (Impor
 	if err != nil {
 		return ImportResult{}, err
 	}
+	res := ImportResult{Rows: len(in) + len(bad)}
 	for i := range in {
 		if _, err := place(a, in[i].District, in[i].Province); err != nil {
 			bad = append(bad, RowError{Line: lines[i], Column: "district", Message: err.Error()})
 		}
 	}
-	res := ImportResult{Rows: len(in) + len(bad), Bad: len(bad)}
+	res.Bad = len(bad)
 	if len(bad) > 0 {
 		sort.Slice(bad, func(i, j int) bool { return bad[i].Line < bad[j].Line })
 		res.Errors = bad[:min(len(bad), maxRowErrors)]

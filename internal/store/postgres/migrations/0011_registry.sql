@@ -66,7 +66,27 @@ CREATE TABLE reg_incidents (
     created_at       timestamptz NOT NULL
 );
 CREATE INDEX reg_incidents_case ON reg_incidents (case_id);
-CREATE INDEX reg_incidents_org ON reg_incidents (org, district);
+-- Tables within one province or district read this index only (every
+-- coded column and the visibility columns): a range of narrow entries,
+-- never the wide rows.
+CREATE INDEX reg_incidents_stats ON reg_incidents (province, district, org, year, month, category, sex, age_band,
+    relationship, place, area, police_status, stage, outcome, team, owner);
+
+-- Two-way counts kept as incidents are added, for every pair of coded
+-- columns (pair = 16 × position of a + position of b in sqlcore's
+-- regPairCols), by visibility and year: a table without a geographic
+-- filter sums at most |a| × |b| rows per year and owner.
+CREATE TABLE reg_counts (
+    org   text    NOT NULL,
+    team  text    NOT NULL,
+    owner text    NOT NULL,
+    year  integer NOT NULL,
+    pair  integer NOT NULL,
+    a     integer NOT NULL,
+    b     integer NOT NULL,
+    n     bigint  NOT NULL,
+    PRIMARY KEY (org, pair, year, team, owner, a, b)
+);
 
 CREATE TABLE reg_referrals (
     id         bigserial PRIMARY KEY,

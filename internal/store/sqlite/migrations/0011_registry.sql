@@ -67,7 +67,27 @@ CREATE TABLE reg_incidents (
     created_at       INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX reg_incidents_case ON reg_incidents (case_id);
-CREATE INDEX reg_incidents_org ON reg_incidents (org, district);
+-- Tables within one province or district read this index only (every
+-- coded column and the visibility columns): a range of narrow entries,
+-- never the wide rows.
+CREATE INDEX reg_incidents_stats ON reg_incidents (province, district, org, year, month, category, sex, age_band,
+    relationship, place, area, police_status, stage, outcome, team, owner);
+
+-- Two-way counts kept as incidents are added, for every pair of coded
+-- columns (pair = 16 × position of a + position of b in sqlcore's
+-- regPairCols), by visibility and year: a table without a geographic
+-- filter sums at most |a| × |b| rows per year and owner.
+CREATE TABLE reg_counts (
+    org   TEXT    NOT NULL,
+    team  TEXT    NOT NULL,
+    owner TEXT    NOT NULL,
+    year  INTEGER NOT NULL,
+    pair  INTEGER NOT NULL,
+    a     INTEGER NOT NULL,
+    b     INTEGER NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (org, pair, year, team, owner, a, b)
+) STRICT;
 
 CREATE TABLE reg_referrals (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
