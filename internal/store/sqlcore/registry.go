@@ -299,8 +299,8 @@ func pairValues(x *registry.Incident, year, month int) [13]int {
 }
 
 type countKey struct {
-	org, team, owner string
-	year, pair, a, b int
+	org, team, owner           string
+	year, province, pair, a, b int
 }
 
 // addCounts adds the incidents to reg_counts: every pair of coded
@@ -315,7 +315,7 @@ func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident) err
 			year, month = t.Year(), int(t.Month())
 		}
 		v := pairValues(x, year, month)
-		k := countKey{org: x.Org, team: x.Team, owner: x.Owner, year: year}
+		k := countKey{org: x.Org, team: x.Team, owner: x.Owner, year: year, province: x.Province}
 		for a := 0; a < len(v); a++ {
 			for b := a + 1; b < len(v); b++ {
 				k.pair, k.a, k.b = 16*a+b, v[a], v[b]
@@ -324,14 +324,14 @@ func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident) err
 		}
 	}
 	const batch = 1000
-	args := make([]any, 0, batch*8)
+	args := make([]any, 0, batch*9)
 	flush := func(n int) error {
 		if n == 0 {
 			return nil
 		}
-		q := `INSERT INTO reg_counts (org, team, owner, year, pair, a, b, n) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?), `, n), `, `) +
-			` ON CONFLICT (org, pair, year, team, owner, a, b) DO UPDATE SET n = reg_counts.n + excluded.n`
+		q := `INSERT INTO reg_counts (org, team, owner, year, province, pair, a, b, n) VALUES ` +
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?, ?), `, n), `, `) +
+			` ON CONFLICT (org, pair, year, province, team, owner, a, b) DO UPDATE SET n = reg_counts.n + excluded.n`
 		_, err := tx.Exec(ctx, q, args...)
 		args = args[:0]
 		if err != nil {
@@ -341,7 +341,7 @@ func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident) err
 	}
 	n := 0
 	for k, v := range sums {
-		args = append(args, k.org, k.team, k.owner, k.year, k.pair, k.a, k.b, v)
+		args = append(args, k.org, k.team, k.owner, k.year, k.province, k.pair, k.a, k.b, v)
 		if n++; n == batch {
 			if err := flush(n); err != nil {
 				return err
@@ -432,8 +432,9 @@ func (c *Core) CountIncidents(ctx context.Context, f registry.Filter, colA, colB
 		err := row.Scan(&k.A, &k.B, &k.N)
 		return k, err
 	}
-	if f.District == 0 && f.Province == 0 && f.Category == 0 {
-		// From the kept counts: at most |a| × |b| rows per year and owner.
+	if f.District == 0 && f.Category == 0 {
+		// From the kept counts: at most |a| × |b| rows per year, province
+		// and owner.
 		ia, ib := slices.Index(regPairCols, colA), slices.Index(regPairCols, colB)
 		swap := ia > ib
 		if swap {

@@ -81,11 +81,12 @@ CREATE TABLE reg_counts (
     team  text    NOT NULL,
     owner text    NOT NULL,
     year  integer NOT NULL,
+    province integer NOT NULL,
     pair  integer NOT NULL,
     a     integer NOT NULL,
     b     integer NOT NULL,
     n     bigint  NOT NULL,
-    PRIMARY KEY (org, pair, year, team, owner, a, b)
+    PRIMARY KEY (org, pair, year, province, team, owner, a, b)
 );
 
 CREATE TABLE reg_referrals (

@@ -82,11 +82,12 @@ CREATE TABLE reg_counts (
     team  TEXT    NOT NULL,
     owner TEXT    NOT NULL,
     year  INTEGER NOT NULL,
+    province INTEGER NOT NULL,
     pair  INTEGER NOT NULL,
     a     INTEGER NOT NULL,
     b     INTEGER NOT NULL,
     n     INTEGER NOT NULL,
-    PRIMARY KEY (org, pair, year, team, owner, a, b)
+    PRIMARY KEY (org, pair, year, province, team, owner, a, b)
 ) STRICT;
 
 CREATE TABLE reg_referrals (
