@@ -40,6 +40,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/registry"
 )
 
 //go:embed templates/*.html
@@ -100,6 +101,7 @@ type Console struct {
 	pages map[string]*template.Template
 	h     http.Handler
 	fails *throttle // failed logins per remote address
+	reg   *registry.Service
 }
 
 // Failed logins (password, setup token or TOTP code) from one address:
@@ -122,6 +124,7 @@ func New(st Store, cfg Config) (*Console, error) {
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}
+	c.reg = newRegistry(st, cfg)
 	c.h = c.routes()
 	return c, nil
 }

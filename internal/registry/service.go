@@ -347,7 +347,11 @@ func (s *Service) MoveReferral(ctx context.Context, who Caller, id int64, to str
 
 // Referrals lists a visible case's referrals.
 func (s *Service) Referrals(ctx context.Context, who Caller, caseID int64) ([]Referral, error) {
-	if _, err := s.Case(ctx, who, caseID); err != nil {
+	a, err := s.Access(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.st.ViewCase(ctx, caseID, visibility(a), who.entry("registry.referral.list", "", nil)); err != nil {
 		return nil, err
 	}
 	return s.st.ListReferrals(ctx, caseID)
@@ -376,7 +380,11 @@ func (s *Service) AddNote(ctx context.Context, who Caller, caseID int64, body, r
 
 // Notes returns a visible case's notes, opened; logged.
 func (s *Service) Notes(ctx context.Context, who Caller, caseID int64) ([]Note, error) {
-	if _, err := s.Case(ctx, who, caseID); err != nil {
+	a, err := s.Access(ctx, who)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.st.ViewCase(ctx, caseID, visibility(a), who.entry("registry.note.list", "", nil)); err != nil {
 		return nil, err
 	}
 	ns, err := s.st.ListNotes(ctx, caseID, who.entry("registry.note.view", fmt.Sprintf("case:%d", caseID), nil))
