@@ -309,19 +309,26 @@ func (s *Service) Funnel(ctx context.Context, who Caller, req TableRequest) (*Fu
 	th := p.Threshold
 	fp := &FunnelPublication{}
 	for i, name := range funnelSteps {
-		var n int64
-		ok := true
-		for j := i; j < len(parts); j++ {
-			if p.RowTotals[j].Suppressed {
-				ok = false
+		// Reached step i: the sum of the partition from i on, published
+		// when it follows from published cells alone (all cells from i on,
+		// or the total less all cells before i).
+		var above, below int64
+		okAbove, okBelow := true, !p.Total.Suppressed
+		for j, c := range p.RowTotals {
+			if j >= i {
+				above += c.Count
+				okAbove = okAbove && !c.Suppressed
+			} else {
+				below += c.Count
+				okBelow = okBelow && !c.Suppressed
 			}
-			n += p.RowTotals[j].Count
 		}
-		step := FunnelStep{Step: name, Reached: disclosure.Cell{Count: n}}
-		if i == 0 {
-			step.Reached = p.Total
-		} else if !ok {
-			step.Reached = disclosure.Cell{Suppressed: true}
+		step := FunnelStep{Step: name, Reached: disclosure.Cell{Suppressed: true}}
+		switch {
+		case okAbove:
+			step.Reached = disclosure.Cell{Count: above}
+		case okBelow:
+			step.Reached = disclosure.Cell{Count: p.Total.Count - below}
 		}
 		if i >= 1 && i <= 4 && k.Pairs[i-1] >= th {
 			m := float64(k.Days[i-1]) / float64(k.Pairs[i-1])
