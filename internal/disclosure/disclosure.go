@@ -29,10 +29,14 @@
 // year, district by category) therefore stay protected together when each
 // is made with the same threshold and the same margins (the default: the
 // margins are computed by OneWay from the table's own totals, which are
-// the same counts in every such table). Tables over different subsets of
-// the data (one year, then all years) or at different levels of a
-// hierarchy (districts and their provinces) are not linked by these
-// rules: publish one level and one subset per variable, or protect them
+// the same counts in every such table). A variable whose labels fall into
+// groups published at their own level (districts in provinces) is
+// protected with Options.RowGroups (or ColGroups): its totals then stay
+// hidden given the groups' totals too (OneWayGroups; property-tested with
+// a table of provinces by another variable). Inner cells of a district
+// table and a province table by the same second variable are not linked
+// by these rules, nor are tables over different subsets of the data (one
+// year, then all years): publish those from one table, or protect them
 // together outside this package.
 //
 // Complementary cells are chosen to lose the least information: the
@@ -79,6 +83,12 @@ type Options struct {
 	RowMargins []bool
 	// ColMargins is RowMargins for the column totals.
 	ColMargins []bool
+	// RowGroups, when not nil, names the group of each row (a district's
+	// province): row totals are then protected within each group
+	// (OneWayGroups), so that publishing the groups' totals in another
+	// table (provinces) recomputes no row total. ColGroups likewise.
+	RowGroups []int
+	ColGroups []int
 }
 
 // Cell is one published count. A suppressed cell has Suppressed set and
@@ -222,6 +232,55 @@ func OneWay(counts []int64, thresh int64) (suppressed []bool, total bool) {
 	return suppressed, false
 }
 
+// OneWayGroups protects a one-way table whose labels fall into groups
+// (districts in provinces) whose totals are published elsewhere, protected
+// by OneWay (the provinces' own table): each group is protected by OneWay
+// on its own, so no suppressed count follows from a published group total;
+// and every group whose total OneWay suppresses keeps at least one
+// suppressed member, so the suppressed groups' members can trade counts
+// among themselves without changing any published total.
+func OneWayGroups(counts []int64, groups []int, thresh int64) []bool {
+	suppressed := make([]bool, len(counts))
+	members := map[int][]int{}
+	var order []int
+	for i, g := range groups {
+		if _, ok := members[g]; !ok {
+			order = append(order, g)
+		}
+		members[g] = append(members[g], i)
+	}
+	groupTot := make([]int64, len(order))
+	for k, g := range order {
+		for _, i := range members[g] {
+			groupTot[k] += counts[i]
+		}
+	}
+	groupSup, _ := OneWay(groupTot, thresh)
+	for k, g := range order {
+		idx := members[g]
+		sub := make([]int64, len(idx))
+		for j, i := range idx {
+			sub[j] = counts[i]
+		}
+		s, _ := OneWay(sub, thresh)
+		any := false
+		for j, i := range idx {
+			suppressed[i] = s[j]
+			any = any || s[j]
+		}
+		if groupSup[k] && !any {
+			best := idx[0]
+			for _, i := range idx[1:] {
+				if better(counts[i], counts[best]) {
+					best = i
+				}
+			}
+			suppressed[best] = true
+		}
+	}
+	return suppressed
+}
+
 // better reports whether count a is a cheaper complement than b: the
 // smaller nonzero count, zeros last.
 func better(a, b int64) bool {
@@ -257,7 +316,8 @@ func Protect(t Table, opt Options) (*Published, error) {
 			total += v
 		}
 	}
-	if opt.RowMargins != nil && len(opt.RowMargins) != R || opt.ColMargins != nil && len(opt.ColMargins) != C {
+	if opt.RowMargins != nil && len(opt.RowMargins) != R || opt.ColMargins != nil && len(opt.ColMargins) != C ||
+		opt.RowGroups != nil && len(opt.RowGroups) != R || opt.ColGroups != nil && len(opt.ColGroups) != C {
 		return nil, fmt.Errorf("%w: margins given for %d rows and %d columns of a %d×%d table",
 			ErrShape, len(opt.RowMargins), len(opt.ColMargins), R, C)
 	}
@@ -275,10 +335,10 @@ func Protect(t Table, opt Options) (*Published, error) {
 		}
 	default:
 		var err error
-		if rowSup, err = margins(opt.RowMargins, rowTot, th, "row"); err != nil {
+		if rowSup, err = margins(opt.RowMargins, opt.RowGroups, rowTot, th, "row"); err != nil {
 			return nil, err
 		}
-		if colSup, err = margins(opt.ColMargins, colTot, th, "column"); err != nil {
+		if colSup, err = margins(opt.ColMargins, opt.ColGroups, colTot, th, "column"); err != nil {
 			return nil, err
 		}
 		switch {
@@ -334,9 +394,12 @@ func all(n int) []bool {
 }
 
 // margins returns the suppression of a table's totals: given ones checked
-// against the threshold, else OneWay's.
-func margins(given []bool, tot []int64, th int64, what string) ([]bool, error) {
+// against the threshold, else OneWay's (by group when groups are given).
+func margins(given []bool, groups []int, tot []int64, th int64, what string) ([]bool, error) {
 	if given == nil {
+		if groups != nil {
+			return OneWayGroups(tot, groups, th), nil
+		}
 		s, _ := OneWay(tot, th)
 		return s, nil
 	}

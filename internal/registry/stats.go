@@ -180,33 +180,37 @@ func (s *Service) Table(ctx context.Context, who Caller, req TableRequest) (*Pub
 	if err != nil {
 		return nil, err
 	}
-	t, err := s.table(ctx, f, req)
+	t, opt, err := s.table(ctx, f, req)
 	if err != nil {
 		return nil, err
 	}
-	p, err := disclosure.Protect(t, disclosure.Options{Threshold: req.Threshold})
+	opt.Threshold = req.Threshold
+	p, err := disclosure.Protect(t, opt)
 	if err != nil {
 		return nil, err
 	}
 	return s.publish(ctx, who, "table", req, p)
 }
 
-// table counts the incidents under f by the request's two dimensions.
-func (s *Service) table(ctx context.Context, f Filter, req TableRequest) (disclosure.Table, error) {
+// table counts the incidents under f by the request's two dimensions; the
+// options group districts by province, so that district totals stay
+// protected when province totals are published.
+func (s *Service) table(ctx context.Context, f Filter, req TableRequest) (disclosure.Table, disclosure.Options, error) {
+	var opt disclosure.Options
 	dr, err := dimension(req.Rows)
 	if err != nil {
-		return disclosure.Table{}, err
+		return disclosure.Table{}, opt, err
 	}
 	dc, err := dimension(req.Cols)
 	if err != nil {
-		return disclosure.Table{}, err
+		return disclosure.Table{}, opt, err
 	}
 	if dr.Name == dc.Name {
-		return disclosure.Table{}, fmt.Errorf("%w: rows and columns are both %s", ErrInvalid, dr.Name)
+		return disclosure.Table{}, opt, fmt.Errorf("%w: rows and columns are both %s", ErrInvalid, dr.Name)
 	}
 	counts, err := s.st.CountIncidents(ctx, f, dr.Name, dc.Name)
 	if err != nil {
-		return disclosure.Table{}, err
+		return disclosure.Table{}, opt, err
 	}
 	pr, pc := map[int]bool{}, map[int]bool{}
 	for _, k := range counts {
@@ -223,11 +227,31 @@ func (s *Service) table(ctx context.Context, f Filter, req TableRequest) (disclo
 		r, ok1 := ri[k.A]
 		c, ok2 := ci[k.B]
 		if !ok1 || !ok2 {
-			return t, fmt.Errorf("incident code %d/%d outside the %s/%s labels", k.A, k.B, dr.Name, dc.Name)
+			return t, opt, fmt.Errorf("incident code %d/%d outside the %s/%s labels", k.A, k.B, dr.Name, dc.Name)
 		}
 		t.Counts[r][c] += k.N
 	}
-	return t, nil
+	if dr.Name == "district" {
+		opt.RowGroups = provinceGroups(rc)
+	}
+	if dc.Name == "district" {
+		opt.ColGroups = provinceGroups(cc)
+	}
+	return t, opt, nil
+}
+
+// provinceGroups returns the province of each district code (0 for
+// unknown, a group of its own).
+func provinceGroups(codes []int) []int {
+	g := make([]int, len(codes))
+	for i, c := range codes {
+		for _, d := range Districts() {
+			if d.Code == c {
+				g[i] = d.Province
+			}
+		}
+	}
+	return g
 }
 
 func index(codes []int) map[int]int {
