@@ -261,6 +261,9 @@ func TestReferralsAndClosure(t *testing.T) {
 		if err != nil || r.State != registry.ReferralRequested {
 			t.Fatal(r, err)
 		}
+		if _, err := svc.Case(ctx, police, k.ID); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("receiver sees the case before accepting: %v", err)
+		}
 		for _, step := range []struct {
 			who  registry.Caller
 			to   string
@@ -269,10 +272,17 @@ func TestReferralsAndClosure(t *testing.T) {
 			{a, registry.ReferralAccepted, registry.ErrForbidden}, // only the receiver accepts
 			{police, registry.ReferralDone, registry.ErrConflict}, // not accepted yet
 			{police, registry.ReferralAccepted, nil},
+			{police, "", nil}, // the receiver now sees the case
 			{police, registry.ReferralRevoked, registry.ErrForbidden},
 			{police, registry.ReferralDone, nil},
 			{a, registry.ReferralRevoked, registry.ErrConflict},
 		} {
+			if step.to == "" {
+				if _, err := svc.Case(ctx, police, k.ID); err != nil {
+					t.Fatalf("receiver of an accepted referral: %v", err)
+				}
+				continue
+			}
 			got, err := svc.MoveReferral(ctx, step.who, r.ID, step.to)
 			if !errors.Is(err, step.want) {
 				t.Fatalf("%s → %s: %v, want %v", step.who.Principal, step.to, err, step.want)
@@ -280,6 +290,9 @@ func TestReferralsAndClosure(t *testing.T) {
 			if err == nil && got.State != step.to {
 				t.Fatalf("state %s, want %s", got.State, step.to)
 			}
+		}
+		if _, err := svc.Case(ctx, police, k.ID); !errors.Is(err, registry.ErrNotFound) {
+			t.Fatalf("receiver sees the case after the referral is done: %v", err)
 		}
 		ap, err := svc.RequestClosure(ctx, a, k.ID, "child safe")
 		if err != nil {

@@ -28,7 +28,14 @@ func regWhere(f registry.Filter, incidents bool) (string, []any) {
 		add(`org = ?`, f.Org)
 		add(`team = ?`, f.Team)
 	case registry.ScopeOrg:
-		add(`org = ?`, f.Org)
+		if incidents {
+			add(`org = ?`, f.Org)
+		} else {
+			// An organisation also sees the cases referred to it while the
+			// referral is accepted.
+			where = append(where, `(org = ? OR id IN (SELECT case_id FROM reg_referrals WHERE to_org = ? AND state = 'accepted'))`)
+			args = append(args, f.Org, f.Org)
+		}
 	case registry.ScopeAll:
 	default:
 		where = append(where, `1 = 0`) // no grant: nothing
