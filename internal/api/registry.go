@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,6 +38,7 @@ var registryRoutes = []route{
 	{"POST", "/v1/approvals/{id}", apikey.Submitter, "Decide a closure request {approve: true|false}; not by its requester.", jsonBody, noBankChange, (*Server).decideClosure},
 	{"GET", "/v1/incidents", apikey.Submitter, "List incidents the grant shows (?year=&category=&after=ID&limit=N≤1000); FIR numbers stay sealed; logged.", noRequestBody, noBankChange, (*Server).listIncidents},
 	{"POST", "/v1/incidents", apikey.Submitter, "Add incidents {\"incidents\":[…]} (all or none).", jsonBody, noBankChange, (*Server).addIncidents},
+	{"PUT", "/v1/incidents/{id}", apikey.Submitter, "Record an incident's progress or corrections (the whole incident as GET returns it; FIR dates, charge sheet, trial, verdict, outcome); an empty fir keeps the stored one; logged.", jsonBody, noBankChange, (*Server).updateIncident},
 	{"GET", "/v1/incidents/{id}", apikey.Submitter, "An incident with its FIR number; every view is logged.", noRequestBody, noBankChange, (*Server).getIncident},
 	{"POST", "/v1/incidents/import", apikey.Submitter, "Import an NGO monitoring sheet (text/csv with a header; columns as /v1/incidents/export writes, plus extra.KEY); all or none: bad rows answer 422 with their line, column and message.", csvBody, noBankChange, (*Server).importIncidents},
 	{"GET", "/v1/incidents/export", apikey.Submitter, "The incidents the grant shows as CSV (?year=&extra=KEY,KEY); FIR numbers left out; logged.", noRequestBody, noBankChange, (*Server).exportIncidents},
@@ -410,6 +412,29 @@ func (s *Server) getIncident(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return regError(err)
 	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var x registry.Incident
+	if err := json.NewDecoder(r.Body).Decode(&x); err != nil {
+		return regError(fmt.Errorf("%w: %v", registry.ErrInvalid, err))
+	}
+	x.ID = id
+	x, err = reg.UpdateIncident(r.Context(), c.principal(), x)
+	if err != nil {
+		return regError(err)
+	}
+	x.FIR = ""
 	writeJSON(w, http.StatusOK, x)
 	return nil
 }

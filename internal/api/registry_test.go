@@ -98,6 +98,13 @@ func TestRegistryRoutes(t *testing.T) {
 		if code != 200 || !strings.HasPrefix(out["fir"].(string), "FIR ") {
 			t.Fatalf("incident view: %d %v", code, out)
 		}
+		first["verdict_date"], first["outcome"], first["fir"] = "2021-12-01", "conviction", ""
+		if code, out := ts.call(t, kasur, "PUT", fmt.Sprintf("/v1/incidents/%v", first["id"]), first, ""); code != 403 {
+			t.Fatalf("read-only key updated an incident: %d %v", code, out)
+		}
+		if code, out := ts.call(t, ngo, "PUT", fmt.Sprintf("/v1/incidents/%v", first["id"]), first, ""); code != 200 || out["outcome"] != "conviction" {
+			t.Fatalf("update: %d %v", code, out)
+		}
 		code, out = ts.call(t, kasur, "GET", "/v1/stats?rows=category&cols=sex&year=2021", nil, "")
 		if code != 200 || out["table"].(map[string]any)["total"].(map[string]any)["count"].(float64) != 30 || out["log_seq"].(float64) <= 0 {
 			t.Fatalf("stats: %d %v", code, out)

@@ -329,6 +329,11 @@ type Store interface {
 	// both engines only for SQLite; use ListIncidents to read them back).
 	InsertIncidents(ctx context.Context, in []Incident, e audit.Entry) (int, error)
 	ViewIncident(ctx context.Context, id int64, f Filter, e audit.Entry) (Incident, error)
+	// UpdateIncident replaces the fields of incident x.ID, visible under f,
+	// keeping its uid, organisation, team and owner, and moves its kept
+	// counts; seal, if not nil, returns the sealed FIR number for its uid
+	// (nil keeps the stored one).
+	UpdateIncident(ctx context.Context, x Incident, f Filter, seal func(uid string) (string, error), e audit.Entry) (Incident, error)
 	ListIncidents(ctx context.Context, f Filter, after int64, limit int, e audit.Entry) ([]Incident, error)
 	// ScanIncidents calls fn for every incident under f by id, for exports
 	// (logged once with e).

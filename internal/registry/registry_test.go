@@ -315,3 +315,58 @@ func TestReferralsAndClosure(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateIncident: recording an incident's progress moves it between
+// cells of every table (kept counts and scans agree) and through the funnel.
+func TestUpdateIncident(t *testing.T) {
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		svc := registry.NewService(st, testKeys(t))
+		w := grant(t, svc, registry.Access{Principal: "user:w", Scope: registry.ScopeOrg, Org: "o", Level: registry.LevelDistrict, Write: true})
+		kasur := district(t, "Kasur")
+		var in []registry.Incident
+		for i := 0; i < 12; i++ {
+			in = append(in, registry.Incident{Reported: day(t, "2021-05-01"), District: kasur, Category: 4, Sex: 1})
+		}
+		if _, err := svc.AddIncidents(ctx, w, in); err != nil {
+			t.Fatal(err)
+		}
+		xs, err := svc.Incidents(ctx, w, 0, 0, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range xs[:6] {
+			x.Category, x.FIRDate, x.FIR = 3, day(t, "2021-05-03"), "FIR 9/21"
+			if _, err := svc.UpdateIncident(ctx, w, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bad := xs[0]
+		bad.VerdictDate = day(t, "2020-01-01")
+		if _, err := svc.UpdateIncident(ctx, w, bad); !errors.Is(err, registry.ErrInvalid) {
+			t.Fatalf("verdict before report: %v", err)
+		}
+		if x, err := svc.Incident(ctx, w, xs[0].ID); err != nil || x.FIR != "FIR 9/21" || x.UID != xs[0].UID {
+			t.Fatalf("updated incident %+v %v", x, err)
+		}
+		for _, req := range []registry.TableRequest{
+			{Rows: "category", Cols: "sex"},                    // kept counts
+			{Rows: "category", Cols: "sex", District: "Kasur"}, // scan
+		} {
+			p, err := svc.Table(ctx, w, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Table.Cells[2][0].Count != 6 || p.Table.Cells[3][0].Count != 6 {
+				t.Fatalf("%+v: sodomy/rape girls %+v %+v, want 6 and 6", req, p.Table.Cells[2][0], p.Table.Cells[3][0])
+			}
+		}
+		f, err := svc.Funnel(ctx, w, registry.TableRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Steps[1].Reached.Count != 6 || f.Steps[1].MeanDays == nil || *f.Steps[1].MeanDays != 2 {
+			t.Fatalf("funnel FIR step %+v", f.Steps[1])
+		}
+	})
+}

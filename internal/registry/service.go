@@ -271,6 +271,33 @@ func (x *Incident) check() error {
 	return nil
 }
 
+// UpdateIncident records an incident's progress (FIR, charge sheet, trial,
+// verdict and outcome, or corrected fields) for a caller who may write and
+// see it; an empty FIR keeps the stored one. Logged.
+func (s *Service) UpdateIncident(ctx context.Context, who Caller, x Incident) (Incident, error) {
+	a, err := s.writer(ctx, who)
+	if err != nil {
+		return x, err
+	}
+	if err := x.check(); err != nil {
+		return x, err
+	}
+	if x.Province, err = place(a, x.District, x.Province); err != nil {
+		return x, err
+	}
+	var seal func(string) (string, error)
+	if x.FIR != "" {
+		if !s.keys.Configured() {
+			return x, fmt.Errorf("refusing to store an FIR number in clear: %w", sealed.ErrNoKey)
+		}
+		fir := x.FIR
+		seal = func(uid string) (string, error) { return s.keys.SealString(fir, firAD(uid)) }
+	}
+	x, err = s.st.UpdateIncident(ctx, x, visibility(a), seal, who.entry("registry.incident.update", "", nil))
+	x.SealedFIR = ""
+	return x, err
+}
+
 // Incident returns an incident the caller may see with its FIR number
 // opened; the view is logged (registry.incident.view).
 func (s *Service) Incident(ctx context.Context, who Caller, id int64) (Incident, error) {

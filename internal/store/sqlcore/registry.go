@@ -283,7 +283,7 @@ func (c *Core) InsertIncidents(ctx context.Context, in []registry.Incident, e au
 				return err
 			}
 		}
-		if err := c.addCounts(ctx, tx, in); err != nil {
+		if err := c.addCounts(ctx, tx, in, 1); err != nil {
 			return err
 		}
 		_, err := c.AppendTx(ctx, tx, e)
@@ -310,9 +310,10 @@ type countKey struct {
 	year, province, pair, a, b int
 }
 
-// addCounts adds the incidents to reg_counts: every pair of coded
-// columns, summed in memory, then upserted in multi-row statements.
-func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident) error {
+// addCounts adds the incidents (sign 1) to reg_counts or takes them out
+// (sign -1): every pair of coded columns, summed in memory, then upserted
+// in multi-row statements.
+func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident, sign int64) error {
 	sums := map[countKey]int64{}
 	for i := range in {
 		x := &in[i]
@@ -326,7 +327,7 @@ func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident) err
 		for a := 0; a < len(v); a++ {
 			for b := a + 1; b < len(v); b++ {
 				k.pair, k.a, k.b = 16*a+b, v[a], v[b]
-				sums[k]++
+				sums[k] += sign
 			}
 		}
 	}
@@ -357,6 +358,52 @@ func (c *Core) addCounts(ctx context.Context, tx Tx, in []registry.Incident) err
 		}
 	}
 	return flush(n)
+}
+
+// UpdateIncident implements registry.Store.
+func (c *Core) UpdateIncident(ctx context.Context, x registry.Incident, f registry.Filter, seal func(uid string) (string, error), e audit.Entry) (registry.Incident, error) {
+	err := c.write(ctx, func(tx Tx) error {
+		where, args := regWhere(f, true)
+		old, err := scanIncident(tx.QueryRow(ctx, `SELECT `+incidentCols+` FROM reg_incidents`+andWhere(where, `id = ?`)+c.f.ForUpdate,
+			append(args, x.ID)...))
+		if isNoRows(err) {
+			return fmt.Errorf("incident %d: %w", x.ID, registry.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("update incident %d: %w", x.ID, err)
+		}
+		x.UID, x.Org, x.Team, x.Owner, x.CreatedAt = old.UID, old.Org, old.Team, old.Owner, old.CreatedAt
+		x.SealedFIR = old.SealedFIR
+		if seal != nil {
+			if x.SealedFIR, err = seal(x.UID); err != nil {
+				return err
+			}
+		}
+		var caseID any
+		if x.CaseID > 0 {
+			caseID = x.CaseID
+		}
+		t := x.Reported.Time()
+		if _, err := tx.Exec(ctx, `UPDATE reg_incidents SET case_id = ?, reported_day = ?, year = ?, month = ?, category = ?, sex = ?,
+			age_band = ?, relationship = ?, place = ?, district = ?, province = ?, area = ?, police_status = ?, stage = ?, outcome = ?,
+			fir = ?, fir_day = ?, charge_sheet_day = ?, trial_day = ?, verdict_day = ?, sections = ?, acquittal_reason = ?,
+			source = ?, extra = ? WHERE id = ?`, caseID, int32(x.Reported), t.Year(), int(t.Month()), x.Category, x.Sex, x.AgeBand,
+			x.Relationship, x.Place, x.District, x.Province, x.Area, x.PoliceStatus, x.Stage, x.Outcome, x.SealedFIR,
+			int32(x.FIRDate), int32(x.ChargeSheetDate), int32(x.TrialDate), int32(x.VerdictDate), x.Sections, x.AcquittalReason,
+			x.Source, encodeExtra(x.Extra), x.ID); err != nil {
+			return fmt.Errorf("update incident %d: %w", x.ID, err)
+		}
+		if err := c.addCounts(ctx, tx, []registry.Incident{old}, -1); err != nil {
+			return err
+		}
+		if err := c.addCounts(ctx, tx, []registry.Incident{x}, 1); err != nil {
+			return err
+		}
+		e.Target = fmt.Sprintf("incident:%d", x.ID)
+		_, err = c.AppendTx(ctx, tx, e)
+		return err
+	})
+	return x, err
 }
 
 // ViewIncident implements registry.Store.
