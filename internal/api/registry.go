@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -444,7 +446,13 @@ func (s *Server) importIncidents(w http.ResponseWriter, r *http.Request, c calle
 	if err != nil {
 		return err
 	}
-	res, err := reg.ImportCSV(r.Context(), c.principal(), r.Body)
+	// Read the whole body first: a sheet over the route's limit is 413
+	// whatever its content.
+	sheet, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	res, err := reg.ImportCSV(r.Context(), c.principal(), bytes.NewReader(sheet))
 	if errors.Is(err, registry.ErrBadRows) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
 			"error":  map[string]string{"code": "bad_rows", "message": err.Error()},

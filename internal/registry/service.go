@@ -468,11 +468,13 @@ const maxRowErrors = 1000
 // invalid, outside the caller's jurisdiction) nothing is imported and the
 // result lists the bad rows with ErrBadRows.
 func (s *Service) ImportCSV(ctx context.Context, who Caller, r io.Reader) (ImportResult, error) {
-	a, err := s.writer(ctx, who)
+	// The sheet is read first, whoever the caller: a body too large for
+	// the caller's route fails as such before any grant is looked at.
+	in, lines, bad, err := ParseCSV(r)
 	if err != nil {
 		return ImportResult{}, err
 	}
-	in, lines, bad, err := ParseCSV(r)
+	a, err := s.writer(ctx, who)
 	if err != nil {
 		return ImportResult{}, err
 	}
