@@ -496,7 +496,7 @@ func (c *Core) CountIncidents(ctx context.Context, f registry.Filter, colA, colB
 		}
 		where, args := regWhere(f, true)
 		out, err := queryAll(ctx, c.eng.Reader(), scan, `SELECT a, b, SUM(n) FROM reg_counts`+andWhere(where, `pair = ?`)+
-			` GROUP BY a, b`, append(args, 16*ia+ib)...)
+			` GROUP BY a, b HAVING SUM(n) <> 0`, append(args, 16*ia+ib)...)
 		if swap {
 			for i := range out {
 				out[i].A, out[i].B = out[i].B, out[i].A
