@@ -91,7 +91,7 @@ func newReportListCommand(f *reportFlags) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			cases, err := st.ListCases(cmd.Context(), report.State(state), 1000)
+			cases, err := st.ListReportCases(cmd.Context(), report.State(state), 1000)
 			if err != nil {
 				return err
 			}

@@ -107,7 +107,7 @@ func (s *Server) listReports(w http.ResponseWriter, r *http.Request, _ caller) e
 	if !ok {
 		return errorf(http.StatusNotImplemented, "unsupported", "this store keeps no report cases")
 	}
-	cases, err := rs.ListCases(r.Context(), report.State(r.URL.Query().Get("state")), 1000)
+	cases, err := rs.ListReportCases(r.Context(), report.State(r.URL.Query().Get("state")), 1000)
 	if err != nil {
 		return err
 	}

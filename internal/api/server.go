@@ -53,6 +53,7 @@ import (
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/registry"
 	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
@@ -220,6 +221,7 @@ type Server struct {
 	mux            *http.ServeMux
 	patterns       []string // what mux serves, for the OpenAPI test
 	protect        *protect.Service
+	reg            *registry.Service
 }
 
 // New makes a Server over st.
@@ -245,6 +247,7 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s.auditQ = make(chan audit.Entry, auditQueueLen)
 	s.metrics = newMetrics(cfg.Registry, s)
 	s.metricsHandler = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
+	s.reg = newRegistry(st, cfg)
 	s.mux = s.routes()
 	if ls, ok := st.(audit.LogStore); ok {
 		// The transparency log's public read API: no key, like a static site.

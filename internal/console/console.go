@@ -41,6 +41,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/registry"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
 )
@@ -127,6 +128,7 @@ type Console struct {
 	imports    imports // bank imports started here
 	clientOnce sync.Once
 	client     *http.Client // test webhook deliveries
+	reg        *registry.Service
 }
 
 // Failed logins (password, setup token or TOTP code) from one address:
@@ -154,6 +156,7 @@ func New(st Store, cfg Config) (*Console, error) {
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}
+	c.reg = newRegistry(st, cfg)
 	c.h = c.routes()
 	return c, nil
 }

@@ -25,7 +25,7 @@ func (c *Console) reports(w http.ResponseWriter, r *http.Request, v *visit) erro
 		return &httpError{http.StatusNotImplemented, "This store keeps no report cases."}
 	}
 	state := report.State(r.URL.Query().Get("state"))
-	cases, err := rs.ListCases(r.Context(), state, 500)
+	cases, err := rs.ListReportCases(r.Context(), state, 500)
 	if err != nil {
 		return err
 	}

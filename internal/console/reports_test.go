@@ -23,13 +23,13 @@ func TestReportsPage(t *testing.T) {
 	entry := func(id int64) audit.Entry {
 		return audit.Actor{Name: "alice"}.Entry(report.ActOpen, report.Target(id), nil)
 	}
-	if _, err := e.st.CreateCase(ctx, failed, seal, entry); err != nil {
+	if _, err := e.st.CreateReportCase(ctx, failed, seal, entry); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
 	done := report.Case{OpenedBy: "alice", UpdatedBy: "bob", State: report.StateSubmitted, ApprovedBy: "bob", ApprovedAt: &now,
 		Submission: report.Submission{ReportID: 4711, Finished: &now}}
-	if _, err := e.st.CreateCase(ctx, done, seal, entry); err != nil {
+	if _, err := e.st.CreateReportCase(ctx, done, seal, entry); err != nil {
 		t.Fatal(err)
 	}
 	cs := e.session(t, "cs", account.ChildSafety)

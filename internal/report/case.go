@@ -214,24 +214,24 @@ var DefaultSections = []string{"PECA 2016 s.22", "PECA 2016 s.22-A", "PPC s.292-
 // Store keeps report cases; implemented by the store engines. Every write
 // appends its audit entry in the same transaction.
 type Store interface {
-	// CreateCase inserts c (ID, OpenedAt, Version set by the store), its
+	// CreateReportCase inserts c (ID, OpenedAt, Version set by the store), its
 	// content as seal(id) returns it (sealed to the row) and the entry
 	// entry(id) makes, in one transaction.
-	CreateCase(ctx context.Context, c Case, seal func(id int64) (string, error), entry func(id int64) audit.Entry) (Case, error)
-	// GetCase returns a case or ErrNotFound.
-	GetCase(ctx context.Context, id int64) (Case, error)
-	// ListCases returns cases, newest first; state "" for all.
-	ListCases(ctx context.Context, state State, limit int) ([]Case, error)
-	// OpenCaseOf returns the open case of a subject (by blind index), or
+	CreateReportCase(ctx context.Context, c Case, seal func(id int64) (string, error), entry func(id int64) audit.Entry) (Case, error)
+	// GetReportCase returns a case or ErrNotFound.
+	GetReportCase(ctx context.Context, id int64) (Case, error)
+	// ListReportCases returns cases, newest first; state "" for all.
+	ListReportCases(ctx context.Context, state State, limit int) ([]Case, error)
+	// OpenReportCaseOf returns the open case of a subject (by blind index), or
 	// ErrNotFound.
-	OpenCaseOf(ctx context.Context, blind []byte) (Case, error)
-	// UpdateCase writes c if its stored Version is still c.Version
+	OpenReportCaseOf(ctx context.Context, blind []byte) (Case, error)
+	// UpdateReportCase writes c if its stored Version is still c.Version
 	// (else ErrConflict), incrementing it, and appends e (when not nil)
 	// in the same transaction.
-	UpdateCase(ctx context.Context, c Case, e *audit.Entry) (Case, error)
-	// DueCases returns approved or submitting cases whose NextAt is
+	UpdateReportCase(ctx context.Context, c Case, e *audit.Entry) (Case, error)
+	// DueReportCases returns approved or submitting cases whose NextAt is
 	// before now (or unset).
-	DueCases(ctx context.Context, now time.Time, limit int) ([]Case, error)
+	DueReportCases(ctx context.Context, now time.Time, limit int) ([]Case, error)
 	// CaseEntries returns the audit entries whose target is target, in
 	// order.
 	CaseEntries(ctx context.Context, target string) ([]audit.Entry, error)

@@ -147,7 +147,7 @@ func (sb *Submitter) Run(ctx context.Context, interval time.Duration) {
 // RunOnce works every due case once and returns how many it finished.
 func (sb *Submitter) RunOnce(ctx context.Context) (int, error) {
 	s := sb.Service
-	cases, err := s.Store.DueCases(ctx, s.now(), 100)
+	cases, err := s.Store.DueReportCases(ctx, s.now(), 100)
 	if err != nil || len(cases) == 0 {
 		return 0, err
 	}
@@ -190,7 +190,7 @@ func (sb *Submitter) process(ctx context.Context, client *cybertip.Client, esp E
 			held := s.now().Add(lease)
 			c.NextAt = &held
 		}
-		nc, err := s.Store.UpdateCase(ctx, c, e)
+		nc, err := s.Store.UpdateReportCase(ctx, c, e)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (sb *Submitter) process(ctx context.Context, client *cybertip.Client, esp E
 				// The lease save set NextAt; the retry waits the backoff.
 				next := s.now().Add(sb.backoff(sub.Attempts))
 				c.NextAt = &next
-				nc, err := s.Store.UpdateCase(ctx, c, nil)
+				nc, err := s.Store.UpdateReportCase(ctx, c, nil)
 				if err == nil {
 					c = nc
 				}
@@ -388,7 +388,7 @@ func ignoreConflict(err error) error {
 // Retract withdraws a case's unfinished report at NCMEC.
 func (sb *Submitter) Retract(ctx context.Context, actor audit.Actor, id int64) (Case, error) {
 	s := sb.Service
-	c, err := s.Store.GetCase(ctx, id)
+	c, err := s.Store.GetReportCase(ctx, id)
 	if err != nil {
 		return c, err
 	}
@@ -408,5 +408,5 @@ func (sb *Submitter) Retract(ctx context.Context, actor audit.Actor, id int64) (
 	}
 	c.State, c.NextAt, c.UpdatedBy = StateRetracted, nil, actor.Name
 	e := actor.Entry(ActRetract, c.Target(), map[string]any{"report_id": c.Submission.ReportID})
-	return s.Store.UpdateCase(ctx, c, &e)
+	return s.Store.UpdateReportCase(ctx, c, &e)
 }

@@ -189,7 +189,7 @@ func TestCaseGathersOneAccountAndNeedsFourEyes(t *testing.T) {
 		if len(ct.Items) != 2 || len(ct.Subject.IPEvents) != 2 || ct.Items[0].SHA256 != e.hits[0].Value {
 			t.Fatalf("content: %d items, %d IP events: %+v", len(ct.Items), len(ct.Subject.IPEvents), ct)
 		}
-		stored, err := st.GetCase(ctx, c2.ID)
+		stored, err := st.GetReportCase(ctx, c2.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestSubmitEndToEndWithKill(t *testing.T) {
 		if _, err := sb.RunOnce(ctx); !errors.Is(err, killed) {
 			t.Fatalf("first pass: %v", err)
 		}
-		mid, _ := st.GetCase(ctx, c.ID)
+		mid, _ := st.GetReportCase(ctx, c.ID)
 		if mid.State != report.StateSubmitting || mid.Submission.ReportID == 0 || mid.Submission.Files[0].FileID == "" {
 			t.Fatalf("after the kill: %+v", mid)
 		}
@@ -286,7 +286,7 @@ func TestSubmitEndToEndWithKill(t *testing.T) {
 				t.Fatalf("report lacks %s:\n%s", want, rep.XML)
 			}
 		}
-		done, _ := st.GetCase(ctx, c.ID)
+		done, _ := st.GetReportCase(ctx, c.ID)
 		if done.State != report.StateSubmitted || done.Submission.Finished == nil {
 			t.Fatalf("case after finish: %+v", done)
 		}
@@ -304,7 +304,7 @@ func TestSubmitErrors(t *testing.T) {
 		if n, err := sb.RunOnce(ctx); err != nil || n != 0 {
 			t.Fatalf("pass with a 503: %d, %v", n, err)
 		}
-		mid, _ := st.GetCase(ctx, c.ID)
+		mid, _ := st.GetReportCase(ctx, c.ID)
 		if mid.State != report.StateSubmitting || mid.Submission.ErrorKind != "retryable" || !strings.Contains(mid.Submission.LastError, "503") {
 			t.Fatalf("after a 503: %s %+v", mid.State, mid.Submission)
 		}
@@ -320,7 +320,7 @@ func TestSubmitErrors(t *testing.T) {
 		if _, err := sb.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		pf, _ := st.GetCase(ctx, p.ID)
+		pf, _ := st.GetReportCase(ctx, p.ID)
 		if pf.State != report.StateFailed || pf.Submission.ErrorKind != "permanent" || !strings.Contains(pf.Submission.LastError, "code 4100") {
 			t.Fatalf("after a refusal: %s %+v", pf.State, pf.Submission)
 		}
@@ -353,7 +353,7 @@ func TestSubmitErrors(t *testing.T) {
 		if _, err := sb.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
-		uf, _ := st.GetCase(ctx, u.ID)
+		uf, _ := st.GetReportCase(ctx, u.ID)
 		if uf.State != report.StateFailed || uf.Submission.ErrorKind != "uncertain" || len(e.srv.Reports()) != before+1 {
 			t.Fatalf("after a kill in flight: %s %+v, %d reports (had %d)", uf.State, uf.Submission, len(e.srv.Reports()), before)
 		}
@@ -403,7 +403,7 @@ func TestCyberTipCredentialsSealed(t *testing.T) {
 		if n, err := e.submitter(false).RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("with stored credentials: %d, %v", n, err)
 		}
-		if got, _ := st.GetCase(ctx, c.ID); got.State != report.StateSubmitted {
+		if got, _ := st.GetReportCase(ctx, c.ID); got.State != report.StateSubmitted {
 			t.Fatalf("state %s", got.State)
 		}
 		other := &report.Service{Store: st, Keys: newRing(t)}

@@ -174,7 +174,7 @@ func (s *Service) OpenCase(ctx context.Context, actor audit.Actor, req OpenReque
 		return Case{}, err
 	}
 	now := s.now()
-	cur, err := s.Store.OpenCaseOf(ctx, blind)
+	cur, err := s.Store.OpenReportCaseOf(ctx, blind)
 	var ct Content
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -191,14 +191,14 @@ func (s *Service) OpenCase(ctx context.Context, actor audit.Actor, req OpenReque
 	cur.UpdatedBy = actor.Name
 	detail := map[string]any{"hits": req.HitIDs, "items": len(ct.Items)}
 	if cur.ID == 0 {
-		return s.Store.CreateCase(ctx, cur, func(id int64) (string, error) { return s.seal(id, ct) },
+		return s.Store.CreateReportCase(ctx, cur, func(id int64) (string, error) { return s.seal(id, ct) },
 			func(id int64) audit.Entry { return actor.Entry(ActOpen, Target(id), detail) })
 	}
 	if cur.Sealed, err = s.seal(cur.ID, ct); err != nil {
 		return Case{}, err
 	}
 	e := actor.Entry(ActUpdate, cur.Target(), detail)
-	return s.Store.UpdateCase(ctx, cur, &e)
+	return s.Store.UpdateReportCase(ctx, cur, &e)
 }
 
 // merge adds the request to a case's content.
@@ -285,7 +285,7 @@ func first(a, b string) string {
 // View opens a case's content for a person, logging the view (personal
 // data is shown only with a trace).
 func (s *Service) View(ctx context.Context, actor audit.Actor, id int64, as audit.Store) (Case, Content, error) {
-	c, err := s.Store.GetCase(ctx, id)
+	c, err := s.Store.GetReportCase(ctx, id)
 	if err != nil {
 		return c, Content{}, err
 	}
@@ -305,7 +305,7 @@ func (s *Service) View(ctx context.Context, actor audit.Actor, id int64, as audi
 // changed it) checks it, and for the CyberTipline the report is built and
 // checked against the schema's rules now, so nothing invalid is queued.
 func (s *Service) Approve(ctx context.Context, actor audit.Actor, id int64) (Case, error) {
-	c, err := s.Store.GetCase(ctx, id)
+	c, err := s.Store.GetReportCase(ctx, id)
 	if err != nil {
 		return c, err
 	}
@@ -336,7 +336,7 @@ func (s *Service) Approve(ctx context.Context, actor audit.Actor, id int64) (Cas
 		c.Submission.Finished = &now
 	}
 	e := actor.Entry(ActApprove, c.Target(), map[string]any{"opened_by": c.OpenedBy, "items": len(ct.Items), "destinations": ct.Destinations})
-	return s.Store.UpdateCase(ctx, c, &e)
+	return s.Store.UpdateReportCase(ctx, c, &e)
 }
 
 // Retry puts a failed case back in the outbox. After an uncertain submit
@@ -344,7 +344,7 @@ func (s *Service) Approve(ctx context.Context, actor audit.Actor, id int64) (Cas
 // a person checks NCMEC's portal: reportID is the report found there (its
 // files follow), or 0 when none was received (the report is sent again).
 func (s *Service) Retry(ctx context.Context, actor audit.Actor, id, reportID int64) (Case, error) {
-	c, err := s.Store.GetCase(ctx, id)
+	c, err := s.Store.GetReportCase(ctx, id)
 	if err != nil {
 		return c, err
 	}
@@ -360,5 +360,5 @@ func (s *Service) Retry(ctx context.Context, actor audit.Actor, id, reportID int
 		c.State = StateSubmitting
 	}
 	e := actor.Entry(ActRetry, c.Target(), map[string]any{"report_id": c.Submission.ReportID})
-	return s.Store.UpdateCase(ctx, c, &e)
+	return s.Store.UpdateReportCase(ctx, c, &e)
 }

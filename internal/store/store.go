@@ -62,6 +62,7 @@ import (
 	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/protect"
+	"github.com/nigehban/nigehban/internal/registry"
 	"github.com/nigehban/nigehban/internal/report"
 	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/review"
@@ -86,6 +87,7 @@ type Store interface {
 	retro.Store
 	report.Store
 	vault.Store
+	registry.Store
 	// RecordMatch appends an audit entry and queues webhook events in one
 	// transaction (what `serve` does before acknowledging a match).
 	RecordMatch(ctx context.Context, e audit.Entry, events []action.Event) (audit.Entry, error)

@@ -16,10 +16,10 @@ import (
 // Report cases (report.Store) and the evidence vault's metadata
 // (vault.Store).
 
-const caseCols = `id, opened_at, opened_by, updated_by, state, version, subject_blind, approved_by, approved_at,
+const reportCaseCols = `id, opened_at, opened_by, updated_by, state, version, subject_blind, approved_by, approved_at,
 	submission, next_at, doc`
 
-func scanCase(row Row) (report.Case, error) {
+func scanReportCase(row Row) (report.Case, error) {
 	var c report.Case
 	var state, sub string
 	err := row.Scan(&c.ID, scanTime(&c.OpenedAt), &c.OpenedBy, &c.UpdatedBy, &state, &c.Version, &c.SubjectBlind,
@@ -37,8 +37,8 @@ func scanCase(row Row) (report.Case, error) {
 	return c, nil
 }
 
-// CreateCase implements report.Store.
-func (c *Core) CreateCase(ctx context.Context, rc report.Case, seal func(id int64) (string, error), entry func(id int64) audit.Entry) (report.Case, error) {
+// CreateReportCase implements report.Store.
+func (c *Core) CreateReportCase(ctx context.Context, rc report.Case, seal func(id int64) (string, error), entry func(id int64) audit.Entry) (report.Case, error) {
 	rc.OpenedAt, rc.Version = Now(), 1
 	sub, err := json.Marshal(rc.Submission)
 	if err != nil {
@@ -65,30 +65,30 @@ func (c *Core) CreateCase(ctx context.Context, rc report.Case, seal func(id int6
 	return rc, err
 }
 
-// GetCase implements report.Store.
-func (c *Core) GetCase(ctx context.Context, id int64) (report.Case, error) {
-	return scanCase(c.eng.Reader().QueryRow(ctx, `SELECT `+caseCols+` FROM report_cases WHERE id = ?`, id))
+// GetReportCase implements report.Store.
+func (c *Core) GetReportCase(ctx context.Context, id int64) (report.Case, error) {
+	return scanReportCase(c.eng.Reader().QueryRow(ctx, `SELECT `+reportCaseCols+` FROM report_cases WHERE id = ?`, id))
 }
 
-// ListCases implements report.Store.
-func (c *Core) ListCases(ctx context.Context, state report.State, limit int) ([]report.Case, error) {
+// ListReportCases implements report.Store.
+func (c *Core) ListReportCases(ctx context.Context, state report.State, limit int) ([]report.Case, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
 	if state == "" {
-		return queryAll(ctx, c.eng.Reader(), scanCase, fmt.Sprintf(`SELECT `+caseCols+` FROM report_cases ORDER BY id DESC LIMIT %d`, limit))
+		return queryAll(ctx, c.eng.Reader(), scanReportCase, fmt.Sprintf(`SELECT `+reportCaseCols+` FROM report_cases ORDER BY id DESC LIMIT %d`, limit))
 	}
-	return queryAll(ctx, c.eng.Reader(), scanCase, fmt.Sprintf(`SELECT `+caseCols+` FROM report_cases WHERE state = ? ORDER BY id DESC LIMIT %d`, limit), string(state))
+	return queryAll(ctx, c.eng.Reader(), scanReportCase, fmt.Sprintf(`SELECT `+reportCaseCols+` FROM report_cases WHERE state = ? ORDER BY id DESC LIMIT %d`, limit), string(state))
 }
 
-// OpenCaseOf implements report.Store.
-func (c *Core) OpenCaseOf(ctx context.Context, blind []byte) (report.Case, error) {
-	return scanCase(c.eng.Reader().QueryRow(ctx, `SELECT `+caseCols+` FROM report_cases
+// OpenReportCaseOf implements report.Store.
+func (c *Core) OpenReportCaseOf(ctx context.Context, blind []byte) (report.Case, error) {
+	return scanReportCase(c.eng.Reader().QueryRow(ctx, `SELECT `+reportCaseCols+` FROM report_cases
 		WHERE subject_blind = ? AND state = 'open' ORDER BY id DESC LIMIT 1`, blind))
 }
 
-// UpdateCase implements report.Store.
-func (c *Core) UpdateCase(ctx context.Context, rc report.Case, e *audit.Entry) (report.Case, error) {
+// UpdateReportCase implements report.Store.
+func (c *Core) UpdateReportCase(ctx context.Context, rc report.Case, e *audit.Entry) (report.Case, error) {
 	sub, err := json.Marshal(rc.Submission)
 	if err != nil {
 		return rc, err
@@ -115,9 +115,9 @@ func (c *Core) UpdateCase(ctx context.Context, rc report.Case, e *audit.Entry) (
 	return rc, err
 }
 
-// DueCases implements report.Store.
-func (c *Core) DueCases(ctx context.Context, now time.Time, limit int) ([]report.Case, error) {
-	return queryAll(ctx, c.eng.Reader(), scanCase, fmt.Sprintf(`SELECT `+caseCols+` FROM report_cases
+// DueReportCases implements report.Store.
+func (c *Core) DueReportCases(ctx context.Context, now time.Time, limit int) ([]report.Case, error) {
+	return queryAll(ctx, c.eng.Reader(), scanReportCase, fmt.Sprintf(`SELECT `+reportCaseCols+` FROM report_cases
 		WHERE state IN ('approved', 'submitting') AND (next_at IS NULL OR next_at <= ?) ORDER BY id LIMIT %d`, limit), c.f.Time(now))
 }
 

@@ -1,0 +1,578 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/nigehban/nigehban/internal/apikey"
+	"github.com/nigehban/nigehban/internal/disclosure"
+	"github.com/nigehban/nigehban/internal/registry"
+	"github.com/nigehban/nigehban/internal/sealed"
+)
+
+// The case registry and its statistics (internal/registry, issue 18). Any
+// key may call these routes; what it sees is decided by its registry grant
+// (principal "key:ID"), which admins set with PUT /v1/registry/grants or
+// `nigehban registry grant`. A key without a grant gets 403.
+
+var (
+	csvBody = []body{{"text/csv", limitImport}}
+)
+
+var registryRoutes = []route{
+	{"GET", "/v1/registry/grants", apikey.Admin, "List registry grants (scope own|team|org|all, organisation, team, reporting level district|province|national, jurisdiction).", noRequestBody, noBankChange, (*Server).listGrants},
+	{"PUT", "/v1/registry/grants", apikey.Admin, "Set a principal's registry grant {principal (key:ID or user:NAME), scope, org, team, level, district, province, write}; logged.", jsonBody, noBankChange, (*Server).putGrant},
+	{"GET", "/v1/cases", apikey.Submitter, "List the cases the caller's grant shows, by id (?after=ID&limit=N≤1000); personal fields stay sealed; the list is logged.", noRequestBody, noBankChange, (*Server).listCases},
+	{"POST", "/v1/cases", apikey.Submitter, "Open a case {sex, age_band, district, personal{name, guardian, contact, address}, extra{…}}; personal fields are sealed (refused without a data key).", jsonBody, noBankChange, (*Server).createCase},
+	{"GET", "/v1/cases/{id}", apikey.Submitter, "A case with its personal fields; every view is logged in the transparency log.", noRequestBody, noBankChange, (*Server).getCase},
+	{"GET", "/v1/cases/{id}/notes", apikey.Submitter, "A case's notes (opened; logged).", noRequestBody, noBankChange, (*Server).listNotes},
+	{"POST", "/v1/cases/{id}/notes", apikey.Submitter, "Add a note {body, ref}: ref points at an attachment kept elsewhere, never the attachment.", jsonBody, noBankChange, (*Server).addNote},
+	{"GET", "/v1/cases/{id}/referrals", apikey.Submitter, "A case's referrals.", noRequestBody, noBankChange, (*Server).listReferrals},
+	{"POST", "/v1/cases/{id}/referrals", apikey.Submitter, "Refer a case to another organisation {to, reason}.", jsonBody, noBankChange, (*Server).createReferral},
+	{"POST", "/v1/referrals/{id}", apikey.Submitter, "Move a referral {state: accepted|rejected|done (receiver) or revoked (referrer)}.", jsonBody, noBankChange, (*Server).moveReferral},
+	{"POST", "/v1/cases/{id}/closure", apikey.Submitter, "Request closure of a case {reason}; another person approves.", jsonBody, noBankChange, (*Server).requestClosure},
+	{"POST", "/v1/approvals/{id}", apikey.Submitter, "Decide a closure request {approve: true|false}; not by its requester.", jsonBody, noBankChange, (*Server).decideClosure},
+	{"GET", "/v1/incidents", apikey.Submitter, "List incidents the grant shows (?year=&category=&after=ID&limit=N≤1000); FIR numbers stay sealed; logged.", noRequestBody, noBankChange, (*Server).listIncidents},
+	{"POST", "/v1/incidents", apikey.Submitter, "Add incidents {\"incidents\":[…]} (all or none).", jsonBody, noBankChange, (*Server).addIncidents},
+	{"PUT", "/v1/incidents/{id}", apikey.Submitter, "Record an incident's progress or corrections (the whole incident as GET returns it; FIR dates, charge sheet, trial, verdict, outcome); an empty fir keeps the stored one; logged.", jsonBody, noBankChange, (*Server).updateIncident},
+	{"GET", "/v1/incidents/{id}", apikey.Submitter, "An incident with its FIR number; every view is logged.", noRequestBody, noBankChange, (*Server).getIncident},
+	{"POST", "/v1/incidents/import", apikey.Submitter, "Import an NGO monitoring sheet (text/csv with a header; columns as /v1/incidents/export writes, plus extra.KEY); all or none: bad rows answer 422 with their line, column and message.", csvBody, noBankChange, (*Server).importIncidents},
+	{"GET", "/v1/incidents/export", apikey.Submitter, "The incidents the grant shows as CSV (?year=&extra=KEY,KEY); FIR numbers left out; logged.", noRequestBody, noBankChange, (*Server).exportIncidents},
+	{"GET", "/v1/stats", apikey.Submitter, "A two-way table of incident counts (?rows=&cols= any two of year, month, district, province, category, sex, age_band, relationship, place, area, police_status, stage, outcome; &year=&category=&district=&province=&threshold=≥5&format=json|csv|svg), cells below the threshold suppressed with complementary suppression; signed by the transparency log (log_seq) and logged.", noRequestBody, noBankChange, (*Server).stats},
+	{"GET", "/v1/stats/funnel", apikey.Submitter, "The justice funnel (reported → FIR → charge sheet → trial → verdict → conviction) with mean days between steps (?year=&category=&district=&province=); protected and logged.", noRequestBody, noBankChange, (*Server).statsFunnel},
+	{"GET", "/v1/stats/yearly", apikey.Submitter, "Sahil-style yearly tables of ?year= (those the reporting level allows); each protected and logged.", noRequestBody, noBankChange, (*Server).statsYearly},
+}
+
+func init() { routeTable = append(routeTable, registryRoutes...) }
+
+// newRegistry is the registry over st when the store has one.
+func newRegistry(st Store, cfg Config) *registry.Service {
+	if rs, ok := st.(registry.Store); ok {
+		return registry.NewService(rs, cfg.DataKeys)
+	}
+	return nil
+}
+
+func (c caller) principal() registry.Caller {
+	return registry.Caller{Principal: fmt.Sprintf("key:%d", c.key.ID), Remote: c.remote}
+}
+
+// regError maps registry errors to HTTP.
+func regError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, registry.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", "%v", err)
+	case errors.Is(err, registry.ErrForbidden):
+		return errorf(http.StatusForbidden, "forbidden", "%v", err)
+	case errors.Is(err, registry.ErrTooFine):
+		return errorf(http.StatusForbidden, "too_fine", "%v", err)
+	case errors.Is(err, registry.ErrConflict):
+		return errorf(http.StatusConflict, "conflict", "%v", err)
+	case errors.Is(err, registry.ErrInvalid), errors.Is(err, disclosure.ErrShape):
+		return errorf(http.StatusBadRequest, "invalid", "%v", err)
+	case errors.Is(err, sealed.ErrNoKey):
+		return errorf(http.StatusServiceUnavailable, "no_data_key", "%v", err)
+	}
+	return err
+}
+
+func (s *Server) registry() (*registry.Service, error) {
+	if s.reg == nil {
+		return nil, errorf(http.StatusNotImplemented, "no_registry", "this store has no case registry")
+	}
+	return s.reg, nil
+}
+
+func regID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errorf(http.StatusBadRequest, "invalid", "id must be a positive integer")
+	}
+	return id, nil
+}
+
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, _ caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	gs, err := reg.Grants(r.Context())
+	if err != nil {
+		return err
+	}
+	if gs == nil {
+		gs = []registry.Access{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"grants": gs})
+	return nil
+}
+
+func (s *Server) putGrant(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Principal, Org, Team, District, Province string
+		Scope                                    registry.Scope
+		Level                                    registry.Level
+		Write                                    bool
+	}
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	a := registry.Access{Principal: in.Principal, Scope: in.Scope, Org: in.Org, Team: in.Team, Level: in.Level, Write: in.Write}
+	if in.District != "" {
+		d, err := registry.LookupDistrict(in.District)
+		if err != nil {
+			return regError(err)
+		}
+		a.District = d.Code
+	}
+	if a.Province, err = registry.Provinces.Code(in.Province); err != nil {
+		return regError(err)
+	}
+	a, err = reg.Grant(r.Context(), registry.Caller{Principal: c.actor(), Remote: c.remote}, a)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) listCases(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(r, "after", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	cs, err := reg.Cases(r.Context(), c.principal(), after, int(limit))
+	if err != nil {
+		return regError(err)
+	}
+	if cs == nil {
+		cs = []registry.Case{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cases": cs})
+	return nil
+}
+
+func (s *Server) createCase(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	var k registry.Case
+	if err := decodeJSON(r, &k); err != nil {
+		return regError(err)
+	}
+	k, err = reg.CreateCase(r.Context(), c.principal(), k)
+	if err != nil {
+		return regError(err)
+	}
+	k.Personal = nil
+	writeJSON(w, http.StatusCreated, k)
+	return nil
+}
+
+func (s *Server) getCase(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	k, err := reg.Case(r.Context(), c.principal(), id)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, k)
+	return nil
+}
+
+func (s *Server) listNotes(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	ns, err := reg.Notes(r.Context(), c.principal(), id)
+	if err != nil {
+		return regError(err)
+	}
+	if ns == nil {
+		ns = []registry.Note{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"notes": ns})
+	return nil
+}
+
+func (s *Server) addNote(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var in struct{ Body, Ref string }
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	n, err := reg.AddNote(r.Context(), c.principal(), id, in.Body, in.Ref)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusCreated, n)
+	return nil
+}
+
+func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	rs, err := reg.Referrals(r.Context(), c.principal(), id)
+	if err != nil {
+		return regError(err)
+	}
+	if rs == nil {
+		rs = []registry.Referral{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"referrals": rs})
+	return nil
+}
+
+func (s *Server) createReferral(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var in struct{ To, Reason string }
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	ref, err := reg.Refer(r.Context(), c.principal(), id, in.To, in.Reason)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusCreated, ref)
+	return nil
+}
+
+func (s *Server) moveReferral(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var in struct{ State string }
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	ref, err := reg.MoveReferral(r.Context(), c.principal(), id, in.State)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, ref)
+	return nil
+}
+
+func (s *Server) requestClosure(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var in struct{ Reason string }
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	a, err := reg.RequestClosure(r.Context(), c.principal(), id, in.Reason)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusCreated, a)
+	return nil
+}
+
+func (s *Server) decideClosure(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var in struct{ Approve bool }
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	a, err := reg.DecideClosure(r.Context(), c.principal(), id, in.Approve)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	after, err := queryInt(r, "after", 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100, 1000)
+	if err != nil {
+		return err
+	}
+	year, err := queryInt(r, "year", 0, 9999)
+	if err != nil {
+		return err
+	}
+	cat, err := registry.Categories.Code(r.URL.Query().Get("category"))
+	if err != nil {
+		return regError(err)
+	}
+	xs, err := reg.Incidents(r.Context(), c.principal(), int(year), cat, after, int(limit))
+	if err != nil {
+		return regError(err)
+	}
+	if xs == nil {
+		xs = []registry.Incident{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"incidents": xs})
+	return nil
+}
+
+func (s *Server) addIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	var in struct{ Incidents []registry.Incident }
+	if err := decodeJSON(r, &in); err != nil {
+		return regError(err)
+	}
+	n, err := reg.AddIncidents(r.Context(), c.principal(), in.Incidents)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"added": n})
+	return nil
+}
+
+func (s *Server) getIncident(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	x, err := reg.Incident(r.Context(), c.principal(), id)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	var x registry.Incident
+	if err := json.NewDecoder(r.Body).Decode(&x); err != nil {
+		return regError(fmt.Errorf("%w: %v", registry.ErrInvalid, err))
+	}
+	x.ID = id
+	x, err = reg.UpdateIncident(r.Context(), c.principal(), x)
+	if err != nil {
+		return regError(err)
+	}
+	x.FIR = ""
+	writeJSON(w, http.StatusOK, x)
+	return nil
+}
+
+func (s *Server) importIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	// Read the whole body first: a sheet over the route's limit is 413
+	// whatever its content.
+	sheet, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	res, err := reg.ImportCSV(r.Context(), c.principal(), bytes.NewReader(sheet))
+	if errors.Is(err, registry.ErrBadRows) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{
+			"error":  map[string]string{"code": "bad_rows", "message": err.Error()},
+			"result": res})
+		return nil
+	}
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": res})
+	return nil
+}
+
+func (s *Server) exportIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	year, err := queryInt(r, "year", 0, 9999)
+	if err != nil {
+		return err
+	}
+	var extra []string
+	if v := r.URL.Query().Get("extra"); v != "" {
+		extra = strings.Split(v, ",")
+	}
+	if _, err := reg.Access(r.Context(), c.principal()); err != nil {
+		return regError(err)
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="incidents.csv"`)
+	if err := reg.ExportCSV(r.Context(), c.principal(), int(year), extra, w); err != nil {
+		s.log.Error("export incidents", "err", err)
+	}
+	return nil
+}
+
+// tableRequest reads the statistics query parameters.
+func tableRequest(r *http.Request) (registry.TableRequest, error) {
+	q := r.URL.Query()
+	year, err := queryInt(r, "year", 0, 9999)
+	if err != nil {
+		return registry.TableRequest{}, err
+	}
+	th, err := queryInt(r, "threshold", 0, 1<<20)
+	if err != nil {
+		return registry.TableRequest{}, err
+	}
+	return registry.TableRequest{Rows: q.Get("rows"), Cols: q.Get("cols"), Year: int(year), Category: q.Get("category"),
+		District: q.Get("district"), Province: q.Get("province"), Threshold: th}, nil
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	req, err := tableRequest(r)
+	if err != nil {
+		return err
+	}
+	p, err := reg.Table(r.Context(), c.principal(), req)
+	if err != nil {
+		return regError(err)
+	}
+	w.Header().Set("X-Nigehban-Log-Seq", strconv.FormatInt(p.LogSeq, 10))
+	w.Header().Set("X-Nigehban-SHA256", p.SHA256)
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+		writeJSON(w, http.StatusOK, p)
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-by-%s.csv"`, req.Rows, req.Cols))
+		return p.Table.WriteCSV(w, req.Rows+`\`+req.Cols)
+	case "svg":
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Write(registry.BarChart(p))
+	default:
+		return errorf(http.StatusBadRequest, "invalid", "?format must be json, csv or svg")
+	}
+	return nil
+}
+
+func (s *Server) statsFunnel(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	req, err := tableRequest(r)
+	if err != nil {
+		return err
+	}
+	p, err := reg.Funnel(r.Context(), c.principal(), req)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) statsYearly(w http.ResponseWriter, r *http.Request, c caller) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	year, err := queryInt(r, "year", 0, 9999)
+	if err != nil {
+		return err
+	}
+	if year == 0 {
+		return errorf(http.StatusBadRequest, "invalid", "?year is required")
+	}
+	th, err := queryInt(r, "threshold", 0, 1<<20)
+	if err != nil {
+		return err
+	}
+	ps, err := reg.Yearly(r.Context(), c.principal(), int(year), th)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tables": ps})
+	return nil
+}
