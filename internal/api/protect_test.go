@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/apikey"
@@ -115,7 +116,7 @@ func TestProtectLifecycle(t *testing.T) {
 			t.Fatalf("victim bank %+v, %v", b, err)
 		}
 		sub := ts.key(t, apikey.Submitter)
-		if n := ts.hits(t, sub, "pdq", protectPDQ); n != 1 {
+		if n := ts.hitsSoon(t, sub, "pdq", protectPDQ, 1); n != 1 {
 			t.Fatalf("before withdrawal: %d hits, want 1", n)
 		}
 
@@ -157,7 +158,7 @@ func TestProtectLifecycle(t *testing.T) {
 		if code != 200 || st["state"] != "withdrawn" {
 			t.Fatalf("withdraw: %d %v", code, st)
 		}
-		if n := ts.hits(t, sub, "pdq", protectPDQ); n != 0 {
+		if n := ts.hitsSoon(t, sub, "pdq", protectPDQ, 0); n != 0 {
 			t.Errorf("after withdrawal: %d hits, want 0", n)
 		}
 		if n := ts.hits(t, sub, "pdq", protectShared); n != 1 {
@@ -214,6 +215,20 @@ func toUrdu(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// hitsSoon is hits once it equals want, or after the time a replica takes
+// to follow the change log (FollowInterval, with room for a loaded machine).
+func (ts *testServer) hitsSoon(t *testing.T, key, typ, value string, want int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := ts.hits(t, key, typ, value)
+		if n == want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // hits matches one signal and counts the hits in the victim bank.
