@@ -1,6 +1,5 @@
 // Package browsertest starts the headless Chromium that browser tests drive
-// (internal/protect; internal/console keeps its own launcher, with a flag
-// of its own): Debian's chromium-headless-shell,
+// (internal/protect, internal/console): Debian's chromium-headless-shell,
 // installed by scripts/setup, or the binary NIGEHBAN_CHROMIUM names.
 // Browser tests are skipped by -short; without a browser they skip, except
 // with CI=true, where they fail.
