@@ -108,6 +108,12 @@ type Settings struct {
 	Limits     Limits `json:"limits"`
 	MinQuality int    `json:"pdq_min_quality"`
 	SkipVideo  bool   `json:"skip_video,omitempty"`
+	// SkipDiskImages records disk images as files without opening them;
+	// SkipDeleted leaves out the deleted files their file systems describe.
+	SkipDiskImages bool `json:"skip_disk_images,omitempty"`
+	SkipDeleted    bool `json:"skip_deleted,omitempty"`
+	// Carve recovers JPEG, PNG and MP4 content from unallocated space.
+	Carve bool `json:"carve,omitempty"`
 }
 
 // Counts summarise the manifest.

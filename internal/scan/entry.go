@@ -25,8 +25,8 @@ const (
 
 // Entry is one line of manifest.jsonl. The JSON field order is the struct
 // order and is part of the format: path, path_raw, source, container, kind,
-// size, mtime, atime, ctime, btime, mode, uid, gid, link_target, md5, sha1,
-// sha256, type, format, extension_mismatch, width, height, duration, pdq,
+// size, mtime, atime, ctime, btime, mode, uid, gid, link_target, fs_id,
+// deleted, carved, offset, acquisition, md5, sha1, sha256, type, format, extension_mismatch, width, height, duration, pdq,
 // quality, vpdq, members, known, matches, note, error. Empty fields are
 // omitted, except path, source, kind and size.
 type Entry struct {
@@ -53,6 +53,22 @@ type Entry struct {
 	UID        *uint32 `json:"uid,omitempty"`
 	GID        *uint32 `json:"gid,omitempty"`
 	LinkTarget string  `json:"link_target,omitempty"`
+
+	// FSID is the file system's own identifier of a disk image member: its
+	// MFT record and sequence number ("mft:35-1"), inode ("inode:12") or
+	// FAT directory entry.
+	FSID string `json:"fs_id,omitempty"`
+	// Deleted marks a member the file system no longer lists as allocated
+	// but still describes; its content may have been overwritten since.
+	Deleted bool `json:"deleted,omitempty"`
+	// Carved marks content recovered from unallocated space by its
+	// signature; Offset is where it starts in its volume.
+	Carved bool   `json:"carved,omitempty"`
+	Offset *int64 `json:"offset,omitempty"`
+	// Acquisition describes a disk image: its format, volumes and, for
+	// E01, the hashes the acquiring tool stored and whether the media still
+	// matches them.
+	Acquisition *Acquisition `json:"acquisition,omitempty"`
 
 	MD5    string `json:"md5,omitempty"`
 	SHA1   string `json:"sha1,omitempty"`
@@ -166,12 +182,13 @@ func formatTime(t time.Time) string {
 }
 
 // CSVColumns are the columns of manifest.csv, in order: the Entry fields,
-// with vpdq as a frame count and matches flattened.
+// with vpdq as a frame count and matches flattened; the disk image fields
+// come last, so that older readers of the columns keep their positions.
 var CSVColumns = []string{
 	"path", "path_raw", "source", "container", "kind", "size", "mtime", "atime", "ctime", "btime", "mode",
 	"uid", "gid", "link_target", "md5", "sha1", "sha256", "type", "format", "extension_mismatch",
 	"width", "height", "duration", "pdq", "quality", "vpdq_frames", "members", "known", "matches",
-	"note", "error",
+	"note", "error", "fs_id", "deleted", "carved", "offset",
 }
 
 // csvRecord renders e as a manifest.csv row (CSVColumns).
@@ -188,7 +205,10 @@ func (e *Entry) csvRecord() []string {
 		}
 		return strconv.Itoa(n)
 	}
-	var raw, pdqHex, quality, members, duration, frames string
+	var raw, pdqHex, quality, members, duration, frames, offset string
+	if e.Offset != nil {
+		offset = strconv.FormatInt(*e.Offset, 10)
+	}
 	if e.PathRaw != nil {
 		raw = base64.StdEncoding.EncodeToString(e.PathRaw)
 	}
@@ -216,7 +236,7 @@ func (e *Entry) csvRecord() []string {
 		e.Mtime, e.Atime, e.Ctime, e.Btime, e.Mode, opt(e.UID), opt(e.GID), e.LinkTarget,
 		e.MD5, e.SHA1, e.SHA256, string(e.Type), string(e.Format), boolText(e.ExtensionMismatch),
 		num(e.Width), num(e.Height), duration, pdqHex, quality, frames, members, boolText(e.Known),
-		strings.Join(ms, "; "), e.Note, e.Error,
+		strings.Join(ms, "; "), e.Note, e.Error, e.FSID, boolText(e.Deleted), boolText(e.Carved), offset,
 	}
 }
 

@@ -97,6 +97,9 @@ func (s *scanner) hashContent(ctx context.Context, e *Entry, c *content, depth i
 		}
 		s.finish(ctx, e, c, format)
 		return
+	case (format == media.Unknown || isEWF(c.head)) && s.hashDiskImage(ctx, e, c, format, depth):
+		s.finish(ctx, e, c, format)
+		return
 	case media.KindOf(format) == media.Video && !s.skipVideo:
 		video = true
 	case media.KindOf(format) == media.Image && c.size > s.imageMaxBytes():

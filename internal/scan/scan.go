@@ -60,6 +60,13 @@ type Options struct {
 	Video vpdq.Options
 	// SkipVideo leaves videos with cryptographic hashes only.
 	SkipVideo bool
+	// SkipDiskImages records raw and E01 disk images as files without
+	// opening their file systems; SkipDeleted leaves out the deleted files
+	// those file systems still describe.
+	SkipDiskImages, SkipDeleted bool
+	// Carve recovers JPEG, PNG and MP4 content by signature from the
+	// unallocated space of disk image volumes.
+	Carve bool
 	// ReadLinkTargets reads symlinks' targets (and whether they resolve)
 	// even where that updates the links' access times. Off by default: on a
 	// read-only or noatime mount (how evidence should be mounted) targets
@@ -103,6 +110,7 @@ type scanner struct {
 	fp         fingerprint.Options
 	video      vpdq.Options
 	skipVideo  bool
+	disk       diskOptions
 	readLinks  bool
 	limits     Limits
 	minQuality int
@@ -177,6 +185,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
+		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted, carve: o.Carve},
 		readLinks:  o.ReadLinkTargets,
 		limits:     limits,
 		minQuality: o.MinQuality,
@@ -241,7 +250,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	limits := o.Limits.withDefaults()
 	s := newScanner(&o, limits)
-	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo}
+	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo,
+		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Carve: o.Carve}
 
 	tool := o.Tool
 	if tool.Name == "" {

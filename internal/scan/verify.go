@@ -190,7 +190,8 @@ func verifySources(ctx context.Context, cust *Custody, entries map[string]*recor
 	if tmpBase == "" {
 		tmpBase = os.TempDir()
 	}
-	opts := Options{Image: o.Image, SkipVideo: true, Progress: o.Progress, Limits: cust.Options.Limits}
+	opts := Options{Image: o.Image, SkipVideo: true, Progress: o.Progress, Limits: cust.Options.Limits,
+		SkipDiskImages: cust.Options.SkipDiskImages, SkipDeleted: cust.Options.SkipDeleted, Carve: cust.Options.Carve}
 	s := newScanner(&opts, cust.Options.Limits.withDefaults())
 	var err error
 	if s.tmp, err = os.MkdirTemp(tmpBase, "nigehban-verify-*"); err != nil {
