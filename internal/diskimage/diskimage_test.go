@@ -2,9 +2,11 @@ package diskimage_test
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -242,3 +244,71 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func le16(b []byte) uint16 { return uint16(b[0]) | uint16(b[1])<<8 }
+
+// TestEWF acquires a raw disk image with ewfacquire into several segment
+// files and reads it back: the media is the raw image byte for byte, the
+// stored MD5 and SHA-1 are those of the raw image, the header carries the
+// case metadata, and the file system inside opens.
+func TestEWF(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds disk images with mkfs tools and ewfacquire")
+	}
+	dir := t.TempDir()
+	fat := filepath.Join(dir, "fat.img")
+	noise := make([]byte, 3<<20) // incompressible, so that the E01 needs several segments
+	_, _ = rand.NewChaCha8([32]byte{17}).Read(noise)
+	imagetest.FAT(t, fat, 16, 16384, append(imagetest.Photos(4, 6), imagetest.File{Path: "noise.bin", Data: noise}), nil)
+	raw := filepath.Join(dir, "disk.dd")
+	imagetest.Partitioned(t, raw, "dos", []string{fat})
+	segs := imagetest.EWF(t, raw, filepath.Join(dir, "disk"), "1MiB")
+	if len(segs) < 2 {
+		t.Fatalf("ewfacquire wrote %d segment files; the test wants several", len(segs))
+	}
+	found := diskimage.EWFSegmentFiles(segs[0])
+	if len(found) != len(segs) {
+		t.Fatalf("found segments %v, want %v", found, segs)
+	}
+	var ras []io.ReaderAt
+	var sizes []int64
+	for _, p := range found {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		ras, sizes = append(ras, f), append(sizes, st.Size())
+	}
+	e, err := diskimage.OpenEWF(ras, sizes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Size != int64(len(want)) {
+		t.Fatalf("media size %d, want %d", e.Size, len(want))
+	}
+	got, err := io.ReadAll(io.NewSectionReader(e, 0, e.Size))
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("media differs from the raw image (err %v)", err)
+	}
+	m, s, err := e.MediaHashes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m != e.StoredMD5 || s != e.StoredSHA1 || m != md5hex(want) {
+		t.Errorf("media md5 %s sha1 %s, stored %s %s", m, s, e.StoredMD5, e.StoredSHA1)
+	}
+	if e.Header["case_number"] != "CASE-17" || e.Header["examiner"] != "Examiner Name" {
+		t.Errorf("header %v", e.Header)
+	}
+	im, err := diskimage.Open(e, e.Size, diskimage.Limits{})
+	if err != nil || im.Volumes[0].FS == nil {
+		t.Fatalf("open media: %v", err)
+	}
+	checkOracle(t, raw, im.Volumes[0].Offset/512, readAll(t, im.Volumes[0].FS), nil)
+}
+
+func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,5 +89,66 @@ func TestScanDiskImages(t *testing.T) {
 	}
 	if deleted != 2 {
 		t.Errorf("%d deleted entries, want 2 (one FAT, one NTFS)", deleted)
+	}
+}
+
+// TestScanE01 scans an E01 acquisition in several segments: the stored
+// MD5 and SHA-1 are verified against the media and recorded, the files
+// inside are found with icat's digests, named image.E01!p1!/path.
+func TestScanE01(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds disk images with mkfs tools and ewfacquire")
+	}
+	work, src := t.TempDir(), t.TempDir()
+	fat := filepath.Join(work, "fat.img")
+	noise := make([]byte, 3<<20)
+	_, _ = rand.NewChaCha8([32]byte{9}).Read(noise)
+	imagetest.FAT(t, fat, 16, 16384, append(imagetest.Photos(5, 6), imagetest.File{Path: "noise.bin", Data: noise}), nil)
+	raw := filepath.Join(work, "disk.dd")
+	imagetest.Partitioned(t, raw, "dos", []string{fat})
+	segs := imagetest.EWF(t, raw, filepath.Join(src, "seized"), "1MiB")
+	makeReadOnly(t, src)
+	sums := map[string]string{}
+	for _, p := range segs {
+		sums[p] = imagetest.SHA256File(t, p)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := Run(context.Background(), Options{Case: "C", Examiner: "E", Out: out, Sources: []string{src}, Workers: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for p, sum := range sums {
+		if imagetest.SHA256File(t, p) != sum {
+			t.Errorf("%s changed", p)
+		}
+	}
+	got := readEntries(t, out)
+	e := got["seized.E01"]
+	if e == nil || e.Acquisition == nil {
+		t.Fatalf("seized.E01: %+v", e)
+	}
+	a := e.Acquisition
+	rawData := readFile(t, raw)
+	if a.Format != "ewf" || a.Verification != VerifyOK || a.StoredMD5 != md5hex(rawData) || a.StoredSHA1 != sha1hex(rawData) ||
+		len(a.Segments) != len(segs) || a.Metadata["case_number"] != "CASE-17" {
+		t.Errorf("acquisition %+v", a)
+	}
+	live := 0
+	for _, f := range imagetest.Fls(t, raw, 2048) {
+		if strings.HasSuffix(f.Path, "(Volume Label Entry)") || strings.HasPrefix(f.Path, "$") {
+			continue
+		}
+		m := got["seized.E01!p1!/"+f.Path]
+		if m == nil || m.SHA256 != imagetest.Icat(t, raw, 2048, f.Addr) {
+			t.Errorf("%s: %+v", f.Path, m)
+		}
+		live++
+	}
+	if live < 7 {
+		t.Errorf("%d files checked", live)
+	}
+	for _, p := range segs[1:] {
+		if got[filepath.Base(p)] == nil || got[filepath.Base(p)].SHA256 != sums[p] {
+			t.Errorf("segment %s not listed with its digest", p)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -344,4 +345,19 @@ func SHA256File(t testing.TB, p string) string {
 	}
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// EWF acquires raw into an E01 image with ewfacquire (deflate, MD5 and
+// SHA-1 stored, case CASE-17, examiner "Examiner Name"), in segment files
+// of at most segSize ("1MiB"), and returns their paths in order.
+func EWF(t testing.TB, raw, target, segSize string) []string {
+	t.Helper()
+	Run(t, "ewfacquire", "-u", "-q", "-t", target, "-c", "deflate:fast", "-S", segSize, "-d", "sha1",
+		"-C", "CASE-17", "-e", "Examiner Name", "-E", "EV-1", "-D", "seized laptop", "-N", "benign test image", raw)
+	segs, err := filepath.Glob(target + ".E*")
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("ewfacquire wrote no segment files: %v", err)
+	}
+	sort.Strings(segs)
+	return segs
 }
