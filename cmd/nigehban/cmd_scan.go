@@ -32,6 +32,8 @@ type scanFlags struct {
 	resume                bool
 	workers               int
 	noVideo               bool
+	noDiskImages          bool
+	noDeleted             bool
 	readLinkTargets       bool
 	threshold             int
 	minQuality            int
@@ -81,8 +83,8 @@ func newScanCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scan --case ID --examiner NAME --out DIR [--bank FILE… | --db DSN --bank NAME…] [--known FILE…] SOURCE...",
 		Short: "Triage seized evidence: hash every file, match banks, write a court-ready manifest",
-		Long: `Scan folders, files and archives (zip, tar, tar.gz, gzip; nested ones too,
-recognised by content) read-only. Every file gets its size, times, mode,
+		Long: `Scan folders, files, archives (zip, tar, tar.gz, gzip; nested ones too,
+recognised by content) and disk images read-only. Every file gets its size, times, mode,
 md5, sha1, sha256, detected type (flagging extensions that do not fit the
 content), PDQ for images, vPDQ for videos, and its matches against the banks.
 
@@ -100,6 +102,14 @@ the checkpoint they are proved against: signed when the log's signing key is
 given (--log-key or $NIGEHBAN_LOG_KEY), else the tree size and root hash,
 marked unsigned. On an air-gapped machine without a database, --no-log skips
 the log and custody.json says the scan was not logged.
+
+Disk images: raw (dd) images and E01 (EWF, every segment beside the first)
+found among the sources by content are opened without mounting or writing:
+MBR and GPT partitions, FAT12/16/32, exFAT, ext2/3/4 and NTFS. Their files
+are listed as IMAGE!p2!/Users/ali/a.jpg with the file system's own times and
+id (MFT record, inode); deleted files the file system still describes are
+hashed and marked "deleted" (--no-deleted leaves them out). An E01's stored
+MD5 and SHA-1 are checked against its media and recorded.
 
 Banks: without --db each --bank is a hash-list file (plain, csv, jsonl, te
 or vics; categories come from the file; plain lists of 64-digit hashes need
@@ -141,6 +151,8 @@ named "verify" must be given as ./verify.`,
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted scan in --out")
 	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "files hashed in parallel")
 	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
+	f.BoolVar(&o.noDiskImages, "no-disk-images", false, "record raw and E01 disk images as files without opening their file systems")
+	f.BoolVar(&o.noDeleted, "no-deleted", false, "leave out the deleted files disk images' file systems still describe")
 	f.BoolVar(&o.readLinkTargets, "read-link-targets", false, "read symlink targets even where that updates the links' access times (they are read anyway on read-only or noatime mounts)")
 	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "PDQ distance a match may reach (with --db: narrows each bank's own)")
 	f.IntVar(&o.minQuality, "min-quality", 0, "PDQ quality below which images are not matched perceptually (0 = 50)")
@@ -172,7 +184,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 	}
 	opts := scan.Options{
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
-		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
+		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
 		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}

@@ -106,6 +106,11 @@ func TestFileSystemsAgainstSleuthKit(t *testing.T) {
 		{"fat16", func(t *testing.T, img string) []string { imagetest.FAT(t, img, 16, 16384, files, del); return del }, "fat16"},
 		{"fat32", func(t *testing.T, img string) []string { imagetest.FAT(t, img, 32, 40000, files, del); return del }, "fat32"},
 		{"ext4", func(t *testing.T, img string) []string { imagetest.Ext4(t, img, 8, files, del); return nil }, "ext4"},
+		{"exfat", func(t *testing.T, img string) []string {
+			imagetest.ExFAT(t, img, 16)
+			imagetest.ExFATWrite(t, img, files, del)
+			return del
+		}, "exfat"},
 		{"ntfs", func(t *testing.T, img string) []string {
 			imagetest.NTFS(t, img, 8, files, []string{filepath.Base(del[0])})
 			return []string{filepath.Base(del[0])}
