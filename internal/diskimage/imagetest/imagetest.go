@@ -252,7 +252,11 @@ func ExFAT(t testing.TB, img string, sizeMiB int) {
 	if err := os.Truncate(img, int64(sizeMiB)<<20); err != nil {
 		t.Fatal(err)
 	}
-	Run(t, "mkfs.exfat", "-L", "EVIDENCE", img)
+	args := []string{"-L", "EVIDENCE"}
+	if sizeMiB < 4 {
+		args = append(args, "-b", "4K", "-c", "4K")
+	}
+	Run(t, "mkfs.exfat", append(args, img)...)
 }
 
 // Partitioned writes a disk image with a partition table (label "dos" or
