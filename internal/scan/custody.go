@@ -32,7 +32,12 @@ type Custody struct {
 	Format   string `json:"format"`
 	Case     string `json:"case"`
 	Examiner string `json:"examiner"`
-	Tool     Tool   `json:"tool"`
+	// Notes and Declaration are the examiner's, for the court report;
+	// Categories names the banks' category codes there.
+	Notes       string            `json:"notes,omitempty"`
+	Declaration string            `json:"declaration,omitempty"`
+	Categories  map[string]string `json:"categories,omitempty"`
+	Tool        Tool              `json:"tool"`
 	Host     string `json:"host"`
 	OSUser   string `json:"os_user"`
 	// Started is the start of the first run, Ended the end of the last.

@@ -86,6 +86,13 @@ type Options struct {
 	TempDir string
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Notes and Declaration are the examiner's, printed in the court
+	// report (a standard declaration when empty); a resumed run keeps the
+	// earlier ones unless new ones are given.
+	Notes, Declaration string
+	// Categories names bank category codes in the report (default
+	// DefaultCategories, the Project VIC codes).
+	Categories map[string]string
 	// Log is where the run's custody events go (start, each file
 	// source's hashes, the outputs' hashes), proved in custody.json; nil or
 	// without a Store, the run is not logged and custody.json says so.
@@ -289,6 +296,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	cust.Tool, cust.Status, cust.Ended, cust.Counts, cust.Outputs = tool, StatusRunning, "", nil, nil
+	if o.Notes != "" {
+		cust.Notes = o.Notes
+	}
+	if o.Declaration != "" {
+		cust.Declaration = o.Declaration
+	}
+	if o.Categories != nil {
+		cust.Categories = o.Categories
+	}
 	cust.Runs = append(cust.Runs, run)
 	clog := newCustodyLogger(o.Log, cust)
 	if clog != nil {
@@ -352,7 +368,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return sum, err
 	}
 	cust.Counts = counts
-	if cust.Outputs, err = hashOutputs(out, ManifestName, CSVName, ReportName); err != nil {
+	if cust.Outputs, err = hashOutputs(out, ManifestName, CSVName, ReportName, PDFName); err != nil {
 		return sum, err
 	}
 	lerr := clog.endAndNote(ctx)
@@ -490,6 +506,9 @@ func finishOutputs(out string, cust *Custody) (*Counts, error) {
 	}
 	rep.Counts = counts
 	if err := writeFileAtomic(filepath.Join(out, ReportName), rep.render); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(out, PDFName), rep.renderPDF); err != nil {
 		return nil, err
 	}
 	return counts, nil
