@@ -2,8 +2,8 @@ package scan
 
 import (
 	"cmp"
-	"maps"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"

@@ -38,8 +38,8 @@ type Custody struct {
 	Declaration string            `json:"declaration,omitempty"`
 	Categories  map[string]string `json:"categories,omitempty"`
 	Tool        Tool              `json:"tool"`
-	Host     string `json:"host"`
-	OSUser   string `json:"os_user"`
+	Host        string            `json:"host"`
+	OSUser      string            `json:"os_user"`
 	// Started is the start of the first run, Ended the end of the last.
 	Started string       `json:"started"`
 	Ended   string       `json:"ended,omitempty"`
