@@ -2,8 +2,10 @@ package scan
 
 import (
 	"cmp"
+	"encoding/csv"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -147,3 +149,28 @@ func splitContainer(p string) (outer, inner string) {
 
 // namesOf returns a map's keys in order.
 func namesOf(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// ReadCategories reads a CSV file of code,name rows (a header row
+// "code,name" is skipped) naming bank category codes for the report.
+func ReadCategories(p string) (map[string]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("categories: %w", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("categories %s: %w", p, err)
+	}
+	out := map[string]string{}
+	for i, r := range rows {
+		if len(r) < 2 {
+			return nil, fmt.Errorf("categories %s line %d: want code,name", p, i+1)
+		}
+		if i == 0 && strings.EqualFold(r[0], "code") {
+			continue
+		}
+		out[strings.TrimSpace(r[0])] = strings.TrimSpace(r[1])
+	}
+	return out, nil
+}

@@ -131,6 +131,11 @@ type Counts struct {
 	ByFormat            map[string]int `json:"by_format"`
 	Archives            int            `json:"archives_expanded"`
 	Members             int            `json:"archive_members"`
+	// DiskImages counts the disk images opened (also counted as archives);
+	// Deleted and Carved their members so marked.
+	DiskImages int `json:"disk_images,omitempty"`
+	Deleted    int `json:"deleted,omitempty"`
+	Carved     int `json:"carved,omitempty"`
 	Symlinks            int            `json:"symlinks"`
 	Special             int            `json:"special_files"`
 	Known               int            `json:"known"`
@@ -182,6 +187,15 @@ func (c *Counts) add(e *Entry) {
 	}
 	if e.Container != "" {
 		c.Members++
+	}
+	if e.Acquisition != nil {
+		c.DiskImages++
+	}
+	if e.Deleted {
+		c.Deleted++
+	}
+	if e.Carved {
+		c.Carved++
 	}
 	if e.Known {
 		c.Known++

@@ -93,6 +93,9 @@ type Options struct {
 	// Categories names bank category codes in the report (default
 	// DefaultCategories, the Project VIC codes).
 	Categories map[string]string
+	// SignKey is a note signing key file (nigehban audit keygen) of the
+	// examiner or lab: custody.json is signed with it (SignatureName).
+	SignKey string
 	// Log is where the run's custody events go (start, each file
 	// source's hashes, the outputs' hashes), proved in custody.json; nil or
 	// without a Store, the run is not logged and custody.json says so.
@@ -374,6 +377,11 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	lerr := clog.endAndNote(ctx)
 	if sum.CustodySHA256, err = writeCustody(out, cust); err != nil {
 		return sum, err
+	}
+	if o.SignKey != "" {
+		if err := signCustody(out, o.SignKey, cust.Case, sum.CustodySHA256); err != nil {
+			return sum, err
+		}
 	}
 	if lerr != nil {
 		return sum, lerr
