@@ -123,19 +123,19 @@ type Settings struct {
 
 // Counts summarise the manifest.
 type Counts struct {
-	Entries             int            `json:"entries"`
-	Files               int            `json:"files"`  // regular files and members
-	Hashed              int            `json:"hashed"` // entries with digests
-	Bytes               int64          `json:"bytes"`  // of the hashed entries
-	ByType              map[string]int `json:"by_type"`
-	ByFormat            map[string]int `json:"by_format"`
-	Archives            int            `json:"archives_expanded"`
-	Members             int            `json:"archive_members"`
+	Entries  int            `json:"entries"`
+	Files    int            `json:"files"`  // regular files and members
+	Hashed   int            `json:"hashed"` // entries with digests
+	Bytes    int64          `json:"bytes"`  // of the hashed entries
+	ByType   map[string]int `json:"by_type"`
+	ByFormat map[string]int `json:"by_format"`
+	Archives int            `json:"archives_expanded"`
+	Members  int            `json:"archive_members"`
 	// DiskImages counts the disk images opened (also counted as archives);
 	// Deleted and Carved their members so marked.
-	DiskImages int `json:"disk_images,omitempty"`
-	Deleted    int `json:"deleted,omitempty"`
-	Carved     int `json:"carved,omitempty"`
+	DiskImages          int            `json:"disk_images,omitempty"`
+	Deleted             int            `json:"deleted,omitempty"`
+	Carved              int            `json:"carved,omitempty"`
 	Symlinks            int            `json:"symlinks"`
 	Special             int            `json:"special_files"`
 	Known               int            `json:"known"`

@@ -83,7 +83,7 @@ type VerifyReport struct {
 	// SignedBy names the key whose signature of custody.json verified
 	// (VerifyOptions.CustodyVKey).
 	SignedBy string `json:"signed_by,omitempty"`
-	OK  bool      `json:"ok"`
+	OK       bool   `json:"ok"`
 }
 
 // recorded is what Verify keeps of a manifest entry.
