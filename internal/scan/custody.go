@@ -92,6 +92,9 @@ type RunInfo struct {
 	Known       []KnownInfo `json:"known_lists,omitempty"`
 	// Entries is the number of manifest lines this run wrote.
 	Entries int64 `json:"entries"`
+	// Retried is the number of files that had failed in the earlier runs
+	// and that this run tried again (their old lines left the manifest).
+	Retried int `json:"retried,omitempty"`
 }
 
 // SourceInfo describes one SOURCE: as given, resolved, its type, and for

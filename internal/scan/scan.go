@@ -1,8 +1,11 @@
 package scan
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -283,7 +286,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	manifest := filepath.Join(out, ManifestName)
 	var cust *Custody
 	if o.Resume {
-		if cust, err = prepareResume(out, manifest, &o, srcs, settings, s.done, log); err != nil {
+		if cust, err = prepareResume(out, manifest, &o, srcs, settings, &run, s.done, log); err != nil {
 			return nil, err
 		}
 		run.Resumed = true
@@ -428,7 +431,7 @@ func prepareNew(out string) error {
 // prepareResume checks that out holds a scan of the same case, sources and
 // settings, marks a run that never ended as crashed, repairs a torn last
 // manifest line and fills done with the keys already listed.
-func prepareResume(out, manifest string, o *Options, srcs []*source, settings Settings, done map[string]bool, log *slog.Logger) (*Custody, error) {
+func prepareResume(out, manifest string, o *Options, srcs []*source, settings Settings, run *RunInfo, done map[string]bool, log *slog.Logger) (*Custody, error) {
 	cust, err := ReadCustody(out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrResume, err)
@@ -447,6 +450,17 @@ func prepareResume(out, manifest string, o *Options, srcs []*source, settings Se
 	if !reflect.DeepEqual(cust.Options, settings) {
 		return nil, fmt.Errorf("%w: options differ from the earlier run (%+v, now %+v)", ErrResume, cust.Options, settings)
 	}
+	if len(cust.Runs) > 0 {
+		// Matching against other banks or known lists would make one
+		// manifest of two different scans.
+		last := cust.Runs[len(cust.Runs)-1]
+		if !sameJSON(last.Banks, run.Banks) {
+			return nil, fmt.Errorf("%w: the banks differ from the earlier run's (a bank file or stored bank changed, or other banks were given): start a new scan", ErrResume)
+		}
+		if !sameJSON(last.Known, run.Known) {
+			return nil, fmt.Errorf("%w: the known-file lists differ from the earlier run's: start a new scan", ErrResume)
+		}
+	}
 	if cust.Status == StatusComplete {
 		log.Info("scan already complete; resuming only re-derives the outputs", "dir", out)
 	}
@@ -455,10 +469,15 @@ func prepareResume(out, manifest string, o *Options, srcs []*source, settings Se
 			cust.Runs[i].Status = StatusCrashed
 		}
 	}
+	retry := map[int]bool{}
 	torn, err := readManifest(manifest, func(line int, e *Entry) error {
 		k := e.key()
 		if done[k] {
 			return fmt.Errorf("%w: %s line %d lists %q again", ErrCorruptManifest, ManifestName, line, e.Path)
+		}
+		if retryable(e) {
+			retry[line] = true
+			return nil
 		}
 		done[k] = true
 		return nil
@@ -474,6 +493,15 @@ func prepareResume(out, manifest string, o *Options, srcs []*source, settings Se
 		if err := os.Truncate(manifest, torn); err != nil {
 			return nil, fmt.Errorf("repair manifest: %w", err)
 		}
+	}
+	if len(retry) > 0 {
+		// Files that failed are tried again: their lines leave the
+		// manifest (the run that wrote them keeps its count in custody.json).
+		log.Info("retrying files that failed in the earlier run", "files", len(retry))
+		if err := dropLines(manifest, retry); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrResume, err)
+		}
+		run.Retried = len(retry)
 	}
 	return cust, nil
 }
@@ -520,4 +548,47 @@ func finishOutputs(out string, cust *Custody) (*Counts, error) {
 		return nil, err
 	}
 	return counts, nil
+}
+
+// retryable reports whether a resumed scan tries an entry again: a file
+// on disk (not an archive member, whose archive is complete) that failed.
+func retryable(e *Entry) bool {
+	return e.Error != "" && e.Container == "" && e.Kind == KindFile && e.Members == nil
+}
+
+// sameJSON reports whether a and b have the same JSON form (an empty
+// slice is the same as none).
+func sameJSON[T any](a, b []T) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// dropLines rewrites the manifest without the given lines (1-based).
+func dropLines(manifest string, drop map[int]bool) error {
+	f, err := os.Open(manifest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return writeFileAtomic(manifest, func(w io.Writer) error {
+		br := bufio.NewReaderSize(f, 1<<20)
+		for line := 1; ; line++ {
+			b, err := br.ReadBytes('\n')
+			if len(b) > 0 && !drop[line] {
+				if _, werr := w.Write(b); werr != nil {
+					return werr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	})
 }
