@@ -35,6 +35,7 @@ type scanFlags struct {
 	noVideo               bool
 	noDiskImages          bool
 	noDeleted             bool
+	dihedral              bool
 	notes, declaration    string
 	categories            string
 	signKey               string
@@ -156,6 +157,7 @@ named "verify" must be given as ./verify.`,
 	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "files hashed in parallel")
 	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
 	f.BoolVar(&o.noDiskImages, "no-disk-images", false, "record raw and E01 disk images as files without opening their file systems")
+	f.BoolVar(&o.dihedral, "dihedral", false, "match images also by their rotated and mirrored PDQ hashes (a rotated copy is found)")
 	f.BoolVar(&o.noDeleted, "no-deleted", false, "leave out the deleted files disk images' file systems still describe")
 	f.StringVar(&o.notes, "notes", "", "examiner's notes for the court report (@FILE reads them from a file)")
 	f.StringVar(&o.declaration, "declaration", "", "examiner's declaration for the court report, replacing the standard text (@FILE reads it from a file)")
@@ -207,7 +209,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 	opts := scan.Options{
 		Notes: notes, Declaration: declaration, Categories: categories, SignKey: o.signKey,
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
-		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
+		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, Dihedral: o.dihedral, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
 		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}

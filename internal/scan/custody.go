@@ -122,6 +122,8 @@ type Settings struct {
 	SkipDeleted    bool `json:"skip_deleted,omitempty"`
 	// Carve recovers JPEG, PNG and MP4 content from unallocated space.
 	Carve bool `json:"carve,omitempty"`
+	// Dihedral matches rotated and mirrored copies of images too.
+	Dihedral bool `json:"dihedral,omitempty"`
 }
 
 // Counts summarise the manifest.

@@ -100,6 +100,9 @@ type Entry struct {
 	// Error says what could not be done; digests are present only if the
 	// whole content was read.
 	Error string `json:"error,omitempty"`
+
+	// dihedral holds the 8 dihedral PDQ hashes with --dihedral, for matching only.
+	dihedral []pdq.Hash
 }
 
 // Match is one bank signal an entry matched. Distance is the PDQ Hamming
@@ -116,6 +119,9 @@ type Match struct {
 	TargetPercent float64 `json:"target_match_percent,omitempty"`
 	Label         string  `json:"label,omitempty"`
 	SignalID      int64   `json:"signal_id,omitempty"`
+	// Transform names the rotation or mirroring of the file that matched
+	// (--dihedral), empty for the file as it is.
+	Transform string `json:"transform,omitempty"`
 }
 
 // rawPath returns the exact bytes of the entry's path.
@@ -160,7 +166,7 @@ func (e *Entry) hasDigests() bool { return e.MD5 != "" && e.SHA1 != "" && e.SHA2
 // did not reach the end, so no partial digest passes for a file's hash.
 func (e *Entry) clearContent() {
 	e.MD5, e.SHA1, e.SHA256 = "", "", ""
-	e.PDQ, e.Quality, e.VPDQ = nil, nil, nil
+	e.PDQ, e.Quality, e.VPDQ, e.dihedral = nil, nil, nil, nil
 	e.Width, e.Height, e.Duration = 0, 0, 0
 }
 
@@ -252,6 +258,9 @@ func (m Match) summary() string {
 		s += fmt.Sprintf(" %.0f%%/%.0f%%", m.QueryPercent, m.TargetPercent)
 	case m.SignalType == "pdq":
 		s += fmt.Sprintf(" d=%d", m.Distance)
+	}
+	if m.Transform != "" {
+		s += " [" + m.Transform + "]"
 	}
 	if m.Label != "" {
 		s += " (" + m.Label + ")"

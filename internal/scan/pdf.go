@@ -528,6 +528,9 @@ func (r *reportData) matchLines(ms []Match, sheet bool) string {
 				s += fmt.Sprintf(" %.0f%% of frames", m.QueryPercent)
 			}
 		}
+		if m.Transform != "" {
+			s += " [" + m.Transform + "]"
+		}
 		if m.Label != "" {
 			s += " (" + m.Label + ")"
 		}

@@ -191,7 +191,7 @@ Times are Pakistan Standard Time (PKT, UTC+5) with UTC in brackets.</p>
 <h2>Matched files</h2>
 {{if .Matched}}<table><tr><th>Path</th><th>Type</th><th>Size</th><th>Matches</th></tr>
 {{range .Matched}}<tr class="alert"><td class="path">{{.Path}}</td><td>{{.Type}}</td><td class="n">{{.Size}}</td>
-<td>{{range .Matches}}<div>{{.Bank}}{{if .Category}} / {{$.CategoryName .Category}}{{end}}: {{.SignalType}}{{if eq .SignalType "pdq"}} distance {{.Distance}}{{end}}{{if eq .SignalType "vpdq"}} {{printf "%.0f" .QueryPercent}}% of frames{{end}}{{if .Label}} ({{.Label}}){{end}}</div>{{end}}</td></tr>
+<td>{{range .Matches}}<div>{{.Bank}}{{if .Category}} / {{$.CategoryName .Category}}{{end}}: {{.SignalType}}{{if eq .SignalType "pdq"}} distance {{.Distance}}{{end}}{{if eq .SignalType "vpdq"}} {{printf "%.0f" .QueryPercent}}% of frames{{end}}{{if .Transform}} [{{.Transform}}]{{end}}{{if .Label}} ({{.Label}}){{end}}</div>{{end}}</td></tr>
 {{end}}</table>{{if .MoreMatched}}<p>… and {{.MoreMatched}} more: see the manifest.</p>{{end}}{{else}}<p>None.</p>{{end}}
 
 <h2>Evidence sheets</h2>
@@ -206,7 +206,7 @@ Times are Pakistan Standard Time (PKT, UTC+5) with UTC in brackets.</p>
 <tr><th>Type</th><td>{{$e.Type}} {{$e.Format}}{{if $e.Width}} {{$e.Width}}×{{$e.Height}}{{end}}</td></tr>
 <tr><th>Hashes</th><td class="path">md5 {{$e.MD5}}<br>sha1 {{$e.SHA1}}<br>sha256 {{$e.SHA256}}{{if $e.PDQ}}<br>pdq {{$e.PDQ}} (quality {{$e.Quality}}){{end}}</td></tr>
 <tr><th>Times</th><td>{{if $e.Btime}}created {{pkt $e.Btime}}<br>{{end}}{{if $e.Mtime}}modified {{pkt $e.Mtime}}<br>{{end}}{{if $e.Ctime}}changed {{pkt $e.Ctime}}<br>{{end}}{{if $e.Atime}}accessed {{pkt $e.Atime}}{{end}}</td></tr>
-<tr><th>Matches</th><td>{{range $e.Matches}}<div>bank {{.Bank}}, category {{$.CategoryName .Category}}, {{.SignalType}}{{if eq .SignalType "pdq"}}, distance {{.Distance}}{{else if eq .SignalType "vpdq"}}, {{printf "%.0f" .QueryPercent}}% of frames{{else}}, exact{{end}}{{if .Label}} ({{.Label}}){{end}}</div>{{end}}</td></tr>
+<tr><th>Matches</th><td>{{range $e.Matches}}<div>bank {{.Bank}}, category {{$.CategoryName .Category}}, {{.SignalType}}{{if eq .SignalType "pdq"}}, distance {{.Distance}}{{else if eq .SignalType "vpdq"}}, {{printf "%.0f" .QueryPercent}}% of frames{{else}}, exact{{end}}{{if .Transform}} [{{.Transform}}]{{end}}{{if .Label}} ({{.Label}}){{end}}</div>{{end}}</td></tr>
 </table>{{end}}{{else}}<p>No file matched a bank.</p>{{end}}
 
 <h2>Timeline of matched files</h2>

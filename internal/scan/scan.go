@@ -70,6 +70,9 @@ type Options struct {
 	// Carve recovers JPEG, PNG and MP4 content by signature from the
 	// unallocated space of disk image volumes.
 	Carve bool
+	// Dihedral matches images by their 8 dihedral PDQ hashes (rotations
+	// and mirrorings), so a rotated or mirrored copy is found too.
+	Dihedral bool
 	// ReadLinkTargets reads symlinks' targets (and whether they resolve)
 	// even where that updates the links' access times. Off by default: on a
 	// read-only or noatime mount (how evidence should be mounted) targets
@@ -195,7 +198,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 	s := &scanner{
 		// Videos are the scanner's to decode (after the known-file check,
 		// from the file on disk when there is one): fingerprint only digests them.
-		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true},
+		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
 		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted, carve: o.Carve},
@@ -264,7 +267,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	limits := o.Limits.withDefaults()
 	s := newScanner(&o, limits)
 	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo,
-		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Carve: o.Carve}
+		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Carve: o.Carve, Dihedral: o.Dihedral}
 
 	tool := o.Tool
 	if tool.Name == "" {
