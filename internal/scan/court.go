@@ -114,18 +114,11 @@ func (r *reportData) Timeline() []timelineEvent {
 	return out
 }
 
-// entryFlags says whether an entry is deleted or carved.
+// entryFlags says whether an entry is deleted.
 func entryFlags(e *Entry) string {
 	var f []string
 	if e.Deleted {
 		f = append(f, "deleted")
-	}
-	if e.Carved {
-		s := "carved"
-		if e.Offset != nil {
-			s += fmt.Sprintf(" at offset %d", *e.Offset)
-		}
-		f = append(f, s)
 	}
 	return strings.Join(f, ", ")
 }

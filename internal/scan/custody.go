@@ -120,8 +120,6 @@ type Settings struct {
 	// SkipDeleted leaves out the deleted files their file systems describe.
 	SkipDiskImages bool `json:"skip_disk_images,omitempty"`
 	SkipDeleted    bool `json:"skip_deleted,omitempty"`
-	// Carve recovers JPEG, PNG and MP4 content from unallocated space.
-	Carve bool `json:"carve,omitempty"`
 	// Dihedral matches rotated and mirrored copies of images too.
 	Dihedral bool `json:"dihedral,omitempty"`
 }
@@ -137,10 +135,9 @@ type Counts struct {
 	Archives int            `json:"archives_expanded"`
 	Members  int            `json:"archive_members"`
 	// DiskImages counts the disk images opened (also counted as archives);
-	// Deleted and Carved their members so marked.
+	// Deleted their members so marked.
 	DiskImages          int            `json:"disk_images,omitempty"`
 	Deleted             int            `json:"deleted,omitempty"`
-	Carved              int            `json:"carved,omitempty"`
 	Symlinks            int            `json:"symlinks"`
 	Special             int            `json:"special_files"`
 	Known               int            `json:"known"`
@@ -198,9 +195,6 @@ func (c *Counts) add(e *Entry) {
 	}
 	if e.Deleted {
 		c.Deleted++
-	}
-	if e.Carved {
-		c.Carved++
 	}
 	if e.Known {
 		c.Known++

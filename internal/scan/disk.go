@@ -15,7 +15,7 @@ import (
 
 // diskOptions are the scan's disk image settings.
 type diskOptions struct {
-	skip, skipDeleted, carve bool
+	skip, skipDeleted bool
 }
 
 // minDiskImage is the smallest file probed for a disk image: the
@@ -50,14 +50,13 @@ type Acquisition struct {
 
 // Verification results.
 const (
-	VerifyOK        = "verified"
-	VerifyMismatch  = "mismatch"
-	VerifyNoHash    = "no stored hash"
-	VerifyNotDone   = "not verified"
-	imageFormatRaw  = "raw"
-	imageFormatEWF  = "ewf"
-	deletedNote     = "deleted: described by the file system but no longer allocated; its content may have been overwritten"
-	unallocatedNote = "carved from unallocated space"
+	VerifyOK       = "verified"
+	VerifyMismatch = "mismatch"
+	VerifyNoHash   = "no stored hash"
+	VerifyNotDone  = "not verified"
+	imageFormatRaw = "raw"
+	imageFormatEWF = "ewf"
+	deletedNote    = "deleted: described by the file system but no longer allocated; its content may have been overwritten"
 )
 
 // VolumeInfo is one volume of a disk image.

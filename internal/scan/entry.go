@@ -26,7 +26,7 @@ const (
 // Entry is one line of manifest.jsonl. The JSON field order is the struct
 // order and is part of the format: path, path_raw, source, container, kind,
 // size, mtime, atime, ctime, btime, mode, uid, gid, link_target, fs_id,
-// deleted, carved, offset, acquisition, md5, sha1, sha256, type, format, extension_mismatch, width, height, duration, pdq,
+// deleted, acquisition, md5, sha1, sha256, type, format, extension_mismatch, width, height, duration, pdq,
 // quality, vpdq, members, known, matches, note, error. Empty fields are
 // omitted, except path, source, kind and size.
 type Entry struct {
@@ -61,10 +61,6 @@ type Entry struct {
 	// Deleted marks a member the file system no longer lists as allocated
 	// but still describes; its content may have been overwritten since.
 	Deleted bool `json:"deleted,omitempty"`
-	// Carved marks content recovered from unallocated space by its
-	// signature; Offset is where it starts in its volume.
-	Carved bool   `json:"carved,omitempty"`
-	Offset *int64 `json:"offset,omitempty"`
 	// Acquisition describes a disk image: its format, volumes and, for
 	// E01, the hashes the acquiring tool stored and whether the media still
 	// matches them.
@@ -194,7 +190,7 @@ var CSVColumns = []string{
 	"path", "path_raw", "source", "container", "kind", "size", "mtime", "atime", "ctime", "btime", "mode",
 	"uid", "gid", "link_target", "md5", "sha1", "sha256", "type", "format", "extension_mismatch",
 	"width", "height", "duration", "pdq", "quality", "vpdq_frames", "members", "known", "matches",
-	"note", "error", "fs_id", "deleted", "carved", "offset",
+	"note", "error", "fs_id", "deleted",
 }
 
 // csvRecord renders e as a manifest.csv row (CSVColumns).
@@ -211,10 +207,7 @@ func (e *Entry) csvRecord() []string {
 		}
 		return strconv.Itoa(n)
 	}
-	var raw, pdqHex, quality, members, duration, frames, offset string
-	if e.Offset != nil {
-		offset = strconv.FormatInt(*e.Offset, 10)
-	}
+	var raw, pdqHex, quality, members, duration, frames string
 	if e.PathRaw != nil {
 		raw = base64.StdEncoding.EncodeToString(e.PathRaw)
 	}
@@ -242,7 +235,7 @@ func (e *Entry) csvRecord() []string {
 		e.Mtime, e.Atime, e.Ctime, e.Btime, e.Mode, opt(e.UID), opt(e.GID), e.LinkTarget,
 		e.MD5, e.SHA1, e.SHA256, string(e.Type), string(e.Format), boolText(e.ExtensionMismatch),
 		num(e.Width), num(e.Height), duration, pdqHex, quality, frames, members, boolText(e.Known),
-		strings.Join(ms, "; "), e.Note, e.Error, e.FSID, boolText(e.Deleted), boolText(e.Carved), offset,
+		strings.Join(ms, "; "), e.Note, e.Error, e.FSID, boolText(e.Deleted),
 	}
 }
 

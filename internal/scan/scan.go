@@ -67,9 +67,6 @@ type Options struct {
 	// opening their file systems; SkipDeleted leaves out the deleted files
 	// those file systems still describe.
 	SkipDiskImages, SkipDeleted bool
-	// Carve recovers JPEG, PNG and MP4 content by signature from the
-	// unallocated space of disk image volumes.
-	Carve bool
 	// Dihedral matches images by their 8 dihedral PDQ hashes (rotations
 	// and mirrorings), so a rotated or mirrored copy is found too.
 	Dihedral bool
@@ -201,7 +198,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
-		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted, carve: o.Carve},
+		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted},
 		readLinks:  o.ReadLinkTargets,
 		limits:     limits,
 		minQuality: o.MinQuality,
@@ -267,7 +264,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	limits := o.Limits.withDefaults()
 	s := newScanner(&o, limits)
 	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo,
-		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Carve: o.Carve, Dihedral: o.Dihedral}
+		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Dihedral: o.Dihedral}
 
 	tool := o.Tool
 	if tool.Name == "" {
