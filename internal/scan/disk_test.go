@@ -90,6 +90,15 @@ func TestScanDiskImages(t *testing.T) {
 	if deleted != 2 {
 		t.Errorf("%d deleted entries, want 2 (one FAT, one NTFS)", deleted)
 	}
+	// scan verify re-reads the images' files and finds them unchanged.
+	rep, err := Verify(ctx, out, VerifyOptions{})
+	if err != nil || !rep.OK || rep.Verified < 10 {
+		var buf strings.Builder
+		if rep != nil {
+			_ = rep.WriteText(&buf)
+		}
+		t.Errorf("verify: %v\n%s", err, buf.String())
+	}
 }
 
 // TestScanE01 scans an E01 acquisition in several segments: the stored
