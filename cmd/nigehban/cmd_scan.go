@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,12 @@ type scanFlags struct {
 	resume                bool
 	workers               int
 	noVideo               bool
+	noDiskImages          bool
+	noDeleted             bool
+	dihedral              bool
+	notes, declaration    string
+	categories            string
+	signKey               string
 	readLinkTargets       bool
 	threshold             int
 	minQuality            int
@@ -81,8 +88,8 @@ func newScanCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scan --case ID --examiner NAME --out DIR [--bank FILE… | --db DSN --bank NAME…] [--known FILE…] SOURCE...",
 		Short: "Triage seized evidence: hash every file, match banks, write a court-ready manifest",
-		Long: `Scan folders, files and archives (zip, tar, tar.gz, gzip; nested ones too,
-recognised by content) read-only. Every file gets its size, times, mode,
+		Long: `Scan folders, files, archives (zip, tar, tar.gz, gzip; nested ones too,
+recognised by content) and disk images read-only. Every file gets its size, times, mode,
 md5, sha1, sha256, detected type (flagging extensions that do not fit the
 content), PDQ for images, vPDQ for videos, and its matches against the banks.
 
@@ -100,6 +107,14 @@ the checkpoint they are proved against: signed when the log's signing key is
 given (--log-key or $NIGEHBAN_LOG_KEY), else the tree size and root hash,
 marked unsigned. On an air-gapped machine without a database, --no-log skips
 the log and custody.json says the scan was not logged.
+
+Disk images: raw (dd) images and E01 (EWF, every segment beside the first)
+found among the sources by content are opened without mounting or writing:
+MBR and GPT partitions, FAT12/16/32, exFAT, ext2/3/4 and NTFS. Their files
+are listed as IMAGE!p2!/Users/ali/a.jpg with the file system's own times and
+id (MFT record, inode); deleted files the file system still describes are
+hashed and marked "deleted" (--no-deleted leaves them out). An E01's stored
+MD5 and SHA-1 are checked against its media and recorded.
 
 Banks: without --db each --bank is a hash-list file (plain, csv, jsonl, te
 or vics; categories come from the file; plain lists of 64-digit hashes need
@@ -141,6 +156,13 @@ named "verify" must be given as ./verify.`,
 	f.BoolVar(&o.resume, "resume", false, "continue the interrupted scan in --out")
 	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "files hashed in parallel")
 	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
+	f.BoolVar(&o.noDiskImages, "no-disk-images", false, "record raw and E01 disk images as files without opening their file systems")
+	f.BoolVar(&o.dihedral, "dihedral", false, "match images also by their rotated and mirrored PDQ hashes (a rotated copy is found)")
+	f.BoolVar(&o.noDeleted, "no-deleted", false, "leave out the deleted files disk images' file systems still describe")
+	f.StringVar(&o.notes, "notes", "", "examiner's notes for the court report (@FILE reads them from a file)")
+	f.StringVar(&o.declaration, "declaration", "", "examiner's declaration for the court report, replacing the standard text (@FILE reads it from a file)")
+	f.StringVar(&o.categories, "categories", "", "CSV file of code,name naming the banks' category codes in the report (default: Project VIC codes 0-4)")
+	f.StringVar(&o.signKey, "sign-key", "", "sign custody.json with this examiner's or lab's key (made by \"nigehban audit keygen\"): custody.json.sig")
 	f.BoolVar(&o.readLinkTargets, "read-link-targets", false, "read symlink targets even where that updates the links' access times (they are read anyway on read-only or noatime mounts)")
 	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "PDQ distance a match may reach (with --db: narrows each bank's own)")
 	f.IntVar(&o.minQuality, "min-quality", 0, "PDQ quality below which images are not matched perceptually (0 = 50)")
@@ -170,9 +192,24 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 	if o.db == "" && o.bankType != "" && len(o.banks) == 0 {
 		return errors.New("--bank-type without --bank")
 	}
+	notes, err := textOrFile(o.notes)
+	if err != nil {
+		return err
+	}
+	declaration, err := textOrFile(o.declaration)
+	if err != nil {
+		return err
+	}
+	var categories map[string]string
+	if o.categories != "" {
+		if categories, err = scan.ReadCategories(o.categories); err != nil {
+			return err
+		}
+	}
 	opts := scan.Options{
+		Notes: notes, Declaration: declaration, Categories: categories, SignKey: o.signKey,
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
-		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
+		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, Dihedral: o.dihedral, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
 		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}
@@ -235,11 +272,11 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 		}
 	} else {
 		c := sum.Counts
-		fmt.Fprintf(stdout, "scan complete: %d entries, %d files hashed (%s), %d archives opened\n",
-			c.Entries, c.Hashed, progress.Bytes(c.Bytes), c.Archives)
+		fmt.Fprintf(stdout, "scan complete: %d entries, %d files hashed (%s), %d archives opened, %d disk images (%d deleted files found)\n",
+			c.Entries, c.Hashed, progress.Bytes(c.Bytes), c.Archives, c.DiskImages, c.Deleted)
 		fmt.Fprintf(stdout, "matched files: %d, known files: %d, extension mismatches: %d, errors: %d\n",
 			c.Matched, c.Known, c.ExtensionMismatches, c.Errors)
-		fmt.Fprintf(stdout, "output: %s (%s, %s, %s, %s)\n", sum.Dir, scan.ReportName, scan.ManifestName, scan.CSVName, scan.CustodyName)
+		fmt.Fprintf(stdout, "output: %s (%s, %s, %s, %s, %s)\n", sum.Dir, scan.ReportName, scan.PDFName, scan.ManifestName, scan.CSVName, scan.CustodyName)
 		fmt.Fprintf(stdout, "custody.json sha256 %s: note it in the case file\n", sum.CustodySHA256)
 		if lo.Store != nil {
 			fmt.Fprintf(stdout, "custody events written to the audit log of %s; their proofs are in %s\n", lo.Name, scan.CustodyName)
@@ -256,7 +293,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 func newScanVerifyCommand() *cobra.Command {
 	var sources []string
 	var noSources, asJSON, noLog bool
-	var db, vkey string
+	var db, vkey, custodyVKey string
 	var workers int
 	cmd := &cobra.Command{
 		Use:   "verify DIR",
@@ -279,6 +316,13 @@ checkpoint then fails. The result is itself written to the audit log of
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := scan.VerifyOptions{Sources: sources, SkipSources: noSources, Workers: workers, Progress: new(progress.Counter)}
+			if custodyVKey != "" {
+				k, err := keyOrFile(custodyVKey)
+				if err != nil {
+					return err
+				}
+				o.CustodyVKey = k
+			}
 			if vkey != "" {
 				k, err := keyOrFile(vkey)
 				if err != nil {
@@ -331,8 +375,21 @@ checkpoint then fails. The result is itself written to the audit log of
 	f.BoolVar(&noSources, "no-sources", false, "check the output files only")
 	f.IntVar(&workers, "workers", runtime.NumCPU(), "files re-hashed in parallel")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.StringVar(&custodyVKey, "custody-vkey", "", "the examiner's or lab's verifier key (or a file holding it): custody.json.sig must verify")
 	f.StringVar(&vkey, "vkey", "", "the log's verifier key (or a file holding it): check the signatures of the embedded checkpoints")
 	f.StringVar(&db, "db", "", "write the result to the audit log of this database (default: the default database)")
 	f.BoolVar(&noLog, "no-log", false, "do not write the result to the audit log (no database needed)")
 	return cmd
+}
+
+// textOrFile returns s, or the contents of the file when s is @FILE.
+func textOrFile(s string) (string, error) {
+	if !strings.HasPrefix(s, "@") {
+		return s, nil
+	}
+	b, err := os.ReadFile(s[1:])
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\n"), nil
 }

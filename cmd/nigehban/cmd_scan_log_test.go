@@ -131,7 +131,7 @@ func TestScanCustodyLog(t *testing.T) {
 				}
 				var end struct{ Outputs []scan.Output }
 				json.Unmarshal(bySeq[cl.Entries[2].Seq].Detail, &end)
-				if !slices.Equal(end.Outputs, cust.Outputs) || len(end.Outputs) != 3 {
+				if !slices.Equal(end.Outputs, cust.Outputs) || len(end.Outputs) != 4 { // manifest.jsonl, manifest.csv, report.html, report.pdf
 					t.Errorf("end entry outputs %+v, custody.json %+v", end.Outputs, cust.Outputs)
 				}
 

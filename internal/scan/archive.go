@@ -276,7 +276,16 @@ func (s *scanner) member(parent *Entry, name string, depth int) (*Entry, bool) {
 func (s *scanner) expandZip(ctx context.Context, parent *Entry, ra io.ReaderAt, size int64, depth int, b *budget) (int, error) {
 	zr, err := zip.NewReader(ra, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return 0, fmt.Errorf("broken zip archive: %w", err)
+		// Without a central directory (a truncated zip) the members that
+		// are still whole are read from their local headers.
+		n, lerr := s.expandZipLocal(ctx, parent, ra, size, depth, b)
+		if n == 0 && lerr == nil {
+			return 0, fmt.Errorf("broken zip archive: %w", err)
+		}
+		if lerr != nil {
+			return n, fmt.Errorf("broken zip archive (%v): %d members read from their local headers; %w", err, n, lerr)
+		}
+		return n, fmt.Errorf("broken zip archive (%v): %d members read from their local headers", err, n)
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

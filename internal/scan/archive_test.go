@@ -173,7 +173,10 @@ func TestArchiveLimits(t *testing.T) {
 		{"truncated tar.gz", tgz[:len(tgz)-12], Limits{}, map[string]string{"f": "", "f!dev/null": "character device", "f!hard": "", "f!file.txt": ""}},
 		{"truncated tar", tarSpecial.Bytes()[:1100], Limits{}, map[string]string{"f": "+broken tar", "f!dev/null": "character device", "f!hard": "", "f!file.txt": "-"}},
 		{"truncated tar member", tarSpecial.Bytes()[:1537], Limits{}, map[string]string{"f": "+broken tar", "f!dev/null": "character device", "f!hard": "", "f!file.txt": "read"}},
-		{"truncated zip", zipOf(t, map[string][]byte{"a": noise})[:1000], Limits{}, map[string]string{"f": "+broken zip"}},
+		{"truncated zip", zipOf(t, map[string][]byte{"a": noise})[:1000], Limits{}, map[string]string{"f": "+broken zip", "f!a": "read"}},
+		// The members written before the cut are read from their local headers.
+		{"truncated zip, whole members kept", truncatedZip(t, noise), Limits{}, map[string]string{"f": "+broken zip", "f!a.txt": "",
+			"f!b/c.txt": "", "f!noise.bin": "read"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := scanBytes(t, tc.data, tc.lim)
@@ -424,4 +427,26 @@ func TestNestedBomb(t *testing.T) {
 	if budget := (Limits{}).withDefaults().archiveBudget(int64(len(level))); budget != chainFloor {
 		t.Errorf("budget of a %d-byte archive: %d, want the %d floor", len(level), budget, chainFloor)
 	}
+}
+
+// truncatedZip is a zip of two small members and a large one, cut inside
+// the large one's data (no central directory left).
+func truncatedZip(t *testing.T, noise []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{{"a.txt", []byte(strings.Repeat("alpha ", 100))}, {"b/c.txt", []byte("charlie")}, {"noise.bin", noise}} {
+		w, err := zw.Create(m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(m.data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()[:buf.Len()/2]
 }

@@ -32,9 +32,14 @@ type Custody struct {
 	Format   string `json:"format"`
 	Case     string `json:"case"`
 	Examiner string `json:"examiner"`
-	Tool     Tool   `json:"tool"`
-	Host     string `json:"host"`
-	OSUser   string `json:"os_user"`
+	// Notes and Declaration are the examiner's, for the court report;
+	// Categories names the banks' category codes there.
+	Notes       string            `json:"notes,omitempty"`
+	Declaration string            `json:"declaration,omitempty"`
+	Categories  map[string]string `json:"categories,omitempty"`
+	Tool        Tool              `json:"tool"`
+	Host        string            `json:"host"`
+	OSUser      string            `json:"os_user"`
 	// Started is the start of the first run, Ended the end of the last.
 	Started string       `json:"started"`
 	Ended   string       `json:"ended,omitempty"`
@@ -87,6 +92,9 @@ type RunInfo struct {
 	Known       []KnownInfo `json:"known_lists,omitempty"`
 	// Entries is the number of manifest lines this run wrote.
 	Entries int64 `json:"entries"`
+	// Retried is the number of files that had failed in the earlier runs
+	// and that this run tried again (their old lines left the manifest).
+	Retried int `json:"retried,omitempty"`
 }
 
 // SourceInfo describes one SOURCE: as given, resolved, its type, and for
@@ -108,18 +116,28 @@ type Settings struct {
 	Limits     Limits `json:"limits"`
 	MinQuality int    `json:"pdq_min_quality"`
 	SkipVideo  bool   `json:"skip_video,omitempty"`
+	// SkipDiskImages records disk images as files without opening them;
+	// SkipDeleted leaves out the deleted files their file systems describe.
+	SkipDiskImages bool `json:"skip_disk_images,omitempty"`
+	SkipDeleted    bool `json:"skip_deleted,omitempty"`
+	// Dihedral matches rotated and mirrored copies of images too.
+	Dihedral bool `json:"dihedral,omitempty"`
 }
 
 // Counts summarise the manifest.
 type Counts struct {
-	Entries             int            `json:"entries"`
-	Files               int            `json:"files"`  // regular files and members
-	Hashed              int            `json:"hashed"` // entries with digests
-	Bytes               int64          `json:"bytes"`  // of the hashed entries
-	ByType              map[string]int `json:"by_type"`
-	ByFormat            map[string]int `json:"by_format"`
-	Archives            int            `json:"archives_expanded"`
-	Members             int            `json:"archive_members"`
+	Entries  int            `json:"entries"`
+	Files    int            `json:"files"`  // regular files and members
+	Hashed   int            `json:"hashed"` // entries with digests
+	Bytes    int64          `json:"bytes"`  // of the hashed entries
+	ByType   map[string]int `json:"by_type"`
+	ByFormat map[string]int `json:"by_format"`
+	Archives int            `json:"archives_expanded"`
+	Members  int            `json:"archive_members"`
+	// DiskImages counts the disk images opened (also counted as archives);
+	// Deleted their members so marked.
+	DiskImages          int            `json:"disk_images,omitempty"`
+	Deleted             int            `json:"deleted,omitempty"`
 	Symlinks            int            `json:"symlinks"`
 	Special             int            `json:"special_files"`
 	Known               int            `json:"known"`
@@ -171,6 +189,12 @@ func (c *Counts) add(e *Entry) {
 	}
 	if e.Container != "" {
 		c.Members++
+	}
+	if e.Acquisition != nil {
+		c.DiskImages++
+	}
+	if e.Deleted {
+		c.Deleted++
 	}
 	if e.Known {
 		c.Known++

@@ -18,9 +18,14 @@
 //     Options.Log: scan.start, scan.source, scan.end) with an inclusion
 //     proof each and the checkpoint they are proved against, which Verify
 //     checks offline, or a note that the scan was not logged.
-//   - report.html: a self-contained summary for the investigator (counts by
-//     type, matches by bank and category, extension mismatches, errors). It
-//     never contains image content, and every value is escaped.
+//   - report.html and report.pdf: the court report, self-contained (case,
+//     examiner, notes and declaration, tool and commit, times in PKT with
+//     UTC, sources and disk images with their acquisition hashes, counts,
+//     matches by category name, an evidence sheet per matched file, a
+//     timeline, extension mismatches, errors, banks, the custody record).
+//     They never contain image content, and every value is escaped.
+//   - custody.json.sig (Options.SignKey): the examiner's or lab's signature
+//     of custody.json.
 //
 // # Entries
 //
@@ -68,12 +73,22 @@
 // bytes expanded from one archive on disk (all nesting levels together),
 // the expansion ratio of a member or gzip stream, and the nesting depth.
 // Broken archives, encrypted or unsupported members, and limit violations
-// become error entries; the scan goes on with the next file. 7z, rar and
-// disk images are hashed as files and not expanded. Office documents, APKs
+// become error entries; the scan goes on with the next file. 7z and rar are
+// hashed as files and not expanded. Office documents, APKs
 // and JARs are zips and are expanded too, so pictures embedded in them are
 // hashed and matched. The members of one archive are hashed on whichever
 // workers are idle, since a device extraction often arrives as a single zip
 // or tar.
+//
+// # Disk images
+//
+// Raw and E01 disk images among the files on disk are recognised by
+// content and opened read-only through internal/diskimage: partitions and
+// file systems, their files named image!p2!/path (image!/path when a file
+// system fills the image) with the file system's times and ids, deleted
+// ones marked (unless SkipDeleted). The image is digested while its files
+// are hashed; its entry, written after them, carries the Acquisition (for
+// E01 the stored hashes checked against the media).
 //
 // # Matching and known files
 //

@@ -25,8 +25,8 @@ const (
 
 // Entry is one line of manifest.jsonl. The JSON field order is the struct
 // order and is part of the format: path, path_raw, source, container, kind,
-// size, mtime, atime, ctime, btime, mode, uid, gid, link_target, md5, sha1,
-// sha256, type, format, extension_mismatch, width, height, duration, pdq,
+// size, mtime, atime, ctime, btime, mode, uid, gid, link_target, fs_id,
+// deleted, acquisition, md5, sha1, sha256, type, format, extension_mismatch, width, height, duration, pdq,
 // quality, vpdq, members, known, matches, note, error. Empty fields are
 // omitted, except path, source, kind and size.
 type Entry struct {
@@ -53,6 +53,18 @@ type Entry struct {
 	UID        *uint32 `json:"uid,omitempty"`
 	GID        *uint32 `json:"gid,omitempty"`
 	LinkTarget string  `json:"link_target,omitempty"`
+
+	// FSID is the file system's own identifier of a disk image member: its
+	// MFT record and sequence number ("mft:35-1"), inode ("inode:12") or
+	// FAT directory entry.
+	FSID string `json:"fs_id,omitempty"`
+	// Deleted marks a member the file system no longer lists as allocated
+	// but still describes; its content may have been overwritten since.
+	Deleted bool `json:"deleted,omitempty"`
+	// Acquisition describes a disk image: its format, volumes and, for
+	// E01, the hashes the acquiring tool stored and whether the media still
+	// matches them.
+	Acquisition *Acquisition `json:"acquisition,omitempty"`
 
 	MD5    string `json:"md5,omitempty"`
 	SHA1   string `json:"sha1,omitempty"`
@@ -84,6 +96,9 @@ type Entry struct {
 	// Error says what could not be done; digests are present only if the
 	// whole content was read.
 	Error string `json:"error,omitempty"`
+
+	// dihedral holds the 8 dihedral PDQ hashes with --dihedral, for matching only.
+	dihedral []pdq.Hash
 }
 
 // Match is one bank signal an entry matched. Distance is the PDQ Hamming
@@ -100,6 +115,9 @@ type Match struct {
 	TargetPercent float64 `json:"target_match_percent,omitempty"`
 	Label         string  `json:"label,omitempty"`
 	SignalID      int64   `json:"signal_id,omitempty"`
+	// Transform names the rotation or mirroring of the file that matched
+	// (--dihedral), empty for the file as it is.
+	Transform string `json:"transform,omitempty"`
 }
 
 // rawPath returns the exact bytes of the entry's path.
@@ -144,7 +162,7 @@ func (e *Entry) hasDigests() bool { return e.MD5 != "" && e.SHA1 != "" && e.SHA2
 // did not reach the end, so no partial digest passes for a file's hash.
 func (e *Entry) clearContent() {
 	e.MD5, e.SHA1, e.SHA256 = "", "", ""
-	e.PDQ, e.Quality, e.VPDQ = nil, nil, nil
+	e.PDQ, e.Quality, e.VPDQ, e.dihedral = nil, nil, nil, nil
 	e.Width, e.Height, e.Duration = 0, 0, 0
 }
 
@@ -166,12 +184,13 @@ func formatTime(t time.Time) string {
 }
 
 // CSVColumns are the columns of manifest.csv, in order: the Entry fields,
-// with vpdq as a frame count and matches flattened.
+// with vpdq as a frame count and matches flattened; the disk image fields
+// come last, so that older readers of the columns keep their positions.
 var CSVColumns = []string{
 	"path", "path_raw", "source", "container", "kind", "size", "mtime", "atime", "ctime", "btime", "mode",
 	"uid", "gid", "link_target", "md5", "sha1", "sha256", "type", "format", "extension_mismatch",
 	"width", "height", "duration", "pdq", "quality", "vpdq_frames", "members", "known", "matches",
-	"note", "error",
+	"note", "error", "fs_id", "deleted",
 }
 
 // csvRecord renders e as a manifest.csv row (CSVColumns).
@@ -216,7 +235,7 @@ func (e *Entry) csvRecord() []string {
 		e.Mtime, e.Atime, e.Ctime, e.Btime, e.Mode, opt(e.UID), opt(e.GID), e.LinkTarget,
 		e.MD5, e.SHA1, e.SHA256, string(e.Type), string(e.Format), boolText(e.ExtensionMismatch),
 		num(e.Width), num(e.Height), duration, pdqHex, quality, frames, members, boolText(e.Known),
-		strings.Join(ms, "; "), e.Note, e.Error,
+		strings.Join(ms, "; "), e.Note, e.Error, e.FSID, boolText(e.Deleted),
 	}
 }
 
@@ -232,6 +251,9 @@ func (m Match) summary() string {
 		s += fmt.Sprintf(" %.0f%%/%.0f%%", m.QueryPercent, m.TargetPercent)
 	case m.SignalType == "pdq":
 		s += fmt.Sprintf(" d=%d", m.Distance)
+	}
+	if m.Transform != "" {
+		s += " [" + m.Transform + "]"
 	}
 	if m.Label != "" {
 		s += " (" + m.Label + ")"

@@ -130,9 +130,13 @@ func buildEvidence(t *testing.T, withVideo bool) *evidence {
 	var broken bytes.Buffer
 	zw := zip.NewWriter(&broken)
 	w, _ := zw.Create("gone.txt")
-	w.Write(bytes.Repeat([]byte("truncated archive "), 100))
+	gone := bytes.Repeat([]byte("truncated archive "), 100)
+	w.Write(gone)
 	zw.Close()
-	ev.file(t, "archives/broken.zip", broken.Bytes()[:broken.Len()/2], &want{errLike: "broken zip"})
+	ev.file(t, "archives/broken.zip", broken.Bytes()[:broken.Len()/2], &want{errLike: "broken zip", members: 1})
+	// Its central directory is cut off, but the member's data is whole:
+	// read from its local header.
+	ev.stageMember(t, "archives/broken.zip!gone.txt", gone, &want{})
 
 	if withVideo {
 		clip := readFile(t, testdata+"vpdq/videos/doorknob-hd-no-bar.mp4")

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -97,6 +98,9 @@ func (s *scanner) hashContent(ctx context.Context, e *Entry, c *content, depth i
 		}
 		s.finish(ctx, e, c, format)
 		return
+	case (format == media.Unknown || isEWF(c.head)) && s.hashDiskImage(ctx, e, c, format, depth):
+		s.finish(ctx, e, c, format)
+		return
 	case media.KindOf(format) == media.Video && !s.skipVideo:
 		video = true
 	case media.KindOf(format) == media.Image && c.size > s.imageMaxBytes():
@@ -169,6 +173,7 @@ func (s *scanner) apply(e *Entry, rec fingerprint.Record, tr *trackReader, size 
 	e.Type, e.Format = rec.Type, rec.Format
 	e.MD5, e.SHA1, e.SHA256 = rec.MD5, rec.SHA1, rec.SHA256
 	e.PDQ, e.Quality = rec.PDQ, rec.Quality
+	e.dihedral = rec.PDQDihedral
 	e.Width, e.Height, e.Duration, e.VPDQ = rec.Width, rec.Height, rec.Duration, rec.VPDQ
 	if rec.Error != "" {
 		e.addError(rec.Error)
@@ -211,6 +216,18 @@ func (s *scanner) finish(ctx context.Context, e *Entry, c *content, format media
 		var more []Match
 		more, err = s.matcher.MatchPDQ(ctx, *e.PDQ)
 		ms = append(ms, more...)
+		// Rotated and mirrored versions: signals the file as it is did not match.
+		for k := 1; err == nil && k < len(e.dihedral); k++ {
+			if more, err = s.matcher.MatchPDQ(ctx, e.dihedral[k]); err != nil {
+				break
+			}
+			for _, m := range more {
+				if !slices.ContainsFunc(ms, func(x Match) bool { return x.Bank == m.Bank && x.SignalType == m.SignalType && x.Value == m.Value }) {
+					m.Transform = dihedralNames[k]
+					ms = append(ms, m)
+				}
+			}
+		}
 	}
 	if err == nil && len(e.VPDQ) > 0 {
 		var more []Match
@@ -406,3 +423,7 @@ func firstErr(errs ...error) error {
 	}
 	return errors.New("incomplete")
 }
+
+// dihedralNames name the dihedral PDQ hashes in pdq.Dihedral's order.
+var dihedralNames = [8]string{"", "rotated 90°", "rotated 180°", "rotated 270°", "flipped top to bottom",
+	"flipped left to right", "transposed", "transposed about the anti-diagonal"}

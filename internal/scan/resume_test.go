@@ -10,10 +10,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/diskimage/imagetest"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
@@ -282,5 +284,61 @@ func TestArchiveMembersInParallel(t *testing.T) {
 				t.Errorf("last manifest line is not the archive: %s", lines[len(lines)-1])
 			}
 		})
+	}
+}
+
+// TestResumeRetriesFailedAndRefusesChangedBanks: a file that could not be
+// read is tried again by a resumed run (one line for it, with digests),
+// and a resume with other banks is refused.
+func TestResumeRetriesFailedAndRefusesChangedBanks(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	imagetest.WriteTree(t, root, imagetest.Photos(41, 3))
+	bank := filepath.Join(t.TempDir(), "bank.txt")
+	writeFile(t, bank, []byte(strings.Repeat("0", 64)+"\n"))
+	banks, err := LoadFileBanks(ctx, []string{bank}, FileBankOptions{Type: "sha256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	failing := filepath.Join(root, "photo_00.jpg")
+	openSourceFunc = func(p string) (*os.File, error) {
+		if p == failing {
+			return nil, errors.New("simulated read error")
+		}
+		return openSource(p)
+	}
+	_, err = Run(ctx, Options{Case: "R", Examiner: "E", Out: out, Sources: []string{root}, Matcher: banks, Workers: 1})
+	openSourceFunc = openSource
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := readEntries(t, out)["photo_00.jpg"]; e == nil || e.Error == "" {
+		t.Fatalf("first run: %+v", e)
+	}
+	if _, err := Run(ctx, Options{Case: "R", Examiner: "E", Out: out, Sources: []string{root}, Matcher: banks, Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := readEntries(t, out) // fails on a path listed twice
+	if e := got["photo_00.jpg"]; e == nil || e.Error != "" || e.SHA256 == "" {
+		t.Errorf("retried: %+v", e)
+	}
+	c, err := ReadCustody(out)
+	if err != nil || len(c.Runs) != 2 || c.Runs[1].Retried != 1 {
+		t.Fatalf("custody runs %+v (%v)", c.Runs, err)
+	}
+	if rep, err := Verify(ctx, out, VerifyOptions{}); err != nil || !rep.OK {
+		t.Errorf("verify after retry: %v %+v", err, rep)
+	}
+	writeFile(t, bank, []byte(strings.Repeat("1", 64)+"\n"))
+	other, err := LoadFileBanks(ctx, []string{bank}, FileBankOptions{Type: "sha256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, Options{Case: "R", Examiner: "E", Out: out, Sources: []string{root}, Matcher: other, Resume: true}); !errors.Is(err, ErrResume) {
+		t.Errorf("resume with a changed bank: %v, want ErrResume", err)
+	}
+	if _, err := Run(ctx, Options{Case: "R", Examiner: "E", Out: out, Sources: []string{root}, Resume: true}); !errors.Is(err, ErrResume) {
+		t.Errorf("resume without the banks: %v, want ErrResume", err)
 	}
 }

@@ -1,8 +1,11 @@
 package scan
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +63,13 @@ type Options struct {
 	Video vpdq.Options
 	// SkipVideo leaves videos with cryptographic hashes only.
 	SkipVideo bool
+	// SkipDiskImages records raw and E01 disk images as files without
+	// opening their file systems; SkipDeleted leaves out the deleted files
+	// those file systems still describe.
+	SkipDiskImages, SkipDeleted bool
+	// Dihedral matches images by their 8 dihedral PDQ hashes (rotations
+	// and mirrorings), so a rotated or mirrored copy is found too.
+	Dihedral bool
 	// ReadLinkTargets reads symlinks' targets (and whether they resolve)
 	// even where that updates the links' access times. Off by default: on a
 	// read-only or noatime mount (how evidence should be mounted) targets
@@ -79,6 +89,16 @@ type Options struct {
 	TempDir string
 	// Logger receives warnings (default slog.Default()).
 	Logger *slog.Logger
+	// Notes and Declaration are the examiner's, printed in the court
+	// report (a standard declaration when empty); a resumed run keeps the
+	// earlier ones unless new ones are given.
+	Notes, Declaration string
+	// Categories names bank category codes in the report (default
+	// DefaultCategories, the Project VIC codes).
+	Categories map[string]string
+	// SignKey is a note signing key file (nigehban audit keygen) of the
+	// examiner or lab: custody.json is signed with it (SignatureName).
+	SignKey string
 	// Log is where the run's custody events go (start, each file
 	// source's hashes, the outputs' hashes), proved in custody.json; nil or
 	// without a Store, the run is not logged and custody.json says so.
@@ -103,6 +123,7 @@ type scanner struct {
 	fp         fingerprint.Options
 	video      vpdq.Options
 	skipVideo  bool
+	disk       diskOptions
 	readLinks  bool
 	limits     Limits
 	minQuality int
@@ -174,9 +195,10 @@ func newScanner(o *Options, limits Limits) *scanner {
 	s := &scanner{
 		// Videos are the scanner's to decode (after the known-file check,
 		// from the file on disk when there is one): fingerprint only digests them.
-		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true},
+		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
+		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted},
 		readLinks:  o.ReadLinkTargets,
 		limits:     limits,
 		minQuality: o.MinQuality,
@@ -241,7 +263,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	}
 	limits := o.Limits.withDefaults()
 	s := newScanner(&o, limits)
-	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo}
+	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo,
+		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Dihedral: o.Dihedral}
 
 	tool := o.Tool
 	if tool.Name == "" {
@@ -263,7 +286,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	manifest := filepath.Join(out, ManifestName)
 	var cust *Custody
 	if o.Resume {
-		if cust, err = prepareResume(out, manifest, &o, srcs, settings, s.done, log); err != nil {
+		if cust, err = prepareResume(out, manifest, &o, srcs, settings, &run, s.done, log); err != nil {
 			return nil, err
 		}
 		run.Resumed = true
@@ -279,6 +302,15 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		}
 	}
 	cust.Tool, cust.Status, cust.Ended, cust.Counts, cust.Outputs = tool, StatusRunning, "", nil, nil
+	if o.Notes != "" {
+		cust.Notes = o.Notes
+	}
+	if o.Declaration != "" {
+		cust.Declaration = o.Declaration
+	}
+	if o.Categories != nil {
+		cust.Categories = o.Categories
+	}
 	cust.Runs = append(cust.Runs, run)
 	clog := newCustodyLogger(o.Log, cust)
 	if clog != nil {
@@ -342,12 +374,17 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return sum, err
 	}
 	cust.Counts = counts
-	if cust.Outputs, err = hashOutputs(out, ManifestName, CSVName, ReportName); err != nil {
+	if cust.Outputs, err = hashOutputs(out, ManifestName, CSVName, ReportName, PDFName); err != nil {
 		return sum, err
 	}
 	lerr := clog.endAndNote(ctx)
 	if sum.CustodySHA256, err = writeCustody(out, cust); err != nil {
 		return sum, err
+	}
+	if o.SignKey != "" {
+		if err := signCustody(out, o.SignKey, cust.Case, sum.CustodySHA256); err != nil {
+			return sum, err
+		}
 	}
 	if lerr != nil {
 		return sum, lerr
@@ -394,7 +431,7 @@ func prepareNew(out string) error {
 // prepareResume checks that out holds a scan of the same case, sources and
 // settings, marks a run that never ended as crashed, repairs a torn last
 // manifest line and fills done with the keys already listed.
-func prepareResume(out, manifest string, o *Options, srcs []*source, settings Settings, done map[string]bool, log *slog.Logger) (*Custody, error) {
+func prepareResume(out, manifest string, o *Options, srcs []*source, settings Settings, run *RunInfo, done map[string]bool, log *slog.Logger) (*Custody, error) {
 	cust, err := ReadCustody(out)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrResume, err)
@@ -413,6 +450,17 @@ func prepareResume(out, manifest string, o *Options, srcs []*source, settings Se
 	if !reflect.DeepEqual(cust.Options, settings) {
 		return nil, fmt.Errorf("%w: options differ from the earlier run (%+v, now %+v)", ErrResume, cust.Options, settings)
 	}
+	if len(cust.Runs) > 0 {
+		// Matching against other banks or known lists would make one
+		// manifest of two different scans.
+		last := cust.Runs[len(cust.Runs)-1]
+		if !sameJSON(last.Banks, run.Banks) {
+			return nil, fmt.Errorf("%w: the banks differ from the earlier run's (a bank file or stored bank changed, or other banks were given): start a new scan", ErrResume)
+		}
+		if !sameJSON(last.Known, run.Known) {
+			return nil, fmt.Errorf("%w: the known-file lists differ from the earlier run's: start a new scan", ErrResume)
+		}
+	}
 	if cust.Status == StatusComplete {
 		log.Info("scan already complete; resuming only re-derives the outputs", "dir", out)
 	}
@@ -421,10 +469,15 @@ func prepareResume(out, manifest string, o *Options, srcs []*source, settings Se
 			cust.Runs[i].Status = StatusCrashed
 		}
 	}
+	retry := map[int]bool{}
 	torn, err := readManifest(manifest, func(line int, e *Entry) error {
 		k := e.key()
 		if done[k] {
 			return fmt.Errorf("%w: %s line %d lists %q again", ErrCorruptManifest, ManifestName, line, e.Path)
+		}
+		if retryable(e) {
+			retry[line] = true
+			return nil
 		}
 		done[k] = true
 		return nil
@@ -440,6 +493,15 @@ func prepareResume(out, manifest string, o *Options, srcs []*source, settings Se
 		if err := os.Truncate(manifest, torn); err != nil {
 			return nil, fmt.Errorf("repair manifest: %w", err)
 		}
+	}
+	if len(retry) > 0 {
+		// Files that failed are tried again: their lines leave the
+		// manifest (the run that wrote them keeps its count in custody.json).
+		log.Info("retrying files that failed in the earlier run", "files", len(retry))
+		if err := dropLines(manifest, retry); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrResume, err)
+		}
+		run.Retried = len(retry)
 	}
 	return cust, nil
 }
@@ -482,5 +544,51 @@ func finishOutputs(out string, cust *Custody) (*Counts, error) {
 	if err := writeFileAtomic(filepath.Join(out, ReportName), rep.render); err != nil {
 		return nil, err
 	}
+	if err := writeFileAtomic(filepath.Join(out, PDFName), rep.renderPDF); err != nil {
+		return nil, err
+	}
 	return counts, nil
+}
+
+// retryable reports whether a resumed scan tries an entry again: a file
+// on disk (not an archive member, whose archive is complete) that failed.
+func retryable(e *Entry) bool {
+	return e.Error != "" && e.Container == "" && e.Kind == KindFile && e.Members == nil
+}
+
+// sameJSON reports whether a and b have the same JSON form (an empty
+// slice is the same as none).
+func sameJSON[T any](a, b []T) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// dropLines rewrites the manifest without the given lines (1-based).
+func dropLines(manifest string, drop map[int]bool) error {
+	f, err := os.Open(manifest)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return writeFileAtomic(manifest, func(w io.Writer) error {
+		br := bufio.NewReaderSize(f, 1<<20)
+		for line := 1; ; line++ {
+			b, err := br.ReadBytes('\n')
+			if len(b) > 0 && !drop[line] {
+				if _, werr := w.Write(b); werr != nil {
+					return werr
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+	})
 }

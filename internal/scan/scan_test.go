@@ -177,7 +177,7 @@ func TestScanEvidenceTree(t *testing.T) {
 	if k := cust.Runs[0].Known; len(k) != 1 || k[0].SHA256 != sha256hex(readFile(t, ev.known)) || k[0].Format != "nsrl" {
 		t.Errorf("custody known lists %+v", k)
 	}
-	if len(cust.Outputs) != 3 {
+	if len(cust.Outputs) != 4 { // manifest.jsonl, manifest.csv, report.html, report.pdf
 		t.Errorf("custody outputs %+v", cust.Outputs)
 	}
 	for _, o := range cust.Outputs {

@@ -34,6 +34,9 @@ type VerifyOptions struct {
 	// Policy, when set, checks the signatures of the checkpoints the
 	// embedded proofs carry (the log's verifier key and witnesses).
 	Policy *audit.Policy
+	// CustodyVKey, when set, is the verifier key of the examiner's or
+	// lab's signature of custody.json (SignatureName), which must verify.
+	CustodyVKey string
 }
 
 // FileProblem is one difference between the manifest and a source.
@@ -77,7 +80,10 @@ type VerifyReport struct {
 	Unlisted      []FileProblem `json:"unlisted,omitempty"`
 	// Log is the offline check of the audit-log proofs in custody.json.
 	Log *LogCheck `json:"log"`
-	OK  bool      `json:"ok"`
+	// SignedBy names the key whose signature of custody.json verified
+	// (VerifyOptions.CustodyVKey).
+	SignedBy string `json:"signed_by,omitempty"`
+	OK       bool   `json:"ok"`
 }
 
 // recorded is what Verify keeps of a manifest entry.
@@ -107,6 +113,11 @@ func Verify(ctx context.Context, dir string, o VerifyOptions) (*VerifyReport, er
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	rep.Status, rep.Case = cust.Status, cust.Case
+	if o.CustodyVKey != "" {
+		if rep.SignedBy, err = VerifyCustodySignature(dir, o.CustodyVKey, rep.CustodySHA256, cust.Case); err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+		}
+	}
 	if cust.Status != StatusComplete {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("the scan is not complete (status %q): resume it first", cust.Status))
 	}
@@ -190,7 +201,8 @@ func verifySources(ctx context.Context, cust *Custody, entries map[string]*recor
 	if tmpBase == "" {
 		tmpBase = os.TempDir()
 	}
-	opts := Options{Image: o.Image, SkipVideo: true, Progress: o.Progress, Limits: cust.Options.Limits}
+	opts := Options{Image: o.Image, SkipVideo: true, Progress: o.Progress, Limits: cust.Options.Limits,
+		SkipDiskImages: cust.Options.SkipDiskImages, SkipDeleted: cust.Options.SkipDeleted, Dihedral: cust.Options.Dihedral}
 	s := newScanner(&opts, cust.Options.Limits.withDefaults())
 	var err error
 	if s.tmp, err = os.MkdirTemp(tmpBase, "nigehban-verify-*"); err != nil {
@@ -260,6 +272,9 @@ func (r *VerifyReport) WriteText(w io.Writer) error {
 	}
 	ew.printf("verify %s: %s\n", r.Dir, status)
 	ew.printf("custody.json sha256 %s (compare with the value noted when the scan ended)\n", r.CustodySHA256)
+	if r.SignedBy != "" {
+		ew.printf("custody.json signed by %s: OK\n", r.SignedBy)
+	}
 	for _, oc := range r.Outputs {
 		switch {
 		case oc.OK:

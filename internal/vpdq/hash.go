@@ -17,12 +17,18 @@ import (
 // and returns its vPDQ hash: one Frame per sampled frame, in frame order,
 // pruned only when Options.Prune asks.
 func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
+	workersGiven := opts.Workers > 0
 	opts = opts.withDefaults()
 	release, err := acquireSlot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	if !workersGiven {
+		// Videos decoded at once share the cores: each hashes its frames on
+		// its share, so several decodes do not oversubscribe the CPU.
+		opts.Workers = sharedWorkers()
+	}
 	si, err := probe(ctx, path)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -38,5 +39,16 @@ func acquireSlot(ctx context.Context) (release func(), err error) {
 	if err := sem.Acquire(ctx, 1); err != nil {
 		return nil, fmt.Errorf("waiting for a video decoding slot: %w", err)
 	}
-	return func() { sem.Release(1) }, nil
+	activeDecodes.Add(1)
+	return func() {
+		activeDecodes.Add(-1)
+		sem.Release(1)
+	}, nil
 }
+
+// activeDecodes counts the videos being decoded now (slots held).
+var activeDecodes atomic.Int64
+
+// sharedWorkers is a decode's default number of frame workers: its share of
+// the cores among the videos being decoded now.
+func sharedWorkers() int { return max(1, runtime.NumCPU()/int(max(activeDecodes.Load(), 1))) }

@@ -77,7 +77,8 @@ type Options struct {
 	// Timeout bounds the whole decode; 0 means 2 minutes plus 2× the
 	// stream's duration.
 	Timeout time.Duration
-	// Workers hashing frames in parallel with decoding (default: all cores).
+	// Workers hashing frames in parallel with decoding (default: the
+	// cores divided among the videos being decoded at the time).
 	Workers int
 }
 
