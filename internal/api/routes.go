@@ -95,7 +95,7 @@ var routeTable = []route{
 	{"GET", "/healthz", "", "Liveness: the process serves HTTP.", noRequestBody, noBankChange, (*Server).healthz},
 	{"GET", "/readyz", "", "Readiness: 200 once the bank indexes are loaded, 503 before.", noRequestBody, noBankChange, (*Server).readyz},
 	{"POST", "/v1/hash", apikey.Submitter, "Hash uploaded media (multipart field file): md5, sha1, sha256, PDQ, vPDQ.", uploadBody, noBankChange, (*Server).hash},
-	{"POST", "/v1/match", apikey.Submitter, "Match signals (JSON {\"signals\":[{\"type\",\"value\"}],\"content_id\":…}) or uploaded media (multipart field file, optional field content_id) against the enabled banks; every hit is kept in the match history with the content_id.", jsonOrUpload, noBankChange, (*Server).match},
+	{"POST", "/v1/match", apikey.Submitter, "Match signals (JSON {\"signals\":[{\"type\",\"value\"}],\"content_id\":…}) or uploaded media (multipart field file, optional fields content_id and variants: none, borders or all, the PDQ variants of an image tried beside it, default the server's) against the enabled banks; a PDQ hit names the variant that matched; every hit is kept in the match history with the content_id.", jsonOrUpload, noBankChange, (*Server).match},
 	{"GET", "/v1/matches", apikey.Curator, "The match history, newest first (?content_id=&bank=&before=ID&limit=N≤1000); next_before pages on.", noRequestBody, noBankChange, (*Server).listMatches},
 	{"GET", "/v1/banks", apikey.Curator, "List banks.", noRequestBody, noBankChange, (*Server).listBanks},
 	{"POST", "/v1/banks", apikey.Curator, "Create a bank.", jsonBody, changesBanks, (*Server).createBank},

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"image"
 	"io"
 	"os"
 	"sync"
@@ -196,8 +195,7 @@ func addVariants(rec *Record, dec media.Decoded, opts Options) {
 	for i := range vs {
 		if r := vs[i].Rect; r != nil && dec.Scale > 1 {
 			s := dec.Scale
-			sr := image.Rect(r.Min.X*s, r.Min.Y*s, min(r.Max.X*s, dec.Width), min(r.Max.Y*s, dec.Height))
-			vs[i].Rect = &sr
+			vs[i].Rect = &variant.Rect{r[0] * s, r[1] * s, min(r[2]*s, dec.Width), min(r[3]*s, dec.Height)}
 		}
 	}
 	rec.Variants = vs

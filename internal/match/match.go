@@ -266,8 +266,8 @@ func (m *Matcher) MatchVariants(vs []variant.Hash) []Hit {
 	}
 	best := map[key]int{}
 	var hits []Hit
-	for i, v := range vs {
-		if i > 0 && v.Quality < pdq.MinQuality {
+	for _, v := range vs {
+		if v.Name != variant.Original && v.Quality < pdq.MinQuality {
 			continue
 		}
 		for _, h := range m.MatchPDQ(v.PDQ) {

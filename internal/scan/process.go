@@ -14,6 +14,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -168,7 +169,7 @@ func (s *scanner) hashLargeImage(ctx context.Context, e *Entry, c *content) {
 func (s *scanner) apply(e *Entry, rec fingerprint.Record, tr *trackReader, size int64) {
 	e.Type, e.Format = rec.Type, rec.Format
 	e.MD5, e.SHA1, e.SHA256 = rec.MD5, rec.SHA1, rec.SHA256
-	e.PDQ, e.Quality = rec.PDQ, rec.Quality
+	e.PDQ, e.Quality, e.variants = rec.PDQ, rec.Quality, rec.Variants
 	e.Width, e.Height, e.Duration, e.VPDQ = rec.Width, rec.Height, rec.Duration, rec.VPDQ
 	if rec.Error != "" {
 		e.addError(rec.Error)
@@ -207,10 +208,23 @@ func (s *scanner) finish(ctx context.Context, e *Entry, c *content, format media
 		return
 	}
 	ms, err := s.matcher.MatchDigests(ctx, e.MD5, e.SHA1, e.SHA256)
-	if err == nil && e.PDQ != nil && e.Quality != nil && *e.Quality >= s.minQuality {
-		var more []Match
-		more, err = s.matcher.MatchPDQ(ctx, *e.PDQ)
-		ms = append(ms, more...)
+	if err == nil && e.PDQ != nil && e.Quality != nil {
+		// The whole image below the quality floor is not matched; its
+		// variants (a picture inside plain borders) still may be.
+		var vs []variant.Hash
+		if *e.Quality >= s.minQuality {
+			vs = append(vs, variant.Hash{Name: variant.Original, PDQ: *e.PDQ, Quality: *e.Quality})
+		}
+		for _, v := range e.variants {
+			if v.Quality >= s.minQuality {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) > 0 {
+			var more []Match
+			more, err = s.matcher.MatchPDQ(ctx, vs)
+			ms = append(ms, more...)
+		}
 	}
 	if err == nil && len(e.VPDQ) > 0 {
 		var more []Match

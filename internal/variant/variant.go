@@ -99,10 +99,15 @@ type Hash struct {
 	Name string `json:"name"`
 	// Rect is the region hashed, in the coordinates of the image given
 	// (omitted for the whole image).
-	Rect    *image.Rectangle `json:"rect,omitempty"`
-	PDQ     pdq.Hash         `json:"pdq"`
-	Quality int              `json:"quality"`
+	Rect    *Rect    `json:"rect,omitempty"`
+	PDQ     pdq.Hash `json:"pdq"`
+	Quality int      `json:"quality"`
 }
+
+// Rect is a region as [x0, y0, x1, y1]: columns x0 ≤ x < x1, rows y0 ≤ y < y1.
+type Rect [4]int
+
+func rectOf(r image.Rectangle) *Rect { return &Rect{r.Min.X, r.Min.Y, r.Max.X, r.Max.Y} }
 
 // minSide is the smallest side, in pixels, a region must keep to be hashed
 // (PDQ needs 5; under 32 a region carries too little to be trusted).
@@ -123,7 +128,7 @@ func Hashes(img image.Image, s Set) []Hash {
 	var out []Hash
 	add := func(name string, r image.Rectangle) {
 		h := pdq.HashImage(subImage(img, r))
-		out = append(out, Hash{Name: name, Rect: &r, PDQ: h.Hash, Quality: h.Quality})
+		out = append(out, Hash{Name: name, Rect: rectOf(r), PDQ: h.Hash, Quality: h.Quality})
 	}
 	orig := pdq.HashImage(img)
 	out = append(out, Hash{Name: Original, PDQ: orig.Hash, Quality: orig.Quality})
@@ -216,7 +221,7 @@ func CentralCrops(img image.Image) []Hash {
 		x0, y0 := b.Min.X+(b.Dx()-w)/2, b.Min.Y+(b.Dy()-h)/2
 		r := image.Rect(x0, y0, x0+w, y0+h)
 		res := pdq.HashImage(subImage(img, r))
-		out = append(out, Hash{Name: fmt.Sprintf("crop%d", p), Rect: &r, PDQ: res.Hash, Quality: res.Quality})
+		out = append(out, Hash{Name: fmt.Sprintf("crop%d", p), Rect: rectOf(r), PDQ: res.Hash, Quality: res.Quality})
 	}
 	return out
 }
