@@ -105,7 +105,7 @@ func convert(args ...string) error {
 
 // buildCorpus makes each source's original (at most 800 px a side, JPEG
 // quality 92, as a bank would hold it) and every edit of it (JPEG quality 90).
-func buildCorpus(t *testing.T) {
+func buildCorpus(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("convert"); err != nil {
 		t.Fatalf("ImageMagick's convert is required (scripts/setup installs it): %v", err)

@@ -109,6 +109,11 @@ type Rect [4]int
 
 func rectOf(r image.Rectangle) *Rect { return &Rect{r.Min.X, r.Min.Y, r.Max.X, r.Max.Y} }
 
+// pixelDihedralMax is the size (longer side of what PDQ reads) from which
+// rotations and mirrors are derived from the DCT rather than hashed from
+// turned pixels.
+const pixelDihedralMax = 400
+
 // minSide is the smallest side, in pixels, a region must keep to be hashed
 // (PDQ needs 5; under 32 a region carries too little to be trusted).
 const minSide = 32
@@ -133,12 +138,22 @@ func Hashes(img image.Image, s Set) []Hash {
 	orig := pdq.HashImage(img)
 	out = append(out, Hash{Name: Original, PDQ: orig.Hash, Quality: orig.Quality})
 	if s >= All {
-		// Rotations and mirrors of the pixels the reference reads, hashed
-		// whole: deriving them from the DCT (pdq.Dihedral) is tens of bits
-		// off on images of a few hundred pixels.
-		for k := 1; k < 8; k++ {
-			h := pdq.HashImage(g.transformed(k))
-			out = append(out, Hash{Name: dihedralNames[k], PDQ: h.Hash, Quality: h.Quality})
+		if max(g.w, g.h) >= pixelDihedralMax {
+			// From the DCT, as the reference's dihedral mode: one more PDQ
+			// pass, and within ~20 bits of the turned pixels' hash at
+			// this size.
+			d, q := pdq.HashImageDihedral(img)
+			for k := 1; k < 8; k++ {
+				out = append(out, Hash{Name: dihedralNames[k], PDQ: d[k], Quality: q})
+			}
+		} else {
+			// Small images: the DCT route is tens of bits off, so the
+			// pixels the reference reads are turned and hashed (cheap at
+			// this size).
+			for k := 1; k < 8; k++ {
+				h := pdq.HashImage(g.transformed(k))
+				out = append(out, Hash{Name: dihedralNames[k], PDQ: h.Hash, Quality: h.Quality})
+			}
 		}
 	}
 	seen := []image.Rectangle{b}
