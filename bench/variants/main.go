@@ -193,19 +193,27 @@ func main() {
 	nPhotos := flag.Int("n", 80, "held-out photos used as originals")
 	nDistract := flag.Int("d", 1000, "distractor images")
 	work := flag.String("work", os.TempDir(), "where originals and edits are written")
+	keep := flag.String("dir", "", "reuse (and keep) this folder of originals and edits from an earlier run")
 	flag.Parse()
 
 	// Originals: held-out photos as a bank would hold them (≤ 1024 px, JPEG
 	// quality 92), distinct by plain PDQ (packages ship one picture at
 	// several sizes).
-	dir, err := os.MkdirTemp(*work, "variants-heldout-")
-	if err != nil {
-		log.Fatal(err)
+	dir := *keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp(*work, "variants-heldout-"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
 	}
-	defer os.RemoveAll(dir)
 	var origPaths []string
 	for i, p := range list(*photos, 0) {
 		out := filepath.Join(dir, fmt.Sprintf("%03d-orig.jpg", i))
+		if _, err := os.Stat(out); err == nil {
+			origPaths = append(origPaths, out)
+			continue
+		}
 		if err := exec.Command("convert", p+"[0]", "-resize", "1024x1024>", "-quality", "92", out).Run(); err == nil {
 			origPaths = append(origPaths, out)
 		}
@@ -244,7 +252,9 @@ func main() {
 			for j := range ch {
 				out := strings.TrimSuffix(j.o.path, "-orig.jpg") + "-" + j.e.name + ".jpg"
 				args := append(append([]string{j.o.path}, j.e.args(j.o.w, j.o.h)...), "-quality", "90", out)
-				if b, err := exec.Command("convert", args...).CombinedOutput(); err != nil {
+				if _, err := os.Stat(out); err == nil && *keep != "" {
+					// made by an earlier run
+				} else if b, err := exec.Command("convert", args...).CombinedOutput(); err != nil {
 					log.Fatalf("convert %v: %v %s", args, err, b)
 				}
 				mu.Lock()
