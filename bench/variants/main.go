@@ -78,7 +78,7 @@ type img struct {
 	all    []variant.Hash // variant.All, original first
 	crops  []variant.Hash
 	w, h   int
-	origin string
+	source string // the photo an original was made from
 }
 
 func load(path string) (*img, error) {
@@ -208,7 +208,9 @@ func main() {
 		defer os.RemoveAll(dir)
 	}
 	var origPaths []string
+	source := map[string]string{}
 	for i, p := range list(*photos, 0) {
+		source[filepath.Join(dir, fmt.Sprintf("%03d-orig.jpg", i))] = p
 		out := filepath.Join(dir, fmt.Sprintf("%03d-orig.jpg", i))
 		if _, err := os.Stat(out); err == nil {
 			origPaths = append(origPaths, out)
@@ -219,6 +221,9 @@ func main() {
 		}
 	}
 	all := loadAll(origPaths)
+	for _, m := range all {
+		m.source = source[m.path]
+	}
 	var origs []*img
 	for _, m := range all {
 		dup := false
@@ -306,6 +311,7 @@ func main() {
 		for _, o := range origs {
 			if o != j.o && matches(q, variant.All, o, true) && !matches(q, variant.None, o, false) {
 				t.wrong++
+				log.Printf("%s (copy of %s) matches %s", p, j.o.source, o.source)
 			}
 		}
 	}

@@ -169,7 +169,13 @@ func Hashes(img image.Image, s Set) []Hash {
 		seen = append(seen, r)
 		return true
 	}
-	if r := g.toImage(g.trim(borderRule), b); keep(r) {
+	tr := g.trim(borderRule)
+	if r := g.toImage(tr, b); keep(r) {
+		add(Trimmed, r)
+	}
+	// Bars are symmetric: where the picture's own plain edge merged with a
+	// bar on one side, the cut mirrored from the other side is the picture.
+	if r := g.toImage(symmetric(tr, g.w, g.h), b); keep(r) {
 		add(Trimmed, r)
 	}
 	if s >= All {
@@ -181,6 +187,20 @@ func Hashes(img image.Image, s Set) []Hash {
 		}
 	}
 	return out
+}
+
+// symmetric returns r with each pair of opposite cuts made equal to the
+// smaller of the two when both sides were cut.
+func symmetric(r image.Rectangle, w, h int) image.Rectangle {
+	if top, bottom := r.Min.Y, h-r.Max.Y; top > 0 && bottom > 0 {
+		c := min(top, bottom)
+		r.Min.Y, r.Max.Y = c, h-c
+	}
+	if left, right := r.Min.X, w-r.Max.X; left > 0 && right > 0 {
+		c := min(left, right)
+		r.Min.X, r.Max.X = c, w-c
+	}
+	return r
 }
 
 // nearlyEqual reports whether two regions differ by at most 1 % of their
