@@ -524,6 +524,7 @@ func formatNames() string {
 
 func newBankExportCommand(g *bankGlobals) *cobra.Command {
 	var format, flavor string
+	var withVariants bool
 	var types []string
 	cmd := &cobra.Command{
 		Use:   "export NAME [FILE]",
@@ -557,7 +558,7 @@ exits with status 1.`,
 				path = args[1]
 			}
 			return g.withService(cmd.Context(), func(svc *bank.Service, _ store.Store) error {
-				opts := bank.ExportOptions{Types: ts, Writer: hashlist.WriterOptions{VICSFlavor: flavor}}
+				opts := bank.ExportOptions{Types: ts, Writer: hashlist.WriterOptions{VICSFlavor: flavor}, Variants: withVariants}
 				res, err := exportTo(cmd.Context(), svc, cmd.OutOrStdout(), args[0], path, f, opts)
 				if err != nil {
 					return err
@@ -580,6 +581,9 @@ exits with status 1.`,
 					for _, r := range reasons {
 						fmt.Fprintf(info, "skipped %d signals: %s\n", res.SkippedReason[r], r)
 					}
+					if res.VariantsLeftOut > 0 {
+						fmt.Fprintf(info, "left out %d bank-side variant signals (central crops; --variants exports them)\n", res.VariantsLeftOut)
+					}
 				}
 				if res.Skipped > 0 {
 					return fmt.Errorf("%w: %d signals not exported (the %s format cannot hold them)", errPartial, res.Skipped, f)
@@ -591,6 +595,7 @@ exits with status 1.`,
 	fl := cmd.Flags()
 	fl.StringVar(&format, "format", string(hashlist.JSONL), "list format: "+formatNames())
 	fl.StringSliceVar(&types, "type", nil, "only signals of this type (repeatable)")
+	fl.BoolVar(&withVariants, "variants", false, "also export bank-side variant signals (central crops of originals, from hash --bank-variants)")
 	fl.StringVar(&flavor, "vics-flavor", "", "VICS data-model flavour: US (default), UK, CUSTOM or Default")
 	return cmd
 }

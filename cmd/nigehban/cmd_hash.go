@@ -19,6 +19,7 @@ import (
 	"github.com/nigehban/nigehban/internal/buildinfo"
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/progress"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 func init() { rootCmd.AddCommand(newHashCommand()) }
@@ -30,6 +31,8 @@ type hashOptions struct {
 	noVideo   bool
 	maxPixels int64
 	maxBytes  int64
+	variants  string
+	crops     bool
 }
 
 func newHashCommand() *cobra.Command {
@@ -47,7 +50,16 @@ status 1 at the end. A progress line is shown on stderr when it is a terminal.
 Every record also says which build produced it: tool_version and
 tool_revision (see "nigehban version") and jpeg_decoder (libjpeg-turbo or
 go), since the two JPEG decoders can give PDQ hashes a few bits apart on
-low-quality images. In CSV these are the last three columns.`,
+low-quality images. In CSV these are the last three columns.
+
+--variants (none, borders or all; default borders) adds to each image's
+JSONL record the PDQ hashes of the regions an original may hide in
+(pdq_variants: inside bars, a frame or a plain canvas; with all also
+without a caption band, and the image's rotations and mirrors), as match,
+scan and serve try them; "pdq" stays the reference hash. --bank-variants
+adds the central crops of an original you hold (crop97 … crop80), which
+bank import keeps as extra signals linked to their parent, so a copy with
+its borders cropped off still matches.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHash(cmd.Context(), cmd.OutOrStdout(), cmd.InOrStdin(), args, o)
@@ -60,6 +72,8 @@ low-quality images. In CSV these are the last three columns.`,
 	f.BoolVar(&o.noVideo, "no-video", false, "skip vPDQ (videos get cryptographic hashes only)")
 	f.Int64Var(&o.maxPixels, "max-pixels", 0, "refuse (or decode scaled) images over this many pixels (0 = default 64 Mi)")
 	f.Int64Var(&o.maxBytes, "max-bytes", 0, "refuse images over this many bytes (0 = default 256 MiB)")
+	f.StringVar(&o.variants, "variants", variant.Default.String(), "query-side PDQ variants of images: none, borders or all (JSONL pdq_variants)")
+	f.BoolVar(&o.crops, "bank-variants", false, "add the central crops of images (bank-side variants of originals you hold)")
 	return cmd
 }
 
@@ -83,7 +97,11 @@ func runHash(ctx context.Context, stdout io.Writer, stdin io.Reader, paths []str
 	default:
 		return fmt.Errorf("unknown --format %q (want jsonl or csv)", o.format)
 	}
-	fo := fingerprint.Options{Dihedral: o.dihedral, SkipVideo: o.noVideo}
+	set, err := variant.ParseSet(o.variants)
+	if err != nil {
+		return fmt.Errorf("--variants: %w", err)
+	}
+	fo := fingerprint.Options{Dihedral: o.dihedral, SkipVideo: o.noVideo, Variants: set, Crops: o.crops}
 	fo.Limits.MaxPixels, fo.Limits.MaxBytes = o.maxPixels, o.maxBytes
 
 	targets := fingerprint.Collect(paths)

@@ -13,10 +13,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/hashlist"
 	"github.com/nigehban/nigehban/internal/match"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -28,6 +30,7 @@ type matchOptions struct {
 	db        string
 	threshold int
 	format    string
+	variants  string
 }
 
 func newMatchCommand() *cobra.Command {
@@ -50,7 +53,12 @@ bank, signal id, value and category.
 Queries come from the files named, or stdin ("-" or none), one PDQ hash per
 line, optionally followed by ",label". A bad query line is reported as
 {"query":…,"error":…}, matching goes on, and the exit status is 1 at the
-end. A bank or query file that is not text (an image) is refused whole.`,
+end. A bank or query file that is not text (an image) is refused whole.
+
+A query line may also be a JSONL record of "nigehban hash": its pdq is
+matched with the pdq_variants of the record that --variants allows (none,
+borders or all; default borders; bank-side crops never), each signal once,
+and each match names the variant that matched ("variant").`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !cmd.Flags().Changed("threshold") {
 				o.threshold = -1
@@ -64,6 +72,7 @@ end. A bank or query file that is not text (an image) is refused whole.`,
 	f.StringVar(&o.db, "db", "", "match stored banks in this database (default $NIGEHBAN_DB, else $XDG_DATA_HOME/nigehban/nigehban.db)")
 	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "match when the Hamming distance is at most this (0-256)")
 	f.StringVar(&o.format, "format", "jsonl", "output format (jsonl)")
+	f.StringVar(&o.variants, "variants", variant.Default.String(), "with nigehban hash records as queries: the PDQ variants matched beside pdq (none, borders or all)")
 	return cmd
 }
 
@@ -74,12 +83,17 @@ type matchRecord struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// matcher answers one query hash; it returns a non-nil slice.
-type matcher func(pdq.Hash) ([]any, error)
+// matcher answers one query (its variants, the original first); it
+// returns a non-nil slice.
+type matcher func([]variant.Hash) ([]any, error)
 
 func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []string, o matchOptions) error {
 	if o.format != "jsonl" {
 		return fmt.Errorf("unknown --format %q (want jsonl)", o.format)
+	}
+	set, err := variant.ParseSet(o.variants)
+	if err != nil {
+		return fmt.Errorf("--variants: %w", err)
 	}
 	if o.threshold > 256 || o.threshold < -1 {
 		return fmt.Errorf("--threshold must be between 0 and 256, got %d", o.threshold)
@@ -129,16 +143,25 @@ func runMatch(ctx context.Context, stdout io.Writer, stdin io.Reader, args []str
 				return fmt.Errorf("queries %s: %w", name, err)
 			}
 		}
-		err := forEachLine(br, func(line int, hex, _ string) error {
+		err := forEachLine(br, func(line int, hex, _ string, text string) error {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			rec := matchRecord{Query: hex}
-			h, err := pdq.ParseHex(hex)
+			var vs []variant.Hash
+			var err error
+			if strings.HasPrefix(text, "{") {
+				rec.Query = text
+				vs, err = recordVariants(text, set)
+			} else {
+				var h pdq.Hash
+				h, err = pdq.ParseHex(hex)
+				vs = []variant.Hash{{Name: variant.Original, PDQ: h, Quality: pdq.MinQuality}}
+			}
 			if err == nil {
 				var ms []any
-				if ms, err = find(h); err == nil {
-					rec.Query, rec.Matches = h.String(), &ms
+				if ms, err = find(vs); err == nil {
+					rec.Query, rec.Matches = vs[0].PDQ.String(), &ms
 				}
 			}
 			if err != nil {
@@ -178,9 +201,33 @@ func bankFiles(o matchOptions) (bool, error) {
 	return len(files) > 0, nil
 }
 
+// recordVariants reads a `nigehban hash` JSONL record as a query: its pdq
+// (the original) and the pdq_variants set s allows, never bank-side crops.
+func recordVariants(text string, s variant.Set) ([]variant.Hash, error) {
+	var rec fingerprint.Record
+	if err := json.Unmarshal([]byte(text), &rec); err != nil {
+		return nil, fmt.Errorf("not a nigehban hash record: %v", err)
+	}
+	if rec.PDQ == nil {
+		return nil, errors.New("record without pdq")
+	}
+	q := pdq.MinQuality
+	if rec.Quality != nil {
+		q = *rec.Quality
+	}
+	vs := []variant.Hash{{Name: variant.Original, PDQ: *rec.PDQ, Quality: q}}
+	for _, v := range rec.Variants {
+		if strings.HasPrefix(v.Name, "crop") || s == variant.None || (s == variant.Borders && v.Name != variant.Trimmed) {
+			continue
+		}
+		vs = append(vs, v)
+	}
+	return vs, nil
+}
+
 // forEachLine calls fn with each non-blank, non-comment line split into a
-// hash and an optional label at the first comma.
-func forEachLine(r io.Reader, fn func(line int, hex, label string) error) error {
+// hash and an optional label at the first comma, and whole.
+func forEachLine(r io.Reader, fn func(line int, hex, label, text string) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -189,7 +236,7 @@ func forEachLine(r io.Reader, fn func(line int, hex, label string) error) error 
 			continue
 		}
 		hex, label, _ := strings.Cut(text, ",")
-		if err := fn(n, strings.TrimSpace(hex), strings.TrimSpace(label)); err != nil {
+		if err := fn(n, strings.TrimSpace(hex), strings.TrimSpace(label), text); err != nil {
 			return err
 		}
 	}
@@ -201,6 +248,7 @@ type fileMatch struct {
 	Distance int    `json:"distance"`
 	Label    string `json:"label,omitempty"`
 	Bank     string `json:"bank,omitempty"`
+	Variant  string `json:"variant,omitempty"` // the query variant matched, when not the original
 }
 
 // fileMatcher loads the bank files through internal/match; a bad line in a
@@ -219,11 +267,11 @@ func fileMatcher(ctx context.Context, o matchOptions) (matcher, error) {
 		return nil, err
 	}
 	multi := len(o.banks) > 1
-	return func(q pdq.Hash) ([]any, error) {
-		hits := x.MatchPDQ(q)
+	return func(vs []variant.Hash) ([]any, error) {
+		hits := x.MatchVariants(vs)
 		ms := make([]any, len(hits))
 		for i, h := range hits {
-			fm := fileMatch{Hash: h.Value, Distance: h.Distance, Label: h.Label}
+			fm := fileMatch{Hash: h.Value, Distance: h.Distance, Label: h.Label, Variant: nonOriginal(h.Variant)}
 			if multi {
 				fm.Bank = h.Bank
 			}
@@ -240,6 +288,16 @@ type storedMatch struct {
 	Distance int    `json:"distance"`
 	Category string `json:"category,omitempty"`
 	Label    string `json:"label,omitempty"`
+	Variant  string `json:"variant,omitempty"` // the query variant matched, when not the original
+}
+
+// nonOriginal is the variant name to print: none for the original, so
+// output for plain hash queries is as before.
+func nonOriginal(name string) string {
+	if name == variant.Original {
+		return ""
+	}
+	return name
 }
 
 // storedMatcher loads the named banks (all enabled ones when none is named)
@@ -262,8 +320,8 @@ func storedMatcher(ctx context.Context, o matchOptions) (matcher, io.Closer, err
 		return nil, st, errors.New("no enabled bank in the database: create one (nigehban bank create) or give --bank FILE")
 	}
 	svc := bank.NewService(st)
-	return func(q pdq.Hash) ([]any, error) {
-		hits := x.MatchPDQ(q)
+	return func(vs []variant.Hash) ([]any, error) {
+		hits := x.MatchVariants(vs)
 		ms := make([]any, 0, len(hits))
 		for _, h := range hits {
 			sig, err := svc.GetSignal(ctx, h.SignalID) // for its note
@@ -271,7 +329,7 @@ func storedMatcher(ctx context.Context, o matchOptions) (matcher, io.Closer, err
 				return nil, fmt.Errorf("signal %d: %w", h.SignalID, err)
 			}
 			ms = append(ms, storedMatch{Bank: h.Bank, SignalID: h.SignalID, Hash: h.Value, Distance: h.Distance,
-				Category: h.Category, Label: sig.Note})
+				Category: h.Category, Label: sig.Note, Variant: nonOriginal(h.Variant)})
 		}
 		return ms, nil
 	}, st, nil

@@ -20,6 +20,7 @@ import (
 	"github.com/nigehban/nigehban/internal/scan"
 	"github.com/nigehban/nigehban/internal/signal"
 	"github.com/nigehban/nigehban/internal/store"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 func init() { rootCmd.AddCommand(newScanCommand()) }
@@ -42,6 +43,7 @@ type scanFlags struct {
 	readLinkTargets       bool
 	threshold             int
 	minQuality            int
+	variants              string
 	limits                scan.Limits
 	maxPixels, maxBytes   int64
 	tempDir               string
@@ -166,6 +168,7 @@ named "verify" must be given as ./verify.`,
 	f.BoolVar(&o.readLinkTargets, "read-link-targets", false, "read symlink targets even where that updates the links' access times (they are read anyway on read-only or noatime mounts)")
 	f.IntVar(&o.threshold, "threshold", signal.DefaultPDQThreshold, "PDQ distance a match may reach (with --db: narrows each bank's own)")
 	f.IntVar(&o.minQuality, "min-quality", 0, "PDQ quality below which images are not matched perceptually (0 = 50)")
+	f.StringVar(&o.variants, "variants", variant.Default.String(), "PDQ variants of images matched beside them: none, borders or all (recorded in custody.json)")
 	f.IntVar(&o.limits.MaxDepth, "max-depth", scan.DefaultMaxDepth, "archive nesting opened at most")
 	f.Int64Var(&o.limits.MaxExpanded, "max-expanded", scan.DefaultMaxExpanded, "bytes decompressed from one archive at most (all levels)")
 	f.Float64Var(&o.limits.MaxRatio, "max-ratio", scan.DefaultMaxRatio, "compression ratio a zip member or gzip stream may reach")
@@ -206,8 +209,13 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 			return err
 		}
 	}
+	set, err := variant.ParseSet(o.variants)
+	if err != nil {
+		return fmt.Errorf("--variants: %w", err)
+	}
 	opts := scan.Options{
-		Notes: notes, Declaration: declaration, Categories: categories, SignKey: o.signKey,
+		Variants: set,
+		Notes:    notes, Declaration: declaration, Categories: categories, SignKey: o.signKey,
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
 		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, Dihedral: o.dihedral, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},

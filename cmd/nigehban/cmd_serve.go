@@ -21,6 +21,7 @@ import (
 	"github.com/nigehban/nigehban/internal/history"
 	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/sealed"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 func init() { rootCmd.AddCommand(newServeCommand()) }
@@ -83,6 +84,9 @@ PostgreSQL database; each follows the bank change log.`,
 			if ui.PreviewDefault != "blur" && ui.PreviewDefault != "clear" {
 				return fmt.Errorf("--preview-default %q: want blur or clear", ui.PreviewDefault)
 			}
+			if _, err := variant.ParseSet(cfg.Variants); err != nil {
+				return fmt.Errorf("--variants: %w", err)
+			}
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
@@ -91,6 +95,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.StringVar(&db, "db", "", dbFlagHelp)
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics without a key on this separate address (keep it internal); without it /metrics on --addr needs a curator key")
 	f.Int64Var(&cfg.MaxUploadBytes, "max-upload", 0, "largest media upload in bytes (default 64 MiB)")
+	f.StringVar(&cfg.Variants, "variants", variant.Default.String(), "PDQ variants of uploaded images tried beside them: none, borders or all (a request may choose with the variants field)")
 	f.Float64Var(&cfg.RatePerSecond, "rate", 0, "requests per second allowed per API key (default 2000)")
 	f.IntVar(&cfg.Burst, "burst", 0, "burst allowed per API key (default 4000)")
 	f.StringSliceVar(&trustedProxies, "trusted-proxy", nil, "reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client")

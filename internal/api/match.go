@@ -19,6 +19,7 @@ import (
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/retro"
 	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -56,6 +57,10 @@ type matchHit struct {
 	// exchange_class) and "disputed": "true" when our review contradicts
 	// the exchange.
 	Exchange map[string]string `json:"exchange,omitempty"`
+
+	// Variant names the variant of an uploaded image that matched
+	// ("original", "borders", "caption", "rotate90", …; internal/variant).
+	Variant string `json:"variant,omitempty"`
 }
 
 type matchResponse struct {
@@ -79,7 +84,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ caller) error 
 	return nil
 }
 
-// upload fingerprints the multipart field "file".
+// upload fingerprints the multipart field "file", with the PDQ variants
+// the field or query parameter "variants" asks for (else the server's).
 func (s *Server) upload(r *http.Request) (fingerprint.Record, error) {
 	if err := r.ParseMultipartForm(8 << 20); err != nil {
 		return fingerprint.Record{}, errorf(http.StatusBadRequest, "bad_request", "multipart body with a field named file required: %v", err)
@@ -93,7 +99,15 @@ func (s *Server) upload(r *http.Request) (fingerprint.Record, error) {
 	if hdr.Size > s.cfg.MaxUploadBytes {
 		return fingerprint.Record{}, errorf(http.StatusRequestEntityTooLarge, "too_large", "upload of %d bytes over the %d-byte limit", hdr.Size, s.cfg.MaxUploadBytes)
 	}
-	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits, Video: s.cfg.Video})
+	name := r.FormValue("variants")
+	if name == "" {
+		name = s.cfg.Variants
+	}
+	set, err := variant.ParseSet(name)
+	if err != nil {
+		return fingerprint.Record{}, errorf(http.StatusBadRequest, "invalid", "%v", err)
+	}
+	rec := fingerprint.Reader(r.Context(), hdr.Filename, f, fingerprint.Options{Limits: s.cfg.Limits, Video: s.cfg.Video, Variants: set})
 	return rec, nil
 }
 
@@ -116,6 +130,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	var resp matchResponse
 	var videoFrames []vpdq.Frame
+	var variants []variant.Hash
 	contentID := r.URL.Query().Get("content_id")
 	var uploader history.Uploader
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
@@ -134,6 +149,9 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		resp.Hashes = &rec
 		resp.Signals = signalsOf(rec)
 		videoFrames = rec.VPDQ
+		if rec.PDQ != nil && rec.Quality != nil {
+			variants = append([]variant.Hash{{Name: variant.Original, PDQ: *rec.PDQ, Quality: *rec.Quality}}, rec.Variants...)
+		}
 		if rec.Error != "" {
 			resp.Skipped = append(resp.Skipped, "perceptual hash: "+rec.Error)
 		}
@@ -162,7 +180,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	resp.Matches = []matchHit{}
 	for i, q := range resp.Signals {
-		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames)
+		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames, variants)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid", "signal %d: %v", i, err)
 		}
@@ -267,8 +285,9 @@ func signalsOf(rec fingerprint.Record) []querySignal {
 }
 
 // matchOne matches one signal. A low-quality PDQ hash is not matched (the
-// reference's rule: quality < 50 is unreliable) and says so.
-func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, frames []vpdq.Frame) ([]matchHit, string, error) {
+// reference's rule: quality < 50 is unreliable) and says so. The PDQ hash
+// of an upload is matched with its variants (vs, the original first).
+func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, frames []vpdq.Frame, vs []variant.Hash) ([]matchHit, string, error) {
 	t, err := bank.ParseType(q.Type)
 	if err != nil {
 		return nil, "", err
@@ -281,9 +300,19 @@ func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, 
 			return nil, "", err
 		}
 		if q.Quality != nil && *q.Quality < pdq.MinQuality {
+			if len(vs) > 1 {
+				// The whole image is too plain to match; its variants
+				// (a picture inside plain borders) may not be.
+				hits = x.MatchVariants(vs[1:])
+				break
+			}
 			return nil, fmt.Sprintf("PDQ quality %d below %d: not matched", *q.Quality, pdq.MinQuality), nil
 		}
-		hits = x.MatchPDQ(h)
+		if len(vs) > 0 {
+			hits = x.MatchVariants(vs)
+		} else {
+			hits = x.MatchPDQ(h)
+		}
 	case bank.VPDQ:
 		if frames == nil {
 			var err error
@@ -300,7 +329,7 @@ func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, 
 	out := make([]matchHit, 0, len(hits))
 	for _, h := range hits {
 		mh := matchHit{Bank: h.Bank, SignalID: h.SignalID, Type: h.Type, Value: h.Value,
-			Distance: h.Distance, Category: h.Category, Action: h.Action, Negative: h.Negative, reviewAbove: h.ReviewAbove}
+			Distance: h.Distance, Category: h.Category, Action: h.Action, Negative: h.Negative, Variant: h.Variant, reviewAbove: h.ReviewAbove}
 		if h.Type == bank.VPDQ {
 			// The matcher keeps frame hashes, not values: echo the stored one.
 			sig, err := s.st.GetSignal(ctx, h.SignalID)

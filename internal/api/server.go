@@ -99,6 +99,10 @@ type Config struct {
 	FollowInterval time.Duration
 	// Limits bound image decoding of uploads.
 	Limits media.Limits
+	// Variants is the query-side PDQ variant set of uploaded images (none,
+	// borders or all; "" is variant.Default); a request may choose another
+	// with the variants field or query parameter.
+	Variants string
 	// Video bounds the work one uploaded video may cost (vpdq.Options);
 	// zero fields take the upload defaults: at most 36,000 frames to decode
 	// (10 minutes at 60 fps), one hour long, 60 s of decoding, one hashing

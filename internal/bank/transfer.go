@@ -290,6 +290,10 @@ func EntryFromSignal(s *Signal) hashlist.Entry {
 // ExportOptions controls Export.
 type ExportOptions struct {
 	Types []Type // only these types; empty means all
+	// Variants includes bank-side variant signals (extra "variant": central
+	// crops of originals we hold, internal/variant), which partners' plain
+	// PDQ does not expect; left out by default (counted in VariantsLeftOut).
+	Variants bool
 	// Writer options for the format; for CSV, ExtraColumns is filled from
 	// the extra fields of the exported signals when left empty.
 	Writer hashlist.WriterOptions
@@ -302,6 +306,9 @@ type ExportResult struct {
 	// without its md5 in VICS, or anything but pdq in te), by reason.
 	Skipped       int            `json:"skipped"`
 	SkippedReason map[string]int `json:"skipped_reasons,omitempty"`
+	// VariantsLeftOut counts bank-side variant signals not exported
+	// (ExportOptions.Variants was not set).
+	VariantsLeftOut int `json:"variants_left_out,omitempty"`
 }
 
 // Export writes the active signals of the named bank to w in format f, in
@@ -323,6 +330,10 @@ func (s *Service) Export(ctx context.Context, bankName string, out io.Writer, f 
 		return res, err
 	}
 	err = s.ScanSignals(ctx, q, func(sig *Signal) error {
+		if sig.Extra[hashlist.ExtraVariant] != "" && !opts.Variants {
+			res.VariantsLeftOut++
+			return nil
+		}
 		err := w.Write(EntryFromSignal(sig))
 		if errors.Is(err, hashlist.ErrUnsupported) {
 			res.Skipped++

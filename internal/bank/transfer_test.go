@@ -330,3 +330,29 @@ func TestImportLarge(t *testing.T) {
 		}
 	})
 }
+
+// TestExportLeavesOutVariants: bank-side variant signals (central crops
+// linked to a parent) are exported only on request.
+func TestExportLeavesOutVariants(t *testing.T) {
+	engines(t, func(t *testing.T, svc *bank.Service) {
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(2, 2))
+		parent := storetest.RandomPDQ(r)
+		addAll(t, svc, "own", []bank.Signal{
+			{Type: bank.PDQ, Value: parent, Quality: 100},
+			{Type: bank.PDQ, Value: storetest.RandomPDQ(r), Quality: 90,
+				Extra: map[string]string{hashlist.ExtraVariant: "crop90", hashlist.ExtraVariantOf: parent}},
+		})
+		for _, tc := range []struct {
+			variants         bool
+			written, leftOut int
+		}{{false, 1, 1}, {true, 2, 0}} {
+			var out bytes.Buffer
+			res, err := svc.Export(ctx, "own", &out, hashlist.JSONL, bank.ExportOptions{Variants: tc.variants})
+			if err != nil || res.Written != tc.written || res.VariantsLeftOut != tc.leftOut || res.Skipped != 0 ||
+				strings.Contains(out.String(), "crop90") != tc.variants {
+				t.Errorf("Export (variants %v) = %+v, %v, %q", tc.variants, res, err, out.String())
+			}
+		}
+	})
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -40,6 +41,12 @@ type Record struct {
 	PDQ         *pdq.Hash  `json:"pdq,omitempty"`
 	Quality     *int       `json:"quality,omitempty"`
 	PDQDihedral []pdq.Hash `json:"pdq_dihedral,omitempty"`
+	// VariantSet is the query-side variant set hashed (omitted for none);
+	// Variants the hashes of those variants other than the original (whose
+	// hash is PDQ), then any bank-side central crops. Rects are in the
+	// image's own pixels.
+	VariantSet string         `json:"variant_set,omitempty"`
+	Variants   []variant.Hash `json:"pdq_variants,omitempty"`
 
 	Width    int          `json:"width,omitempty"`
 	Height   int          `json:"height,omitempty"`
@@ -55,6 +62,11 @@ type Record struct {
 type Options struct {
 	// Dihedral adds the 8 dihedral PDQ hashes of images.
 	Dihedral bool
+	// Variants is the query-side variant set of images (the zero value is
+	// variant.None: the reference PDQ hash only).
+	Variants variant.Set
+	// Crops adds the bank-side central crops of images (variant.CentralCrops).
+	Crops bool
 	// Limits bound image decoding (bytes, pixels).
 	Limits media.Limits
 	// Video is passed to vpdq.HashFile.
@@ -158,12 +170,35 @@ func hashImage(ctx context.Context, rec *Record, data []byte, opts Options) {
 			rec.PDQ, q = &res.Hash, res.Quality
 		}
 		rec.Quality = &q
+		if opts.Variants != variant.None || opts.Crops {
+			addVariants(rec, dec, opts)
+		}
 	}
 	wg.Wait()
 	d.fill(rec, int64(len(data)))
 	if err != nil {
 		rec.Error = err.Error()
 	}
+}
+
+// addVariants adds the query-side variants other than the original and the
+// central crops, their rectangles scaled to the image's own pixels.
+func addVariants(rec *Record, dec media.Decoded, opts Options) {
+	var vs []variant.Hash
+	if opts.Variants != variant.None {
+		rec.VariantSet = opts.Variants.String()
+		vs = variant.Hashes(dec.Image, opts.Variants)[1:]
+	}
+	if opts.Crops {
+		vs = append(vs, variant.CentralCrops(dec.Image)...)
+	}
+	for i := range vs {
+		if r := vs[i].Rect; r != nil && dec.Scale > 1 {
+			s := dec.Scale
+			vs[i].Rect = &variant.Rect{r[0] * s, r[1] * s, min(r[2]*s, dec.Width), min(r[3]*s, dec.Height)}
+		}
+	}
+	rec.Variants = vs
 }
 
 // hashVideo digests the stream (spooling it to a temporary file when there is

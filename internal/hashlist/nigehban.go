@@ -24,6 +24,11 @@ const (
 	ExtraToolVersion  = "tool_version"
 	ExtraToolRevision = "tool_revision"
 	ExtraJPEGDecoder  = "jpeg_decoder"
+	// ExtraVariant names a bank-side variant signal (a central crop of an
+	// original, "crop90"; internal/variant), ExtraVariantOf the PDQ hash
+	// of the original it was cut from: its parent.
+	ExtraVariant   = "variant"
+	ExtraVariantOf = "variant_of"
 )
 
 // nigehbanReader reads `nigehban hash` output, JSONL or CSV (decided by the
@@ -148,7 +153,8 @@ type hashRecord struct {
 	size                int64 // -1: not given
 	md5, sha1, sha256   string
 	pdq                 string
-	quality             int    // -1: unknown
+	quality             int // -1: unknown
+	crops               []cropRecord
 	vpdq                string // compact vPDQ value, "" when none
 	err                 string
 	version, rev, jpegD string
@@ -196,6 +202,13 @@ type hashJSON struct {
 		Quality   int     `json:"quality"`
 		PDQ       string  `json:"pdq"`
 	} `json:"vpdq"`
+	// Variants are `nigehban hash` pdq_variants: the bank-side ones
+	// (central crops, "crop…") are imported as signals linked to pdq.
+	Variants []struct {
+		Name    string `json:"name"`
+		PDQ     string `json:"pdq"`
+		Quality int    `json:"quality"`
+	} `json:"pdq_variants"`
 	Error        string `json:"error"`
 	ToolVersion  string `json:"tool_version"`
 	ToolRevision string `json:"tool_revision"`
@@ -223,6 +236,11 @@ func jsonRecord(line []byte) (hashRecord, error) {
 	}
 	if j.Quality != nil {
 		rec.quality = *j.Quality
+	}
+	for _, v := range j.Variants {
+		if strings.HasPrefix(v.Name, "crop") && j.PDQ != "" {
+			rec.crops = append(rec.crops, cropRecord{name: v.Name, pdq: v.PDQ, quality: v.Quality})
+		}
 	}
 	if len(j.VPDQ) > 0 {
 		frames := make([]signal.Frame, len(j.VPDQ))
@@ -271,6 +289,11 @@ func (rec hashRecord) entries(line int) ([]Entry, error) {
 	add(TypeSHA1, rec.sha1, -1, nil)
 	add(TypeSHA256, rec.sha256, -1, nil)
 	add(TypePDQ, rec.pdq, rec.quality, stamp(true))
+	for _, c := range rec.crops {
+		m := stamp(true)
+		m[ExtraVariant], m[ExtraVariantOf] = c.name, strings.ToLower(rec.pdq)
+		add(TypePDQ, c.pdq, c.quality, m)
+	}
 	add(TypeVPDQ, rec.vpdq, -1, stamp(false))
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: no hash in the record", ErrMissingField)
@@ -283,4 +306,10 @@ func (rec hashRecord) entries(line int) ([]Entry, error) {
 		out[i] = n
 	}
 	return out, nil
+}
+
+// cropRecord is a bank-side variant of a record's image: a central crop.
+type cropRecord struct {
+	name, pdq string
+	quality   int
 }

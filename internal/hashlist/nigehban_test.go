@@ -130,3 +130,32 @@ func BenchmarkReadNigehban(b *testing.B) {
 		})
 	}
 }
+
+// TestNigehbanCrops: the bank-side variants of `nigehban hash
+// --bank-variants` (central crops) become PDQ signals linked to their
+// parent; query-side variants (borders, rotations) are not bank signals.
+func TestNigehbanCrops(t *testing.T) {
+	crop := strings.Repeat("ab", 32)
+	rot := strings.Repeat("cd", 32)
+	line := `{"path":"a.jpg","size":3,"md5":"` + tMD5 + `","pdq":"` + tPDQ + `","quality":100,"variant_set":"all",` +
+		`"pdq_variants":[{"name":"rotate90","pdq":"` + rot + `","quality":100},{"name":"crop90","rect":[1,1,9,9],"pdq":"` + crop + `","quality":80}]}` + "\n"
+	r, err := NewReader(strings.NewReader(line), Nigehban, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		e, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %s q%d %s<%s", e.Type, e.Value, e.Quality, e.Extra[ExtraVariant], e.Extra[ExtraVariantOf]))
+	}
+	want := []string{"md5 " + tMD5 + " q-1 <", "pdq " + tPDQ + " q100 <", "pdq " + crop + " q80 crop90<" + tPDQ}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -43,6 +43,7 @@ import (
 	"github.com/nigehban/nigehban/internal/index"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -72,6 +73,9 @@ type Hit struct {
 	// stored video's distinct frames that matched (vPDQ only).
 	QueryPercent  float64 `json:"query_match_percent,omitempty"`
 	TargetPercent float64 `json:"target_match_percent,omitempty"`
+	// Variant names the query variant that matched (internal/variant:
+	// "original", "borders", "caption", "rotate90", …); set by MatchVariants.
+	Variant string `json:"variant,omitempty"`
 
 	id uint64 // the signal's id inside the matcher: the last tie-break
 }
@@ -247,6 +251,40 @@ func (m *Matcher) MatchPDQ(h pdq.Hash) []Hit {
 			hit := m.hit(bi, x.ID, signal.PDQ)
 			hit.Distance, hit.Value = x.Distance, x.Hash.String()
 			hits = append(hits, hit)
+		}
+	}
+	sortHits(hits)
+	return hits
+}
+
+// MatchVariants matches the PDQ hashes of a query's variants (the original
+// first, as variant.Hashes returns them) and returns each signal once, with
+// the nearest variant's distance and name (the earlier variant on a tie, so
+// the original wins when it matches as well), nearest first. Variants other
+// than the original with a quality under pdq.MinQuality are not matched:
+// the original's quality is the caller's to judge, as with MatchPDQ.
+func (m *Matcher) MatchVariants(vs []variant.Hash) []Hit {
+	type key struct {
+		bank string
+		id   uint64
+	}
+	best := map[key]int{}
+	var hits []Hit
+	for _, v := range vs {
+		if v.Name != variant.Original && v.Quality < pdq.MinQuality {
+			continue
+		}
+		for _, h := range m.MatchPDQ(v.PDQ) {
+			h.Variant = v.Name
+			k := key{h.Bank, h.id}
+			if j, ok := best[k]; ok {
+				if h.Distance < hits[j].Distance {
+					hits[j] = h
+				}
+				continue
+			}
+			best[k] = len(hits)
+			hits = append(hits, h)
 		}
 	}
 	sortHits(hits)

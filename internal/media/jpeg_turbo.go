@@ -25,19 +25,22 @@ import (
 // TurboJPEG reports whether the libjpeg-turbo fast path is compiled in.
 const TurboJPEG = true
 
-// decodeJPEG decodes with libjpeg-turbo straight to an 8-bit grey plane: PDQ
-// hashes luma, and a JPEG's Y channel is that luma (BT.601), so the chroma
-// IDCT, upsampling and colour conversion are skipped. Greyscale JPEGs come out
-// as their grey values, exactly as the reference reads them. Images over the
-// pixel limit are decoded scaled by 1/2, 1/4 or 1/8 in the DCT domain, and
-// with minSide > 0 any image is decoded at 1/2 or 1/4 while both scaled sides
-// stay ≥ minSide.
+// decodeJPEG decodes with libjpeg-turbo. Colour JPEGs are decoded to RGB
+// (libjpeg's accurate integer IDCT, fancy chroma upsampling and YCbCr→RGB
+// conversion, as ImageMagick's libjpeg decode hands the PDQ reference its
+// pixels), so PDQ computes luma from RGB as the reference does: the Y plane
+// alone is BT.601 luma before chroma rounding and clipping, which on
+// saturated low-quality JPEGs moved hashes by up to 20 bits. Greyscale JPEGs
+// come out as their grey values, exactly as the reference reads them.
+// Images over the pixel limit are decoded scaled by 1/2, 1/4 or 1/8 in the
+// DCT domain, and with minSide > 0 any image is decoded at 1/2 or 1/4 while
+// both scaled sides stay ≥ minSide.
 //
 // Flags: only TJFLAG_STOPONWARNING, so damaged data is not passed off as an
 // image (TJFLAG_LIMITSCANS is subsumed by checkJPEGLayout, which applies the
 // same limit to both decoders). TJFLAG_FASTDCT was measured and rejected: 20% faster at full size
 // but nothing at reduced scale, and it moved one reference image to distance
-// 10; TJFLAG_FASTUPSAMPLE does not apply to a grey-only decode.
+// 10; TJFLAG_FASTUPSAMPLE would depart from the reference's upsampling.
 //
 // Anything libjpeg-turbo declines or warns about (CMYK, arithmetic coding,
 // damaged data) goes to the standard library decoder, whose verdict stands:
@@ -92,9 +95,15 @@ func decodeTurbo(data []byte, lim Limits, minSide int) (Decoded, error) {
 		d.Scale *= 2
 		w, hgt = (d.Width+d.Scale-1)/d.Scale, (d.Height+d.Scale-1)/d.Scale
 	}
-	// The grey plane, and for progressive files libjpeg-turbo's full-size
-	// coefficient buffers (checkJPEGLayout bounds those by the pixel limit).
-	est := int64(w) * int64(hgt)
+	// The raster (one byte a pixel for greyscale files, four for colour),
+	// and for progressive files libjpeg-turbo's full-size coefficient
+	// buffers (checkJPEGLayout bounds those by the pixel limit).
+	grey := hdr[3] == C.TJCS_GRAY
+	bpp := int64(4)
+	if grey {
+		bpp = 1
+	}
+	est := int64(w) * int64(hgt) * bpp
 	if layout.progressive {
 		est += int64(d.Width) * int64(d.Height) * 6
 	}
@@ -103,12 +112,25 @@ func decodeTurbo(data []byte, lim Limits, minSide int) (Decoded, error) {
 		return d, err
 	}
 	defer release()
-	img := image.NewGray(image.Rect(0, 0, w, hgt))
-	rc := C.tjDecompress2(h, src, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&img.Pix[0])),
-		C.int(w), C.int(img.Stride), C.int(hgt), C.TJPF_GRAY, C.TJFLAG_STOPONWARNING)
+	var (
+		pix    []byte
+		stride int
+		pf     C.int
+	)
+	if grey {
+		img := image.NewGray(image.Rect(0, 0, w, hgt))
+		pix, stride, pf, d.Image = img.Pix, img.Stride, C.TJPF_GRAY, img
+	} else {
+		// Opaque RGBA (libjpeg-turbo writes alpha 0xFF): image.RGBA is a
+		// type PDQ reads directly, and 4-byte pixels decode fastest.
+		img := image.NewRGBA(image.Rect(0, 0, w, hgt))
+		pix, stride, pf, d.Image = img.Pix, img.Stride, C.TJPF_RGBA, img
+	}
+	rc := C.tjDecompress2(h, src, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&pix[0])),
+		C.int(w), C.int(stride), C.int(hgt), pf, C.TJFLAG_STOPONWARNING)
 	if rc != 0 {
+		d.Image = nil
 		return d, fmt.Errorf("decode jpeg: %s: %w", C.GoString(C.tjGetErrorStr2(h)), ErrCorrupt)
 	}
-	d.Image = img
 	return d, nil
 }

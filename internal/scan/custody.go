@@ -90,6 +90,9 @@ type RunInfo struct {
 	CommandLine []string    `json:"command_line"`
 	Banks       []BankInfo  `json:"banks"`
 	Known       []KnownInfo `json:"known_lists,omitempty"`
+	// Variants is the PDQ variant set images were matched with (none,
+	// borders or all; internal/variant).
+	Variants string `json:"variants"`
 	// Entries is the number of manifest lines this run wrote.
 	Entries int64 `json:"entries"`
 	// Retried is the number of files that had failed in the earlier runs

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -84,6 +85,9 @@ type Entry struct {
 	PDQ      *pdq.Hash    `json:"pdq,omitempty"`
 	Quality  *int         `json:"quality,omitempty"`
 	VPDQ     []vpdq.Frame `json:"vpdq,omitempty"`
+	// variants are the image's PDQ variants other than the original,
+	// matched with it; the variant set is in custody.json.
+	variants []variant.Hash
 
 	// Members is the number of entries an expanded archive contained
 	// (its own line is written after them).
@@ -113,8 +117,11 @@ type Match struct {
 	Distance      int     `json:"distance"`
 	QueryPercent  float64 `json:"query_match_percent,omitempty"`
 	TargetPercent float64 `json:"target_match_percent,omitempty"`
-	Label         string  `json:"label,omitempty"`
-	SignalID      int64   `json:"signal_id,omitempty"`
+	// Variant names the image variant a PDQ match came from ("original",
+	// "borders", "caption", "rotate90", …; internal/variant).
+	Variant  string `json:"variant,omitempty"`
+	Label    string `json:"label,omitempty"`
+	SignalID int64  `json:"signal_id,omitempty"`
 	// Transform names the rotation or mirroring of the file that matched
 	// (--dihedral), empty for the file as it is.
 	Transform string `json:"transform,omitempty"`

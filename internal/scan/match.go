@@ -9,8 +9,8 @@ import (
 
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/match"
-	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -20,8 +20,10 @@ import (
 type Matcher interface {
 	// MatchDigests returns the signals equal to one of the digests (lower-case hex).
 	MatchDigests(ctx context.Context, md5, sha1, sha256 string) ([]Match, error)
-	// MatchPDQ returns the PDQ signals near h, nearest first.
-	MatchPDQ(ctx context.Context, h pdq.Hash) ([]Match, error)
+	// MatchPDQ returns the PDQ signals near one of an image's variant
+	// hashes (the original first, as internal/variant returns them), each
+	// signal once with the variant that matched, nearest first.
+	MatchPDQ(ctx context.Context, vs []variant.Hash) ([]Match, error)
 	// MatchVPDQ returns the vPDQ signals a video's frames match.
 	MatchVPDQ(ctx context.Context, frames []vpdq.Frame) ([]Match, error)
 	// Banks describes the banks as they are now, for custody.json: enough to
@@ -164,7 +166,7 @@ func (b *Banks) matches(ctx context.Context, hits []match.Hit) ([]Match, error) 
 	for _, h := range hits {
 		m := Match{Bank: h.Bank, Category: h.Category, SignalType: string(h.Type), Value: h.Value,
 			Distance: h.Distance, Label: h.Label, SignalID: h.SignalID,
-			QueryPercent: h.QueryPercent, TargetPercent: h.TargetPercent}
+			QueryPercent: h.QueryPercent, TargetPercent: h.TargetPercent, Variant: h.Variant}
 		if b.st != nil {
 			var err error
 			if m.Label, err = b.note(ctx, h.SignalID); err != nil {
@@ -182,8 +184,8 @@ func (b *Banks) MatchDigests(ctx context.Context, md5, sha1, sha256 string) ([]M
 }
 
 // MatchPDQ implements Matcher.
-func (b *Banks) MatchPDQ(ctx context.Context, h pdq.Hash) ([]Match, error) {
-	return b.matches(ctx, b.m.MatchPDQ(h))
+func (b *Banks) MatchPDQ(ctx context.Context, vs []variant.Hash) ([]Match, error) {
+	return b.matches(ctx, b.m.MatchVariants(vs))
 }
 
 // MatchVPDQ implements Matcher: each query frame is searched once in the

@@ -14,6 +14,7 @@ import (
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 func TestLoadKnown(t *testing.T) {
@@ -89,10 +90,10 @@ func TestLoadFileBanks(t *testing.T) {
 	for i := range 12 {
 		q[i%4] ^= 1 << (i * 5)
 	}
-	if ms, _ := fb.MatchPDQ(ctx, q); len(ms) != 0 {
+	if ms, _ := fb.MatchPDQ(ctx, orig(q)); len(ms) != 0 {
 		t.Errorf("distance 12 matched at threshold 10: %+v", ms)
 	}
-	if ms, _ := fb.MatchPDQ(ctx, pdq.MustParseHex(h)); len(ms) != 1 || ms[0].Bank != "pdq.txt" || ms[0].Value != h {
+	if ms, _ := fb.MatchPDQ(ctx, orig(pdq.MustParseHex(h))); len(ms) != 1 || ms[0].Bank != "pdq.txt" || ms[0].Value != h {
 		t.Errorf("exact PDQ: %+v", ms)
 	}
 	// 0 means 0: identical hashes only (it once meant the default, 31).
@@ -102,10 +103,10 @@ func TestLoadFileBanks(t *testing.T) {
 	}
 	near := pdq.MustParseHex(h)
 	near[0] ^= 1
-	if ms, _ := exact.MatchPDQ(ctx, near); len(ms) != 0 {
+	if ms, _ := exact.MatchPDQ(ctx, orig(near)); len(ms) != 0 {
 		t.Errorf("distance 1 matched at threshold 0: %+v", ms)
 	}
-	if ms, _ := exact.MatchPDQ(ctx, pdq.MustParseHex(h)); len(ms) != 1 {
+	if ms, _ := exact.MatchPDQ(ctx, orig(pdq.MustParseHex(h))); len(ms) != 1 {
 		t.Errorf("identical hash at threshold 0: %+v", ms)
 	}
 	bad := filepath.Join(dir, "bad.csv")
@@ -189,7 +190,7 @@ func TestStoreBanks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ms, _ := narrow.MatchPDQ(ctx, *got["edited.jpg"].PDQ); len(ms) != 0 {
+			if ms, _ := narrow.MatchPDQ(ctx, orig(*got["edited.jpg"].PDQ)); len(ms) != 0 {
 				t.Errorf("threshold 0 matched %+v", ms)
 			}
 			if ms, _ := narrow.MatchDigests(ctx, md5hex([]byte("only in other\n")), "", ""); len(ms) != 1 || ms[0].Bank != "other" {
@@ -218,4 +219,9 @@ func FuzzLoadKnown(f *testing.F) {
 			t.Fatalf("list info %+v", l)
 		}
 	})
+}
+
+// orig is h as the only variant of a query: the original.
+func orig(h pdq.Hash) []variant.Hash {
+	return []variant.Hash{{Name: variant.Original, PDQ: h, Quality: 100}}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/fingerprint"
 	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -172,7 +173,7 @@ func (s *scanner) hashLargeImage(ctx context.Context, e *Entry, c *content) {
 func (s *scanner) apply(e *Entry, rec fingerprint.Record, tr *trackReader, size int64) {
 	e.Type, e.Format = rec.Type, rec.Format
 	e.MD5, e.SHA1, e.SHA256 = rec.MD5, rec.SHA1, rec.SHA256
-	e.PDQ, e.Quality = rec.PDQ, rec.Quality
+	e.PDQ, e.Quality, e.variants = rec.PDQ, rec.Quality, rec.Variants
 	e.dihedral = rec.PDQDihedral
 	e.Width, e.Height, e.Duration, e.VPDQ = rec.Width, rec.Height, rec.Duration, rec.VPDQ
 	if rec.Error != "" {
@@ -212,19 +213,33 @@ func (s *scanner) finish(ctx context.Context, e *Entry, c *content, format media
 		return
 	}
 	ms, err := s.matcher.MatchDigests(ctx, e.MD5, e.SHA1, e.SHA256)
-	if err == nil && e.PDQ != nil && e.Quality != nil && *e.Quality >= s.minQuality {
-		var more []Match
-		more, err = s.matcher.MatchPDQ(ctx, *e.PDQ)
-		ms = append(ms, more...)
-		// Rotated and mirrored versions: signals the file as it is did not match.
-		for k := 1; err == nil && k < len(e.dihedral); k++ {
-			if more, err = s.matcher.MatchPDQ(ctx, e.dihedral[k]); err != nil {
-				break
+	if err == nil && e.PDQ != nil && e.Quality != nil {
+		// The whole image below the quality floor is not matched; its
+		// variants (a picture inside plain borders) still may be.
+		var vs []variant.Hash
+		if *e.Quality >= s.minQuality {
+			vs = append(vs, variant.Hash{Name: variant.Original, PDQ: *e.PDQ, Quality: *e.Quality})
+		}
+		for _, v := range e.variants {
+			if v.Quality >= s.minQuality {
+				vs = append(vs, v)
 			}
-			for _, m := range more {
-				if !slices.ContainsFunc(ms, func(x Match) bool { return x.Bank == m.Bank && x.SignalType == m.SignalType && x.Value == m.Value }) {
-					m.Transform = dihedralNames[k]
-					ms = append(ms, m)
+		}
+		if len(vs) > 0 {
+			var more []Match
+			more, err = s.matcher.MatchPDQ(ctx, vs)
+			ms = append(ms, more...)
+			// Rotated and mirrored versions (--dihedral): signals the file as
+			// it is did not match.
+			for k := 1; err == nil && *e.Quality >= s.minQuality && k < len(e.dihedral); k++ {
+				if more, err = s.matcher.MatchPDQ(ctx, []variant.Hash{{Name: variant.Original, PDQ: e.dihedral[k], Quality: *e.Quality}}); err != nil {
+					break
+				}
+				for _, m := range more {
+					if !slices.ContainsFunc(ms, func(x Match) bool { return x.Bank == m.Bank && x.SignalType == m.SignalType && x.Value == m.Value }) {
+						m.Transform, m.Variant = dihedralNames[k], ""
+						ms = append(ms, m)
+					}
 				}
 			}
 		}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/diskimage/imagetest"
-	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -34,9 +34,9 @@ func (c *cancelAfter) MatchDigests(context.Context, string, string, string) ([]M
 	}
 	return nil, nil
 }
-func (c *cancelAfter) MatchPDQ(context.Context, pdq.Hash) ([]Match, error)      { return nil, nil }
-func (c *cancelAfter) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error) { return nil, nil }
-func (c *cancelAfter) Banks() []BankInfo                                        { return nil }
+func (c *cancelAfter) MatchPDQ(context.Context, []variant.Hash) ([]Match, error) { return nil, nil }
+func (c *cancelAfter) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error)  { return nil, nil }
+func (c *cancelAfter) Banks() []BankInfo                                         { return nil }
 
 // buildBulk writes a tree of many small files and two archives with many
 // members, so that an interruption can fall among files or inside an archive.
@@ -243,9 +243,9 @@ func (m *inFlight) MatchDigests(context.Context, string, string, string) ([]Matc
 	m.now.Add(-1)
 	return nil, nil
 }
-func (m *inFlight) MatchPDQ(context.Context, pdq.Hash) ([]Match, error)      { return nil, nil }
-func (m *inFlight) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error) { return nil, nil }
-func (m *inFlight) Banks() []BankInfo                                        { return nil }
+func (m *inFlight) MatchPDQ(context.Context, []variant.Hash) ([]Match, error) { return nil, nil }
+func (m *inFlight) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error)  { return nil, nil }
+func (m *inFlight) Banks() []BankInfo                                         { return nil }
 
 // TestArchiveMembersInParallel checks that the members of a single archive
 // (a phone extraction often is one) are hashed by all workers, for zip and

@@ -22,6 +22,7 @@ import (
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/progress"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -76,6 +77,9 @@ type Options struct {
 	// are read anyway, since nothing can change; elsewhere a link is
 	// recorded from lstat alone, with a note saying why.
 	ReadLinkTargets bool
+	// Variants is the set of PDQ variants of images matched beside them
+	// (internal/variant; the zero value is none), recorded in custody.json.
+	Variants variant.Set
 	// MinQuality is the PDQ quality below which images are not matched
 	// perceptually (default pdq.MinQuality).
 	MinQuality int
@@ -195,7 +199,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 	s := &scanner{
 		// Videos are the scanner's to decode (after the known-file check,
 		// from the file on disk when there is one): fingerprint only digests them.
-		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral},
+		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral, Variants: o.Variants},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
 		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted},
@@ -277,7 +281,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		osUser = u.Username
 	}
 	run := RunInfo{Started: formatTime(time.Now()), Status: StatusRunning, Examiner: o.Examiner, Host: host,
-		OSUser: osUser, PID: os.Getpid(), Tool: tool, CommandLine: append([]string{}, o.CommandLine...), Banks: []BankInfo{}}
+		OSUser: osUser, PID: os.Getpid(), Tool: tool, CommandLine: append([]string{}, o.CommandLine...), Banks: []BankInfo{},
+		Variants: o.Variants.String()}
 	if o.Matcher != nil {
 		run.Banks = o.Matcher.Banks()
 	}

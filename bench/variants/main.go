@@ -1,0 +1,375 @@
+// Command variants measures the PDQ variants of internal/variant on photos
+// the tests never see, and their false matches on a distractor corpus:
+//
+//   - held-out photos (Debian wallpaper packages) are the bank's originals;
+//     ImageMagick makes caption, letterbox, pillarbox, embed, crop, rotate
+//     and flip copies of each; the share of copies matching their original
+//     is reported per edit with the reference decision (plain PDQ) beside
+//     it, for each variant set;
+//   - every pair of the distractor images (Debian artwork and clip-art
+//     packages, with the held-out photos) is matched with every variant,
+//     and each hit between two images plain PDQ does not already match is
+//     a false match, counted per variant: the quality gate.
+//
+// Run it through bench/variants/run.sh, which fetches the packages.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/nigehban/nigehban/internal/media"
+	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/variant"
+)
+
+const font = "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf"
+
+type edit struct {
+	name string
+	bank bool // needs bank-side central crops
+	args func(w, h int) []string
+}
+
+func crop(pct int) func(w, h int) []string {
+	return func(w, h int) []string {
+		return []string{"-gravity", "center", "-crop", fmt.Sprintf("%dx%d+0+0", w*(100-2*pct)/100, h*(100-2*pct)/100), "+repage"}
+	}
+}
+
+var edits = []edit{
+	{"caption-top", false, func(w, h int) []string {
+		return []string{"-gravity", "north", "-background", "white", "-splice", fmt.Sprintf("0x%d", h/6),
+			"-font", font, "-pointsize", fmt.Sprint(max(h/14, 8)), "-fill", "black", "-annotate", "+0+6", "Nobody expected this"}
+	}},
+	{"caption-bottom", false, func(w, h int) []string {
+		return []string{"-gravity", "south", "-background", "black", "-splice", fmt.Sprintf("0x%d", h/5),
+			"-font", font, "-pointsize", fmt.Sprint(max(h/16, 8)), "-fill", "yellow", "-annotate", "+0+6", "wait for it\nreally"}
+	}},
+	{"letterbox", false, func(w, h int) []string {
+		return []string{"-gravity", "center", "-background", "black", "-extent", fmt.Sprintf("%dx%d", w, h*4/3)}
+	}},
+	{"pillarbox", false, func(w, h int) []string {
+		return []string{"-gravity", "center", "-background", "black", "-extent", fmt.Sprintf("%dx%d", w*4/3, h)}
+	}},
+	{"embed60", false, func(w, h int) []string {
+		return []string{"-resize", "60%", "-gravity", "center", "-background", "white", "-extent", fmt.Sprintf("%dx%d", w, h)}
+	}},
+	{"embed80", false, func(w, h int) []string {
+		return []string{"-resize", "80%", "-gravity", "center", "-background", "white", "-extent", fmt.Sprintf("%dx%d", w, h)}
+	}},
+	{"rotate90", false, func(w, h int) []string { return []string{"-rotate", "90"} }},
+	{"flop", false, func(w, h int) []string { return []string{"-flop"} }},
+	{"crop2", true, crop(2)},
+	{"crop5", true, crop(5)},
+	{"crop10", true, crop(10)},
+}
+
+type img struct {
+	path   string
+	plain  variant.Hash
+	all    []variant.Hash // variant.All, original first
+	crops  []variant.Hash
+	w, h   int
+	source string // the photo an original was made from
+}
+
+func load(path string) (*img, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := media.DecodeImageScaled(data, media.Limits{}, media.PDQMinSide)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	all := variant.Hashes(d.Image, variant.All)
+	return &img{path: path, plain: all[0], all: all, crops: variant.CentralCrops(d.Image), w: d.Width, h: d.Height}, nil
+}
+
+func list(dirs string, limit int) []string {
+	var out []string
+	for _, d := range strings.Split(dirs, ",") {
+		if d == "" {
+			continue
+		}
+		filepath.Walk(d, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() && fi.Size() > 2000 {
+				switch strings.ToLower(filepath.Ext(p)) {
+				case ".jpg", ".jpeg", ".png":
+					out = append(out, p)
+				}
+			}
+			return nil
+		})
+	}
+	sort.Strings(out)
+	if limit > 0 && len(out) > limit {
+		step := float64(len(out)) / float64(limit)
+		var s []string
+		for i := range limit {
+			s = append(s, out[int(float64(i)*step)])
+		}
+		out = s
+	}
+	return out
+}
+
+func loadAll(paths []string) []*img {
+	res := make([]*img, len(paths))
+	var wg sync.WaitGroup
+	ch := make(chan int)
+	for range 2 {
+		wg.Go(func() {
+			for i := range ch {
+				m, err := load(paths[i])
+				if err != nil {
+					log.Printf("skip %v", err)
+					continue
+				}
+				res[i] = m
+			}
+		})
+	}
+	for i := range paths {
+		ch <- i
+	}
+	close(ch)
+	wg.Wait()
+	var out []*img
+	for _, m := range res {
+		if m != nil && m.plain.Quality >= pdq.MinQuality {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// inSet reports whether a variant name belongs to set s.
+func inSet(name string, s variant.Set) bool {
+	switch s {
+	case variant.None:
+		return name == variant.Original
+	case variant.Borders:
+		return name == variant.Original || name == variant.Trimmed
+	}
+	return true
+}
+
+func near(a, b variant.Hash) bool {
+	return a.Quality >= pdq.MinQuality && b.Quality >= pdq.MinQuality && pdq.Distance(a.PDQ, b.PDQ) <= pdq.DefaultThreshold
+}
+
+// matches reports whether query q (variants restricted to s) matches the
+// bank entry o (its plain hash, and its central crops when crops is set).
+func matches(q *img, s variant.Set, o *img, crops bool) bool {
+	bank := []variant.Hash{o.plain}
+	if crops {
+		bank = append(bank, o.crops...)
+	}
+	for _, v := range q.all {
+		if !inSet(v.Name, s) {
+			continue
+		}
+		for _, b := range bank {
+			if near(v, b) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func main() {
+	photos := flag.String("photos", "", "comma-separated folders of held-out photos (the originals)")
+	distractors := flag.String("distractors", "", "comma-separated folders of unrelated images")
+	nPhotos := flag.Int("n", 80, "held-out photos used as originals")
+	nDistract := flag.Int("d", 1000, "distractor images")
+	work := flag.String("work", os.TempDir(), "where originals and edits are written")
+	keep := flag.String("dir", "", "reuse (and keep) this folder of originals and edits from an earlier run")
+	flag.Parse()
+
+	// Originals: held-out photos as a bank would hold them (≤ 1024 px, JPEG
+	// quality 92), distinct by plain PDQ (packages ship one picture at
+	// several sizes).
+	dir := *keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp(*work, "variants-heldout-"); err != nil {
+			log.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	var origPaths []string
+	source := map[string]string{}
+	for i, p := range list(*photos, 0) {
+		source[filepath.Join(dir, fmt.Sprintf("%03d-orig.jpg", i))] = p
+		out := filepath.Join(dir, fmt.Sprintf("%03d-orig.jpg", i))
+		if _, err := os.Stat(out); err == nil {
+			origPaths = append(origPaths, out)
+			continue
+		}
+		if err := exec.Command("convert", p+"[0]", "-resize", "1024x1024>", "-quality", "92", out).Run(); err == nil {
+			origPaths = append(origPaths, out)
+		}
+	}
+	all := loadAll(origPaths)
+	for _, m := range all {
+		m.source = source[m.path]
+	}
+	var origs []*img
+	for _, m := range all {
+		dup := false
+		for _, o := range origs {
+			if near(m.plain, o.plain) {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			origs = append(origs, m)
+		}
+	}
+	if len(origs) > *nPhotos {
+		origs = origs[:*nPhotos]
+	}
+	log.Printf("%d distinct held-out originals", len(origs))
+
+	// Edits of each original.
+	type job struct {
+		o *img
+		e edit
+	}
+	var editPaths []string
+	var editOf []job
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ch := make(chan job)
+	for range 2 {
+		wg.Go(func() {
+			for j := range ch {
+				out := strings.TrimSuffix(j.o.path, "-orig.jpg") + "-" + j.e.name + ".jpg"
+				args := append(append([]string{j.o.path}, j.e.args(j.o.w, j.o.h)...), "-quality", "90", out)
+				if _, err := os.Stat(out); err == nil && *keep != "" {
+					// made by an earlier run
+				} else if b, err := exec.Command("convert", args...).CombinedOutput(); err != nil {
+					log.Fatalf("convert %v: %v %s", args, err, b)
+				}
+				mu.Lock()
+				editPaths = append(editPaths, out)
+				editOf = append(editOf, j)
+				mu.Unlock()
+			}
+		})
+	}
+	for _, o := range origs {
+		for _, e := range edits {
+			ch <- job{o, e}
+		}
+	}
+	close(ch)
+	wg.Wait()
+
+	fmt.Printf("\nHeld-out photos: %d originals, share of copies matching their original\n", len(origs))
+	fmt.Printf("%-15s %10s %10s %10s %10s\n", "edit", "reference", "borders", "all", "lost")
+	type tally struct{ n, ref, borders, all, lost, wrong int }
+	res := map[string]*tally{}
+	for i, p := range editPaths {
+		q, err := load(p)
+		if err != nil {
+			log.Fatal(err)
+		}
+		j := editOf[i]
+		t := res[j.e.name]
+		if t == nil {
+			t = &tally{}
+			res[j.e.name] = t
+		}
+		t.n++
+		ref := matches(q, variant.None, j.o, false)
+		b := matches(q, variant.Borders, j.o, j.e.bank)
+		a := matches(q, variant.All, j.o, j.e.bank)
+		if ref {
+			t.ref++
+		}
+		if b {
+			t.borders++
+		}
+		if a {
+			t.all++
+		}
+		if ref && !a {
+			t.lost++
+		}
+		for _, o := range origs {
+			if o != j.o && matches(q, variant.All, o, true) && !matches(q, variant.None, o, false) {
+				t.wrong++
+				log.Printf("%s (copy of %s) matches %s", p, j.o.source, o.source)
+			}
+		}
+	}
+	pct := func(a, n int) string { return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(n)) }
+	for _, e := range edits {
+		t := res[e.name]
+		side := ""
+		if e.bank {
+			side = " (bank-side crops)"
+		}
+		fmt.Printf("%-15s %10s %10s %10s %10d  %d copies, %d matches to other originals%s\n", e.name,
+			pct(t.ref, t.n), pct(t.borders, t.n), pct(t.all, t.n), t.lost, t.n, t.wrong, side)
+	}
+
+	// Distractors: every pair, every variant.
+	pool := append(loadAll(list(*distractors, *nDistract)), origs...)
+	fmt.Printf("\nDistractors: %d images (quality ≥ 50), %d pairs\n", len(pool), len(pool)*(len(pool)-1)/2)
+	fp := map[string]int{}
+	plainPairs := 0
+	for i, q := range pool {
+		for j, o := range pool {
+			if i == j {
+				continue
+			}
+			if near(q.plain, o.plain) {
+				if i < j {
+					plainPairs++
+				}
+				continue // the same picture to plain PDQ: not unrelated
+			}
+			seen := map[string]bool{}
+			for _, v := range q.all[1:] {
+				if v.Quality < pdq.MinQuality {
+					continue
+				}
+				if near(v, o.plain) && !seen[v.Name] {
+					fp["query:"+v.Name]++
+					seen[v.Name] = true
+				}
+			}
+			for _, c := range o.crops {
+				if near(q.plain, c) && !seen[c.Name] {
+					fp["bank:"+c.Name]++
+					seen[c.Name] = true
+				}
+			}
+		}
+	}
+	fmt.Printf("pairs plain PDQ already matches (same picture, left out): %d\n", plainPairs)
+	names := []string{"query:" + variant.Trimmed, "query:" + variant.Caption}
+	for _, n := range []string{"rotate90", "rotate180", "rotate270", "flipx", "flipy", "flip+1", "flip-1"} {
+		names = append(names, "query:"+n)
+	}
+	for _, p := range variant.CropScales {
+		names = append(names, fmt.Sprintf("bank:crop%d", p))
+	}
+	fmt.Printf("%-20s %s\n", "variant", "false matches (ordered pairs)")
+	for _, n := range names {
+		fmt.Printf("%-20s %d\n", n, fp[n])
+	}
+}

@@ -1,0 +1,262 @@
+// Package variant derives, from one decoded image, the regions an original
+// may hide in when it comes back edited — inside letterbox or pillarbox bars,
+// a frame or a plain canvas, above or below a caption band — and hashes each
+// with PDQ, plus the dihedral hashes of the image so rotated and mirrored
+// copies match plain bank hashes. Exchange hashes are reference PDQ of the
+// original, so this is query-side work: a bank's signals stay reference PDQ,
+// and the query tries every variant against them (see internal/match).
+//
+// Where we own the originals (bank side), CentralCrops hashes the original's
+// central crops at a few scales, so a copy with its borders cropped off
+// still matches; those are extra signals linked to their parent.
+//
+// Every variant is one more chance of a false match, so each is measured
+// against a distractor corpus before it is on by default (bench/variants).
+package variant
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"strings"
+
+	"github.com/nigehban/nigehban/internal/pdq"
+)
+
+// Set selects the query-side variants hashed beside the original.
+type Set int
+
+// The variant sets, in increasing order of work and of false-match risk.
+const (
+	// None hashes the original only: plain reference PDQ.
+	None Set = iota
+	// Borders adds the region inside uniform or near-uniform borders (bars,
+	// frames, a plain canvas around an embedded picture).
+	Borders
+	// All adds the regions without a caption band at the top or at the
+	// bottom, and the image's rotations and mirrors.
+	All
+)
+
+// Default is the set used when none is chosen: Borders, which adds no false
+// match among the pairs of the distractor corpus (bench/variants).
+const Default = Borders
+
+// ErrBadSet is returned (wrapped) by ParseSet for an unknown name.
+var ErrBadSet = errors.New("invalid variant set")
+
+var setNames = [...]string{None: "none", Borders: "borders", All: "all"}
+
+// String returns the set's name: none, borders or all.
+func (s Set) String() string {
+	if s < 0 || int(s) >= len(setNames) {
+		return fmt.Sprintf("Set(%d)", int(s))
+	}
+	return setNames[s]
+}
+
+// ParseSet parses none, borders or all (either case; "" is Default).
+func ParseSet(s string) (Set, error) {
+	if s == "" {
+		return Default, nil
+	}
+	for i, n := range setNames {
+		if strings.EqualFold(s, n) {
+			return Set(i), nil
+		}
+	}
+	return None, fmt.Errorf("%w %q: want none, borders or all", ErrBadSet, s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Set) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *Set) UnmarshalText(b []byte) error {
+	v, err := ParseSet(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Names of the variants, as outputs report which one matched.
+const (
+	Original = "original" // the whole image: reference PDQ
+	Trimmed  = "borders"  // inside uniform borders, bars, frame or canvas
+	Caption  = "caption"  // without a caption band at the top or bottom
+)
+
+// dihedralNames name pdq.Dihedral entries 1..7 (entry 0 is the image itself).
+var dihedralNames = [8]string{"", "rotate90", "rotate180", "rotate270", "flipx", "flipy", "flip+1", "flip-1"}
+
+// Hash is the PDQ hash of one variant of an image.
+type Hash struct {
+	// Name says which variant: Original, Trimmed, Caption, a dihedral
+	// operation undone ("rotate90" … "flip-1", pdq.Dihedral's order), or a
+	// central crop ("crop90").
+	Name string `json:"name"`
+	// Rect is the region hashed, in the coordinates of the image given
+	// (omitted for the whole image).
+	Rect    *Rect    `json:"rect,omitempty"`
+	PDQ     pdq.Hash `json:"pdq"`
+	Quality int      `json:"quality"`
+}
+
+// Rect is a region as [x0, y0, x1, y1]: columns x0 ≤ x < x1, rows y0 ≤ y < y1.
+type Rect [4]int
+
+func rectOf(r image.Rectangle) *Rect { return &Rect{r.Min.X, r.Min.Y, r.Max.X, r.Max.Y} }
+
+// pixelDihedralMax is the size (longer side of what PDQ reads) from which
+// rotations and mirrors are derived from the DCT rather than hashed from
+// turned pixels.
+const pixelDihedralMax = 400
+
+// minSide is the smallest side, in pixels, a region must keep to be hashed
+// (PDQ needs 5; under 32 a region carries too little to be trusted).
+const minSide = 32
+
+// Hashes returns the PDQ hashes of img's variants in set s, the original
+// first (the reference PDQ hash, as pdq.HashImage gives it). Regions equal
+// to the whole image, under a third of a side, or duplicating an earlier
+// region are left out, so an image without borders or captions costs one
+// PDQ hash (with All, one dihedral PDQ pass). Rect is in img's coordinates.
+func Hashes(img image.Image, s Set) []Hash {
+	if s == None || img == nil {
+		r := pdq.HashImage(img)
+		return []Hash{{Name: Original, PDQ: r.Hash, Quality: r.Quality}}
+	}
+	b := img.Bounds()
+	g := sample(img)
+	var out []Hash
+	add := func(name string, r image.Rectangle) {
+		h := pdq.HashImage(subImage(img, r))
+		out = append(out, Hash{Name: name, Rect: rectOf(r), PDQ: h.Hash, Quality: h.Quality})
+	}
+	orig := pdq.HashImage(img)
+	out = append(out, Hash{Name: Original, PDQ: orig.Hash, Quality: orig.Quality})
+	if s >= All {
+		if max(g.w, g.h) >= pixelDihedralMax {
+			// From the DCT, as the reference's dihedral mode: one more PDQ
+			// pass, and within ~20 bits of the turned pixels' hash at
+			// this size.
+			d, q := pdq.HashImageDihedral(img)
+			for k := 1; k < 8; k++ {
+				out = append(out, Hash{Name: dihedralNames[k], PDQ: d[k], Quality: q})
+			}
+		} else {
+			// Small images: the DCT route is tens of bits off, so the
+			// pixels the reference reads are turned and hashed (cheap at
+			// this size).
+			for k := 1; k < 8; k++ {
+				h := pdq.HashImage(g.transformed(k))
+				out = append(out, Hash{Name: dihedralNames[k], PDQ: h.Hash, Quality: h.Quality})
+			}
+		}
+	}
+	seen := []image.Rectangle{b}
+	keep := func(r image.Rectangle) bool {
+		if r.Dx() < minSide || r.Dy() < minSide || 3*r.Dx() < b.Dx() || 3*r.Dy() < b.Dy() {
+			return false
+		}
+		for _, o := range seen {
+			if nearlyEqual(o, r) {
+				return false
+			}
+		}
+		seen = append(seen, r)
+		return true
+	}
+	tr := g.trim(borderRule)
+	if r := g.toImage(tr, b); keep(r) {
+		add(Trimmed, r)
+	}
+	// Bars are symmetric: where the picture's own plain edge merged with a
+	// bar on one side, the cut mirrored from the other side is the picture.
+	if r := g.toImage(symmetric(tr, g.w, g.h), b); keep(r) {
+		add(Trimmed, r)
+	}
+	if s >= All {
+		if r := g.toImage(g.trim(captionRule), b); keep(r) {
+			add(Caption, r)
+		}
+		if r := g.toImage(g.trim(captionBottom), b); keep(r) {
+			add(Caption, r)
+		}
+	}
+	return out
+}
+
+// symmetric returns r with each pair of opposite cuts made equal to the
+// smaller of the two when both sides were cut.
+func symmetric(r image.Rectangle, w, h int) image.Rectangle {
+	if top, bottom := r.Min.Y, h-r.Max.Y; top > 0 && bottom > 0 {
+		c := min(top, bottom)
+		r.Min.Y, r.Max.Y = c, h-c
+	}
+	if left, right := r.Min.X, w-r.Max.X; left > 0 && right > 0 {
+		c := min(left, right)
+		r.Min.X, r.Max.X = c, w-c
+	}
+	return r
+}
+
+// nearlyEqual reports whether two regions differ by at most 1 % of their
+// size on every edge: hashing both would add nothing.
+func nearlyEqual(a, b image.Rectangle) bool {
+	tx, ty := max(a.Dx()/100, 1), max(a.Dy()/100, 1)
+	return abs(a.Min.X-b.Min.X) <= tx && abs(a.Max.X-b.Max.X) <= tx &&
+		abs(a.Min.Y-b.Min.Y) <= ty && abs(a.Max.Y-b.Max.Y) <= ty
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// subImage returns the part of img inside r, sharing its pixels when img
+// can (every decoder's types can), else a copy.
+func subImage(img image.Image, r image.Rectangle) image.Image {
+	if s, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	}); ok {
+		return s.SubImage(r)
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			dst.Set(x-r.Min.X, y-r.Min.Y, img.At(x, y))
+		}
+	}
+	return dst
+}
+
+// CropScales are the central crops CentralCrops hashes: a copy with 2–10 %
+// cut off each border lands near one of them.
+var CropScales = []int{97, 94, 90, 85, 80}
+
+// CentralCrops returns the PDQ hashes of img's central crops at CropScales
+// percent of each side, named "crop95" … "crop80": bank-side variants of an
+// original we hold, so a copy cropped at its borders still matches.
+func CentralCrops(img image.Image) []Hash {
+	if img == nil {
+		return nil
+	}
+	b := img.Bounds()
+	var out []Hash
+	for _, p := range CropScales {
+		w, h := b.Dx()*p/100, b.Dy()*p/100
+		if w < minSide || h < minSide {
+			continue
+		}
+		x0, y0 := b.Min.X+(b.Dx()-w)/2, b.Min.Y+(b.Dy()-h)/2
+		r := image.Rect(x0, y0, x0+w, y0+h)
+		res := pdq.HashImage(subImage(img, r))
+		out = append(out, Hash{Name: fmt.Sprintf("crop%d", p), Rect: rectOf(r), PDQ: res.Hash, Quality: res.Quality})
+	}
+	return out
+}
