@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/disclosure"
 )
 
 // Table is a counts table of one dimension: the unit disclosure control
@@ -23,11 +25,46 @@ type Cell struct {
 	Suppressed bool `json:"suppressed,omitempty"`
 }
 
-// Disclosure protects tables before they are published (cell suppression
-// by the case registry's disclosure control, internal/disclosure, wired in
-// at merge). Without one, reports are for the desk only.
+// Disclosure protects tables before they are published. Without one,
+// reports are for the desk only; Suppression is the registry's cell
+// suppression.
 type Disclosure interface {
 	Protect(t Table) Table
+}
+
+// Suppression is the case registry's disclosure control
+// (internal/disclosure) for these one-way tables: counts below Threshold
+// (0: disclosure.DefaultThreshold) are withheld, with a complementary cell
+// where one alone would follow from the published total, and every cell
+// when the month's total is itself below the threshold (the report's case
+// count is then withheld too). Every table of a report shares that total,
+// and each is protected on its own against it.
+type Suppression struct {
+	Threshold int64
+}
+
+func (p Suppression) threshold() int64 {
+	if p.Threshold <= 0 {
+		return disclosure.DefaultThreshold
+	}
+	return p.Threshold
+}
+
+// Protect implements Disclosure.
+func (p Suppression) Protect(t Table) Table {
+	counts := make([]int64, len(t.Rows))
+	for i, c := range t.Rows {
+		counts[i] = int64(c.Count)
+	}
+	sup, _ := disclosure.OneWay(counts, p.threshold())
+	out := Table{Name: t.Name, Rows: make([]Cell, len(t.Rows))}
+	for i, c := range t.Rows {
+		if sup[i] {
+			c.Count, c.Suppressed = 0, true
+		}
+		out.Rows[i] = c
+	}
+	return out
 }
 
 // Report is the monthly statistics of missing children reported in
@@ -39,6 +76,9 @@ type Report struct {
 	Cases     int       `json:"cases"`
 	Tables    []Table   `json:"tables"`
 	Protected bool      `json:"protected"`
+	// CasesSuppressed: the month's case count is below the threshold and
+	// withheld (Cases is 0).
+	CasesSuppressed bool `json:"cases_suppressed,omitempty"`
 }
 
 // Duration bands of the time tables.
@@ -129,5 +169,8 @@ func (s *Service) Stats(ctx context.Context, month string, d Disclosure) (Report
 		r.Tables = append(r.Tables, t)
 	}
 	r.Protected = d != nil
+	if sp, ok := d.(Suppression); ok && r.Cases > 0 && int64(r.Cases) < sp.threshold() {
+		r.Cases, r.CasesSuppressed = 0, true
+	}
 	return r, nil
 }

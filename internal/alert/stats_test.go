@@ -87,7 +87,8 @@ func TestStats(t *testing.T) {
 		for _, tc := range []struct {
 			golden string
 			d      alert.Disclosure
-		}{{"stats-2026-01.json", nil}, {"stats-2026-01-protected.json", minCount{}}} {
+		}{{"stats-2026-01.json", nil}, {"stats-2026-01-protected.json", minCount{}},
+			{"stats-2026-01-suppressed.json", alert.Suppression{}}} {
 			r, err := d.Stats(ctx, "2026-01", tc.d)
 			if err != nil {
 				t.Fatal(err)
@@ -106,8 +107,45 @@ func TestStats(t *testing.T) {
 				t.Fatalf("%s differs:\n%s", tc.golden, got)
 			}
 		}
+		// Five cases: a threshold of 6 withholds the month's count itself.
+		if r, err := d.Stats(ctx, "2026-01", alert.Suppression{Threshold: 6}); err != nil || r.Cases != 0 || !r.CasesSuppressed {
+			t.Fatalf("month below the threshold: cases %d, suppressed %v, %v", r.Cases, r.CasesSuppressed, err)
+		}
 		if _, err := d.Stats(ctx, "January", nil); !errors.Is(err, alert.ErrInvalid) {
 			t.Fatalf("bad month: %v", err)
 		}
 	})
+}
+
+// TestSuppression: a small count is withheld with a complementary one, so
+// neither follows from the published total; no count below the threshold
+// is ever shown.
+func TestSuppression(t *testing.T) {
+	for _, tc := range []struct {
+		counts []int
+		want   []bool
+	}{
+		{[]int{7, 3, 9}, []bool{true, true, false}},  // 3 alone would follow from the total
+		{[]int{7, 3, 2, 9}, []bool{false, true, true, false}},
+		{[]int{8, 0, 9}, []bool{false, false, false}}, // zero is not disclosive
+		{[]int{1, 2}, []bool{true, true}},             // total below the threshold
+		{[]int{12}, []bool{false}},
+	} {
+		in := alert.Table{Name: "t"}
+		for i, n := range tc.counts {
+			in.Rows = append(in.Rows, alert.Cell{Key: string(rune('a' + i)), Count: n})
+		}
+		out := alert.Suppression{}.Protect(in)
+		for i, c := range out.Rows {
+			if c.Suppressed != tc.want[i] {
+				t.Errorf("%v: cell %d suppressed %v, want %v", tc.counts, i, c.Suppressed, tc.want[i])
+			}
+			if c.Suppressed && c.Count != 0 || !c.Suppressed && c.Count != tc.counts[i] {
+				t.Errorf("%v: cell %d shows %d", tc.counts, i, c.Count)
+			}
+			if !c.Suppressed && c.Count > 0 && c.Count < 5 {
+				t.Errorf("%v: count %d below the threshold published", tc.counts, c.Count)
+			}
+		}
+	}
 }

@@ -18,7 +18,8 @@ import (
 var missingRoutes = []route{
 	{"POST", "/v1/missing", apikey.Submitter, "Report a missing child (intake: child, last seen time, place and district, circumstances, guardian, reporter, the s.8 police checklist); starts the two-hour clock. Needs serve --data-key (personal data is sealed).", jsonBody, noBankChange, (*Server).missingIntake},
 	{"GET", "/v1/missing", apikey.Submitter, "The clock board: open cases without personal data, with their deadlines and alert state.", noRequestBody, noBankChange, (*Server).missingBoard},
-	{"GET", "/v1/missing/stats", apikey.Curator, "Monthly statistics of missing children (?month=YYYY-MM): counts by district, age band, sex, circumstances, outcome and time to complaint, agency, alert and recovery. Not disclosure-controlled: for the desk, not for publication.", noRequestBody, noBankChange, (*Server).missingStats},
+	{"GET", "/v1/missing/stats", apikey.Curator, "Monthly statistics of missing children (?month=YYYY-MM): counts by district, age band, sex, circumstances, outcome and time to complaint, agency, alert and recovery, exact (for the desk, not for publication; /alerts/stats publishes them protected).", noRequestBody, noBankChange, (*Server).missingStats},
+	{"GET", "/alerts/stats", "", "Public monthly report of missing children (?month=YYYY-MM): the same tables with the registry's disclosure control (counts below 5 withheld, with complementary suppression).", noRequestBody, noBankChange, (*Server).alertStatsPublic},
 	{"GET", "/v1/missing/{id}", apikey.Curator, "A case with its personal data (the view is audited).", noRequestBody, noBankChange, (*Server).missingGet},
 	{"POST", "/v1/missing/{id}/complaint", apikey.Submitter, "Record the police complaint {\"number\"} (clock milestone).", jsonBody, noBankChange, (*Server).missingComplaint},
 	{"POST", "/v1/missing/{id}/agency-informed", apikey.Submitter, "Record that the ZARRA agency was informed (clock milestone).", noRequestBody, noBankChange, (*Server).missingInformed},
@@ -146,6 +147,21 @@ func (s *Server) missingStats(w http.ResponseWriter, r *http.Request, _ caller) 
 		return err
 	}
 	rep, err := d.Stats(r.Context(), r.URL.Query().Get("month"), nil)
+	if err != nil {
+		return deskError(err)
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// alertStatsPublic answers GET /alerts/stats: the monthly tables through
+// disclosure control, for anyone.
+func (s *Server) alertStatsPublic(w http.ResponseWriter, r *http.Request, _ caller) error {
+	d, err := s.desk()
+	if err != nil {
+		return err
+	}
+	rep, err := d.Stats(r.Context(), r.URL.Query().Get("month"), alert.Suppression{})
 	if err != nil {
 		return deskError(err)
 	}
