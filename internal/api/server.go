@@ -40,6 +40,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/exchange"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -239,6 +241,10 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	}
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.reviews = review.NewService(st, cfg.DataKeys)
+	// Review decisions become opinions for the exchange a signal came from.
+	if xs, ok := st.(exchange.Store); ok {
+		s.reviews.Decided = (&exchange.Service{St: xs, Banks: st, Keys: cfg.DataKeys, Log: log}).ReviewFeedback()
+	}
 	s.reviews.Log = log
 	s.reviews.Flood = floodRule(cfg.Flood)
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)

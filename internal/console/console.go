@@ -33,6 +33,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/exchange"
+
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/action"
 	"github.com/nigehban/nigehban/internal/alert"
@@ -152,6 +154,10 @@ func New(st Store, cfg Config) (*Console, error) {
 	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
 		fails: newThrottle(loginBurst, loginEvery)}
 	c.reviews = review.NewService(st, cfg.DataKeys)
+	// Review decisions become opinions for the exchange a signal came from.
+	if xs, ok := st.(exchange.Store); ok {
+		c.reviews.Decided = (&exchange.Service{St: xs, Banks: st, Keys: cfg.DataKeys, Log: cfg.Log}).ReviewFeedback()
+	}
 	c.reviews.Log = cfg.Log
 	if err := c.parseTemplates(); err != nil {
 		return nil, err

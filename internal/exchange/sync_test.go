@@ -16,6 +16,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/exchange"
+	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -475,6 +476,49 @@ func TestUpdateAndOrder(t *testing.T) {
 		}
 		if active, all := activeCount(t, st, "x"); active != 2 || all != 5 {
 			t.Fatalf("%d active, %d stored; want 2 and 5 (h1 twice, h2 once, h3 twice)", active, all)
+		}
+	})
+}
+
+// TestReviewFeedback: the review queue's decisions reach the exchange
+// through ReviewFeedback: a confirmation is an up-vote, a rejection a
+// down-vote (and marks the signal disputed), each once however often the
+// hook runs; an escalation says nothing.
+func TestReviewFeedback(t *testing.T) {
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		f, srv := newFakeNCMEC(t)
+		for i := range 3 {
+			f.add(syntheticRec(i))
+		}
+		svc := setup(t, st, "ncmec", exchange.KindNCMEC, srv.URL, ncmecCreds)
+		if _, err := svc.Fetch(ctx, "ncmec", fastSyncer()); err != nil {
+			t.Fatal(err)
+		}
+		s0, _ := st.FindSignal(ctx, "ncmec", bank.PDQ, syntheticRec(0).PDQ)
+		s1, _ := st.FindSignal(ctx, "ncmec", bank.MD5, syntheticRec(1).MD5)
+		s2, _ := st.FindSignal(ctx, "ncmec", bank.MD5, syntheticRec(2).MD5)
+		hook := svc.ReviewFeedback()
+		for range 2 {
+			for _, c := range []struct {
+				id  int64
+				sig bank.Signal
+				d   review.Decision
+			}{{1, s0, review.Confirm}, {2, s1, review.Reject}, {3, s2, review.Escalate}} {
+				if err := hook(ctx, review.Item{ID: c.id, SignalID: c.sig.ID}, c.d, curator); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n, err := svc.Deliver(ctx, time.Now()); n != 2 || err != nil {
+			t.Fatalf("deliver: %d sent, %v; want 2", n, err)
+		}
+		want := map[string]int{"1/image/e0 affirmative": 1, "2/image/e1 negative": 1}
+		if fmt.Sprint(f.votes) != fmt.Sprint(want) {
+			t.Fatalf("votes at the server: %v, want %v", f.votes, want)
+		}
+		if d, _ := st.Disputed(ctx, s1.ID); !d {
+			t.Error("rejected NCMEC hash not marked disputed")
 		}
 	})
 }

@@ -99,6 +99,11 @@ type Service struct {
 	// Lease is how long a claim lasts (default 10 minutes).
 	Lease time.Duration
 	Log   *slog.Logger
+	// Decided, if set, is told of every recorded decision after its
+	// transaction (exchange feedback: a confirmation or a false positive
+	// becomes an opinion for the exchange the signal came from). Its error
+	// is returned with the decision, which stands.
+	Decided func(ctx context.Context, it Item, d Decision, by audit.Actor) error
 }
 
 // NewService returns a service over st that seals uploader context with
@@ -304,6 +309,11 @@ func (s *Service) Decide(ctx context.Context, id int64, d Decision, comment stri
 	}
 	if err := s.apply(ctx, it, opts, comment, by); err != nil {
 		return it, fmt.Errorf("decision recorded, but: %w", err)
+	}
+	if s.Decided != nil {
+		if err := s.Decided(ctx, it, d, by); err != nil {
+			return it, fmt.Errorf("decision recorded, but: %w", err)
+		}
 	}
 	return it, nil
 }
