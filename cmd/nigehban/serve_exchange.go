@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/review"
+
 	"github.com/spf13/pflag"
 
 	"github.com/nigehban/nigehban/internal/api"
@@ -51,7 +53,9 @@ func startExchanges(ctx context.Context, db string, st store.Store, cfg *api.Con
 		cfg.Checked = func(ctx context.Context, submitter, contentID string, hs []retro.Hash) error {
 			return m.Retain(ctx, time.Now(), submitter, contentID, hs)
 		}
-		f := &retro.Follower{M: m, Banks: st, History: st, Log: slog.Default()}
+		// Retroactive hits go to the review queue (internal/retro.ToReview).
+		rs := review.NewService(st, cfg.DataKeys)
+		f := &retro.Follower{M: m, Banks: st, History: st, Log: slog.Default(), OnHits: retro.ToReview(rs, slog.Default())}
 		go f.Run(bg, time.Second)
 	}
 	if o.interval > 0 {

@@ -389,3 +389,6 @@ func (s *Service) SameUploader(ctx context.Context, it Item, limit int) ([]Item,
 func (s *Service) Lift(ctx context.Context, signalID int64, by audit.Actor) error {
 	return s.st.LiftQuarantine(ctx, signalID, s.now(), by)
 }
+
+// Banks returns the bank service the review queue adds hashes with.
+func (s *Service) Banks() *bank.Service { return s.banks }
