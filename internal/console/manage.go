@@ -446,11 +446,7 @@ func (c *Console) retryDead(w http.ResponseWriter, r *http.Request, v *visit) er
 }
 
 func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
-		out = append(out, f)
-	}
-	return out
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' })
 }
 
 // errNotFound is the page a missing bank or item leads to.

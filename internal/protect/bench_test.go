@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -50,7 +49,7 @@ func phonePhoto(b *testing.B) string {
 func BenchmarkPage12MP(b *testing.B) {
 	photo := phonePhoto(b)
 	bin := filepath.Join(b.TempDir(), "nigehban")
-	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../cmd/nigehban").CombinedOutput(); err != nil {
+	if out, err := exec.Command(filepath.Join(goroot(b), "bin", "go"), "build", "-o", bin, "../../cmd/nigehban").CombinedOutput(); err != nil {
 		b.Fatalf("build nigehban: %v\n%s", err, out)
 	}
 	native := time.Duration(1 << 62)

@@ -21,7 +21,7 @@ func TestWasmFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the WebAssembly (about 10 s): skipped with -short")
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin := filepath.Join(goroot(t), "bin", "go")
 	out := filepath.Join(t.TempDir(), "nigehban.wasm")
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, "../../cmd/nigehban-wasm"}
 	cmd := exec.Command(goBin, args...)
@@ -41,11 +41,22 @@ func TestWasmFresh(t *testing.T) {
 		t.Errorf("static/nigehban.wasm (%d bytes) is stale: the sources build %d different bytes with %s; run go generate ./internal/protect and commit",
 			len(committed), len(built), runtime.Version())
 	}
-	execJS, err := os.ReadFile(filepath.Join(runtime.GOROOT(), "lib", "wasm", "wasm_exec.js"))
+	execJS, err := os.ReadFile(filepath.Join(goroot(t), "lib", "wasm", "wasm_exec.js"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile("static/wasm_exec.js"); !bytes.Equal(got, execJS) {
 		t.Errorf("static/wasm_exec.js differs from %s's; run go generate ./internal/protect", runtime.Version())
 	}
+}
+
+// goroot is the GOROOT of the go command on PATH (the toolchain that
+// generates the committed files).
+func goroot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
