@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +90,32 @@ func (s *Server) registry() (*registry.Service, error) {
 		return nil, errorf(http.StatusNotImplemented, "no_registry", "this store has no case registry")
 	}
 	return s.reg, nil
+}
+
+// regCall is the shape of the registry's routes on one case or incident:
+// the registry, the id from the path, the JSON body into in (nil: none),
+// the call, its answer with status or the registry's error.
+func regCall[In any](s *Server, w http.ResponseWriter, r *http.Request, c caller, status int, in *In,
+	call func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *In) (any, error)) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	id, err := regID(r)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		if err := decodeJSON(r, in); err != nil {
+			return err
+		}
+	}
+	out, err := call(r.Context(), reg, c.principal(), id, in)
+	if err != nil {
+		return regError(err)
+	}
+	writeJSON(w, status, out)
+	return nil
 }
 
 func regID(r *http.Request) (int64, error) {
@@ -191,165 +218,59 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request, c caller) er
 }
 
 func (s *Server) getCase(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	k, err := reg.Case(r.Context(), c.principal(), id)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, k)
-	return nil
+	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+		return reg.Case(ctx, p, id)
+	})
 }
 
 func (s *Server) listNotes(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	ns, err := reg.Notes(r.Context(), c.principal(), id)
-	if err != nil {
-		return regError(err)
-	}
-	if ns == nil {
-		ns = []registry.Note{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"notes": ns})
-	return nil
+	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+		ns, err := reg.Notes(ctx, p, id)
+		if ns == nil {
+			ns = []registry.Note{}
+		}
+		return map[string]any{"notes": ns}, err
+	})
 }
 
 func (s *Server) addNote(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	var in struct{ Body, Ref string }
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	n, err := reg.AddNote(r.Context(), c.principal(), id, in.Body, in.Ref)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusCreated, n)
-	return nil
+	return regCall(s, w, r, c, http.StatusCreated, &struct{ Body, Ref string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ Body, Ref string }) (any, error) {
+		return reg.AddNote(ctx, p, id, in.Body, in.Ref)
+	})
 }
 
 func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	rs, err := reg.Referrals(r.Context(), c.principal(), id)
-	if err != nil {
-		return regError(err)
-	}
-	if rs == nil {
-		rs = []registry.Referral{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"referrals": rs})
-	return nil
+	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+		rs, err := reg.Referrals(ctx, p, id)
+		if rs == nil {
+			rs = []registry.Referral{}
+		}
+		return map[string]any{"referrals": rs}, err
+	})
 }
 
 func (s *Server) createReferral(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	var in struct{ To, Reason string }
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	ref, err := reg.Refer(r.Context(), c.principal(), id, in.To, in.Reason)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusCreated, ref)
-	return nil
+	return regCall(s, w, r, c, http.StatusCreated, &struct{ To, Reason string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ To, Reason string }) (any, error) {
+		return reg.Refer(ctx, p, id, in.To, in.Reason)
+	})
 }
 
 func (s *Server) moveReferral(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	var in struct{ State string }
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	ref, err := reg.MoveReferral(r.Context(), c.principal(), id, in.State)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, ref)
-	return nil
+	return regCall(s, w, r, c, http.StatusOK, &struct{ State string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ State string }) (any, error) {
+		return reg.MoveReferral(ctx, p, id, in.State)
+	})
 }
 
 func (s *Server) requestClosure(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	var in struct{ Reason string }
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	a, err := reg.RequestClosure(r.Context(), c.principal(), id, in.Reason)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusCreated, a)
-	return nil
+	return regCall(s, w, r, c, http.StatusCreated, &struct{ Reason string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ Reason string }) (any, error) {
+		return reg.RequestClosure(ctx, p, id, in.Reason)
+	})
 }
 
 func (s *Server) decideClosure(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	var in struct{ Approve bool }
-	if err := decodeJSON(r, &in); err != nil {
-		return err
-	}
-	a, err := reg.DecideClosure(r.Context(), c.principal(), id, in.Approve)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, a)
-	return nil
+	return regCall(s, w, r, c, http.StatusOK, &struct{ Approve bool }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ Approve bool }) (any, error) {
+		return reg.DecideClosure(ctx, p, id, in.Approve)
+	})
 }
 
 func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -402,20 +323,9 @@ func (s *Server) addIncidents(w http.ResponseWriter, r *http.Request, c caller) 
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	id, err := regID(r)
-	if err != nil {
-		return err
-	}
-	x, err := reg.Incident(r.Context(), c.principal(), id)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, x)
-	return nil
+	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+		return reg.Incident(ctx, p, id)
+	})
 }
 
 func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request, c caller) error {

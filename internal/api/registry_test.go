@@ -139,3 +139,71 @@ func TestRegistryRoutes(t *testing.T) {
 		}
 	})
 }
+
+// TestRegistryCaseRoutes drives the routes on one case over HTTP: open,
+// view, notes, a referral moved by its receiver, closure requested by one
+// person and refused to them, approved by another; bad ids and bodies.
+func TestRegistryCaseRoutes(t *testing.T) {
+	storetest.ForEachEngine(t, func(t *testing.T, dsn string) {
+		keys, err := sealed.NewRing([]string{"k"}, [][]byte{bytes.Repeat([]byte{2}, sealed.KeySize)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := startServer(t, dsn, Config{DataKeys: keys})
+		a, aP := ts.keyWithID(t, "worker-a")
+		b, bP := ts.keyWithID(t, "worker-b")
+		police, policeP := ts.keyWithID(t, "police")
+		for _, g := range []map[string]any{
+			{"principal": aP, "scope": "org", "org": "sahil", "level": "national", "write": true},
+			{"principal": bP, "scope": "org", "org": "sahil", "level": "national", "write": true},
+			{"principal": policeP, "scope": "org", "org": "police", "level": "national", "write": true},
+		} {
+			if code, out := ts.call(t, ts.admin, "PUT", "/v1/registry/grants", g, ""); code != 200 {
+				t.Fatalf("grant: %d %v", code, out)
+			}
+		}
+		code, k := ts.call(t, a, "POST", "/v1/cases", map[string]any{"sex": "girl", "age_band": "11-15", "district": "Kasur",
+			"personal": map[string]any{"name": "A. B."}}, "")
+		if code != 201 {
+			t.Fatalf("open case: %d %v", code, k)
+		}
+		base := fmt.Sprintf("/v1/cases/%d", int64(k["id"].(float64)))
+		if code, got := ts.call(t, a, "GET", base, nil, ""); code != 200 || !strings.Contains(fmt.Sprint(got), "A. B.") {
+			t.Fatalf("view: %d %v", code, got)
+		}
+		if code, _ := ts.call(t, a, "POST", base+"/notes", map[string]any{"body": "met the family", "ref": "drive://x"}, ""); code != 201 {
+			t.Fatalf("add note: %d", code)
+		}
+		if code, got := ts.call(t, a, "GET", base+"/notes", nil, ""); code != 200 || len(got["notes"].([]any)) != 1 {
+			t.Fatalf("notes: %d %v", code, got)
+		}
+		code, ref := ts.call(t, a, "POST", base+"/referrals", map[string]any{"to": "police", "reason": "needs FIR"}, "")
+		if code != 201 {
+			t.Fatalf("refer: %d %v", code, ref)
+		}
+		refPath := fmt.Sprintf("/v1/referrals/%d", int64(ref["id"].(float64)))
+		if code, got := ts.call(t, police, "POST", refPath, map[string]any{"state": "accepted"}, ""); code != 200 || got["state"] != "accepted" {
+			t.Fatalf("accept referral: %d %v", code, got)
+		}
+		if code, got := ts.call(t, a, "GET", base+"/referrals", nil, ""); code != 200 || len(got["referrals"].([]any)) != 1 {
+			t.Fatalf("referrals: %d %v", code, got)
+		}
+		code, ap := ts.call(t, a, "POST", base+"/closure", map[string]any{"reason": "verdict"}, "")
+		if code != 201 {
+			t.Fatalf("request closure: %d %v", code, ap)
+		}
+		apPath := fmt.Sprintf("/v1/approvals/%d", int64(ap["id"].(float64)))
+		if code, _ := ts.call(t, a, "POST", apPath, map[string]any{"approve": true}, ""); code == 200 {
+			t.Fatal("the requester approved their own closure")
+		}
+		if code, got := ts.call(t, b, "POST", apPath, map[string]any{"approve": true}, ""); code != 200 {
+			t.Fatalf("approval by another: %d %v", code, got)
+		}
+		if code, _ := ts.call(t, a, "GET", "/v1/cases/0", nil, ""); code != 400 {
+			t.Errorf("id 0: %d, want 400", code)
+		}
+		if code, _ := ts.call(t, a, "POST", base+"/notes", "{not json", ""); code != 400 {
+			t.Errorf("bad body: %d, want 400", code)
+		}
+	})
+}
