@@ -102,44 +102,33 @@ func TestUploaderCheck(t *testing.T) {
 // TestHitsPerDay: hits are counted per UTC day and bank on both engines,
 // at the day boundary too.
 func TestHitsPerDay(t *testing.T) {
-	dsns := map[string]string{"sqlite": storetest.SQLitePath(t)}
-	if os.Getenv(storetest.PostgresEnv) != "" || os.Getenv("CI") == "true" {
-		dsns["postgres"] = storetest.PostgresURL(t)
-	}
-	for engine, dsn := range dsns {
-		t.Run(engine, func(t *testing.T) {
-			ctx := context.Background()
-			st, err := store.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
+	storetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		d1 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+		d2 := d1.AddDate(0, 0, 1)
+		h := func(at time.Time, bank string) history.Hit {
+			return history.Hit{At: at, Submitter: "k", Bank: bank, SignalID: 1, Type: "md5", Value: strings.Repeat("0", 32)}
+		}
+		hits := []history.Hit{
+			h(d1.Add(-time.Microsecond), "a"), // the day before: outside
+			h(d1, "a"), h(d1.Add(23*time.Hour+59*time.Minute), "a"), h(d1.Add(time.Hour), "b"),
+			h(d2, "a"), h(d2.Add(time.Second), "b"), h(d2.Add(2*time.Second), "b"),
+		}
+		if err := st.RecordHits(ctx, hits); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.HitsPerDay(ctx, d1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []history.DayCount{{Day: d1, Bank: "a", Hits: 2}, {Day: d1, Bank: "b", Hits: 1}, {Day: d2, Bank: "a", Hits: 1}, {Day: d2, Bank: "b", Hits: 2}}
+		if len(got) != len(want) {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+		for i := range want {
+			if !got[i].Day.Equal(want[i].Day) || got[i].Bank != want[i].Bank || got[i].Hits != want[i].Hits {
+				t.Errorf("row %d: got %+v, want %+v", i, got[i], want[i])
 			}
-			defer st.Close()
-			d1 := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
-			d2 := d1.AddDate(0, 0, 1)
-			h := func(at time.Time, bank string) history.Hit {
-				return history.Hit{At: at, Submitter: "k", Bank: bank, SignalID: 1, Type: "md5", Value: strings.Repeat("0", 32)}
-			}
-			hits := []history.Hit{
-				h(d1.Add(-time.Microsecond), "a"), // the day before: outside
-				h(d1, "a"), h(d1.Add(23*time.Hour+59*time.Minute), "a"), h(d1.Add(time.Hour), "b"),
-				h(d2, "a"), h(d2.Add(time.Second), "b"), h(d2.Add(2*time.Second), "b"),
-			}
-			if err := st.RecordHits(ctx, hits); err != nil {
-				t.Fatal(err)
-			}
-			got, err := st.HitsPerDay(ctx, d1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := []history.DayCount{{Day: d1, Bank: "a", Hits: 2}, {Day: d1, Bank: "b", Hits: 1}, {Day: d2, Bank: "a", Hits: 1}, {Day: d2, Bank: "b", Hits: 2}}
-			if len(got) != len(want) {
-				t.Fatalf("got %+v, want %+v", got, want)
-			}
-			for i := range want {
-				if !got[i].Day.Equal(want[i].Day) || got[i].Bank != want[i].Bank || got[i].Hits != want[i].Hits {
-					t.Errorf("row %d: got %+v, want %+v", i, got[i], want[i])
-				}
-			}
-		})
-	}
+		}
+	})
 }
