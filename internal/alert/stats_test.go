@@ -125,7 +125,7 @@ func TestSuppression(t *testing.T) {
 		counts []int
 		want   []bool
 	}{
-		{[]int{7, 3, 9}, []bool{true, true, false}},  // 3 alone would follow from the total
+		{[]int{7, 3, 9}, []bool{true, true, false}}, // 3 alone would follow from the total
 		{[]int{7, 3, 2, 9}, []bool{false, true, true, false}},
 		{[]int{8, 0, 9}, []bool{false, false, false}}, // zero is not disclosive
 		{[]int{1, 2}, []bool{true, true}},             // total below the threshold
