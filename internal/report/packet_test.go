@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/testtool"
+
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -146,12 +148,7 @@ func mustRecipient(t *testing.T) string {
 // extractable, the Urdu PDF carries Arabic-script text.
 func pdfText(t *testing.T, files map[string][]byte) {
 	t.Helper()
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("pdftotext (poppler-utils) is not installed")
-		}
-		t.Skip("pdftotext is not installed")
-	}
+	pdftotext := testtool.Path(t, "pdftotext")
 	for _, tc := range []struct{ file, want string }{
 		{"report-en.pdf", "Report to law enforcement"},
 		{"report-en.pdf", "PECA 2016 s.22-A"},
@@ -159,7 +156,7 @@ func pdfText(t *testing.T, files map[string][]byte) {
 	} {
 		p := filepath.Join(t.TempDir(), "r.pdf")
 		os.WriteFile(p, files[tc.file], 0o600)
-		out, err := exec.Command("pdftotext", "-enc", "UTF-8", p, "-").CombinedOutput()
+		out, err := exec.Command(pdftotext, "-enc", "UTF-8", p, "-").CombinedOutput()
 		if err != nil {
 			t.Fatalf("pdftotext %s: %v %s", tc.file, err, out)
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/testtool"
+
 	"github.com/nigehban/nigehban/internal/alert/cap"
 	"github.com/nigehban/nigehban/internal/alert/cap/captest"
 )
@@ -18,15 +20,10 @@ const amber = "../../../../shared/testdata/cap/oasis-amber-alert-example.xml"
 // xmllintSchema validates a file with xmllint and returns its error.
 func xmllintSchema(t *testing.T, doc []byte) error {
 	t.Helper()
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("xmllint not installed")
-		}
-		t.Skip("xmllint not installed")
-	}
+	xmllint := testtool.Path(t, "xmllint")
 	f := filepath.Join(t.TempDir(), "a.xml")
 	os.WriteFile(f, doc, 0o600)
-	out, err := exec.Command("xmllint", "--noout", "--nonet", "--schema", captest.XSD(t), f).CombinedOutput()
+	out, err := exec.Command(xmllint, "--noout", "--nonet", "--schema", captest.XSD(t), f).CombinedOutput()
 	if err != nil {
 		return errors.New(string(out))
 	}

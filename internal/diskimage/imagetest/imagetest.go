@@ -25,31 +25,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
-// Tool returns the path of a command (PATH, then /usr/sbin and /sbin); a
-// missing one skips the test, or fails it under CI=true.
+// Tool returns the path of a command (testtool.Path: PATH, then /usr/sbin
+// and /sbin); a missing one skips the test, or fails it under CI=true.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(dir, name); isExec(p) {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("%s not installed (scripts/setup installs it)", name)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func isExec(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+	return testtool.Path(t, name)
 }
 
 // Run runs a tool and fails the test when it fails.

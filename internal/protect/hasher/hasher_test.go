@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/testtool"
+
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
 )
@@ -42,13 +44,7 @@ func moovOf(t *testing.T, data []byte) []byte {
 // internal/vpdq samples by.
 func ffprobe(t *testing.T, path string) (int, float64) {
 	t.Helper()
-	bin, err := exec.LookPath("ffprobe")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no ffprobe (scripts/setup installs ffmpeg)")
-		}
-		t.Skip("no ffprobe (scripts/setup installs ffmpeg)")
-	}
+	bin := testtool.Path(t, "ffprobe")
 	out, err := exec.Command(bin, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=nb_frames,avg_frame_rate",
 		"-of", "default=noprint_wrappers=1", path).Output()
 	if err != nil {

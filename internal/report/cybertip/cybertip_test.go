@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nigehban/nigehban/internal/testtool"
+
 	"github.com/nigehban/nigehban/internal/report/cybertip"
 	"github.com/nigehban/nigehban/internal/report/cybertip/cybertiptest"
 )
@@ -23,12 +25,7 @@ const XSD = "../../../../shared/testdata/ncmec/cyber_tipline.xsd"
 // or the schema is missing under CI=true, else skips.
 func xmllint(t *testing.T, doc []byte) error {
 	t.Helper()
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("xmllint is not installed (scripts/setup installs libxml2-utils)")
-		}
-		t.Skip("xmllint is not installed")
-	}
+	xmllint := testtool.Path(t, "xmllint")
 	if _, err := os.Stat(XSD); err != nil {
 		t.Fatalf("schema: %v", err)
 	}
@@ -36,7 +33,7 @@ func xmllint(t *testing.T, doc []byte) error {
 	if err := os.WriteFile(f, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("xmllint", "--noout", "--schema", XSD, f).CombinedOutput()
+	out, err := exec.Command(xmllint, "--noout", "--schema", XSD, f).CombinedOutput()
 	if err != nil {
 		return errors.New(string(out))
 	}

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/nigehban/nigehban/internal/testtool"
+
 	"github.com/nigehban/nigehban/internal/alert/cap"
 )
 
@@ -31,13 +33,7 @@ func XSD(t testing.TB) string {
 // otherwise.
 func Validate(t testing.TB, doc []byte) cap.Alert {
 	t.Helper()
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("xmllint not installed: CI must validate CAP (scripts/setup installs libxml2-utils)")
-		}
-		t.Skipf("xmllint not installed: %v", err)
-	}
+	xmllint := testtool.Path(t, "xmllint")
 	f := filepath.Join(t.TempDir(), "alert.xml")
 	if err := os.WriteFile(f, doc, 0o600); err != nil {
 		t.Fatal(err)
