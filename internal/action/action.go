@@ -77,6 +77,8 @@ type Store interface {
 	FinishEvents(ctx context.Context, events []Event) error
 	// OutboxDepth counts pending events.
 	OutboxDepth(ctx context.Context) (int64, error)
+	// DeadEventCount counts dead events.
+	DeadEventCount(ctx context.Context) (int64, error)
 	// PruneDelivered deletes up to limit delivered events whose delivery
 	// (NextAt) is before before, and returns how many it deleted.
 	PruneDelivered(ctx context.Context, before time.Time, limit int) (int64, error)

@@ -24,6 +24,7 @@ type memOutbox struct {
 func (m *memOutbox) SetWebhook(context.Context, Webhook, audit.Actor) error { return nil }
 func (m *memOutbox) Webhooks(context.Context) ([]Webhook, error)            { return nil, nil }
 func (m *memOutbox) OutboxDepth(context.Context) (int64, error)             { return 0, nil }
+func (m *memOutbox) DeadEventCount(context.Context) (int64, error)          { return 0, nil }
 func (m *memOutbox) ClaimEvents(_ context.Context, now time.Time, lease time.Duration, limit int) ([]Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

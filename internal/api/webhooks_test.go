@@ -89,9 +89,15 @@ func TestDeadEvents(t *testing.T) {
 			t.Errorf("submitter listed dead events: %d", code)
 		}
 
+		if n, err := ts.st.DeadEventCount(context.Background()); n != 3 || err != nil {
+			t.Errorf("dead count: %d %v, want 3", n, err)
+		}
 		code, out = ts.call(t, curator, "POST", "/v1/webhooks/dead/retry", map[string]any{"ids": []int64{ids[1], 999999}}, "")
 		if code != 200 || fmt.Sprint(out["retried"]) != fmt.Sprintf("[%d]", ids[1]) {
 			t.Errorf("retry one: %d %v", code, out)
+		}
+		if n, _ := ts.st.DeadEventCount(context.Background()); n != 2 {
+			t.Errorf("dead count after retrying one: %d, want 2", n)
 		}
 		code, out = ts.call(t, curator, "POST", "/v1/webhooks/dead/retry", map[string]any{"all": true}, "")
 		if code != 200 || fmt.Sprint(out["retried"]) != fmt.Sprintf("[%d %d]", ids[0], ids[2]) {

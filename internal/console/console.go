@@ -79,6 +79,7 @@ type Store interface {
 	Webhooks(ctx context.Context) ([]action.Webhook, error)
 	SetWebhook(ctx context.Context, w action.Webhook, by audit.Actor) error
 	DeadEvents(ctx context.Context, after int64, limit int) ([]action.Event, error)
+	DeadEventCount(ctx context.Context) (int64, error)
 	RetryDead(ctx context.Context, ids []int64, by audit.Actor) ([]int64, error)
 }
 

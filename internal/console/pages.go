@@ -85,12 +85,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *visit) err
 	if err != nil {
 		return err
 	}
-	dead, err := c.st.DeadEvents(r.Context(), 0, 1000)
+	dead, err := c.st.DeadEventCount(r.Context())
 	if err != nil {
 		return err
 	}
 	c.render(w, r, v, http.StatusOK, "overview", "Overview", map[string]any{
-		"Banks": rows, "Types": signalTypes, "Total": total, "Outbox": depth, "Dead": len(dead),
+		"Banks": rows, "Types": signalTypes, "Total": total, "Outbox": depth, "Dead": dead,
 		"Chart": buildChart(days, now)})
 	return nil
 }

@@ -305,8 +305,17 @@ func (c *Core) RetryDead(ctx context.Context, ids []int64, by audit.Actor) ([]in
 
 // OutboxDepth implements action.Store.
 func (c *Core) OutboxDepth(ctx context.Context) (int64, error) {
+	return c.outboxCount(ctx, action.Pending)
+}
+
+// DeadEventCount implements action.Store.
+func (c *Core) DeadEventCount(ctx context.Context) (int64, error) {
+	return c.outboxCount(ctx, action.Dead)
+}
+
+func (c *Core) outboxCount(ctx context.Context, state string) (int64, error) {
 	var n int64
-	err := c.eng.Reader().QueryRow(ctx, `SELECT count(*) FROM outbox WHERE state = 'pending'`).Scan(&n)
+	err := c.eng.Reader().QueryRow(ctx, `SELECT count(*) FROM outbox WHERE state = ?`, state).Scan(&n)
 	return n, err
 }
 
