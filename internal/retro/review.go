@@ -23,6 +23,7 @@ func ToReview(rs *review.Service, log *slog.Logger) func(context.Context, []Hit)
 	return func(ctx context.Context, hits []Hit) {
 		type key struct{ content, submitter string }
 		groups := map[key]*review.Request{}
+		negative := map[string]bool{} // per bank, read once a batch
 		var order []key
 		for _, h := range hits {
 			k := key{h.Upload.ContentID, h.Upload.Submitter}
@@ -34,14 +35,19 @@ func ToReview(rs *review.Service, log *slog.Logger) func(context.Context, []Hit)
 				order = append(order, k)
 			}
 			req.Hashes = append(req.Hashes, review.Hash{Type: string(h.Upload.Type), Value: h.Upload.Value})
-			b, err := rs.Banks().GetBank(ctx, h.Signal.Bank)
-			if err != nil {
-				log.Warn("retroactive hit: bank", "bank", h.Signal.Bank, "err", err)
-				continue
+			neg, ok := negative[h.Signal.Bank]
+			if !ok {
+				b, err := rs.Banks().GetBank(ctx, h.Signal.Bank)
+				if err != nil {
+					log.Warn("retroactive hit: bank", "bank", h.Signal.Bank, "err", err)
+					continue
+				}
+				neg = b.Negative
+				negative[h.Signal.Bank] = neg
 			}
 			req.Hits = append(req.Hits, review.Hit{Bank: h.Signal.Bank, SignalID: h.Signal.ID, Type: string(h.Signal.Type),
 				Value: h.Signal.Value, Distance: h.Distance, Category: h.Signal.Category,
-				Action: bank.ActionReview, Negative: b.Negative})
+				Action: bank.ActionReview, Negative: neg})
 		}
 		for _, k := range order {
 			if _, err := rs.Route(ctx, *groups[k]); err != nil {
