@@ -242,9 +242,7 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
 	s.reviews = review.NewService(st, cfg.DataKeys)
 	// Review decisions become opinions for the exchange a signal came from.
-	if xs, ok := st.(exchange.Store); ok {
-		s.reviews.Decided = (&exchange.Service{St: xs, Banks: st, Keys: cfg.DataKeys, Log: log}).ReviewFeedback()
-	}
+	s.reviews.Decided = exchange.ReviewHook(st, cfg.DataKeys, log)
 	s.reviews.Log = log
 	s.reviews.Flood = floodRule(cfg.Flood)
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)

@@ -156,9 +156,7 @@ func New(st Store, cfg Config) (*Console, error) {
 		fails: newThrottle(loginBurst, loginEvery)}
 	c.reviews = review.NewService(st, cfg.DataKeys)
 	// Review decisions become opinions for the exchange a signal came from.
-	if xs, ok := st.(exchange.Store); ok {
-		c.reviews.Decided = (&exchange.Service{St: xs, Banks: st, Keys: cfg.DataKeys, Log: cfg.Log}).ReviewFeedback()
-	}
+	c.reviews.Decided = exchange.ReviewHook(st, cfg.DataKeys, cfg.Log)
 	c.reviews.Log = cfg.Log
 	if err := c.parseTemplates(); err != nil {
 		return nil, err

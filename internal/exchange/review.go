@@ -4,12 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/review"
+	"github.com/nigehban/nigehban/internal/sealed"
 )
+
+// ReviewHook is the review queue's Decided hook over a store: the exchange
+// feedback of ReviewFeedback when st also keeps exchanges, nil otherwise.
+// The API and the console install it on their review services.
+func ReviewHook(st bank.Store, keys *sealed.Ring, log *slog.Logger) func(context.Context, review.Item, review.Decision, audit.Actor) error {
+	xs, ok := st.(Store)
+	if !ok {
+		return nil
+	}
+	return (&Service{St: xs, Banks: st, Keys: keys, Log: log}).ReviewFeedback()
+}
 
 // ReviewFeedback returns the review queue's Decided hook: a confirmation
 // becomes a true-positive opinion, a rejection a false positive, for the

@@ -498,7 +498,13 @@ func TestReviewFeedback(t *testing.T) {
 		s0, _ := st.FindSignal(ctx, "ncmec", bank.PDQ, syntheticRec(0).PDQ)
 		s1, _ := st.FindSignal(ctx, "ncmec", bank.MD5, syntheticRec(1).MD5)
 		s2, _ := st.FindSignal(ctx, "ncmec", bank.MD5, syntheticRec(2).MD5)
-		hook := svc.ReviewFeedback()
+		hook := exchange.ReviewHook(st, nil, nil) // what serve's API and console install
+		if hook == nil {
+			t.Fatal("no hook over a store that keeps exchanges")
+		}
+		if exchange.ReviewHook(struct{ bank.Store }{st}, nil, nil) != nil {
+			t.Fatal("a hook over a store without exchanges")
+		}
 		for range 2 {
 			for _, c := range []struct {
 				id  int64
