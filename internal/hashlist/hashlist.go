@@ -424,12 +424,14 @@ func NormalizeEntry(e Entry) (Entry, error) {
 }
 
 // crlfToLF turns CRLF line breaks into LF: CSV splits records at LF, so a
-// CRLF inside a quoted field would otherwise not survive a round trip.
+// CRLF inside a quoted field would otherwise not survive a round trip. It
+// repeats until no CRLF is left ("\r\r\n" becomes "\r\n" in one pass, then
+// "\n"), so its result reads back as written.
 func crlfToLF(s string) string {
-	if !strings.Contains(s, "\r\n") {
-		return s
+	for strings.Contains(s, "\r\n") {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
 	}
-	return strings.ReplaceAll(s, "\r\n", "\n")
+	return s
 }
 
 // checkField applies internal/signal.CheckText with the MaxTextLength bound

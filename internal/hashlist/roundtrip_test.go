@@ -358,3 +358,14 @@ func TestEmptyOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestCRLFNormalizedToFixpoint: a run of CRs before an LF leaves no CRLF
+// behind (a CSV reader would turn it into LF and the round trip would
+// differ; rapid found "\r\r\n" in an extra field).
+func TestCRLFNormalizedToFixpoint(t *testing.T) {
+	for in, want := range map[string]string{"a\r\nb": "a\nb", "\r\r\n": "\n", "\r\r\r\nx": "\nx", "\r": "\r", "": ""} {
+		if got := crlfToLF(in); got != want {
+			t.Errorf("crlfToLF(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
