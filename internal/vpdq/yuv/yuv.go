@@ -26,6 +26,11 @@ import (
 // given, or a size that is not positive.
 var ErrLayout = errors.New("yuv: planes do not fit the frame")
 
+// ErrOddHeight is returned for a frame of odd height: libswscale runs
+// its generic scaler for those, not the converter reimplemented here, and
+// its bytes differ.
+var ErrOddHeight = errors.New("yuv: odd frame height (ffmpeg converts it another way)")
+
 // Matrix is the Y′CbCr→RGB matrix a stream declares (H.273 matrix
 // coefficients).
 type Matrix int
@@ -125,6 +130,9 @@ func clamp8(x int32) byte { return byte(max(min(x, 255), 0)) }
 func RGB24(dst []byte, p Planes, m Matrix, fullRange bool) ([]byte, error) {
 	if err := p.check(); err != nil {
 		return dst, err
+	}
+	if p.Height%2 == 1 {
+		return dst, fmt.Errorf("%d×%d: %w", p.Width, p.Height, ErrOddHeight)
 	}
 	n := 3 * p.Width * p.Height
 	if cap(dst) < n {
