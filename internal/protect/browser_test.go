@@ -370,8 +370,8 @@ func TestPageVideo(t *testing.T) {
 		}
 		m := vpdq.Match(frames, native.Frames, vpdq.DefaultMatchOptions())
 		share := 100 * float64(same) / float64(len(frames))
-		t.Logf("%s (first frame %s): %d frames, %d identical (%.1f %%), worst distance %d, match %.0f %%/%.0f %%",
-			name, it.FrameFormat, len(frames), same, share, worst, m.QueryPercent, m.TargetPercent)
+		t.Logf("%s (first frame %s): %d frames in %s ms, %d identical (%.1f %%), worst distance %d, match %.0f %%/%.0f %%",
+			name, it.FrameFormat, len(frames), it.MS, same, share, worst, m.QueryPercent, m.TargetPercent)
 		if share < 90 {
 			t.Errorf("%s: %.1f %% of frames identical to native, want ≥ 90 %%", name, share)
 		}
