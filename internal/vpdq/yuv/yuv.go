@@ -149,6 +149,14 @@ func RGB24(dst []byte, p Planes, m Matrix, fullRange bool) ([]byte, error) {
 	for s := range int32(256) {
 		yt[s] = mulhi(s*8-c.yOffset, c.yCoeff)
 	}
+	// Every term is within ±(2040+128)·2¹⁵/2¹⁶ < 1,100 (a sample times 8,
+	// less its offset, times a coefficient below 2¹⁵, high half), so the
+	// SIMD code's saturating 16-bit adds never saturate: plain sums and one
+	// clamp to 0…255 through a table give its bytes.
+	var clip [4096]byte
+	for i := range clip {
+		clip[i] = clamp8(int32(i - 2048))
+	}
 	step := max(p.ChromaStep, 1)
 	for y := range p.Height {
 		cy := y >> 1
@@ -159,14 +167,18 @@ func RGB24(dst []byte, p Planes, m Matrix, fullRange bool) ([]byte, error) {
 		ur := p.U[cy*p.UStride:]
 		vrow := p.V[cy*p.VStride:]
 		out := dst[3*y*p.Width : 3*(y+1)*p.Width]
-		for x := 0; x < p.Width; x++ {
-			u, v := ur[(x>>1)*step], vrow[(x>>1)*step]
+		// Pixels 2i and 2i+1 share chroma sample i.
+		for x, c := 0, 0; x < p.Width; x, c = x+2, c+step {
+			u, v := ur[c], vrow[c]
+			rr, gg, bb := vr[v]+2048, ug[u]+vg[v]+2048, ub[u]+2048
 			l := yt[yr[x]]
-			bb, rr, gg := ub[u], vr[v], sat16(ug[u]+vg[v])
-			o := out[3*x : 3*x+3]
-			o[0] = clamp8(sat16(l + rr))
-			o[1] = clamp8(sat16(l + gg))
-			o[2] = clamp8(sat16(l + bb))
+			o := out[3*x : 3*x+3 : 3*x+3]
+			o[0], o[1], o[2] = clip[(l+rr)&4095], clip[(l+gg)&4095], clip[(l+bb)&4095]
+			if x+1 < p.Width {
+				l = yt[yr[x+1]]
+				o = out[3*x+3 : 3*x+6 : 3*x+6]
+				o[0], o[1], o[2] = clip[(l+rr)&4095], clip[(l+gg)&4095], clip[(l+bb)&4095]
+			}
 		}
 	}
 	return dst, nil
