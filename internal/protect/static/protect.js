@@ -132,11 +132,11 @@
   // hashFramePlanes hands the worker a video frame in its decoded planes
   // (the visible rectangle, at the stream's stored size), which it converts
   // to RGB exactly as ffmpeg does for `nigehban hash`: the same decoded
-  // frame then hashes bit for bit alike. It returns null for a pixel format
+  // frame then hashes bit for bit alike. The colours are those the stream
+  // declares (timing, read from its header in the worker), not the
+  // browser's VideoColorSpace: browsers guess one for a stream that
+  // declares none, and ffmpeg another. It returns null for a pixel format
   // the worker does not take.
-  // The colours are those the stream declares (timing, read from its
-  // header in the worker), not the browser's VideoColorSpace: browsers
-  // guess one for a stream that declares none, and ffmpeg another.
   async function hashFramePlanes(vf, timing) {
     if (!['I420', 'I420A', 'I422', 'NV12'].includes(vf.format)) return null;
     const rect = vf.visibleRect;
