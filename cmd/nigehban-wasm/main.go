@@ -60,6 +60,22 @@ func main() {
 			}
 			return toJS(f)
 		}),
+		// hashFrameYUV(Uint8Array planes, layoutJSON) → {pdq, quality}: a
+		// frame in its decoded planes (hasher.YUVFrame as JSON), converted
+		// to RGB as ffmpeg converts it for `nigehban hash`.
+		"hashFrameYUV": js.FuncOf(func(_ js.Value, a []js.Value) any {
+			var lay hasher.YUVFrame
+			if err := json.Unmarshal([]byte(a[1].String()), &lay); err != nil {
+				return errJS(err)
+			}
+			var f hasher.Frame
+			var err error
+			f, rgb, err = hasher.HashFrameYUV(fh, bytesOf(a[0]), lay, rgb)
+			if err != nil {
+				return errJS(err)
+			}
+			return toJS(f)
+		}),
 		// videoTiming(Uint8Array moov) → {frames, fps, frame_mod}
 		"videoTiming": js.FuncOf(func(_ js.Value, a []js.Value) any {
 			t, err := hasher.MP4Timing(bytesOf(a[0]))

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ import (
 	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -121,7 +123,11 @@ type item struct {
 	MD5      string `json:"md5"`
 	SHA256   string `json:"sha256"`
 	VPDQ     string `json:"vpdq"`
-	MS       string `json:"ms"`
+	// PlanarFrames counts the video frames hashed from their decoded
+	// planes; FrameFormat is the first frame's format and colour space.
+	PlanarFrames string `json:"planarFrames"`
+	FrameFormat  string `json:"frameFormat"`
+	MS           string `json:"ms"`
 }
 
 // hashInPage chooses files in the page and waits until every one is hashed
@@ -289,62 +295,110 @@ func TestPageReferenceImages(t *testing.T) {
 	}
 }
 
-// TestPageVideo: a sample video's vPDQ hashed in the page (frames from the
-// browser's media element, hashed by the same Go PDQ) agrees with
-// `nigehban hash` (ffmpeg): the same sampled frames at the same timestamps,
-// every frame both sides rate usable (quality ≥ 50) within distance 10, and
-// the two videos match each other under the reference rule at 100 %.
+// TestPageVideo: a sample video's vPDQ hashed in the page agrees with
+// `nigehban hash` (ffmpeg) on the same file, as issue 14 asks: the same
+// sampled frames at the same timestamps, at least 90 % of frames
+// bit-identical and the rest within distance 10, and the two videos match
+// each other under the reference rule at 100 %.
 //
-// Frames are NOT ≥ 90 % bit-identical (issue 14 asks for that): Chrome
-// converts YUV to RGB its own way and ffmpeg's libswscale another (area,
-// accurate rounding); see the log line and docs/protect.md.
+// The page takes each frame in its decoded planes (VideoFrame.copyTo) and
+// converts them to RGB in the WebAssembly exactly as ffmpeg does
+// (internal/vpdq/yuv); H.264 decoding is bit-exact, so the frames are
+// identical. Through the browser's own RGB conversion (the page before,
+// still its fallback for other pixel formats) only about 20 % were.
+// A frame that differs is looked up among every native frame of the clip,
+// to tell a wrong frame from a wrong colour in the log.
 func TestPageVideo(t *testing.T) {
 	s := newSite(t)
 	ctx := s.tab(t, "/protect?lang=en")
-	for _, name := range []string{"chair-orig-22-sd-bar.mp4", "doorknob-hd-no-bar.mp4"} {
-		path := filepath.Join(testdata, "vpdq", "videos", name)
+	clips := []string{}
+	for _, name := range []string{"chair-orig-22-sd-bar.mp4", "doorknob-hd-no-bar.mp4", "pattern-hd-no-bar.mp4", "test-padded-dimensions.mp4"} {
+		clips = append(clips, filepath.Join(testdata, "vpdq", "videos", name))
+	}
+	// Streams that declare their colours (which Chromium's VideoColorSpace
+	// also reports for the sample clips, that declare none).
+	ffmpeg := testtool.Path(t, "ffmpeg")
+	for _, c := range []struct{ name, pixFmt, matrix string }{{"bt709", "yuv420p", "bt709"}, {"full-range", "yuvj420p", "bt470bg"}} {
+		out := filepath.Join(t.TempDir(), c.name+".mp4")
+		if b, err := exec.Command(ffmpeg, "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=3",
+			"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", c.pixFmt, "-colorspace", c.matrix, out).CombinedOutput(); err != nil {
+			t.Fatalf("generate %s: %v\n%s", c.name, err, b)
+		}
+		clips = append(clips, out)
+	}
+	for _, path := range clips {
+		name := filepath.Base(path)
 		native, err := vpdq.HashFile(context.Background(), path, vpdq.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		items := hashInPage(t, ctx, []string{path}, 5*time.Minute)
-		if items[0].State != "done" {
-			t.Fatalf("%s: %s", name, items[0].State)
+		it := items[0]
+		if it.State != "done" {
+			t.Fatalf("%s: %s", name, it.State)
 		}
-		frames, err := vpdq.Decode(items[0].VPDQ)
+		frames, err := vpdq.Decode(it.VPDQ)
 		if err != nil {
-			t.Fatalf("%s: page vPDQ %q: %v", name, items[0].VPDQ, err)
+			t.Fatalf("%s: page vPDQ %q: %v", name, it.VPDQ, err)
 		}
 		if len(frames) != len(native.Frames) {
 			t.Fatalf("%s: page %d frames, native %d", name, len(frames), len(native.Frames))
 		}
+		if it.PlanarFrames != strconv.Itoa(len(frames)) {
+			t.Errorf("%s: %s of %d frames hashed from their planes (first frame %q)", name, it.PlanarFrames, len(frames), it.FrameFormat)
+		}
 		same, worst := 0, 0
+		var differ []int
 		for i, f := range frames {
 			n := native.Frames[i]
 			if f.Timestamp != n.Timestamp {
 				t.Errorf("%s frame %d: timestamp %v, native %v", name, i, f.Timestamp, n.Timestamp)
 			}
 			d := pdq.Distance(f.PDQ, n.PDQ)
-			if d == 0 {
+			worst = max(worst, d)
+			if d == 0 && f.Quality == n.Quality {
 				same++
+				continue
 			}
-			usable := f.Quality >= pdq.MinQuality && n.Quality >= pdq.MinQuality
-			if usable {
-				worst = max(worst, d)
-			}
-			if usable && d > 10 {
+			differ = append(differ, i)
+			if d > 10 {
 				t.Errorf("%s frame %d (%.3f s): distance %d from native (qualities %d, %d)", name, i, f.Timestamp, d, f.Quality, n.Quality)
 			}
-			if !usable {
-				t.Logf("%s frame %d (%.3f s): quality %d/%d below %d, distance %d", name, i, f.Timestamp, f.Quality, n.Quality, pdq.MinQuality, d)
-			}
+		}
+		if len(differ) > 0 {
+			explainDiffer(t, name, path, frames, differ)
 		}
 		m := vpdq.Match(frames, native.Frames, vpdq.DefaultMatchOptions())
-		t.Logf("%s: %d frames, %d identical (%.1f %%), worst distance %d on usable frames, match %.0f %%/%.0f %%",
-			name, len(frames), same, 100*float64(same)/float64(len(frames)), worst, m.QueryPercent, m.TargetPercent)
+		share := 100 * float64(same) / float64(len(frames))
+		t.Logf("%s (first frame %s): %d frames in %s ms, %d identical (%.1f %%), worst distance %d, match %.0f %%/%.0f %%",
+			name, it.FrameFormat, len(frames), it.MS, same, share, worst, m.QueryPercent, m.TargetPercent)
+		if share < 90 {
+			t.Errorf("%s: %.1f %% of frames identical to native, want ≥ 90 %%", name, share)
+		}
 		if !m.Match || m.QueryPercent < 100 || m.TargetPercent < 100 {
 			t.Errorf("%s: page vs native %+v, want a 100 %% match both ways", name, m)
 		}
+	}
+}
+
+// explainDiffer logs, for each page frame that differs from its native
+// frame, the native frames (of all, not only the sampled) it equals, if
+// any: a wrong frame rather than a wrong colour.
+func explainDiffer(t *testing.T, name, path string, frames []vpdq.Frame, differ []int) {
+	t.Helper()
+	all, err := vpdq.HashFile(context.Background(), path, vpdq.Options{SecondsPerHash: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range differ {
+		f := frames[i]
+		best, at := 257, -1
+		for _, n := range all.Frames {
+			if d := pdq.Distance(f.PDQ, n.PDQ); d < best {
+				best, at = d, n.Frame
+			}
+		}
+		t.Logf("%s sample %d (%.3f s): nearest native frame is %d at distance %d", name, i, f.Timestamp, at, best)
 	}
 }
 

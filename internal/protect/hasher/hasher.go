@@ -7,7 +7,10 @@
 // Images are decoded here, not by the browser: browsers apply EXIF
 // orientation when they decode, the PDQ reference (and `nigehban hash`)
 // hash the stored pixels. Video frames come from the browser's media
-// element as RGBA and are hashed at full resolution, as vPDQ does.
+// element in their decoded Y′CbCr planes and are converted to RGB here as
+// ffmpeg converts them for vPDQ (internal/vpdq/yuv), with the colours the
+// stream declares (MP4Timing), then hashed at full resolution; frames in
+// other pixel formats come as the browser's RGBA.
 package hasher
 
 import (
@@ -129,6 +132,11 @@ type VideoTiming struct {
 	// FrameMod is vPDQ's sampling step at one frame per second:
 	// int(fps), at least 1 (internal/vpdq).
 	FrameMod int `json:"frame_mod"`
+	// Matrix (H.273 matrix_coefficients; MatrixUnspecified when the stream
+	// declares none) and FullRange are the colours ffmpeg decodes the
+	// frames with (see trackColour): the page converts frames by them.
+	Matrix    int  `json:"matrix"`
+	FullRange bool `json:"full_range"`
 }
 
 // MP4Timing reads the first video track's timing from an MP4/MOV 'moov'
@@ -150,7 +158,8 @@ func MP4Timing(moov []byte) (VideoTiming, error) {
 		case len(mdhd) >= 16:
 			timescale = binary.BigEndian.Uint32(mdhd[12:])
 		}
-		stts := first(first(first(mdia, "minf"), "stbl"), "stts")
+		stbl := first(first(mdia, "minf"), "stbl")
+		stts := first(stbl, "stts")
 		if timescale == 0 || len(stts) < 8 {
 			continue
 		}
@@ -169,7 +178,8 @@ func MP4Timing(moov []byte) (VideoTiming, error) {
 			continue
 		}
 		fps := float64(count) * float64(timescale) / float64(dur)
-		return VideoTiming{Frames: int(count), FPS: fps, FrameMod: max(int(fps), 1)}, nil
+		matrix, full := trackColour(first(stbl, "stsd"))
+		return VideoTiming{Frames: int(count), FPS: fps, FrameMod: max(int(fps), 1), Matrix: matrix, FullRange: full}, nil
 	}
 	return VideoTiming{}, ErrNoVideoTrack
 }

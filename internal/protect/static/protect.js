@@ -104,6 +104,62 @@
     return sigs;
   }
 
+  // frameAt seeks the video to the middle of frame n and returns that
+  // frame. 'seeked' can fire before the new frame reaches the element (the
+  // old one is still shown), so the frame's own timestamp is checked
+  // against frame n's, t0 + n/fps with t0 frame 0's (null for frame 0
+  // itself): a stale frame (prev, the timestamp of the frame shown before)
+  // is dropped and the newer one awaited, with the seek repeated if none
+  // comes.
+  async function frameAt(v, n, fps, t0, prev) {
+    for (let seek = 0; ; seek++) {
+      v.currentTime = (n + 0.5) / fps;
+      await once(v, 'seeked');
+      for (let wait = 0; ; wait++) {
+        const vf = new VideoFrame(v);
+        const due = t0 === null || Math.abs(vf.timestamp - t0 - n * 1e6 / fps) < 0.5e6 / fps;
+        // A stream whose frames are not evenly spaced never shows frame n's
+        // nominal time: a frame other than the one shown before will do.
+        const moved = wait >= 5 && vf.timestamp !== prev;
+        if (due || moved || (seek >= 3 && wait >= 25)) return vf;
+        vf.close();
+        if (wait >= 25) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+
+  // hashFramePlanes hands the worker a video frame in its decoded planes
+  // (the visible rectangle, at the stream's stored size), which it converts
+  // to RGB exactly as ffmpeg does for `nigehban hash`: the same decoded
+  // frame then hashes bit for bit alike. The colours are those the stream
+  // declares (timing, read from its header in the worker), not the
+  // browser's VideoColorSpace: browsers guess one for a stream that
+  // declares none, and ffmpeg another. It returns null for a pixel format
+  // the worker does not take.
+  async function hashFramePlanes(vf, timing) {
+    if (!['I420', 'I420A', 'I422', 'NV12'].includes(vf.format)) return null;
+    const rect = vf.visibleRect;
+    const planes = new ArrayBuffer(vf.allocationSize({ rect }));
+    const layout = await vf.copyTo(planes, { rect });
+    return call({ op: 'frameYUV', planes, layout: { format: vf.format, width: rect.width, height: rect.height,
+      offsets: layout.map((p) => p.offset), strides: layout.map((p) => p.stride),
+      matrix: timing.matrix, full_range: timing.full_range } }, [planes]);
+  }
+
+  // hashFrameRGBA hands the worker the frame as the browser draws it (its
+  // own YUV→RGB conversion: close to ffmpeg's, rarely identical).
+  async function hashFrameRGBA(vf, c) {
+    const w = vf.displayWidth, h = vf.displayHeight;
+    if (!c.canvas || c.canvas.width !== w || c.canvas.height !== h) {
+      c.canvas = new OffscreenCanvas(w, h);
+      c.ctx = c.canvas.getContext('2d', { willReadFrequently: true });
+    }
+    c.ctx.drawImage(vf, 0, 0, w, h);
+    const rgba = c.ctx.getImageData(0, 0, w, h).data.buffer;
+    return call({ op: 'frame', rgba, width: w, height: h }, [rgba]);
+  }
+
   async function hashVideo(it) {
     const info = await call({ op: 'video', file: it.file }, [], (p) => { it.bar.value = p * 0.1; });
     if (info.error) throw new Error(info.error);
@@ -118,29 +174,33 @@
       await once(v, 'loadeddata');
       const total = Math.ceil(frames / mod);
       const out = [];
-      let canvas = null, ctx = null;
+      const rgba = { canvas: null, ctx: null };
+      let planar = 0;
+      let t0 = 0, prev = null;
       for (let k = 0, n = 0; n < frames; k++, n += mod) {
-        v.currentTime = (n + 0.5) / fps; // the middle of frame n
-        await once(v, 'seeked');
-        const vf = new VideoFrame(v);
-        const w = vf.displayWidth, h = vf.displayHeight;
-        if (!canvas || canvas.width !== w || canvas.height !== h) {
-          canvas = new OffscreenCanvas(w, h);
-          ctx = canvas.getContext('2d', { willReadFrequently: true });
+        const vf = await frameAt(v, n, fps, k === 0 ? null : t0, prev);
+        if (k === 0) t0 = vf.timestamp;
+        prev = vf.timestamp;
+        let r;
+        try {
+          if (k === 0) {
+            const cs = vf.colorSpace || {};
+            it.li.dataset.frameFormat = [vf.format, cs.matrix, cs.fullRange, 'stream', info.timing.matrix, info.timing.full_range].join(' ');
+            it.thumb.width = 56; it.thumb.height = 56;
+            it.thumb.getContext('2d').drawImage(vf, 0, 0, 56, 56);
+          }
+          r = await hashFramePlanes(vf, info.timing);
+          if (r && !r.error) planar++;
+          else r = await hashFrameRGBA(vf, rgba);
+        } finally {
+          vf.close();
         }
-        ctx.drawImage(vf, 0, 0, w, h);
-        vf.close();
-        if (k === 0) {
-          it.thumb.width = 56; it.thumb.height = 56;
-          it.thumb.getContext('2d').drawImage(canvas, 0, 0, 56, 56);
-        }
-        const rgba = ctx.getImageData(0, 0, w, h).data.buffer;
-        const r = await call({ op: 'frame', rgba, width: w, height: h }, [rgba]);
         if (r.error) throw new Error(r.error);
         out.push(r.pdq + ',' + r.quality + ',' + timestamp(n, fps));
         it.bar.value = 0.1 + 0.9 * (k + 1) / total;
         it.state.textContent = T.frames + ' ' + (k + 1) + '/' + total;
       }
+      it.li.dataset.planarFrames = planar;
       const vpdq = JSON.stringify(out);
       it.li.dataset.vpdq = vpdq;
       it.li.dataset.md5 = info.sums.md5;

@@ -70,6 +70,8 @@ onmessage = async (e) => {
       }
       case 'frame':
         return reply(nigehban.hashFrame(new Uint8Array(m.rgba), m.width, m.height));
+      case 'frameYUV':
+        return reply(nigehban.hashFrameYUV(new Uint8Array(m.planes), JSON.stringify(m.layout)));
       case 'solve':
         return reply({ nonce: nigehban.solve(m.challenge, m.difficulty) });
     }
