@@ -55,7 +55,10 @@ func testDataKeys(t testing.TB) *sealed.Ring {
 	return r
 }
 
-func newEnv(t *testing.T, dsn string) *env {
+func newEnv(t *testing.T, dsn string) *env { t.Helper(); return newEnvWith(t, dsn, nil) }
+
+// newEnvWith is newEnv with the console's Config changed by setup.
+func newEnvWith(t *testing.T, dsn string, setup func(*console.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
@@ -64,8 +67,12 @@ func newEnv(t *testing.T, dsn string) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	desk := alert.NewService(st, alerttest.Ring(t), alert.Config{}, nil)
-	con, err := console.New(st, console.Config{InsecureCookies: true, DataKeys: testDataKeys(t), WebhookAllowPrivate: true, Account: account.Config{KDF: testKDF},
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk})
+	cfg := console.Config{InsecureCookies: true, DataKeys: testDataKeys(t), WebhookAllowPrivate: true, Account: account.Config{KDF: testKDF},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk}
+	if setup != nil {
+		setup(&cfg)
+	}
+	con, err := console.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
