@@ -28,13 +28,13 @@ type Counts struct {
 // SyncPage is one page a fetch committed, as its ActSync audit entry
 // records it.
 type SyncPage struct {
-	Seq      int64     `json:"seq"`
-	At       time.Time `json:"at"`
-	Actor    string    `json:"actor"`
-	From     int64     `json:"from"`
-	To       int64     `json:"to"`
-	Entries  int       `json:"entries"`
-	Applied  Applied   `json:"applied"`
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Actor   string    `json:"actor"`
+	From    int64     `json:"from"`
+	To      int64     `json:"to"`
+	Entries int       `json:"entries"`
+	Applied Applied   `json:"applied"`
 }
 
 // StatusStore reads what the console shows of exchanges; the SQL stores
