@@ -24,6 +24,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -249,6 +250,11 @@ func inlineCode(html string) string {
 func TestSecurityHeaders(t *testing.T) {
 	e := newEnv(t, sqliteDSN(t))
 	admin := e.session(t, "root", account.Admin)
+	// An exchange named like the bank, so /ui/exchanges/{name} has a page.
+	if _, err := e.st.CreateExchange(context.Background(), exchange.Exchange{Name: "b1", Kind: exchange.KindHashList, Bank: "b1",
+		URL: "https://lists.example.org/b1.txt", Enabled: true}, testActor); err != nil {
+		t.Fatal(err)
+	}
 	paths := []string{"/ui/login", "/ui/setup", "/ui/nope", "/ui/static/style.css", "/ui/static/app.js"}
 	for _, p := range console.PageTable() {
 		if p.Method == "GET" {
