@@ -40,7 +40,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
