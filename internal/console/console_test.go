@@ -25,6 +25,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
 	"github.com/nigehban/nigehban/internal/exchange"
+	"github.com/nigehban/nigehban/internal/report"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -254,6 +255,12 @@ func TestSecurityHeaders(t *testing.T) {
 	if _, err := e.st.CreateExchange(context.Background(), exchange.Exchange{Name: "b1", Kind: exchange.KindHashList, Bank: "b1",
 		URL: "https://lists.example.org/b1.txt", Enabled: true}, testActor); err != nil {
 		t.Fatal(err)
+	}
+	// A report case with the signal's id, so /ui/reports/{id} has a page.
+	if rc, err := e.st.CreateReportCase(context.Background(), report.Case{OpenedBy: "alice", UpdatedBy: "alice", State: report.StateOpen},
+		func(int64) (string, error) { return "sealed", nil },
+		func(id int64) audit.Entry { return testActor.Entry(report.ActOpen, report.Target(id), nil) }); err != nil || rc.ID != e.sig.ID {
+		t.Fatalf("report case %d: %v", rc.ID, err)
 	}
 	paths := []string{"/ui/login", "/ui/setup", "/ui/nope", "/ui/static/style.css", "/ui/static/app.js"}
 	for _, p := range console.PageTable() {
