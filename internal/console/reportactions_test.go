@@ -130,7 +130,9 @@ func TestReportActions(t *testing.T) {
 	failed, err := e.st.CreateReportCase(ctx, report.Case{OpenedBy: "alice", UpdatedBy: "cybertip-outbox", State: report.StateFailed,
 		ApprovedBy: "bob", ApprovedAt: &now, Submission: report.Submission{ErrorKind: "uncertain", LastError: "timeout after submit", Attempts: 3}},
 		func(int64) (string, error) { return "sealed", nil },
-		func(id int64) audit.Entry { return audit.Actor{Name: "alice"}.Entry(report.ActOpen, report.Target(id), nil) })
+		func(id int64) audit.Entry {
+			return audit.Actor{Name: "alice"}.Entry(report.ActOpen, report.Target(id), nil)
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
