@@ -43,11 +43,16 @@ type StatusStore interface {
 	// ExchangeCounts counts the exchange's outbox and disputed signals
 	// (ErrNotFound for no such exchange).
 	ExchangeCounts(ctx context.Context, name string) (Counts, error)
-	// ExchangeSyncs returns up to limit of the newest ActSync audit
-	// entries of the exchange's bank, newest first; SyncPages keeps the
-	// exchange's own.
+	// ExchangeSyncs returns up to limit of the ActSync audit entries
+	// among the SyncScan newest entries of the exchange's bank, newest
+	// first; SyncPages keeps the exchange's own.
 	ExchangeSyncs(ctx context.Context, name string, limit int) ([]audit.Entry, error)
 }
+
+// SyncScan bounds the audit entries of a bank ExchangeSyncs looks at, so
+// a view costs the same however long the bank's history: pages buried
+// under more of the bank's other entries (curators' changes) are not shown.
+const SyncScan = 1000
 
 // SyncPages decodes the ActSync entries of exchange name among es (other
 // entries and other exchanges' are skipped), in their order.

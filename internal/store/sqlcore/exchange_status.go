@@ -44,6 +44,11 @@ func (c *Core) ExchangeSyncs(ctx context.Context, name string, limit int) ([]aud
 	if err != nil {
 		return nil, err
 	}
+	// Only the bank's newest entries are looked at (the index is on the
+	// target alone): the work per view stays bounded however long the
+	// bank's history.
 	return queryAll(ctx, c.eng.Reader(), scanEntry, fmt.Sprintf(`SELECT seq, at, actor, action, target, remote, detail, prev, hash
-		FROM audit WHERE target = ? AND action = ? ORDER BY seq DESC LIMIT %d`, max(limit, 1)), bankName, exchange.ActSync)
+		FROM (SELECT seq, at, actor, action, target, remote, detail, prev, hash FROM audit WHERE target = ?
+			ORDER BY seq DESC LIMIT %d) newest
+		WHERE action = ? ORDER BY seq DESC LIMIT %d`, exchange.SyncScan, max(limit, 1)), bankName, exchange.ActSync)
 }
