@@ -75,9 +75,6 @@ func exchangeEnv(t *testing.T) (*env, jobs.Runner) {
 // run to the end with what it added, then what a later fetch withdrew, the
 // opinion outbox and disputes, and disables it; every change audited.
 func TestExchangePages(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs River jobs")
-	}
 	e, run := exchangeEnv(t)
 	ctx := context.Background()
 	list := &hashList{}
