@@ -139,7 +139,7 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 		return err
 	}
 	defer stopExchanges()
-	ui.Jobs = exchangeJobs
+	ui.Jobs, ui.ExchangeInterval = exchangeJobs, serveExchange.interval
 	srv := api.New(st, cfg, slog.Default())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

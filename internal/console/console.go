@@ -118,6 +118,9 @@ type Config struct {
 	// Jobs returns the River client exchange fetches are queued and listed
 	// with (/ui/exchanges); nil when serve has none (fetch now is refused).
 	Jobs func(ctx context.Context) (jobs.Runner, error)
+	// ExchangeInterval is how often serve queues a fetch of every enabled
+	// exchange (serve --exchange-interval; 0: not here), shown with the jobs.
+	ExchangeInterval time.Duration
 	// Reviews is the review service serve shares with the API (bank
 	// policy, queue, quarantine); nil builds one over the store with
 	// DataKeys and the exchange feedback hook.

@@ -200,7 +200,7 @@ func (c *Console) showExchanges(w http.ResponseWriter, r *http.Request, v *visit
 		data = map[string]any{}
 	}
 	data["Rows"], data["Kinds"], data["Banks"] = rows, kindForms, banks
-	data["Jobs"], data["Keys"] = c.cfg.Jobs != nil, c.cfg.DataKeys.Configured()
+	data["Jobs"], data["Keys"], data["Interval"] = c.cfg.Jobs != nil, c.cfg.DataKeys.Configured(), c.cfg.ExchangeInterval
 	if m := exchangeFlash[r.URL.Query().Get("msg")]; m != "" && data["Msg"] == nil {
 		data["Msg"] = m
 	}
@@ -247,7 +247,7 @@ func (c *Console) exchangeDetail(w http.ResponseWriter, r *http.Request, v *visi
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"Row": row, "Opinions": ops, "Jobs": c.cfg.Jobs != nil,
+	data := map[string]any{"Row": row, "Opinions": ops, "Jobs": c.cfg.Jobs != nil, "Interval": c.cfg.ExchangeInterval,
 		"Msg": exchangeFlash[r.URL.Query().Get("msg")], "Feedback": exchange.TakesFeedback(x.Kind)}
 	if row.Running {
 		// The page reloads itself while the fetch runs (no script: the

@@ -50,6 +50,7 @@ func exchangeEnv(t *testing.T) (*env, jobs.Runner) {
 	var keys *sealed.Ring
 	e := newEnvWith(t, dsn, func(cfg *console.Config) {
 		cfg.Jobs = func(context.Context) (jobs.Runner, error) { return run, nil }
+		cfg.ExchangeInterval = time.Hour
 		keys = cfg.DataKeys
 	})
 	xs := e.st.(exchange.Store)
@@ -123,7 +124,8 @@ func TestExchangePages(t *testing.T) {
 		}
 		return body, resp
 	}
-	if body, _ := detail(); !strings.Contains(body, "stored sealed (not shown)") || !strings.Contains(body, "never fetched") {
+	if body, _ := detail(); !strings.Contains(body, "stored sealed (not shown)") || !strings.Contains(body, "never fetched") ||
+		!strings.Contains(body, "fetched every 1h0m0s") {
 		t.Errorf("detail before a fetch lacks the sealed credentials or the state")
 	}
 
