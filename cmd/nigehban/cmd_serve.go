@@ -130,11 +130,16 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	if cfg.Log, err = openLog(st, logKey, witnesses); err != nil {
 		return err
 	}
-	stopExchanges, err := startExchanges(ctx, db, st, &cfg, serveExchange)
+	// One review service (bank policy, queue, flood quarantine) for the
+	// API, the console and retroactive matching.
+	cfg.Reviews = api.NewReviewService(st, cfg, slog.Default())
+	ui.Reviews = cfg.Reviews
+	stopExchanges, exchangeJobs, err := startExchanges(ctx, db, st, &cfg, serveExchange)
 	if err != nil {
 		return err
 	}
 	defer stopExchanges()
+	ui.Jobs, ui.ExchangeInterval = exchangeJobs, serveExchange.interval
 	srv := api.New(st, cfg, slog.Default())
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

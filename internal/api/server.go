@@ -40,8 +40,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nigehban/nigehban/internal/exchange"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -135,6 +133,10 @@ type Config struct {
 	// Flood is the flood quarantine rule (internal/review); zero fields
 	// take review.DefaultFloodRule's, a negative Window turns it off.
 	Flood review.FloodRule
+	// Reviews is the review service (bank policy, queue, quarantine) when
+	// serve shares one with the console and retroactive matching (build it
+	// with NewReviewService); nil builds one the same way.
+	Reviews *review.Service
 	// Log, if set, signs (and has witnesses cosign) a checkpoint of the
 	// audit log every LogInterval (default 1 minute) while Run runs.
 	Log         *audit.Log
@@ -240,11 +242,9 @@ func New(st Store, cfg Config, log *slog.Logger) *Server {
 		cfg.Alerts = alert.NewService(as, cfg.DataKeys, *cfg.AlertDesk, log)
 	}
 	s := &Server{st: st, svc: bank.NewService(st), cfg: cfg, log: log}
-	s.reviews = review.NewService(st, cfg.DataKeys)
-	// Review decisions become opinions for the exchange a signal came from.
-	s.reviews.Decided = exchange.ReviewHook(st, cfg.DataKeys, log)
-	s.reviews.Log = log
-	s.reviews.Flood = floodRule(cfg.Flood)
+	if s.reviews = cfg.Reviews; s.reviews == nil {
+		s.reviews = NewReviewService(st, cfg, log)
+	}
 	s.keyLimit = newLimiter[int64](cfg.RatePerSecond, cfg.Burst)
 	s.failLimit = newLimiter[string](failRate, failBurst)
 	s.blockedLookups = newLimiter[struct{}](blockedLookupRate, blockedLookupBurst)

@@ -21,6 +21,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
@@ -68,7 +69,24 @@ func BenchmarkPages(b *testing.B) {
 		}
 		conn.Close(ctx)
 	}
-	b.Logf("filled %d signals and 10000 audit entries in %v", n, time.Since(start).Round(time.Millisecond))
+	// An exchange feeding the bank, whose 100 pages (exchange.sync
+	// entries) lie under 10,000 newer entries of the same bank: the
+	// exchange pages read the bank's entries newest first by action.
+	if _, err := st.CreateExchange(ctx, exchange.Exchange{Name: "bench-x", Kind: exchange.KindHashList, Bank: "bench",
+		URL: "https://lists.example.org/bench.txt", Enabled: true}, audit.Actor{Name: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 10_100 {
+		e := audit.Entry{Actor: "bench", Action: "signal.add", Target: "bench"}
+		if i < 100 {
+			e = audit.Actor{Name: "exchange:bench-x"}.Entry(exchange.ActSync, "bench", map[string]any{"exchange": "bench-x",
+				"from": i, "to": i + 1, "entries": 1000, "result": exchange.Applied{Added: 1000}})
+		}
+		if _, err := st.AppendAudit(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("filled %d signals and 20100 audit entries in %v", n, time.Since(start).Round(time.Millisecond))
 	sizes := map[string]map[bank.Type]int{"bench": {bank.PDQ: n}}
 	con, err := console.New(st, console.Config{IndexSizes: func() map[string]map[bank.Type]int { return sizes },
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -109,6 +127,10 @@ func BenchmarkPages(b *testing.B) {
 		{"matches", "/ui/matches"},
 		{"webhooks", "/ui/webhooks"},
 		{"debug", "/ui/debug"},
+		{"exchanges", "/ui/exchanges"},
+		{"exchange", "/ui/exchanges/bench-x"},
+		{"quarantine", "/ui/quarantine"},
+		{"reports", "/ui/reports"},
 	}
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {

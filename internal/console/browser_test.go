@@ -50,6 +50,7 @@ type site struct {
 	clock   *testClock
 	browser context.Context // the browser's first tab
 	desk    *alert.Service  // the missing-child desk
+	dsn     string          // the store's database
 }
 
 func newSite(t *testing.T) *site { return newSiteWith(t, nil) }
@@ -59,7 +60,8 @@ func newSiteWith(t *testing.T, setup func(*console.Config)) *site {
 	t.Helper()
 	bin := browsertest.Chromium(t)
 	ctx := context.Background()
-	st, err := store.Open(ctx, storetest.SQLitePath(t))
+	dsn := storetest.SQLitePath(t)
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func newSiteWith(t *testing.T, setup func(*console.Config)) *site {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	browser := browsertest.Start(t, bin)
-	return &site{st: st, con: con, url: srv.URL, clock: clk, browser: browser, desk: desk}
+	return &site{st: st, con: con, url: srv.URL, clock: clk, browser: browser, desk: desk, dsn: dsn}
 }
 
 // tab opens a tab in a browser context of its own (its own cookies), for

@@ -43,6 +43,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/clientip"
 	"github.com/nigehban/nigehban/internal/history"
+	"github.com/nigehban/nigehban/internal/jobs"
 	"github.com/nigehban/nigehban/internal/registry"
 	"github.com/nigehban/nigehban/internal/review"
 	"github.com/nigehban/nigehban/internal/sealed"
@@ -114,6 +115,16 @@ type Config struct {
 	// Alerts is the missing-child desk (/ui/missing); nil when serve runs
 	// without --alerts.
 	Alerts *alert.Service
+	// Jobs returns the River client exchange fetches are queued and listed
+	// with (/ui/exchanges); nil when serve has none (fetch now is refused).
+	Jobs func(ctx context.Context) (jobs.Runner, error)
+	// ExchangeInterval is how often serve queues a fetch of every enabled
+	// exchange (serve --exchange-interval; 0: not here), shown with the jobs.
+	ExchangeInterval time.Duration
+	// Reviews is the review service serve shares with the API (bank
+	// policy, queue, quarantine); nil builds one over the store with
+	// DataKeys and the exchange feedback hook.
+	Reviews *review.Service
 }
 
 // Console serves the pages. Create it with New.
@@ -154,10 +165,13 @@ func New(st Store, cfg Config) (*Console, error) {
 	}
 	c := &Console{st: st, acc: account.NewService(st, st, cfg.Account), banks: bank.NewService(st), cfg: cfg, log: cfg.Log,
 		fails: newThrottle(loginBurst, loginEvery)}
-	c.reviews = review.NewService(st, cfg.DataKeys)
-	// Review decisions become opinions for the exchange a signal came from.
-	c.reviews.Decided = exchange.ReviewHook(st, cfg.DataKeys, cfg.Log)
-	c.reviews.Log = cfg.Log
+	c.reviews = cfg.Reviews
+	if c.reviews == nil {
+		c.reviews = review.NewService(st, cfg.DataKeys)
+		// Review decisions become opinions for the exchange a signal came from.
+		c.reviews.Decided = exchange.ReviewHook(st, cfg.DataKeys, cfg.Log)
+		c.reviews.Log = cfg.Log
+	}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
 	}

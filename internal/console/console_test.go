@@ -24,6 +24,8 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/console"
+	"github.com/nigehban/nigehban/internal/exchange"
+	"github.com/nigehban/nigehban/internal/report"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
@@ -55,7 +57,10 @@ func testDataKeys(t testing.TB) *sealed.Ring {
 	return r
 }
 
-func newEnv(t *testing.T, dsn string) *env {
+func newEnv(t *testing.T, dsn string) *env { t.Helper(); return newEnvWith(t, dsn, nil) }
+
+// newEnvWith is newEnv with the console's Config changed by setup.
+func newEnvWith(t *testing.T, dsn string, setup func(*console.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn)
@@ -64,8 +69,12 @@ func newEnv(t *testing.T, dsn string) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	desk := alert.NewService(st, alerttest.Ring(t), alert.Config{}, nil)
-	con, err := console.New(st, console.Config{InsecureCookies: true, DataKeys: testDataKeys(t), WebhookAllowPrivate: true, Account: account.Config{KDF: testKDF},
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk})
+	cfg := console.Config{InsecureCookies: true, DataKeys: testDataKeys(t), WebhookAllowPrivate: true, Account: account.Config{KDF: testKDF},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Alerts: desk}
+	if setup != nil {
+		setup(&cfg)
+	}
+	con, err := console.New(st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +251,17 @@ func inlineCode(html string) string {
 func TestSecurityHeaders(t *testing.T) {
 	e := newEnv(t, sqliteDSN(t))
 	admin := e.session(t, "root", account.Admin)
+	// An exchange named like the bank, so /ui/exchanges/{name} has a page.
+	if _, err := e.st.CreateExchange(context.Background(), exchange.Exchange{Name: "b1", Kind: exchange.KindHashList, Bank: "b1",
+		URL: "https://lists.example.org/b1.txt", Enabled: true}, testActor); err != nil {
+		t.Fatal(err)
+	}
+	// A report case with the signal's id, so /ui/reports/{id} has a page.
+	if rc, err := e.st.CreateReportCase(context.Background(), report.Case{OpenedBy: "alice", UpdatedBy: "alice", State: report.StateOpen},
+		func(int64) (string, error) { return "sealed", nil },
+		func(id int64) audit.Entry { return testActor.Entry(report.ActOpen, report.Target(id), nil) }); err != nil || rc.ID != e.sig.ID {
+		t.Fatalf("report case %d: %v", rc.ID, err)
+	}
 	paths := []string{"/ui/login", "/ui/setup", "/ui/nope", "/ui/static/style.css", "/ui/static/app.js"}
 	for _, p := range console.PageTable() {
 		if p.Method == "GET" {

@@ -120,13 +120,18 @@ func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.C
 		if pos != prev.Pos || state != prev.State {
 			return fmt.Errorf("exchange %s: stored position %d, page fetched from %d: %w", name, pos, prev.Pos, exchange.ErrConflict)
 		}
-		d := map[string]any{"exchange": name, "from": prev.Pos, "to": next.Pos}
-		for k, v := range detail {
-			d[k] = v
-		}
 		added, err = c.writeSignalsTx(ctx, tx, bankName, by, func(w *signalWriter) error {
+			if err := fn(&exchangeWriter{signalWriter: w, xid: id}); err != nil {
+				return err
+			}
+			// detail is read after fn: what fn set in it (the page's
+			// result) is audited too.
+			d := map[string]any{"exchange": name, "from": prev.Pos, "to": next.Pos}
+			for k, v := range detail {
+				d[k] = v
+			}
 			w.Audit(exchange.ActSync, d)
-			return fn(&exchangeWriter{signalWriter: w, xid: id})
+			return nil
 		}, func(w *signalWriter) error {
 			_, err := tx.Exec(ctx, `UPDATE exchanges SET checkpoint_pos = ?, checkpoint = ?, fetched_total = fetched_total + ?
 				WHERE id = ?`, next.Pos, next.State, int64(w.added+len(w.withdrawn)), id)
