@@ -110,6 +110,9 @@ func Carve(ctx context.Context, src *ExtentReader, o CarveOptions, fn func(Carve
 		next := pos + min(carveWindow, n)
 		found := false
 		for k := int64(0); k < min(carveWindow, n); k += o.Align {
+			if c0 := win[k]; c0 != 0xFF && c0 != 0x89 && (k+4 >= n || win[k+4] != 'f') {
+				continue // the quick test before sniffCarve's full one
+			}
 			f, ok := sniffCarve(win[k:n])
 			if !ok {
 				continue
@@ -292,14 +295,15 @@ func (c *cursor) crc(n int64, sum uint32) (uint32, error) {
 // validate walks a candidate of format f at stream offset at, within its
 // run (ending at runEnd) and the format's size limit, and returns its size.
 func (c *cursor) validate(f string, at, runEnd int64, o CarveOptions) (int64, error) {
-	max := map[string]int64{CarveJPEG: o.MaxJPEG, CarvePNG: o.MaxPNG, CarveMP4: o.MaxMP4}[f]
-	c.reset(at, min(runEnd-at, max))
 	switch f {
 	case CarveJPEG:
+		c.reset(at, min(runEnd-at, o.MaxJPEG))
 		return c.jpeg()
 	case CarvePNG:
+		c.reset(at, min(runEnd-at, o.MaxPNG))
 		return c.png()
 	}
+	c.reset(at, min(runEnd-at, o.MaxMP4))
 	return c.mp4()
 }
 

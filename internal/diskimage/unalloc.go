@@ -537,7 +537,9 @@ func (n *ntfsFS) Unallocated(ctx context.Context, fn func(Extent) error) (err er
 	if err != nil {
 		return fmt.Errorf("$Bitmap: %w", err)
 	}
-	if err := m.add(nclus*csize, n.size-nclus*csize); err != nil {
+	// Past the last sector is the backup boot sector, then the volume's end.
+	tail := (int64(le64(boot[0x28:])) + 1) * bps
+	if err := m.add(tail, n.size-tail); err != nil {
 		return err
 	}
 	return m.flush()
