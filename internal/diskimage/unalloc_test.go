@@ -3,14 +3,14 @@ package diskimage_test
 import (
 	"bufio"
 	"bytes"
-	"regexp"
-	"strconv"
-	"strings"
 	"context"
 	"crypto/sha256"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/diskimage"
