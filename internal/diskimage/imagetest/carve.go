@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,4 +58,54 @@ func JPEGWithThumbnail(t testing.TB, seed uint8) []byte {
 	out = append(out, seg...)
 	out = append(out, payload...)
 	return append(out, main[2:]...)
+}
+
+// FATReformat makes a new empty FAT file system (bits 12, 16 or 32) over
+// the FAT image img with mkfs.vfat, in place: the old files' clusters
+// keep their bytes (mkfs.vfat writes only the boot sector, FATs and root
+// directory), but nothing describes them any more.
+func FATReformat(t testing.TB, img string, bits int) {
+	t.Helper()
+	args := []string{"-F", strconv.Itoa(bits), "-n", "EVIDENCE"}
+	if bits != 12 {
+		args = append(args, "-s", "1")
+	}
+	Run(t, "mkfs.vfat", append(args, img)...)
+}
+
+// FATCopy copies files into the FAT image img with mtools.
+func FATCopy(t testing.TB, img string, files []File) {
+	t.Helper()
+	src := t.TempDir()
+	WriteTree(t, src, files)
+	for _, d := range Dirs(files) {
+		Run(t, "mmd", "-D", "s", "-i", img, "::/"+d)
+	}
+	for _, f := range files {
+		Run(t, "mcopy", "-i", img, "-m", filepath.Join(src, filepath.FromSlash(f.Path)), "::/"+f.Path)
+	}
+}
+
+// WriteAt writes data into the file p at off (planting bytes in an
+// image's free space, as a tool that wrote and then lost them would).
+func WriteAt(t testing.TB, p string, off int64, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(data, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Noise returns n deterministic pseudo-random bytes (a file no carver
+// recognises).
+func Noise(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	_, _ = rand.NewChaCha8(key).Read(b)
+	return b
 }
