@@ -2,6 +2,7 @@ package diskimage
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -78,7 +79,8 @@ const carveWindow = 1 << 20
 // them (without it a video cannot be decoded). After a file, the search
 // resumes past its end. Memory is bounded by a fixed window; the work
 // spent validating candidates is bounded by a budget proportional to the
-// stream (ErrCarveBudget).
+// stream (ErrCarveBudget). Bytes that cannot be read are passed over,
+// and the first such error returned after the rest has been carved.
 func Carve(ctx context.Context, src *ExtentReader, o CarveOptions, fn func(Carved) error) error {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -88,6 +90,7 @@ func Carve(ctx context.Context, src *ExtentReader, o CarveOptions, fn func(Carve
 	c := &cursor{r: src, budget: &budget, buf: make([]byte, 64<<10)}
 	win := make([]byte, carveWindow+16)
 	var pos int64
+	var readErr error
 	for pos < src.Size() {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -104,10 +107,13 @@ func Carve(ctx context.Context, src *ExtentReader, o CarveOptions, fn func(Carve
 			continue
 		}
 		n := min(int64(len(win)), runEnd-pos)
-		if _, err := src.ReadAt(win[:n], pos); err != nil {
-			return err
-		}
 		next := pos + min(carveWindow, n)
+		if _, err := src.ReadAt(win[:n], pos); err != nil {
+			// An unreadable window (a damaged E01 chunk) is passed over.
+			readErr = cmp.Or(readErr, err)
+			pos = next
+			continue
+		}
 		found := false
 		for k := int64(0); k < min(carveWindow, n); k += o.Align {
 			if c0 := win[k]; c0 != 0xFF && c0 != 0x89 && (k+4 >= n || win[k+4] != 'f') {
@@ -119,8 +125,11 @@ func Carve(ctx context.Context, src *ExtentReader, o CarveOptions, fn func(Carve
 			}
 			size, err := c.validate(f, pos+k, runEnd, o)
 			if err != nil {
-				if errors.Is(err, ErrCarveBudget) || errors.Is(err, errRead) {
+				if errors.Is(err, ErrCarveBudget) {
 					return err
+				}
+				if errors.Is(err, errRead) {
+					readErr = cmp.Or(readErr, err)
 				}
 				continue
 			}
@@ -135,6 +144,9 @@ func Carve(ctx context.Context, src *ExtentReader, o CarveOptions, fn func(Carve
 			next = runEnd
 		}
 		pos = next
+	}
+	if readErr != nil {
+		return fmt.Errorf("carving passed over what it could not read: %w", readErr)
 	}
 	return nil
 }

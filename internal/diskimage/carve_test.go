@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/diskimage"
@@ -267,4 +268,38 @@ func BenchmarkCarve(b *testing.B) {
 			}
 		}
 	})
+}
+
+// failingAt is an image whose bytes in [from, to) cannot be read.
+type failingAt struct {
+	r        *bytes.Reader
+	from, to int64
+}
+
+func (f failingAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < f.to && off+int64(len(p)) > f.from {
+		return 0, errors.New("damaged chunk")
+	}
+	return f.r.ReadAt(p, off)
+}
+
+// TestCarveUnreadable checks that bytes that cannot be read (a damaged
+// E01 chunk) are passed over: the file after them is still carved, and
+// the read error is returned at the end.
+func TestCarveUnreadable(t *testing.T) {
+	photo := imagetest.Photos(6, 1)[0].Data
+	img := make([]byte, 4<<20)
+	copy(img[3<<20:], photo)
+	x := diskimage.NewExtentReader(failingAt{bytes.NewReader(img), 1 << 20, 1<<20 + 4096}, []diskimage.Extent{{Off: 0, N: int64(len(img))}})
+	var got []diskimage.Carved
+	err := diskimage.Carve(context.Background(), x, diskimage.CarveOptions{}, func(c diskimage.Carved) error {
+		got = append(got, c)
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "damaged chunk") {
+		t.Errorf("error %v, want the read error", err)
+	}
+	if len(got) != 1 || got[0].ImageOffset != 3<<20 || got[0].Size != int64(len(photo)) {
+		t.Errorf("carved %+v", got)
+	}
 }
