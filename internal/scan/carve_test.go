@@ -138,6 +138,9 @@ func TestScanCarve(t *testing.T) {
 			t.Errorf("report.html lacks %q", s)
 		}
 	}
+	if !bytes.Contains(readFile(t, filepath.Join(out, "custody.json")), []byte(`"carve": true`)) {
+		t.Error(`custody.json lacks "carve": true`)
+	}
 	rep, err := Verify(ctx, out, VerifyOptions{})
 	if err != nil || !rep.OK {
 		var buf strings.Builder
@@ -157,8 +160,8 @@ func TestScanCarve(t *testing.T) {
 			t.Errorf("--no-carve: %s carved", e.Path)
 		}
 	}
-	if sum.Counts.Carved != 0 || !bytes.Contains(readFile(t, filepath.Join(out2, "custody.json")), []byte(`"skip_carve": true`)) {
-		t.Errorf("--no-carve: %d carved, custody.json does not record skip_carve", sum.Counts.Carved)
+	if sum.Counts.Carved != 0 || bytes.Contains(readFile(t, filepath.Join(out2, "custody.json")), []byte(`"carve"`)) {
+		t.Errorf("--no-carve: %d carved, or custody.json says carved", sum.Counts.Carved)
 	}
 }
 

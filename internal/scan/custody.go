@@ -123,8 +123,10 @@ type Settings struct {
 	// SkipDeleted leaves out the deleted files their file systems describe.
 	SkipDiskImages bool `json:"skip_disk_images,omitempty"`
 	SkipDeleted    bool `json:"skip_deleted,omitempty"`
-	// SkipCarve leaves their unallocated space uncarved.
-	SkipCarve bool `json:"skip_carve,omitempty"`
+	// Carve records that their unallocated space was carved (Options
+	// SkipCarve unset). It is positive so that custody.json files written
+	// before carving existed read as not carved.
+	Carve bool `json:"carve,omitempty"`
 	// Dihedral matches rotated and mirrored copies of images too.
 	Dihedral bool `json:"dihedral,omitempty"`
 }

@@ -271,7 +271,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	limits := o.Limits.withDefaults()
 	s := newScanner(&o, limits)
 	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo,
-		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, SkipCarve: o.SkipCarve, Dihedral: o.Dihedral}
+		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted,
+		Carve: !o.SkipDiskImages && !o.SkipCarve, Dihedral: o.Dihedral}
 
 	tool := o.Tool
 	if tool.Name == "" {
