@@ -36,6 +36,7 @@ type scanFlags struct {
 	noVideo               bool
 	noDiskImages          bool
 	noDeleted             bool
+	noCarve               bool
 	dihedral              bool
 	notes, declaration    string
 	categories            string
@@ -115,8 +116,13 @@ found among the sources by content are opened without mounting or writing:
 MBR and GPT partitions, FAT12/16/32, exFAT, ext2/3/4 and NTFS. Their files
 are listed as IMAGE!p2!/Users/ali/a.jpg with the file system's own times and
 id (MFT record, inode); deleted files the file system still describes are
-hashed and marked "deleted" (--no-deleted leaves them out). An E01's stored
-MD5 and SHA-1 are checked against its media and recorded.
+hashed and marked "deleted" (--no-deleted leaves them out). JPEG, PNG and MP4
+files are carved from the unallocated space (the file systems' free clusters
+and blocks, and the disk outside its partitions) when their bytes are
+contiguous, named IMAGE!p2!$carved/0x<offset in the image, hex>.jpg and
+marked "carved" with their offsets in the image and the volume (--no-carve
+skips carving). An E01's stored MD5 and SHA-1 are checked against its media
+and recorded.
 
 Banks: without --db each --bank is a hash-list file (plain, csv, jsonl, te
 or vics; categories come from the file; plain lists of 64-digit hashes need
@@ -161,6 +167,7 @@ named "verify" must be given as ./verify.`,
 	f.BoolVar(&o.noDiskImages, "no-disk-images", false, "record raw and E01 disk images as files without opening their file systems")
 	f.BoolVar(&o.dihedral, "dihedral", false, "match images also by their rotated and mirrored PDQ hashes (a rotated copy is found)")
 	f.BoolVar(&o.noDeleted, "no-deleted", false, "leave out the deleted files disk images' file systems still describe")
+	f.BoolVar(&o.noCarve, "no-carve", false, "do not carve JPEG, PNG and MP4 files from disk images' unallocated space")
 	f.StringVar(&o.notes, "notes", "", "examiner's notes for the court report (@FILE reads them from a file)")
 	f.StringVar(&o.declaration, "declaration", "", "examiner's declaration for the court report, replacing the standard text (@FILE reads it from a file)")
 	f.StringVar(&o.categories, "categories", "", "CSV file of code,name naming the banks' category codes in the report (default: Project VIC codes 0-4)")
@@ -217,7 +224,7 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 		Variants: set,
 		Notes:    notes, Declaration: declaration, Categories: categories, SignKey: o.signKey,
 		Case: o.caseID, Examiner: o.examiner, Out: o.out, Sources: sources, Resume: o.resume,
-		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, Dihedral: o.dihedral, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
+		Workers: o.workers, Limits: o.limits, SkipVideo: o.noVideo, SkipDiskImages: o.noDiskImages, SkipDeleted: o.noDeleted, SkipCarve: o.noCarve, Dihedral: o.dihedral, ReadLinkTargets: o.readLinkTargets, MinQuality: o.minQuality,
 		Image: media.Limits{MaxPixels: o.maxPixels, MaxBytes: o.maxBytes},
 		Tool:  scan.CurrentTool(), CommandLine: os.Args, TempDir: o.tempDir,
 	}
@@ -280,8 +287,8 @@ func runScan(ctx context.Context, stdout, stderr io.Writer, sources []string, o 
 		}
 	} else {
 		c := sum.Counts
-		fmt.Fprintf(stdout, "scan complete: %d entries, %d files hashed (%s), %d archives opened, %d disk images (%d deleted files found)\n",
-			c.Entries, c.Hashed, progress.Bytes(c.Bytes), c.Archives, c.DiskImages, c.Deleted)
+		fmt.Fprintf(stdout, "scan complete: %d entries, %d files hashed (%s), %d archives opened, %d disk images (%d deleted files found, %d carved)\n",
+			c.Entries, c.Hashed, progress.Bytes(c.Bytes), c.Archives, c.DiskImages, c.Deleted, c.Carved)
 		fmt.Fprintf(stdout, "matched files: %d, known files: %d, extension mismatches: %d, errors: %d\n",
 			c.Matched, c.Known, c.ExtensionMismatches, c.Errors)
 		fmt.Fprintf(stdout, "output: %s (%s, %s, %s, %s, %s)\n", sum.Dir, scan.ReportName, scan.PDFName, scan.ManifestName, scan.CSVName, scan.CustodyName)

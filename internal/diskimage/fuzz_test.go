@@ -49,8 +49,9 @@ func fuzzSeeds(f *testing.F) [][]byte {
 }
 
 // FuzzOpen feeds arbitrary bytes to the partition and file system
-// parsers: whatever the input, Open, Walk and reading every file end
-// without a panic or hang, within bounded work.
+// parsers: whatever the input, Open, Walk, reading every file, listing
+// the unallocated space and carving it end without a panic or hang,
+// within bounded work.
 func FuzzOpen(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
@@ -82,6 +83,21 @@ func FuzzOpen(f *testing.F) {
 				return nil
 			})
 		}
+		// The unallocated space: extents inside the image, in order within
+		// each area, and carving over them ends.
+		var ext []diskimage.Extent
+		var last diskimage.UnallocatedArea
+		_ = im.Unallocated(ctx, bytes.NewReader(data), int64(len(data)), func(a diskimage.UnallocatedArea, e diskimage.Extent) error {
+			if e.Off < 0 || e.N <= 0 || e.End() > int64(len(data)) {
+				t.Fatalf("extent %+v outside the %d-byte image", e, len(data))
+			}
+			if n := len(ext); n > 0 && a == last && e.Off < ext[n-1].End() {
+				t.Fatalf("extent %+v after %+v", e, ext[n-1])
+			}
+			ext, last = append(ext, e), a
+			return nil
+		})
+		_ = diskimage.Carve(ctx, diskimage.NewExtentReader(bytes.NewReader(data), ext), diskimage.CarveOptions{}, func(diskimage.Carved) error { return nil })
 		if ctx.Err() != nil {
 			t.Fatal("walking the image did not end in 20 s")
 		}

@@ -114,11 +114,14 @@ func (r *reportData) Timeline() []timelineEvent {
 	return out
 }
 
-// entryFlags says whether an entry is deleted.
+// entryFlags says whether an entry is deleted or carved.
 func entryFlags(e *Entry) string {
 	var f []string
 	if e.Deleted {
 		f = append(f, "deleted")
+	}
+	if e.Carved {
+		f = append(f, "carved")
 	}
 	return strings.Join(f, ", ")
 }
@@ -138,6 +141,21 @@ func splitContainer(p string) (outer, inner string) {
 		return p[:i], p[i+1:]
 	}
 	return p, ""
+}
+
+// carvedAt describes where a carved entry lies: its byte offsets in the
+// image and in its volume; "" for other entries.
+func carvedAt(e *Entry) string {
+	if !e.Carved || e.ImageOffset == nil {
+		return ""
+	}
+	s := fmt.Sprintf("byte %d (0x%x) of the image", *e.ImageOffset, *e.ImageOffset)
+	if e.VolumeOffset != nil {
+		s += fmt.Sprintf(", byte %d (0x%x) of its volume", *e.VolumeOffset, *e.VolumeOffset)
+	} else {
+		s += ", outside every partition"
+	}
+	return s + ", contiguous"
 }
 
 // namesOf returns a map's keys in order.

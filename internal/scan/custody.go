@@ -123,6 +123,10 @@ type Settings struct {
 	// SkipDeleted leaves out the deleted files their file systems describe.
 	SkipDiskImages bool `json:"skip_disk_images,omitempty"`
 	SkipDeleted    bool `json:"skip_deleted,omitempty"`
+	// Carve records that their unallocated space was carved (Options
+	// SkipCarve unset). It is positive so that custody.json files written
+	// before carving existed read as not carved.
+	Carve bool `json:"carve,omitempty"`
 	// Dihedral matches rotated and mirrored copies of images too.
 	Dihedral bool `json:"dihedral,omitempty"`
 }
@@ -138,9 +142,10 @@ type Counts struct {
 	Archives int            `json:"archives_expanded"`
 	Members  int            `json:"archive_members"`
 	// DiskImages counts the disk images opened (also counted as archives);
-	// Deleted their members so marked.
+	// Deleted and Carved their members so marked.
 	DiskImages          int            `json:"disk_images,omitempty"`
 	Deleted             int            `json:"deleted,omitempty"`
+	Carved              int            `json:"carved,omitempty"`
 	Symlinks            int            `json:"symlinks"`
 	Special             int            `json:"special_files"`
 	Known               int            `json:"known"`
@@ -198,6 +203,9 @@ func (c *Counts) add(e *Entry) {
 	}
 	if e.Deleted {
 		c.Deleted++
+	}
+	if e.Carved {
+		c.Carved++
 	}
 	if e.Known {
 		c.Known++

@@ -15,7 +15,7 @@ import (
 
 // diskOptions are the scan's disk image settings.
 type diskOptions struct {
-	skip, skipDeleted bool
+	skip, skipDeleted, skipCarve bool
 }
 
 // minDiskImage is the smallest file probed for a disk image: the
@@ -137,6 +137,9 @@ func (s *scanner) hashDiskImage(ctx context.Context, e *Entry, c *content, forma
 		e.addError(fmt.Sprintf("disk image: %v", err))
 	} else {
 		n = s.expandDisk(ctx, e, img, depth)
+		if !s.disk.skipCarve {
+			n += s.carveDisk(ctx, e, img, dm.r, dm.size, depth)
+		}
 	}
 	wg.Wait()
 	if dm.acq.Verification == VerifyMismatch {

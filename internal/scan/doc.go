@@ -90,6 +90,20 @@
 // are hashed; its entry, written after them, carries the Acquisition (for
 // E01 the stored hashes checked against the media).
 //
+// Unless SkipCarve, JPEG, PNG and MP4 files are then carved from the
+// image's unallocated space (diskimage.Carve: each volume's free clusters
+// or blocks, and the disk outside its partitions), contiguous files only.
+// A carved member is named image!p2!$carved/0x0001a2b000.jpg: "$carved/",
+// the byte offset of its first byte in the image (for E01, in the media)
+// in ten or more hex digits, and the format's extension; carved outside
+// every partition, image!$carved/0x….png. It is marked Carved, with
+// ImageOffset and VolumeOffset (its offset within the partition; absent
+// outside them), no times and no file-system id, and is hashed and
+// matched like every other member (digests, PDQ, vPDQ). The bytes of a
+// deleted file the file system still describes are free space too, so
+// such a file is usually listed twice: deleted under its name, carved
+// under its offset, with the same digests.
+//
 // # Matching and known files
 //
 // Every fingerprinted file is looked up by md5, sha1 and sha256 (exact), PDQ

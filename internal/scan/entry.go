@@ -27,7 +27,7 @@ const (
 // Entry is one line of manifest.jsonl. The JSON field order is the struct
 // order and is part of the format: path, path_raw, source, container, kind,
 // size, mtime, atime, ctime, btime, mode, uid, gid, link_target, fs_id,
-// deleted, acquisition, md5, sha1, sha256, type, format, extension_mismatch, width, height, duration, pdq,
+// deleted, carved, image_offset, volume_offset, acquisition, md5, sha1, sha256, type, format, extension_mismatch, width, height, duration, pdq,
 // quality, vpdq, members, known, matches, note, error. Empty fields are
 // omitted, except path, source, kind and size.
 type Entry struct {
@@ -62,6 +62,14 @@ type Entry struct {
 	// Deleted marks a member the file system no longer lists as allocated
 	// but still describes; its content may have been overwritten since.
 	Deleted bool `json:"deleted,omitempty"`
+	// Carved marks a member recovered from a disk image's unallocated
+	// space by its content's structure alone (no file system names it).
+	// ImageOffset is the byte offset of its first byte in the image (for
+	// E01, in the media) and VolumeOffset in its volume (absent outside
+	// every partition); the member's bytes are contiguous from there.
+	Carved       bool   `json:"carved,omitempty"`
+	ImageOffset  *int64 `json:"image_offset,omitempty"`
+	VolumeOffset *int64 `json:"volume_offset,omitempty"`
 	// Acquisition describes a disk image: its format, volumes and, for
 	// E01, the hashes the acquiring tool stored and whether the media still
 	// matches them.
@@ -197,7 +205,7 @@ var CSVColumns = []string{
 	"path", "path_raw", "source", "container", "kind", "size", "mtime", "atime", "ctime", "btime", "mode",
 	"uid", "gid", "link_target", "md5", "sha1", "sha256", "type", "format", "extension_mismatch",
 	"width", "height", "duration", "pdq", "quality", "vpdq_frames", "members", "known", "matches",
-	"note", "error", "fs_id", "deleted",
+	"note", "error", "fs_id", "deleted", "carved", "image_offset", "volume_offset",
 }
 
 // csvRecord renders e as a manifest.csv row (CSVColumns).
@@ -243,6 +251,7 @@ func (e *Entry) csvRecord() []string {
 		e.MD5, e.SHA1, e.SHA256, string(e.Type), string(e.Format), boolText(e.ExtensionMismatch),
 		num(e.Width), num(e.Height), duration, pdqHex, quality, frames, members, boolText(e.Known),
 		strings.Join(ms, "; "), e.Note, e.Error, e.FSID, boolText(e.Deleted),
+		boolText(e.Carved), optInt64(e.ImageOffset), optInt64(e.VolumeOffset),
 	}
 }
 
@@ -266,6 +275,13 @@ func (m Match) summary() string {
 		s += " (" + m.Label + ")"
 	}
 	return s
+}
+
+func optInt64(p *int64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*p, 10)
 }
 
 func boolText(b bool) string {

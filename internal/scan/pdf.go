@@ -301,7 +301,7 @@ func (r *reportData) renderPDF(w io.Writer) error {
 	d.kv([][2]string{{strconv.Itoa(n.Matched), "files matched a bank"}, {strconv.Itoa(n.Entries), "entries"},
 		{strconv.Itoa(n.Hashed), "files hashed (" + progress.Bytes(n.Bytes) + ")"},
 		{strconv.Itoa(n.Archives), fmt.Sprintf("archives opened (%d members)", n.Members)},
-		{strconv.Itoa(n.DiskImages), fmt.Sprintf("disk images opened (%d deleted files)", n.Deleted)},
+		{strconv.Itoa(n.DiskImages), fmt.Sprintf("disk images opened (%d deleted files, %d carved)", n.Deleted, n.Carved)},
 		{strconv.Itoa(n.Known), "known files"}, {strconv.Itoa(n.ExtensionMismatches), "extension mismatches"}, {strconv.Itoa(n.Errors), "errors"}})
 
 	d.h2("Matches by category")
@@ -348,6 +348,9 @@ func (r *reportData) renderPDF(w io.Writer) error {
 		}
 		if e.FSID != "" {
 			kv = append(kv, [2]string{"File-system id", e.FSID})
+		}
+		if at := carvedAt(e); at != "" {
+			kv = append(kv, [2]string{"Carved at", at})
 		}
 		kv = append(kv, [2]string{"State", cmpOr(entryFlags(e), "allocated (live)")}, [2]string{"Size", fmt.Sprintf("%d bytes", e.Size)})
 		typ := string(e.Type) + " " + string(e.Format)

@@ -96,6 +96,7 @@ var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap
 	"pkt":    bothTimes,
 	"add1":   func(i int) int { return i + 1 },
 	"flags":  entryFlags,
+	"carved": carvedAt,
 	"inside": func(p string) string { _, in := splitContainer(p); return in },
 	"outer":  func(p string) string { o, _ := splitContainer(p); return o },
 	"last": func(runs []RunInfo) RunInfo {
@@ -174,7 +175,7 @@ Times are Pakistan Standard Time (PKT, UTC+5) with UTC in brackets.</p>
 <div class="card"><b>{{.Counts.Entries}}</b>entries</div>
 <div class="card"><b>{{.Counts.Hashed}}</b>files hashed ({{bytes .Counts.Bytes}})</div>
 <div class="card"><b>{{.Counts.Archives}}</b>archives opened ({{.Counts.Members}} members)</div>
-<div class="card"><b>{{.Counts.DiskImages}}</b>disk images opened ({{.Counts.Deleted}} deleted files)</div>
+<div class="card"><b>{{.Counts.DiskImages}}</b>disk images opened ({{.Counts.Deleted}} deleted files, {{.Counts.Carved}} carved)</div>
 <div class="card"><b>{{.Counts.Known}}</b>known files</div>
 <div class="card {{if .Counts.ExtensionMismatches}}alert{{end}}"><b>{{.Counts.ExtensionMismatches}}</b>extension mismatches</div>
 <div class="card {{if .Counts.Errors}}alert{{end}}"><b>{{.Counts.Errors}}</b>errors</div>
@@ -201,6 +202,7 @@ Times are Pakistan Standard Time (PKT, UTC+5) with UTC in brackets.</p>
 <tr><th>File on the source</th><td class="path">{{outer $e.Path}}</td></tr>
 {{if $e.Container}}<tr><th>Path inside</th><td class="path">{{inside $e.Path}}</td></tr>{{end}}
 {{if $e.FSID}}<tr><th>File-system id</th><td>{{$e.FSID}}</td></tr>{{end}}
+{{with carved $e}}<tr><th>Carved at</th><td>{{.}}</td></tr>{{end}}
 <tr><th>State</th><td>{{with flags $e}}{{.}}{{else}}allocated (live){{end}}</td></tr>
 <tr><th>Size</th><td>{{$e.Size}} bytes</td></tr>
 <tr><th>Type</th><td>{{$e.Type}} {{$e.Format}}{{if $e.Width}} {{$e.Width}}×{{$e.Height}}{{end}}</td></tr>

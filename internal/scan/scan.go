@@ -68,6 +68,9 @@ type Options struct {
 	// opening their file systems; SkipDeleted leaves out the deleted files
 	// those file systems still describe.
 	SkipDiskImages, SkipDeleted bool
+	// SkipCarve leaves the unallocated space of disk images uncarved
+	// (by default JPEG, PNG and MP4 files found there are carved).
+	SkipCarve bool
 	// Dihedral matches images by their 8 dihedral PDQ hashes (rotations
 	// and mirrorings), so a rotated or mirrored copy is found too.
 	Dihedral bool
@@ -202,7 +205,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral, Variants: o.Variants},
 		video:      o.Video,
 		skipVideo:  o.SkipVideo,
-		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted},
+		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted, skipCarve: o.SkipCarve},
 		readLinks:  o.ReadLinkTargets,
 		limits:     limits,
 		minQuality: o.MinQuality,
@@ -268,7 +271,8 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	limits := o.Limits.withDefaults()
 	s := newScanner(&o, limits)
 	settings := Settings{Limits: limits, MinQuality: s.minQuality, SkipVideo: o.SkipVideo,
-		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted, Dihedral: o.Dihedral}
+		SkipDiskImages: o.SkipDiskImages, SkipDeleted: o.SkipDeleted,
+		Carve: !o.SkipDiskImages && !o.SkipCarve, Dihedral: o.Dihedral}
 
 	tool := o.Tool
 	if tool.Name == "" {

@@ -202,7 +202,8 @@ func verifySources(ctx context.Context, cust *Custody, entries map[string]*recor
 		tmpBase = os.TempDir()
 	}
 	opts := Options{Image: o.Image, SkipVideo: true, Progress: o.Progress, Limits: cust.Options.Limits,
-		SkipDiskImages: cust.Options.SkipDiskImages, SkipDeleted: cust.Options.SkipDeleted, Dihedral: cust.Options.Dihedral}
+		SkipDiskImages: cust.Options.SkipDiskImages, SkipDeleted: cust.Options.SkipDeleted, SkipCarve: !cust.Options.Carve,
+		Dihedral: cust.Options.Dihedral}
 	s := newScanner(&opts, cust.Options.Limits.withDefaults())
 	var err error
 	if s.tmp, err = os.MkdirTemp(tmpBase, "nigehban-verify-*"); err != nil {
