@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,11 +76,16 @@ func New(st Store, retention time.Duration) *Matcher {
 }
 
 // Load (re)builds the indexes from the store: every upload within the
-// retention period.
+// retention period. The PDQ hashes are gathered first and indexed in one
+// build (one segment, its tables built in parallel), not added in batches
+// that the index would then merge again and again.
 func (m *Matcher) Load(ctx context.Context, now time.Time) (int, error) {
 	x := &index.PDQ{}
 	dig := map[string][]int64{}
-	var batch []index.Entry
+	// In chunks, joined once: a slice grown by doubling would copy and
+	// fault in gigabytes at 10M uploads.
+	var chunks [][]index.Entry
+	var entries []index.Entry
 	n := 0
 	err := m.st.ScanRetained(ctx, now.Add(-m.retention), func(u *Upload) error {
 		n++
@@ -88,11 +94,13 @@ func (m *Matcher) Load(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return nil
 			}
-			batch = append(batch, index.Entry{ID: uint64(u.ID), Hash: h})
-			if len(batch) == 1<<16 {
-				x.AddBatch(batch)
-				batch = batch[:0]
+			if len(entries) == cap(entries) {
+				if len(entries) > 0 {
+					chunks = append(chunks, entries)
+				}
+				entries = make([]index.Entry, 0, 1<<16)
 			}
+			entries = append(entries, index.Entry{ID: uint64(u.ID), Hash: h})
 			return nil
 		}
 		k := string(u.Type) + ":" + u.Value
@@ -102,7 +110,8 @@ func (m *Matcher) Load(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load retained uploads: %w", err)
 	}
-	x.AddBatch(batch)
+	x.AddBatch(slices.Concat(append(chunks, entries)...))
+	chunks, entries = nil, nil
 	x.Compact()
 	m.mu.Lock()
 	m.pdq, m.digests = x, dig
@@ -154,27 +163,52 @@ type Candidate struct {
 
 // Candidates matches sigs against the indexes: PDQ within threshold(bank)
 // of each signal's bank, digests by equality. It reads nothing from the
-// store.
+// store. The PDQ signals are searched as one batch (index.SearchBatch: a
+// join over the index's tables, in parallel, instead of a search per
+// signal). Candidates come in signal order, each signal's PDQ matches
+// nearest first.
 func (m *Matcher) Candidates(sigs []bank.Signal, threshold func(bankName string) int) []Candidate {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []Candidate
-	var buf []index.Match
+	th := map[string]int{} // once per bank, not per signal
+	var qs []pdq.Hash
+	var ths []int
+	var qsig []int // the signal of each query
 	for i := range sigs {
 		s := &sigs[i]
-		switch s.Type {
-		case signal.PDQ:
-			h, err := pdq.ParseHex(s.Value)
-			if err != nil {
-				continue
-			}
-			buf = m.pdq.AppendSearch(buf[:0], h, threshold(s.Bank))
-			for _, mt := range buf {
+		if s.Type != signal.PDQ {
+			continue
+		}
+		h, err := pdq.ParseHex(s.Value)
+		if err != nil {
+			continue
+		}
+		t, ok := th[s.Bank]
+		if !ok {
+			t = threshold(s.Bank)
+			th[s.Bank] = t
+		}
+		qs, ths, qsig = append(qs, h), append(ths, t), append(qsig, i)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var found [][]index.Match
+	if len(qs) > 0 {
+		found = m.pdq.SearchBatch(qs, ths)
+	}
+	var out []Candidate
+	var key []byte
+	q := 0
+	for i := range sigs {
+		s := &sigs[i]
+		switch {
+		case q < len(qsig) && qsig[q] == i:
+			for _, mt := range found[q] {
 				out = append(out, Candidate{UploadID: int64(mt.ID), Signal: i, Distance: mt.Distance})
 			}
-		case signal.VPDQ:
+			q++
+		case s.Type == signal.PDQ || s.Type == signal.VPDQ:
 		default:
-			for _, id := range m.digests[string(s.Type)+":"+s.Value] {
+			key = append(append(append(key[:0], s.Type...), ':'), s.Value...)
+			for _, id := range m.digests[string(key)] { // the compiler looks up without a copy
 				out = append(out, Candidate{UploadID: id, Signal: i})
 			}
 		}
