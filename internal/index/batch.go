@@ -95,7 +95,8 @@ func (s *segment) searchBatch(out [][]Match, qs []pdq.Hash, thresholds []int, to
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), m) {
 		wg.Go(func() {
-			var j joiner
+			j := joinerPool.Get().(*joiner)
+			defer joinerPool.Put(j)
 			for {
 				t := int(next.Add(1) - 1)
 				if t >= m {
@@ -122,6 +123,11 @@ func (s *segment) searchBatch(out [][]Match, qs []pdq.Hash, thresholds []int, to
 		out[i] = s.search(out[i], qs[i], thresholds[i], tomb)
 	}
 }
+
+// joinerPool keeps join buffers (tens of megabytes at 10M hashes) from one
+// batch to the next: allocating them anew costs more than the join's
+// sorting.
+var joinerPool = sync.Pool{New: func() any { return new(joiner) }}
 
 // joiner holds one worker's buffers across tables.
 type joiner struct {

@@ -84,6 +84,8 @@ func cpuTime() time.Duration {
 //     the Follower does; the index is kept in memory by serve). Setup loads
 //     it with Matcher.Load from a generated store and reports the load's
 //     wall and CPU time and the heap it keeps.
+//   - baseline-one-by-one: the same, one index search a signal in one
+//     goroutine (how Candidates worked before batch search).
 //   - index-signals: the smaller side indexed instead, an index of the 10,000
 //     signals built per batch and every retained hash streamed through it
 //     on GOMAXPROCS goroutines (hashes already in memory: a lower bound for
@@ -120,18 +122,23 @@ func BenchmarkRetroactive10k(b *testing.B) {
 		b.ReportMetric(wall/10, "ratio-to-10s")
 	}
 
-	b.Run(fmt.Sprintf("index-uploads/retained=%d", n), func(b *testing.B) {
-		cpu0 := cpuTime()
-		for b.Loop() {
-			cs := m.Candidates(sigs, th)
-			got := make([]planted, len(cs))
-			for i, c := range cs {
-				got[i] = planted{c.Signal, c.UploadID, c.Distance}
+	for _, way := range []struct {
+		name       string
+		candidates func([]bank.Signal, func(string) int) []retro.Candidate
+	}{{"index-uploads", m.Candidates}, {"baseline-one-by-one", m.CandidatesOneByOne}} {
+		b.Run(fmt.Sprintf("%s/retained=%d", way.name, n), func(b *testing.B) {
+			cpu0 := cpuTime()
+			for b.Loop() {
+				cs := way.candidates(sigs, th)
+				got := make([]planted, len(cs))
+				for i, c := range cs {
+					got[i] = planted{c.Signal, c.UploadID, c.Distance}
+				}
+				checkPlanted(b, got, want)
 			}
-			checkPlanted(b, got, want)
-		}
-		report(b, cpuTime()-cpu0)
-	})
+			report(b, cpuTime()-cpu0)
+		})
+	}
 
 	b.Run(fmt.Sprintf("index-signals/retained=%d", n), func(b *testing.B) {
 		hashes := make([]pdq.Hash, n)
