@@ -288,6 +288,10 @@ type Writer interface {
 	// WithdrawEntries withdraws every hash the exchange's entries (by
 	// Entry.ID, as recorded by earlier pages) brought.
 	WithdrawEntries(ctx context.Context, entries []string, reason string) (int, error)
+	// Current returns the bank's active signals that the exchange's
+	// entries (by Entry.ID) brought, and those holding one of refs'
+	// values: what a page's entries may update.
+	Current(ctx context.Context, entries []string, refs []bank.SignalRef) ([]bank.Signal, error)
 }
 
 // Applied counts what one page changed. An update (Entry.Update) counts

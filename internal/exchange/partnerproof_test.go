@@ -229,4 +229,3 @@ func TestFederationTampered(t *testing.T) {
 		}
 	})
 }
-
