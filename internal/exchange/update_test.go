@@ -112,7 +112,7 @@ func TestStopNCIIStatusUpdates(t *testing.T) {
 		f, srv := newFakeStopNCII(t)
 		for i := range 5 {
 			f.add(exchange.StopNCIIRecord{SignalType: "PDQ", HashValue: pdqOf(i), HashStatus: "Active",
-				CaseNumbers: map[string]string{"c" + strconv.Itoa(i): "Active", "d" + strconv.Itoa(i): "Active"},
+				CaseNumbers:      map[string]string{"c" + strconv.Itoa(i): "Active", "d" + strconv.Itoa(i): "Active"},
 				LastModTimestamp: int64(1_600_000_000 + i)})
 		}
 		svc := setup(t, st, "stopncii", exchange.KindStopNCII, srv.URL, stopNCIICreds)
