@@ -19,6 +19,18 @@
 // Meta* keys so that matches, the review queue and API callers see where a
 // hash came from.
 //
+// An entry sent again is an update (update.go): the signals the exchange
+// brought that it touches are replaced when its metadata changed, and a
+// value its entry no longer holds is withdrawn; an unchanged entry changes
+// nothing.
+//
+// Partner instances (NigehbanAdapter, Publisher) exchange pages proven by
+// the publisher's transparency log (changelog.go): the change log is
+// committed to the log in blocks, each page is whole blocks with the
+// commitment's inclusion proof in the checkpoint the subscriber verified,
+// and a page that does not match (a change added, removed, altered or
+// withheld) is refused with ErrUnproven before anything is applied.
+//
 // Opinions (Feedback) go through a durable outbox (Store.QueueOpinion): one
 // row per review decision, sent by Deliver until the exchange accepts it,
 // never twice once accepted.

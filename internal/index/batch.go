@@ -88,8 +88,7 @@ func (s *segment) searchBatch(out [][]Match, qs []pdq.Hash, thresholds []int, to
 	}
 	// A query whose buckets in one table hold more than n/(4m) postings
 	// (a dense cluster) is searched alone too, as search would scan it.
-	var dense []atomic.Bool
-	dense = make([]atomic.Bool, len(qs))
+	dense := make([]atomic.Bool, len(qs))
 	hits := make([][]batchHit, m)
 	var next atomic.Int64
 	var wg sync.WaitGroup
