@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/witness"
 )
@@ -46,7 +48,13 @@ func openLog(st store.Store, keyFile string, witnesses []string) (*audit.Log, er
 	if err != nil {
 		return nil, err
 	}
-	l := &audit.Log{Store: st, Signer: sg}
+	// Every checkpoint commits the bank change log first, so that partners
+	// can check the pages they read against it (exchange.ChangeLog).
+	cl := &exchange.ChangeLog{St: st}
+	l := &audit.Log{Store: st, Signer: sg, BeforeSign: func(ctx context.Context) error {
+		_, err := cl.Commit(ctx)
+		return err
+	}}
 	for _, w := range witnesses {
 		url, vkey, ok := strings.Cut(w, ",")
 		if !ok {

@@ -162,7 +162,7 @@ func runServe(ctx context.Context, addr, metricsAddr, db string, cfg api.Config,
 	mux.Handle(protect.Prefix, web.Handler()) // the public self-hashing page
 	mux.Handle(protect.Prefix+"/", web.Handler())
 	// Banks published to partner instances (exchange publish).
-	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: st, Banks: st, Log: slog.Default()})
+	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: st, ChangeLog: &exchange.ChangeLog{St: st}, Log: slog.Default()})
 	hs := api.NewHTTPServer(mux)
 	slog.Info("serving", "addr", ln.Addr().String(), "engine", st.Engine())
 

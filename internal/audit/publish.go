@@ -46,12 +46,22 @@ type Log struct {
 	Signer    *Signer
 	Witnesses []WitnessClient
 	Logger    *slog.Logger
+	// BeforeSign, if set, runs before each checkpoint is considered, so
+	// that what it appends to the log (the change log's commitments, which
+	// partners check their pages against) is in the checkpoint. Its error
+	// is logged; the checkpoint is signed anyway.
+	BeforeSign func(ctx context.Context) error
 }
 
 // Checkpoint signs, cosigns and stores a checkpoint of the current tree if
 // it grew since the latest stored one (or force is set), and returns the
 // latest stored checkpoint.
 func (l *Log) Checkpoint(ctx context.Context, force bool) ([]byte, error) {
+	if l.BeforeSign != nil {
+		if err := l.BeforeSign(ctx); err != nil {
+			l.logger().WarnContext(ctx, "before signing a checkpoint", "err", err)
+		}
+	}
 	size, err := l.Store.TreeSize(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("log tree size: %w", err)

@@ -19,6 +19,18 @@
 // Meta* keys so that matches, the review queue and API callers see where a
 // hash came from.
 //
+// An entry sent again is an update (update.go): the signals the exchange
+// brought that it touches are replaced when its metadata changed, and a
+// value its entry no longer holds is withdrawn; an unchanged entry changes
+// nothing.
+//
+// Partner instances (NigehbanAdapter, Publisher) exchange pages proven by
+// the publisher's transparency log (changelog.go): the change log is
+// committed to the log in blocks, each page is whole blocks with the
+// commitment's inclusion proof in the checkpoint the subscriber verified,
+// and a page that does not match (a change added, removed, altered or
+// withheld) is refused with ErrUnproven before anything is applied.
+//
 // Opinions (Feedback) go through a durable outbox (Store.QueueOpinion): one
 // row per review decision, sent by Deliver until the exchange accepts it,
 // never twice once accepted.
@@ -288,6 +300,10 @@ type Writer interface {
 	// WithdrawEntries withdraws every hash the exchange's entries (by
 	// Entry.ID, as recorded by earlier pages) brought.
 	WithdrawEntries(ctx context.Context, entries []string, reason string) (int, error)
+	// Current returns the bank's active signals that the exchange's
+	// entries (by Entry.ID) brought, and those holding one of refs'
+	// values: what a page's entries may update.
+	Current(ctx context.Context, entries []string, refs []bank.SignalRef) ([]bank.Signal, error)
 }
 
 // Applied counts what one page changed. An update (Entry.Update) counts

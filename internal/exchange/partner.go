@@ -48,7 +48,7 @@ func (a *NigehbanAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error
 			return Page{}, fmt.Errorf("%w: checkpoint state: %w", ErrMalformed, err)
 		}
 	}
-	msg, err := a.verifyLog(ctx, st.Checkpoint)
+	msg, c, err := a.verifyLog(ctx, st.Checkpoint)
 	if err != nil {
 		return Page{}, err
 	}
@@ -57,7 +57,7 @@ func (a *NigehbanAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error
 		size = 1000
 	}
 	body, err := a.get(ctx, "/partner/v1/banks/"+url.PathEscape(a.Bank)+"/changes?since="+strconv.FormatInt(cp.Pos, 10)+
-		"&limit="+strconv.Itoa(size), true)
+		"&limit="+strconv.Itoa(size)+"&tree="+strconv.FormatInt(c.Size, 10), true)
 	if err != nil {
 		return Page{}, err
 	}
@@ -65,11 +65,23 @@ func (a *NigehbanAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error
 	if err := json.Unmarshal(body, &res); err != nil {
 		return Page{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if res.Last < cp.Pos {
-		return Page{}, fmt.Errorf("%w: partner answered up to %d, asked from %d", ErrMalformed, res.Last, cp.Pos)
+	// Every block must follow the last and be proven by the checkpoint
+	// just verified; one that is not refuses the whole page.
+	pos := cp.Pos
+	var chs []PublishedChange
+	for _, b := range res.Blocks {
+		bc, err := verifyBlock(b, a.Bank, pos, c)
+		if err != nil {
+			return Page{}, fmt.Errorf("partner %s bank %s: %w", redactURL(a.BaseURL), a.Bank, err)
+		}
+		chs = append(chs, bc...)
+		pos = b.To
+	}
+	if res.Last != pos {
+		return Page{}, fmt.Errorf("%w: partner answered up to %d, its blocks end at %d", ErrUnproven, res.Last, pos)
 	}
 	var p Page
-	for _, c := range res.Changes {
+	for _, c := range chs {
 		e := Entry{ID: fmt.Sprintf("%s#%d", a.Bank, c.Seq), Signal: bank.Signal{Type: c.Type, Value: c.Value,
 			Category: c.Class, Quality: -1}}
 		for k, v := range c.Extra {
@@ -81,60 +93,54 @@ func (a *NigehbanAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error
 			}
 			e.Signal.Extra[k] = v
 		}
-		switch c.Op {
-		case bank.OpSignalAdd:
-		case bank.OpSignalRemove:
-			e.Deleted = true
-		default:
-			continue
-		}
+		e.Deleted = c.Op == bank.OpSignalRemove
 		p.Entries = append(p.Entries, e)
 	}
 	b, _ := json.Marshal(partnerState{Checkpoint: string(msg)})
-	p.Next, p.More = Checkpoint{Pos: res.Last, State: string(b)}, res.More
+	p.Next, p.More = Checkpoint{Pos: pos, State: string(b)}, res.More && len(res.Blocks) > 0
 	return p, nil
 }
 
 // verifyLog reads and verifies the partner's checkpoint against the one
-// accepted before (prev, "" for none) and returns it.
-func (a *NigehbanAdapter) verifyLog(ctx context.Context, prev string) ([]byte, error) {
+// accepted before (prev, "" for none) and returns it, signed and parsed.
+func (a *NigehbanAdapter) verifyLog(ctx context.Context, prev string) ([]byte, audit.Checkpoint, error) {
 	policy, err := audit.NewPolicy(a.LogVKey, nil, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: partner log key: %w", ErrInvalid, err)
+		return nil, audit.Checkpoint{}, fmt.Errorf("%w: partner log key: %w", ErrInvalid, err)
 	}
 	msg, err := a.get(ctx, "/log/checkpoint", false)
 	if err != nil {
-		return nil, fmt.Errorf("partner log checkpoint: %w", err)
+		return nil, audit.Checkpoint{}, fmt.Errorf("partner log checkpoint: %w", err)
 	}
 	cur, err := policy.Open(msg)
 	if err != nil {
-		return nil, fmt.Errorf("partner log checkpoint: %w", err)
+		return nil, audit.Checkpoint{}, fmt.Errorf("partner log checkpoint: %w", err)
 	}
 	if prev == "" {
-		return msg, nil
+		return msg, cur, nil
 	}
 	old, err := policy.Open([]byte(prev))
 	if err != nil {
-		return nil, fmt.Errorf("accepted partner checkpoint: %w", err)
+		return nil, audit.Checkpoint{}, fmt.Errorf("accepted partner checkpoint: %w", err)
 	}
 	switch {
 	case old.Size > cur.Size:
-		return nil, fmt.Errorf("%w: partner log shrank from %d to %d entries", audit.ErrLogInconsistent, old.Size, cur.Size)
+		return nil, audit.Checkpoint{}, fmt.Errorf("%w: partner log shrank from %d to %d entries", audit.ErrLogInconsistent, old.Size, cur.Size)
 	case old.Size == cur.Size:
 		if old.Hash != cur.Hash {
-			return nil, fmt.Errorf("%w: partner signed two trees of %d entries", audit.ErrLogInconsistent, cur.Size)
+			return nil, audit.Checkpoint{}, fmt.Errorf("%w: partner signed two trees of %d entries", audit.ErrLogInconsistent, cur.Size)
 		}
-		return msg, nil
+		return msg, cur, nil
 	}
 	thr := tlog.TileHashReader(tlog.Tree{N: cur.Size, Hash: cur.Hash}, &tileReader{ctx: ctx, c: &audit.Client{Base: strings.TrimSuffix(a.BaseURL, "/") + "/log", HTTP: a.Client}})
 	proof, err := tlog.ProveTree(cur.Size, old.Size, thr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: partner log: no consistency proof from %d to %d entries: %w", audit.ErrLogInconsistent, old.Size, cur.Size, err)
+		return nil, audit.Checkpoint{}, fmt.Errorf("%w: partner log: no consistency proof from %d to %d entries: %w", audit.ErrLogInconsistent, old.Size, cur.Size, err)
 	}
 	if err := tlog.CheckTree(proof, cur.Size, cur.Hash, old.Size, old.Hash); err != nil {
-		return nil, fmt.Errorf("%w: partner log of %d entries does not extend the %d accepted: %w", audit.ErrLogInconsistent, cur.Size, old.Size, err)
+		return nil, audit.Checkpoint{}, fmt.Errorf("%w: partner log of %d entries does not extend the %d accepted: %w", audit.ErrLogInconsistent, cur.Size, old.Size, err)
 	}
-	return msg, nil
+	return msg, cur, nil
 }
 
 // tileReader reads hash tiles from a partner's log for tlog.

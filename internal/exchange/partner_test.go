@@ -26,20 +26,21 @@ import (
 type instance struct {
 	st     store.Store
 	signer *audit.Signer
+	cl     *exchange.ChangeLog
 }
 
+func newInstance(st store.Store, signer *audit.Signer) *instance {
+	return &instance{st: st, signer: signer, cl: &exchange.ChangeLog{St: st, BlockSize: 4}}
+}
+
+// sign commits the change log and signs a checkpoint, as serve's log does.
 func (in *instance) sign(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	size, err := in.st.TreeSize(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := in.signer.Sign(ctx, in.st, size)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := in.st.SaveCheckpoint(ctx, size, msg); err != nil {
+	l := &audit.Log{Store: in.st, Signer: in.signer, BeforeSign: func(ctx context.Context) error {
+		_, err := in.cl.Commit(ctx)
+		return err
+	}}
+	if _, err := l.Checkpoint(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -47,7 +48,7 @@ func (in *instance) sign(t *testing.T) {
 func (in *instance) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/log/", http.StripPrefix("/log", audit.Handler(in.st, slog.New(slog.DiscardHandler))))
-	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: in.st, Banks: in.st})
+	mux.Handle(exchange.PublishPrefix, &exchange.Publisher{Partners: in.st, ChangeLog: in.cl})
 	return mux
 }
 
@@ -87,7 +88,7 @@ func TestFederation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := &instance{st: open(dsnA), signer: signerA}
+		a := newInstance(open(dsnA), signerA)
 		var current atomic.Pointer[http.Handler]
 		h := a.handler()
 		current.Store(&h)
@@ -158,7 +159,7 @@ func TestFederation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fork := &instance{st: open(newDSN(t, dsnA)), signer: signerFork}
+		fork := newInstance(open(newDSN(t, dsnA)), signerFork)
 		banksF := bank.NewService(fork.st)
 		banksF.CreateBank(ctx, bank.NewBank("hotline"), curator)
 		for i := range 20 {

@@ -86,25 +86,50 @@ type PublishedChange struct {
 // Extra is a signal's extra fields.
 type Extra = map[string]string
 
+// OtherChange is a change of a block that the partner does not read (of
+// another bank, or not a signal change): what its leaf hash covers, with
+// its content only as a hash.
+type OtherChange struct {
+	Seq  int64   `json:"seq"`
+	Op   bank.Op `json:"op"`
+	Bank string  `json:"bank"`
+	Body []byte  `json:"body"` // SHA-256 of the content
+}
+
+// PublishedBlock is one committed block of the change log (see ChangeLog):
+// the changes with From < seq <= To, the published bank's signal changes
+// in full and the others as OtherChange, and the audit entry that commits
+// to them with its inclusion proof in the tree the partner asked for.
+type PublishedBlock struct {
+	From    int64             `json:"from"`
+	To      int64             `json:"to"`
+	Leaf    []byte            `json:"leaf"`  // the commitment's log leaf (audit.EncodeLeaf)
+	Proof   [][]byte          `json:"proof"` // its RFC 6962 inclusion proof
+	Changes []PublishedChange `json:"changes"`
+	Others  []OtherChange     `json:"others"`
+}
+
 // PublishedPage is the answer of GET /partner/v1/banks/{bank}/changes.
 type PublishedPage struct {
-	Bank    string            `json:"bank"`
-	Changes []PublishedChange `json:"changes"`
-	// Last is the seq to ask from next (the last change examined, which
-	// may belong to another bank).
+	Bank   string           `json:"bank"`
+	Blocks []PublishedBlock `json:"blocks"`
+	// Last is the seq to ask from next: the end of the last block.
 	Last int64 `json:"last"`
 	More bool  `json:"more"`
 }
 
 // Publisher serves published banks' change logs to partners:
 //
-//	GET /partner/v1/banks/{bank}/changes?since=SEQ&limit=N
+//	GET /partner/v1/banks/{bank}/changes?since=SEQ&limit=N&tree=SIZE
 //
 // with "Authorization: Bearer nigp_…" naming a token allowed that bank.
+// SIZE is the size of our log's checkpoint the partner verified: the page
+// is the committed blocks after SEQ whose commitments that tree holds,
+// each proven against it (see ChangeLog).
 type Publisher struct {
-	Partners PartnerStore
-	Banks    bank.Store
-	Log      *slog.Logger
+	Partners  PartnerStore
+	ChangeLog *ChangeLog
+	Log       *slog.Logger
 }
 
 // ServeHTTP implements http.Handler.
@@ -126,27 +151,24 @@ func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bank not published to this partner", http.StatusForbidden)
 		return
 	}
-	since, _ := strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	q := r.URL.Query()
+	since, err1 := strconv.ParseInt(q.Get("since"), 10, 64)
+	tree, err2 := strconv.ParseInt(q.Get("tree"), 10, 64)
+	if err1 != nil || err2 != nil || since < 0 || tree <= 0 {
+		http.Error(w, "since= (a block boundary) and tree= (the size of the log checkpoint you verified) are required", http.StatusBadRequest)
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
 	if limit <= 0 || limit > 5000 {
 		limit = 1000
 	}
-	chs, err := p.Banks.Changes(r.Context(), since, limit)
+	page, err := p.ChangeLog.Page(r.Context(), name, since, tree, limit)
 	if err != nil {
 		if p.Log != nil {
 			p.Log.Error("partner changes", "err", err)
 		}
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
-	}
-	page := PublishedPage{Bank: name, Changes: []PublishedChange{}, Last: since, More: len(chs) == limit}
-	for _, c := range chs {
-		page.Last = c.Seq
-		if c.Bank != name || c.Signal == nil || (c.Op != bank.OpSignalAdd && c.Op != bank.OpSignalRemove) {
-			continue
-		}
-		page.Changes = append(page.Changes, PublishedChange{Seq: c.Seq, Op: c.Op, At: c.At, Type: c.Signal.Type,
-			Value: c.Signal.Value, Class: c.Signal.Category, Source: c.Signal.Source, Extra: c.Signal.Extra, Reason: c.Reason})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(page)

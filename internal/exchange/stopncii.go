@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,9 +101,7 @@ func (a *StopNCIIAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error
 			continue // PhotoDNA and other types we do not hold
 		}
 		e := Entry{Signal: bank.Signal{Type: t, Value: r.HashValue, Quality: -1}, Deleted: stopNCIIDeleted(r)}
-		if len(r.Tags) > 0 {
-			e.Signal.Extra = map[string]string{"stopncii_tags": strings.Join(r.Tags, ",")}
-		}
+		e.Signal.Extra = stopNCIIExtra(r)
 		p.Entries = append(p.Entries, e)
 	}
 	if res.HasMoreRecords && res.NextPageToken != "" {
@@ -115,6 +115,31 @@ func (a *StopNCIIAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error
 	}
 	p.Next = Checkpoint{Pos: next}
 	return p, nil
+}
+
+// stopNCIIExtra is what a record says of its hash beside the value, kept
+// as signal metadata: its status, its cases' statuses and its tags. A
+// status change that does not delete the hash (a case of two withdrawn, a
+// hash under review again) changes it, and so updates the signal.
+func stopNCIIExtra(r StopNCIIRecord) map[string]string {
+	x := map[string]string{}
+	if r.HashStatus != "" {
+		x["stopncii_status"] = r.HashStatus
+	}
+	if len(r.CaseNumbers) > 0 {
+		cases := make([]string, 0, len(r.CaseNumbers))
+		for _, c := range slices.Sorted(maps.Keys(r.CaseNumbers)) {
+			cases = append(cases, c+":"+r.CaseNumbers[c])
+		}
+		x["stopncii_cases"] = strings.Join(cases, ",")
+	}
+	if len(r.Tags) > 0 {
+		x["stopncii_tags"] = strings.Join(r.Tags, ",")
+	}
+	if len(x) == 0 {
+		return nil
+	}
+	return x
 }
 
 // stopNCIIDeleted reports whether a record says the hash is to be deleted:

@@ -151,7 +151,9 @@ func TestStopNCIISync(t *testing.T) {
 			exchange.StopNCIIRecord{SignalType: "PDQ", HashValue: pdqOf(3), HashStatus: "Active",
 				CaseNumbers: map[string]string{"c3": "Withdrawn", "c9": "Active"}, LastModTimestamp: 1_700_000_002})
 		res, err = svc.Fetch(ctx, "stopncii", fastSyncer())
-		if err != nil || res.Applied.Withdrawn != 2 {
+		// Hashes 1 and 2 withdrawn; hash 3 updated (its cases' statuses
+		// changed): withdrawn and added again.
+		if err != nil || res.Applied.Withdrawn != 3 || res.Applied.Added != 1 {
 			t.Fatalf("withdrawal fetch: %+v, %v", res.Applied, err)
 		}
 		for i, want := range []bool{true, false, false, true} {

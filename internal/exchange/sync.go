@@ -223,6 +223,15 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, page Page, by audit.Acto
 	err := s.Store.ApplyPage(ctx, x.Name, x.Checkpoint, page.Next, by, detail, func(w Writer) error {
 		a = Applied{}
 		added = added[:0]
+		if upd, err := s.updates(ctx, w, x, page); err != nil {
+			return err
+		} else if len(upd) > 0 {
+			n, err := w.Withdraw(ctx, upd, "updated by exchange "+x.Name)
+			if err != nil {
+				return err
+			}
+			a.Withdrawn += n
+		}
 		for _, st := range steps {
 			if len(st.withdraw) > 0 {
 				n, err := w.Withdraw(ctx, st.withdraw, "withdrawn by exchange "+x.Name)

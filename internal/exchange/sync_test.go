@@ -323,12 +323,13 @@ func TestHashListURL(t *testing.T) {
 		defer srv.Close()
 		svc := setup(t, st, "list", exchange.KindHashList, srv.URL+"/hashes.csv", map[string]string{"token": "tok"})
 		h := func(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), 16) }
+		cat := "A1"
 		set := func(tag string, vals ...string) {
 			mu.Lock()
 			defer mu.Unlock()
 			etag, list = `"`+tag+`"`, "type,value,category\n"
 			for _, v := range vals {
-				list += "md5," + v + ",A1\n"
+				list += "md5," + v + "," + cat + "\n"
 			}
 		}
 		set("v1", h(1), h(2), h(3))
@@ -349,6 +350,18 @@ func TestHashListURL(t *testing.T) {
 		set("v3", h(1), h(2), h(3), h(4))
 		if res, err := svc.Fetch(ctx, "list", fastSyncer()); err != nil || res.Applied.Added != 1 {
 			t.Fatalf("value back in the list: %+v, %v (a withdrawal must not exclude it)", res, err)
+		}
+		// The list's values recategorised: each signal updated, none duplicated.
+		cat = "B1"
+		set("v4", h(1), h(2), h(3), h(4))
+		if res, err := svc.Fetch(ctx, "list", fastSyncer()); err != nil || res.Applied.Added != 4 || res.Applied.Withdrawn != 4 {
+			t.Fatalf("recategorised list: %+v, %v; want 4 updated", res, err)
+		}
+		if s, err := st.FindSignal(ctx, "list", bank.MD5, h(2)); err != nil || s.Category != "B1" {
+			t.Fatalf("recategorised value: %+v, %v", s, err)
+		}
+		if active, _ := activeCount(t, st, "list"); active != 4 {
+			t.Fatalf("%d active after the update, want 4", active)
 		}
 	})
 }

@@ -6,12 +6,28 @@
 // against the retained uploads, and the hits are recorded in the match
 // history and handed to a hook (the bank's policy: review queue or action)
 // like live hits.
+//
+// Speed (BenchmarkRetroactive10k, the target of 10,000 new signals
+// against 10,000,000 retained upload hashes in under 10 s): Candidates
+// searches all the new PDQ signals as one batch (index.SearchBatch, a join
+// over the index's tables in parallel, sequential memory access instead of
+// ~10k cache misses a signal). Measured on the shared 2-core test machine
+// under a load average of 34-39, in the same run: 41.5 s wall and 5.7 s of
+// CPU for the batch, 169 s wall and 19.0 s of CPU searching one signal at a
+// time (4.1× less wall time, 3.3× less CPU). The 10 s target holds in CPU
+// time on two idle cores (5.7 s over two cores), not under that load.
+// Indexing the 10,000 signals instead and streaming the uploads through
+// them costs ~4 s of CPU a million uploads (~40 s at 10M, hashes already in
+// memory): the retained index, kept current anyway, is the side to query.
+// Load builds the index in one pass (one segment): at 10M, 25 s of CPU
+// under that load, 977 MiB kept (102 bytes a hash), 1.85 GB peak resident.
 package retro
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,11 +91,16 @@ func New(st Store, retention time.Duration) *Matcher {
 }
 
 // Load (re)builds the indexes from the store: every upload within the
-// retention period.
+// retention period. The PDQ hashes are gathered first and indexed in one
+// build (one segment, its tables built in parallel), not added in batches
+// that the index would then merge again and again.
 func (m *Matcher) Load(ctx context.Context, now time.Time) (int, error) {
 	x := &index.PDQ{}
 	dig := map[string][]int64{}
-	var batch []index.Entry
+	// In chunks, joined once: a slice grown by doubling would copy and
+	// fault in gigabytes at 10M uploads.
+	var chunks [][]index.Entry
+	var entries []index.Entry
 	n := 0
 	err := m.st.ScanRetained(ctx, now.Add(-m.retention), func(u *Upload) error {
 		n++
@@ -88,11 +109,13 @@ func (m *Matcher) Load(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return nil
 			}
-			batch = append(batch, index.Entry{ID: uint64(u.ID), Hash: h})
-			if len(batch) == 1<<16 {
-				x.AddBatch(batch)
-				batch = batch[:0]
+			if len(entries) == cap(entries) {
+				if len(entries) > 0 {
+					chunks = append(chunks, entries)
+				}
+				entries = make([]index.Entry, 0, 1<<16)
 			}
+			entries = append(entries, index.Entry{ID: uint64(u.ID), Hash: h})
 			return nil
 		}
 		k := string(u.Type) + ":" + u.Value
@@ -102,7 +125,8 @@ func (m *Matcher) Load(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load retained uploads: %w", err)
 	}
-	x.AddBatch(batch)
+	x.AddBatch(slices.Concat(append(chunks, entries)...))
+	chunks, entries = nil, nil
 	x.Compact()
 	m.mu.Lock()
 	m.pdq, m.digests = x, dig
@@ -154,27 +178,52 @@ type Candidate struct {
 
 // Candidates matches sigs against the indexes: PDQ within threshold(bank)
 // of each signal's bank, digests by equality. It reads nothing from the
-// store.
+// store. The PDQ signals are searched as one batch (index.SearchBatch: a
+// join over the index's tables, in parallel, instead of a search per
+// signal). Candidates come in signal order, each signal's PDQ matches
+// nearest first.
 func (m *Matcher) Candidates(sigs []bank.Signal, threshold func(bankName string) int) []Candidate {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []Candidate
-	var buf []index.Match
+	th := map[string]int{} // once per bank, not per signal
+	var qs []pdq.Hash
+	var ths []int
+	var qsig []int // the signal of each query
 	for i := range sigs {
 		s := &sigs[i]
-		switch s.Type {
-		case signal.PDQ:
-			h, err := pdq.ParseHex(s.Value)
-			if err != nil {
-				continue
-			}
-			buf = m.pdq.AppendSearch(buf[:0], h, threshold(s.Bank))
-			for _, mt := range buf {
+		if s.Type != signal.PDQ {
+			continue
+		}
+		h, err := pdq.ParseHex(s.Value)
+		if err != nil {
+			continue
+		}
+		t, ok := th[s.Bank]
+		if !ok {
+			t = threshold(s.Bank)
+			th[s.Bank] = t
+		}
+		qs, ths, qsig = append(qs, h), append(ths, t), append(qsig, i)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var found [][]index.Match
+	if len(qs) > 0 {
+		found = m.pdq.SearchBatch(qs, ths)
+	}
+	var out []Candidate
+	var key []byte
+	q := 0
+	for i := range sigs {
+		s := &sigs[i]
+		switch {
+		case q < len(qsig) && qsig[q] == i:
+			for _, mt := range found[q] {
 				out = append(out, Candidate{UploadID: int64(mt.ID), Signal: i, Distance: mt.Distance})
 			}
-		case signal.VPDQ:
+			q++
+		case s.Type == signal.PDQ || s.Type == signal.VPDQ:
 		default:
-			for _, id := range m.digests[string(s.Type)+":"+s.Value] {
+			key = append(append(append(key[:0], s.Type...), ':'), s.Value...)
+			for _, id := range m.digests[string(key)] { // the compiler looks up without a copy
 				out = append(out, Candidate{UploadID: id, Signal: i})
 			}
 		}
