@@ -2,10 +2,13 @@
 // the tests never see, and their false matches on a distractor corpus:
 //
 //   - held-out photos (Debian wallpaper packages) are the bank's originals;
-//     ImageMagick makes caption, letterbox, pillarbox, embed, crop, rotate
+//     ImageMagick makes caption, letterbox, pillarbox, embed, collage,
+//     screenshot (over the next original, with fake UI bars), crop, rotate
 //     and flip copies of each; the share of copies matching their original
 //     is reported per edit with the reference decision (plain PDQ) beside
 //     it, for each variant set;
+//   - the CPU time per image of decoding and hashing with each variant set
+//     against plain hashing, measured in the same run (-rounds);
 //   - every pair of the distractor images (Debian artwork and clip-art
 //     packages, with the held-out photos) is matched with every variant,
 //     and each hit between two images plain PDQ does not already match is
@@ -22,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -222,9 +226,19 @@ func main() {
 	nPhotos := flag.Int("n", 80, "held-out photos used as originals")
 	nDistract := flag.Int("d", 1000, "distractor images")
 	work := flag.String("work", os.TempDir(), "where originals and edits are written")
+	only := flag.String("edits", "", "comma-separated edits to make (default: all)")
 	rounds := flag.Int("rounds", 2, "rounds of the cost measurement (0: none)")
 	keep := flag.String("dir", "", "reuse (and keep) this folder of originals and edits from an earlier run")
 	flag.Parse()
+	if *only != "" {
+		var keep []edit
+		for _, e := range edits {
+			if slices.Contains(strings.Split(*only, ","), e.name) {
+				keep = append(keep, e)
+			}
+		}
+		edits = keep
+	}
 
 	// Originals: held-out photos as a bank would hold them (≤ 1024 px, JPEG
 	// quality 92), distinct by plain PDQ (packages ship one picture at

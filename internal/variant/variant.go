@@ -1,10 +1,17 @@
 // Package variant derives, from one decoded image, the regions an original
 // may hide in when it comes back edited — inside letterbox or pillarbox bars,
-// a frame or a plain canvas, above or below a caption band — and hashes each
-// with PDQ, plus the dihedral hashes of the image so rotated and mirrored
-// copies match plain bank hashes. Exchange hashes are reference PDQ of the
-// original, so this is query-side work: a bank's signals stay reference PDQ,
-// and the query tries every variant against them (see internal/match).
+// a frame or a plain canvas, above or below a caption band, inside the
+// straight edges of a picture pasted into a screenshot or a collage — and
+// hashes each with PDQ, plus the dihedral hashes of the image so rotated and
+// mirrored copies match plain bank hashes. Exchange hashes are reference PDQ
+// of the original, so this is query-side work: a bank's signals stay
+// reference PDQ, and the query tries every variant against them (see
+// internal/match).
+//
+// Regions are found on a grid of at most 256 cells a side sampled from the
+// decoded image, then their edges are placed on the image's own pixels, and
+// each region is hashed from the same decoded raster (no second decode).
+// The original and its 7 rotations and mirrors come from one PDQ pass.
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
@@ -34,7 +41,9 @@ const (
 	// frames, a plain canvas around an embedded picture).
 	Borders
 	// All adds the regions without a caption band at the top or at the
-	// bottom, and the image's rotations and mirrors.
+	// bottom, up to two rectangles bounded by straight edge lines (a
+	// picture in a screenshot or collage), and the image's rotations and
+	// mirrors.
 	All
 )
 
