@@ -134,6 +134,26 @@ var captionRule = rule{tol: 32, frac: 0.55, sides: [4]bool{true, false, false, f
 // cut with it.
 var captionBottom = rule{tol: 32, frac: 0.55, sides: [4]bool{false, true, false, false}, minCut: 0.04, maxCut: 0.35}
 
+// textFrac is the least share of a caption band's colour in a line of
+// large text, which is then two-toned: the band's colour and the text's.
+const textFrac = 0.2
+
+// twoTone reports whether the cells not of colour ref (within tol) are,
+// at 70 % or more, of one other colour (within twice tol): a line of text
+// on a band, where a line of a picture has many colours.
+func twoTone(cells [][]uint8, ref [3]int, tol int, buf []uint8) bool {
+	var other [][]uint8
+	for _, p := range cells {
+		if abs(int(p[0])-ref[0]) > tol || abs(int(p[1])-ref[1]) > tol || abs(int(p[2])-ref[2]) > tol {
+			other = append(other, p)
+		}
+	}
+	if len(other) == 0 {
+		return true
+	}
+	return share(other, median3(other, buf), 2*tol) >= 0.7
+}
+
 // cell returns the RGB of grid cell (x, y).
 func (g *grid) cell(x, y int) []uint8 { o := 3 * (y*g.w + x); return g.pix[o : o+3 : o+3] }
 
@@ -218,7 +238,7 @@ func (g *grid) trim(ru rule) cut {
 			sh := share(cells, c.refs[side], ru.tol)
 			if sh >= edgeFrac {
 				n = i + 1
-			} else if sh < ru.frac {
+			} else if sh < ru.frac && !(ru.frac < edgeFrac && sh >= textFrac && twoTone(cells, c.refs[side], ru.tol, buf)) {
 				break
 			}
 		}
