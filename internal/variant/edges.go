@@ -28,10 +28,6 @@ const (
 	frameMax = 2
 )
 
-// lineScore is a candidate line: its position (a boundary between cells)
-// and its edge count over the whole grid.
-type lineScore struct{ at, n int }
-
 // framed returns up to frameMax rectangles (in img's coordinates, best
 // first) bounded on at least three sides by straight edge lines covering
 // edgeCover of each side; a fourth side may be the image's own border.
