@@ -126,7 +126,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		if y1 <= y0 {
 			return 0
 		}
-		return float64(pv[y1*(w+1)+x]-pv[y0*(w+1)+x]) / float64(y1-y0)
+		return contrast(func(x int) int32 { return pv[y1*(w+1)+x] - pv[y0*(w+1)+x] }, x, w) / float64(y1-y0)
 	}
 	coverH := func(y, x0, x1 int) float64 {
 		if y == 0 || y == h {
@@ -135,7 +135,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		if x1 <= x0 {
 			return 0
 		}
-		return float64(ph[y*(w+1)+x1]-ph[y*(w+1)+x0]) / float64(x1-x0)
+		return contrast(func(y int) int32 { return ph[y*(w+1)+x1] - ph[y*(w+1)+x0] }, y, h) / float64(x1-x0)
 	}
 	type cand struct {
 		r     image.Rectangle
@@ -220,6 +220,20 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		out = append(out, g.placeFrame(img, c.r))
 	}
 	return out
+}
+
+// contrast returns the edge count of the line at p less the smaller of
+// those of the lines 4 cells to either side (within 0..n): in busy
+// surroundings every line has edges, and a picture's side is a line with
+// many more than the picture's own lines next to it.
+func contrast(count func(int) int32, p, n int) float64 {
+	c, m := float64(count(p)), -1.0
+	for _, q := range [2]int{p - 4, p + 4} {
+		if q > 0 && q < n && (m < 0 || float64(count(q)) < m) {
+			m = float64(count(q))
+		}
+	}
+	return max(c-max(m, 0), 0)
 }
 
 // near2 reports whether every edge of a and b is within 2 cells.
