@@ -68,7 +68,7 @@ var edits = []edit{
 		return []string{"-resize", "80%", "-gravity", "northwest", "-background", "white", "-extent", fmt.Sprintf("%dx%d", w, h)}
 	}},
 	{name: "collage60", want: 0.4, args: func(w, h int, other string) []string { return collage(w, h, other, 60) }},
-	{name: "screenshot75", want: 0.5, args: func(w, h int, other string) []string { return screenshot(w, h, other, 75) }},
+	{name: "screenshot75", want: 0.3, args: func(w, h int, other string) []string { return screenshot(w, h, other, 75) }},
 	{name: "rotate90", want: 0.9, args: func(w, h int, other string) []string { return []string{"-rotate", "90"} }},
 	{name: "rotate180", want: 0.9, args: func(w, h int, other string) []string { return []string{"-rotate", "180"} }},
 	{name: "rotate270", want: 0.9, args: func(w, h int, other string) []string { return []string{"-rotate", "270"} }},
