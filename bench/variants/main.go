@@ -2,10 +2,13 @@
 // the tests never see, and their false matches on a distractor corpus:
 //
 //   - held-out photos (Debian wallpaper packages) are the bank's originals;
-//     ImageMagick makes caption, letterbox, pillarbox, embed, crop, rotate
+//     ImageMagick makes caption, letterbox, pillarbox, embed, collage,
+//     screenshot (over the next original, with fake UI bars), crop, rotate
 //     and flip copies of each; the share of copies matching their original
 //     is reported per edit with the reference decision (plain PDQ) beside
 //     it, for each variant set;
+//   - the CPU time per image of decoding and hashing with each variant set
+//     against plain hashing, measured in the same run (-rounds);
 //   - every pair of the distractor images (Debian artwork and clip-art
 //     packages, with the held-out photos) is matched with every variant,
 //     and each hit between two images plain PDQ does not already match is
@@ -21,9 +24,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
@@ -35,41 +42,67 @@ const font = "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf"
 type edit struct {
 	name string
 	bank bool // needs bank-side central crops
-	args func(w, h int) []string
+	args func(w, h int, other string) []string
 }
 
-func crop(pct int) func(w, h int) []string {
-	return func(w, h int) []string {
+func crop(pct int) func(w, h int, other string) []string {
+	return func(w, h int, other string) []string {
 		return []string{"-gravity", "center", "-crop", fmt.Sprintf("%dx%d+0+0", w*(100-2*pct)/100, h*(100-2*pct)/100), "+repage"}
 	}
 }
 
 var edits = []edit{
-	{"caption-top", false, func(w, h int) []string {
+	{"caption-top", false, func(w, h int, other string) []string {
 		return []string{"-gravity", "north", "-background", "white", "-splice", fmt.Sprintf("0x%d", h/6),
 			"-font", font, "-pointsize", fmt.Sprint(max(h/14, 8)), "-fill", "black", "-annotate", "+0+6", "Nobody expected this"}
 	}},
-	{"caption-bottom", false, func(w, h int) []string {
+	{"caption-bottom", false, func(w, h int, other string) []string {
 		return []string{"-gravity", "south", "-background", "black", "-splice", fmt.Sprintf("0x%d", h/5),
 			"-font", font, "-pointsize", fmt.Sprint(max(h/16, 8)), "-fill", "yellow", "-annotate", "+0+6", "wait for it\nreally"}
 	}},
-	{"letterbox", false, func(w, h int) []string {
+	{"letterbox", false, func(w, h int, other string) []string {
 		return []string{"-gravity", "center", "-background", "black", "-extent", fmt.Sprintf("%dx%d", w, h*4/3)}
 	}},
-	{"pillarbox", false, func(w, h int) []string {
+	{"pillarbox", false, func(w, h int, other string) []string {
 		return []string{"-gravity", "center", "-background", "black", "-extent", fmt.Sprintf("%dx%d", w*4/3, h)}
 	}},
-	{"embed60", false, func(w, h int) []string {
+	{"embed60", false, func(w, h int, other string) []string {
 		return []string{"-resize", "60%", "-gravity", "center", "-background", "white", "-extent", fmt.Sprintf("%dx%d", w, h)}
 	}},
-	{"embed80", false, func(w, h int) []string {
+	{"embed80", false, func(w, h int, other string) []string {
 		return []string{"-resize", "80%", "-gravity", "center", "-background", "white", "-extent", fmt.Sprintf("%dx%d", w, h)}
 	}},
-	{"rotate90", false, func(w, h int) []string { return []string{"-rotate", "90"} }},
-	{"flop", false, func(w, h int) []string { return []string{"-flop"} }},
+	{"collage60", false, func(w, h int, other string) []string { return collage(w, h, other, 60) }},
+	{"collage75", false, func(w, h int, other string) []string { return collage(w, h, other, 75) }},
+	{"screenshot60", false, func(w, h int, other string) []string { return screenshot(w, h, other, 60) }},
+	{"screenshot80", false, func(w, h int, other string) []string { return screenshot(w, h, other, 80) }},
+	{"rotate90", false, func(w, h int, other string) []string { return []string{"-rotate", "90"} }},
+	{"flop", false, func(w, h int, other string) []string { return []string{"-flop"} }},
 	{"crop2", true, crop(2)},
 	{"crop5", true, crop(5)},
 	{"crop10", true, crop(10)},
+}
+
+// collage pastes the original at pct % of its size, off centre, over
+// another picture stretched to the original's size, under a fake title
+// bar: a picture in a busy surrounding, where trimming finds nothing.
+func collage(w, h int, other string, pct int) []string {
+	bar := max(h/14, 12)
+	return []string{"-resize", fmt.Sprintf("%d%%", pct), "(", other, "-resize", fmt.Sprintf("%dx%d!", w, h), ")", "+swap",
+		"-gravity", "northwest", "-geometry", fmt.Sprintf("+%d+%d", w*(100-pct)/3/100, bar+(h-bar-h*pct/100)/2), "-composite",
+		"-fill", "#2b2b2b", "-draw", fmt.Sprintf("rectangle 0,0 %d,%d", w, bar),
+		"-font", font, "-pointsize", fmt.Sprint(max(bar*2/3, 8)), "-fill", "white", "-annotate", "+8+2", "Photos  >  Shared with me"}
+}
+
+// screenshot centres the original at pct % over a pattern tiled from
+// another picture, between a title bar and a task bar.
+func screenshot(w, h int, other string, pct int) []string {
+	bar := max(h/16, 12)
+	return []string{"-resize", fmt.Sprintf("%d%%", pct), "(", "-size", fmt.Sprintf("%dx%d", w, h), "tile:" + other, ")", "+swap",
+		"-gravity", "center", "-composite", "-gravity", "northwest",
+		"-fill", "#dedede", "-draw", fmt.Sprintf("rectangle 0,0 %d,%d", w, bar),
+		"-fill", "#1e1e1e", "-draw", fmt.Sprintf("rectangle 0,%d %d,%d", h-bar, w, h),
+		"-font", font, "-pointsize", fmt.Sprint(max(bar*2/3, 8)), "-fill", "black", "-annotate", "+8+2", "image.jpg - Viewer"}
 }
 
 type img struct {
@@ -193,8 +226,19 @@ func main() {
 	nPhotos := flag.Int("n", 80, "held-out photos used as originals")
 	nDistract := flag.Int("d", 1000, "distractor images")
 	work := flag.String("work", os.TempDir(), "where originals and edits are written")
+	only := flag.String("edits", "", "comma-separated edits to make (default: all)")
+	rounds := flag.Int("rounds", 2, "rounds of the cost measurement (0: none)")
 	keep := flag.String("dir", "", "reuse (and keep) this folder of originals and edits from an earlier run")
 	flag.Parse()
+	if *only != "" {
+		var keep []edit
+		for _, e := range edits {
+			if slices.Contains(strings.Split(*only, ","), e.name) {
+				keep = append(keep, e)
+			}
+		}
+		edits = keep
+	}
 
 	// Originals: held-out photos as a bank would hold them (≤ 1024 px, JPEG
 	// quality 92), distinct by plain PDQ (packages ship one picture at
@@ -244,8 +288,9 @@ func main() {
 
 	// Edits of each original.
 	type job struct {
-		o *img
-		e edit
+		o  *img
+		e  edit
+		bg *img // the picture a collage or screenshot copy is laid over
 	}
 	var editPaths []string
 	var editOf []job
@@ -256,7 +301,7 @@ func main() {
 		wg.Go(func() {
 			for j := range ch {
 				out := strings.TrimSuffix(j.o.path, "-orig.jpg") + "-" + j.e.name + ".jpg"
-				args := append(append([]string{j.o.path}, j.e.args(j.o.w, j.o.h)...), "-quality", "90", out)
+				args := append(append([]string{j.o.path}, j.e.args(j.o.w, j.o.h, j.bg.path)...), "-quality", "90", out)
 				if _, err := os.Stat(out); err == nil && *keep != "" {
 					// made by an earlier run
 				} else if b, err := exec.Command("convert", args...).CombinedOutput(); err != nil {
@@ -269,9 +314,9 @@ func main() {
 			}
 		})
 	}
-	for _, o := range origs {
+	for i, o := range origs {
 		for _, e := range edits {
-			ch <- job{o, e}
+			ch <- job{o, e, origs[(i+1)%len(origs)]}
 		}
 	}
 	close(ch)
@@ -309,7 +354,8 @@ func main() {
 			t.lost++
 		}
 		for _, o := range origs {
-			if o != j.o && matches(q, variant.All, o, true) && !matches(q, variant.None, o, false) {
+			// (The background of a collage or screenshot is in it.)
+			if o != j.o && o != j.bg && matches(q, variant.All, o, true) && !matches(q, variant.None, o, false) {
 				t.wrong++
 				log.Printf("%s (copy of %s) matches %s", p, j.o.source, o.source)
 			}
@@ -326,7 +372,17 @@ func main() {
 			pct(t.ref, t.n), pct(t.borders, t.n), pct(t.all, t.n), t.lost, t.n, t.wrong, side)
 	}
 
+	cost(append(editPaths, func() (o []string) {
+		for _, m := range origs {
+			o = append(o, m.path)
+		}
+		return
+	}()...), *rounds)
+
 	// Distractors: every pair, every variant.
+	if *nDistract <= 0 {
+		return
+	}
 	pool := append(loadAll(list(*distractors, *nDistract)), origs...)
 	fmt.Printf("\nDistractors: %d images (quality ≥ 50), %d pairs\n", len(pool), len(pool)*(len(pool)-1)/2)
 	fp := map[string]int{}
@@ -361,7 +417,7 @@ func main() {
 		}
 	}
 	fmt.Printf("pairs plain PDQ already matches (same picture, left out): %d\n", plainPairs)
-	names := []string{"query:" + variant.Trimmed, "query:" + variant.Caption}
+	names := []string{"query:" + variant.Trimmed, "query:" + variant.Caption, "query:" + variant.Embedded}
 	for _, n := range []string{"rotate90", "rotate180", "rotate270", "flipx", "flipy", "flip+1", "flip-1"} {
 		names = append(names, "query:"+n)
 	}
@@ -372,4 +428,64 @@ func main() {
 	for _, n := range names {
 		fmt.Printf("%-20s %d\n", n, fp[n])
 	}
+}
+
+// cost measures, in the same run, the CPU time per image of decoding and
+// plain PDQ hashing against decoding and hashing with each variant set, over
+// the originals and their copies (files read beforehand), and prints the
+// ratios: the bar is ≤ 1.3. The time is this thread's CPU time, so
+// other load on the machine counts as little as it can; the rounds
+// interleave the three ways so that what load remains falls on each alike.
+func cost(paths []string, rounds int) {
+	if rounds <= 0 {
+		return
+	}
+	var data [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			log.Fatal(err)
+		}
+		data = append(data, b)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var t [3]time.Duration
+	var nHashes [3]int
+	for range rounds {
+		for s := variant.None; s <= variant.All; s++ {
+			start := threadCPU()
+			for _, d := range data {
+				dec, err := media.DecodeImageScaled(d, media.Limits{}, media.PDQMinSide)
+				if err != nil {
+					log.Fatal(err)
+				}
+				if s == variant.None {
+					pdq.HashImage(dec.Image)
+					nHashes[s]++
+				} else {
+					nHashes[s] += len(variant.Hashes(dec.Image, s))
+				}
+			}
+			t[s] += threadCPU() - start
+		}
+	}
+	n := float64(rounds * len(data))
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / n / 1000 }
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nCost: %d images × %d rounds, thread CPU time per image (load average %s)\n", len(data), rounds, strings.Fields(string(load) + " ?")[0])
+	fmt.Printf("%-8s %8.2f ms  1.00×  %.1f hashes\n", "plain", ms(t[0]), float64(nHashes[0])/n)
+	for _, s := range []variant.Set{variant.Borders, variant.All} {
+		fmt.Printf("%-8s %8.2f ms  %.2f×  %.1f hashes\n", s, ms(t[s]), float64(t[s])/float64(t[0]), float64(nHashes[s])/n)
+	}
+}
+
+// threadCPU returns the CPU time the calling OS thread has used (Linux's
+// RUSAGE_THREAD).
+func threadCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(1, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,13 +5,15 @@ import (
 	"slices"
 )
 
-// gridMax is the side of the PDQ reference's pre-resize.
-const gridMax = 512
+// detectMax is the longest side of the grid regions are found on: each
+// side of the image is sampled by nearest neighbour to at most detectMax
+// cells (the aspect ratio need not be kept). Regions found on it are then
+// placed on the image's own pixels by refine, so the grid only has to be
+// fine enough to see bars, bands and frames, not to place their edges.
+const detectMax = 256
 
-// grid is img as the PDQ reference reads it: resized by nearest neighbour
-// to gridMax×gridMax when a side is over gridMax (CImg's mapping), else
-// whole; 8-bit RGB. Regions are found on it, and its rotations and mirrors
-// are hashed.
+// grid is img sampled by nearest neighbour to at most max cells a side
+// (CImg's mapping src = dst·size/n); 8-bit RGB. Regions are found on it.
 type grid struct {
 	w, h int
 	pix  []uint8 // 3 bytes a cell, row-major
@@ -19,12 +21,9 @@ type grid struct {
 	sh   int
 }
 
-func sample(img image.Image) *grid {
+func sample(img image.Image, maxSide int) *grid {
 	b := img.Bounds()
-	g := &grid{sw: b.Dx(), sh: b.Dy(), w: b.Dx(), h: b.Dy()}
-	if g.w > gridMax || g.h > gridMax {
-		g.w, g.h = gridMax, gridMax
-	}
+	g := &grid{sw: b.Dx(), sh: b.Dy(), w: min(b.Dx(), maxSide), h: min(b.Dy(), maxSide)}
 	if g.w <= 0 || g.h <= 0 {
 		g.w, g.h = 0, 0
 		return g
@@ -35,33 +34,65 @@ func sample(img image.Image) *grid {
 		xs[x] = x * g.sw / g.w
 	}
 	for y := range g.h {
-		sy := y * g.sh / g.h
-		row := g.pix[3*y*g.w : 3*(y+1)*g.w]
-		switch m := img.(type) {
-		case *image.RGBA:
-			src := m.Pix[sy*m.Stride:]
-			for x, sx := range xs {
-				copy(row[3*x:3*x+3], src[4*sx:4*sx+3])
-			}
-		case *image.NRGBA:
-			src := m.Pix[sy*m.Stride:]
-			for x, sx := range xs {
-				copy(row[3*x:3*x+3], src[4*sx:4*sx+3])
-			}
-		case *image.Gray:
-			src := m.Pix[sy*m.Stride:]
-			for x, sx := range xs {
-				v := src[sx]
-				row[3*x], row[3*x+1], row[3*x+2] = v, v, v
-			}
-		default:
-			for x, sx := range xs {
-				r, gg, bb, _ := img.At(b.Min.X+sx, b.Min.Y+sy).RGBA()
-				row[3*x], row[3*x+1], row[3*x+2] = uint8(r>>8), uint8(gg>>8), uint8(bb>>8)
-			}
-		}
+		readRow(img, y*g.sh/g.h, xs, g.pix[3*y*g.w:3*(y+1)*g.w])
 	}
 	return g
+}
+
+// readRow writes the RGB of img's pixels at columns xs (relative to the
+// bounds) of row y (relative) into dst, 3 bytes each.
+func readRow(img image.Image, y int, xs []int, dst []uint8) {
+	b := img.Bounds()
+	switch m := img.(type) {
+	case *image.RGBA:
+		src := m.Pix[y*m.Stride:]
+		for x, sx := range xs {
+			copy(dst[3*x:3*x+3], src[4*sx:4*sx+3])
+		}
+	case *image.NRGBA:
+		src := m.Pix[y*m.Stride:]
+		for x, sx := range xs {
+			copy(dst[3*x:3*x+3], src[4*sx:4*sx+3])
+		}
+	case *image.Gray:
+		src := m.Pix[y*m.Stride:]
+		for x, sx := range xs {
+			v := src[sx]
+			dst[3*x], dst[3*x+1], dst[3*x+2] = v, v, v
+		}
+	default:
+		for x, sx := range xs {
+			r, gg, bb, _ := img.At(b.Min.X+sx, b.Min.Y+y).RGBA()
+			dst[3*x], dst[3*x+1], dst[3*x+2] = uint8(r>>8), uint8(gg>>8), uint8(bb>>8)
+		}
+	}
+}
+
+// readCol is readRow for column x at rows ys.
+func readCol(img image.Image, x int, ys []int, dst []uint8) {
+	b := img.Bounds()
+	switch m := img.(type) {
+	case *image.RGBA:
+		for i, sy := range ys {
+			o := sy*m.Stride + 4*x
+			copy(dst[3*i:3*i+3], m.Pix[o:o+3])
+		}
+	case *image.NRGBA:
+		for i, sy := range ys {
+			o := sy*m.Stride + 4*x
+			copy(dst[3*i:3*i+3], m.Pix[o:o+3])
+		}
+	case *image.Gray:
+		for i, sy := range ys {
+			v := m.Pix[sy*m.Stride+x]
+			dst[3*i], dst[3*i+1], dst[3*i+2] = v, v, v
+		}
+	default:
+		for i, sy := range ys {
+			r, gg, bb, _ := img.At(b.Min.X+x, b.Min.Y+sy).RGBA()
+			dst[3*i], dst[3*i+1], dst[3*i+2] = uint8(r>>8), uint8(gg>>8), uint8(bb>>8)
+		}
+	}
 }
 
 // rule says which edge lines (rows or columns) are trimmed. A side is
@@ -103,6 +134,26 @@ var captionRule = rule{tol: 32, frac: 0.55, sides: [4]bool{true, false, false, f
 // cut with it.
 var captionBottom = rule{tol: 32, frac: 0.55, sides: [4]bool{false, true, false, false}, minCut: 0.04, maxCut: 0.35}
 
+// textFrac is the least share of a caption band's colour in a line of
+// large text, which is then two-toned: the band's colour and the text's.
+const textFrac = 0.2
+
+// twoTone reports whether the cells not of colour ref (within tol) are,
+// at 70 % or more, of one other colour (within twice tol): a line of text
+// on a band, where a line of a picture has many colours.
+func twoTone(cells [][]uint8, ref [3]int, tol int, buf []uint8) bool {
+	var other [][]uint8
+	for _, p := range cells {
+		if abs(int(p[0])-ref[0]) > tol || abs(int(p[1])-ref[1]) > tol || abs(int(p[2])-ref[2]) > tol {
+			other = append(other, p)
+		}
+	}
+	if len(other) == 0 {
+		return true
+	}
+	return share(other, median3(other, buf), 2*tol) >= 0.7
+}
+
 // cell returns the RGB of grid cell (x, y).
 func (g *grid) cell(x, y int) []uint8 { o := 3 * (y*g.w + x); return g.pix[o : o+3 : o+3] }
 
@@ -142,24 +193,33 @@ func share(cells [][]uint8, ref [3]int, tol int) float64 {
 	return float64(n) / float64(len(cells))
 }
 
+// cut is what trim removed: the grid rectangle left, and per side (top,
+// bottom, left, right) the lines removed and the reference colour.
+type cut struct {
+	r    image.Rectangle
+	n    [4]int
+	refs [4][3]int
+	tol  int
+}
+
 // trim returns the grid rectangle left after removing, side by side, the
 // edge lines the rule accepts.
-func (g *grid) trim(ru rule) image.Rectangle {
+func (g *grid) trim(ru rule) cut {
 	r := image.Rect(0, 0, g.w, g.h)
+	c := cut{r: r, tol: ru.tol}
 	if g.w == 0 {
-		return r
+		return c
 	}
 	var cells [][]uint8
 	var buf []uint8
-	var refs [4][3]int
 	var eligible [4]bool
 	for side := range 4 {
 		if !ru.sides[side] {
 			continue
 		}
 		cells = g.edge(r, side, 0, cells)
-		refs[side] = median3(cells, buf)
-		eligible[side] = share(cells, refs[side], ru.tol) >= edgeFrac
+		c.refs[side] = median3(cells, buf)
+		eligible[side] = share(cells, c.refs[side], ru.tol) >= edgeFrac
 	}
 	for side := range 4 {
 		if !eligible[side] {
@@ -175,16 +235,17 @@ func (g *grid) trim(ru rule) image.Rectangle {
 		n := 1
 		for i := 1; i < span/2 && i <= limit; i++ {
 			cells = g.edge(r, side, i, cells)
-			sh := share(cells, refs[side], ru.tol)
+			sh := share(cells, c.refs[side], ru.tol)
 			if sh >= edgeFrac {
 				n = i + 1
-			} else if sh < ru.frac {
+			} else if sh < ru.frac && !(ru.frac < edgeFrac && sh >= textFrac && twoTone(cells, c.refs[side], ru.tol, buf)) {
 				break
 			}
 		}
 		if n > limit || float64(n) < ru.minCut*float64(size) {
 			continue
 		}
+		c.n[side] = n
 		switch side {
 		case 0:
 			r.Min.Y += n
@@ -196,7 +257,85 @@ func (g *grid) trim(ru rule) image.Rectangle {
 			r.Max.X -= n
 		}
 	}
-	return r
+	c.r = r
+	return c
+}
+
+// refine places a cut on img's own pixels: each cut edge lies between the
+// image line the last removed grid line sampled (plain) and the one the
+// first kept grid line sampled (not plain); the image lines between them
+// are read, from the outside in, up to the first that is not plain in the
+// side's colour. With the grid as fine as the image nothing is read.
+func (g *grid) refine(img image.Image, c cut) image.Rectangle {
+	b := img.Bounds()
+	if g.w == 0 {
+		return b
+	}
+	r := g.toImage(c.r, image.Rect(0, 0, g.sw, g.sh)) // relative to b.Min
+	// The lines are sampled across the grid rectangle's extent, at most
+	// detectMax points.
+	n := min(detectMax, max(r.Dx(), r.Dy()))
+	pts := make([]int, n)
+	px := make([]uint8, 3*n)
+	cells := make([][]uint8, 0, n)
+	plain := func(side, at int) bool {
+		lo, hi := r.Min.X, r.Max.X
+		if side >= 2 {
+			lo, hi = r.Min.Y, r.Max.Y
+		}
+		k := min(n, hi-lo)
+		if k <= 0 {
+			return false
+		}
+		for i := range k {
+			pts[i] = lo + i*(hi-lo)/k
+		}
+		if side < 2 {
+			readRow(img, at, pts[:k], px)
+		} else {
+			readCol(img, at, pts[:k], px)
+		}
+		cells = cells[:0]
+		for i := range k {
+			cells = append(cells, px[3*i:3*i+3:3*i+3])
+		}
+		return share(cells, c.refs[side], c.tol) >= edgeFrac
+	}
+	for side := range 4 {
+		k := c.n[side]
+		if k == 0 {
+			continue
+		}
+		switch side {
+		case 0: // rows (k-1)·sh/h plain … k·sh/h not
+			y := (k-1)*g.sh/g.h + 1
+			for y < k*g.sh/g.h && plain(0, y) {
+				y++
+			}
+			r.Min.Y = y
+		case 1:
+			last := g.h - k // last removed grid row (plain)
+			y := last*g.sh/g.h - 1
+			for y > (last-1)*g.sh/g.h && plain(1, y) {
+				y--
+			}
+			r.Max.Y = y + 1
+		case 2:
+			x := (k-1)*g.sw/g.w + 1
+			for x < k*g.sw/g.w && plain(2, x) {
+				x++
+			}
+			r.Min.X = x
+		default:
+			last := g.w - k
+			x := last*g.sw/g.w - 1
+			for x > (last-1)*g.sw/g.w && plain(3, x) {
+				x--
+			}
+			r.Max.X = x + 1
+		}
+	}
+	return r.Add(b.Min)
 }
 
 // edge returns the cells of the i-th line in from side (0 top, 1 bottom,

@@ -1,10 +1,17 @@
 // Package variant derives, from one decoded image, the regions an original
 // may hide in when it comes back edited — inside letterbox or pillarbox bars,
-// a frame or a plain canvas, above or below a caption band — and hashes each
-// with PDQ, plus the dihedral hashes of the image so rotated and mirrored
-// copies match plain bank hashes. Exchange hashes are reference PDQ of the
-// original, so this is query-side work: a bank's signals stay reference PDQ,
-// and the query tries every variant against them (see internal/match).
+// a frame or a plain canvas, above or below a caption band, inside the
+// straight edges of a picture pasted into a screenshot or a collage — and
+// hashes each with PDQ, plus the dihedral hashes of the image so rotated and
+// mirrored copies match plain bank hashes. Exchange hashes are reference PDQ
+// of the original, so this is query-side work: a bank's signals stay
+// reference PDQ, and the query tries every variant against them (see
+// internal/match).
+//
+// Regions are found on a grid of at most 256 cells a side sampled from the
+// decoded image, then their edges are placed on the image's own pixels, and
+// each region is hashed from the same decoded raster (no second decode).
+// The original and its 7 rotations and mirrors come from one PDQ pass.
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
@@ -34,7 +41,9 @@ const (
 	// frames, a plain canvas around an embedded picture).
 	Borders
 	// All adds the regions without a caption band at the top or at the
-	// bottom, and the image's rotations and mirrors.
+	// bottom, up to two rectangles bounded by straight edge lines (a
+	// picture in a screenshot or collage), and the image's rotations and
+	// mirrors.
 	All
 )
 
@@ -86,6 +95,7 @@ const (
 	Original = "original" // the whole image: reference PDQ
 	Trimmed  = "borders"  // inside uniform borders, bars, frame or canvas
 	Caption  = "caption"  // without a caption band at the top or bottom
+	Embedded = "embedded" // inside a rectangle of strong straight edges (screenshot, collage)
 )
 
 // dihedralNames name pdq.Dihedral entries 1..7 (entry 0 is the image itself).
@@ -110,8 +120,8 @@ type Rect [4]int
 func rectOf(r image.Rectangle) *Rect { return &Rect{r.Min.X, r.Min.Y, r.Max.X, r.Max.Y} }
 
 // pixelDihedralMax is the size (longer side of what PDQ reads) from which
-// rotations and mirrors are derived from the DCT rather than hashed from
-// turned pixels.
+// rotations and mirrors are derived from the original's DCT alone rather
+// than from hashes of mirrored pixels.
 const pixelDihedralMax = 400
 
 // minSide is the smallest side, in pixels, a region must keep to be hashed
@@ -122,85 +132,116 @@ const minSide = 32
 // first (the reference PDQ hash, as pdq.HashImage gives it). Regions equal
 // to the whole image, under a third of a side, or duplicating an earlier
 // region are left out, so an image without borders or captions costs one
-// PDQ hash (with All, one dihedral PDQ pass). Rect is in img's coordinates.
+// PDQ pass with either set: with All the dihedral hashes come from the
+// original's own DCT. Rect is in img's coordinates.
 func Hashes(img image.Image, s Set) []Hash {
 	if s == None || img == nil {
 		r := pdq.HashImage(img)
 		return []Hash{{Name: Original, PDQ: r.Hash, Quality: r.Quality}}
 	}
 	b := img.Bounds()
-	g := sample(img)
-	var out []Hash
-	add := func(name string, r image.Rectangle) {
-		h := pdq.HashImage(subImage(img, r))
-		out = append(out, Hash{Name: name, Rect: rectOf(r), PDQ: h.Hash, Quality: h.Quality})
-	}
-	orig := pdq.HashImage(img)
-	out = append(out, Hash{Name: Original, PDQ: orig.Hash, Quality: orig.Quality})
+	out := make([]Hash, 0, 12)
 	if s >= All {
-		if max(g.w, g.h) >= pixelDihedralMax {
-			// From the DCT, as the reference's dihedral mode: one more PDQ
-			// pass, and within ~20 bits of the turned pixels' hash at
-			// this size.
-			d, q := pdq.HashImageDihedral(img)
-			for k := 1; k < 8; k++ {
-				out = append(out, Hash{Name: dihedralNames[k], PDQ: d[k], Quality: q})
-			}
-		} else {
-			// Small images: the DCT route is tens of bits off, so the
-			// pixels the reference reads are turned and hashed (cheap at
-			// this size).
-			for k := 1; k < 8; k++ {
-				h := pdq.HashImage(g.transformed(k))
-				out = append(out, Hash{Name: dihedralNames[k], PDQ: h.Hash, Quality: h.Quality})
-			}
-		}
+		out = dihedral(img, out)
+	} else {
+		r := pdq.HashImage(img)
+		out = append(out, Hash{Name: Original, PDQ: r.Hash, Quality: r.Quality})
 	}
-	seen := []image.Rectangle{b}
-	keep := func(r image.Rectangle) bool {
+	seen := make([]image.Rectangle, 1, 8)
+	seen[0] = b
+	add := func(name string, r image.Rectangle) {
 		if r.Dx() < minSide || r.Dy() < minSide || 3*r.Dx() < b.Dx() || 3*r.Dy() < b.Dy() {
-			return false
+			return
 		}
 		for _, o := range seen {
 			if nearlyEqual(o, r) {
-				return false
+				return
 			}
 		}
 		seen = append(seen, r)
-		return true
+		h := pdq.HashImage(subImage(img, r))
+		out = append(out, Hash{Name: name, Rect: rectOf(r), PDQ: h.Hash, Quality: h.Quality})
 	}
-	tr := g.trim(borderRule)
-	if r := g.toImage(tr, b); keep(r) {
-		add(Trimmed, r)
-	}
-	// Bars are symmetric: where the picture's own plain edge merged with a
-	// bar on one side, the cut mirrored from the other side is the picture.
-	if r := g.toImage(symmetric(tr, g.w, g.h), b); keep(r) {
+	g := sample(img, detectMax)
+	for _, r := range barCuts(g.refine(img, g.trim(borderRule)), b) {
 		add(Trimmed, r)
 	}
 	if s >= All {
-		if r := g.toImage(g.trim(captionRule), b); keep(r) {
-			add(Caption, r)
-		}
-		if r := g.toImage(g.trim(captionBottom), b); keep(r) {
-			add(Caption, r)
+		add(Caption, g.refine(img, g.trim(captionRule)))
+		add(Caption, g.refine(img, g.trim(captionBottom)))
+		for _, r := range g.framed(img) {
+			add(Embedded, r)
 		}
 	}
 	return out
 }
 
-// symmetric returns r with each pair of opposite cuts made equal to the
-// smaller of the two when both sides were cut.
-func symmetric(r image.Rectangle, w, h int) image.Rectangle {
-	if top, bottom := r.Min.Y, h-r.Max.Y; top > 0 && bottom > 0 {
-		c := min(top, bottom)
-		r.Min.Y, r.Max.Y = c, h-c
+// dihedral appends the original's hash and its 7 rotations and mirrors.
+// From the size pixelDihedralMax up they all come from one PDQ pass, by
+// the reference's dihedral trick (sign flips and transposes of the DCT;
+// within ~20 bits of the turned pixels' hash at this size). Smaller images
+// blur less and the trick is tens of bits off, so the mirrored pixels are
+// hashed, but only three times: a transpose is exact up to float rounding,
+// so each pass gives two of the eight hashes.
+func dihedral(img image.Image, out []Hash) []Hash {
+	b := img.Bounds()
+	var d [8]pdq.Result
+	if max(b.Dx(), b.Dy()) >= pixelDihedralMax || b.Dx() == 64 && b.Dy() == 64 {
+		// (A 64×64 image is hashed without blur but its dihedral with:
+		// the original then needs its own pass.)
+		dh, q := pdq.HashImageDihedral(img)
+		for k := range 8 {
+			d[k] = pdq.Result{Hash: dh[k], Quality: q}
+		}
+		if b.Dx() == 64 && b.Dy() == 64 {
+			d[0] = pdq.HashImage(img)
+		}
+	} else {
+		// Pass on the image mirrored by op gives op, and its transpose
+		// gives tr (see grid.transformed for the operations).
+		g := sample(img, pixelDihedralMax)
+		for _, p := range [4][2]int{{0, 6}, {4, 3}, {5, 1}, {2, 7}} {
+			src := img
+			if p[0] != 0 {
+				src = g.transformed(p[0])
+			}
+			dh, q := pdq.HashImageDihedral(src)
+			d[p[0]] = pdq.Result{Hash: dh[0], Quality: q}
+			d[p[1]] = pdq.Result{Hash: dh[pdq.FlipPlus1], Quality: q}
+		}
 	}
-	if left, right := r.Min.X, w-r.Max.X; left > 0 && right > 0 {
-		c := min(left, right)
-		r.Min.X, r.Max.X = c, w-c
+	out = append(out, Hash{Name: Original, PDQ: d[0].Hash, Quality: d[0].Quality})
+	for k := 1; k < 8; k++ {
+		out = append(out, Hash{Name: dihedralNames[k], PDQ: d[k].Hash, Quality: d[k].Quality})
 	}
-	return r
+	return out
+}
+
+// barCuts returns the regions worth hashing for a border trim r of b:
+// r itself (a frame, or a canvas around an embedded picture), and the cut
+// made symmetric, both ways and along each axis alone. Bars come in
+// symmetric pairs on one axis, and the picture's own plain edge defeats
+// the trim in two ways: merged with a bar it makes one side's cut too deep
+// (the smaller of the two is the bar), and as a dark sky or floor it is
+// cut on the other axis too (the axis alone is the bars). A bar on one side
+// only (the picture's edge there matching the bar's colour everywhere
+// within the tolerance is rare, but the trim then stops at the picture's
+// edge on the other side) is mirrored to the side not cut.
+func barCuts(r, b image.Rectangle) []image.Rectangle {
+	sym := func(a, c int) int {
+		if a > 0 && c > 0 {
+			return min(a, c)
+		}
+		return max(a, c)
+	}
+	cx := sym(r.Min.X-b.Min.X, b.Max.X-r.Max.X)
+	cy := sym(r.Min.Y-b.Min.Y, b.Max.Y-r.Max.Y)
+	return []image.Rectangle{
+		r,
+		image.Rect(b.Min.X+cx, b.Min.Y+cy, b.Max.X-cx, b.Max.Y-cy),
+		image.Rect(b.Min.X+cx, b.Min.Y, b.Max.X-cx, b.Max.Y),
+		image.Rect(b.Min.X, b.Min.Y+cy, b.Max.X, b.Max.Y-cy),
+	}
 }
 
 // nearlyEqual reports whether two regions differ by at most 1 % of their

@@ -1,0 +1,343 @@
+package variant
+
+import (
+	"image"
+	"slices"
+)
+
+// A picture pasted into a screenshot or a collage keeps straight edges
+// where it meets the busy surroundings (other pictures, UI chrome): at
+// each row crossing its left or right side the luma steps, at the same
+// column, more than at the neighbouring columns. framed looks for
+// rectangles whose four sides are such lines along most of their length,
+// where trimming finds nothing because the surroundings are not plain.
+
+const (
+	// edgeStep is the smallest luma step (0..255) that counts as an edge.
+	edgeStep = 12
+	// edgeCover is the share of a side's length that must be edge, on
+	// three sides at least; the fourth may be the image's border or, at
+	// edgeWeak, faint.
+	edgeCover, edgeWeak = 0.6, 0.25
+	// frameMinArea and frameMaxArea bound a framed rectangle's share of
+	// the image: smaller is a thumbnail, larger is the image itself.
+	frameMinArea, frameMaxArea = 0.3, 0.92
+	// frameLines is how many candidate lines per direction are paired.
+	frameLines = 12
+	// frameMax is the most rectangles returned.
+	frameMax = 2
+)
+
+// framed returns up to frameMax rectangles (in img's coordinates, best
+// first) bounded on at least three sides by straight edge lines covering
+// edgeCover of each side; a fourth side may be the image's own border.
+func (g *grid) framed(img image.Image) []image.Rectangle {
+	w, h := g.w, g.h
+	if w < 16 || h < 16 {
+		return nil
+	}
+	lum := make([]int16, w*h)
+	for i := range lum {
+		p := g.pix[3*i : 3*i+3 : 3*i+3]
+		lum[i] = int16((299*int(p[0]) + 587*int(p[1]) + 114*int(p[2]) + 500) / 1000)
+	}
+	// Edge cells: ev[y*(w+1)+x] when the luma of row y steps at column
+	// boundary x (between cells x-1 and x) by at least edgeStep and by no
+	// less than at the boundaries beside it; eh[y*w+x] likewise for row
+	// boundary y in column x.
+	ev := make([]bool, h*(w+1))
+	eh := make([]bool, (h+1)*w)
+	step := func(a, b int16) int {
+		d := int(a) - int(b)
+		if d < 0 {
+			return -d
+		}
+		return d
+	}
+	for y := range h {
+		row := lum[y*w : (y+1)*w]
+		e := ev[y*(w+1) : (y+1)*(w+1)]
+		for x := 1; x < w; x++ {
+			d := step(row[x], row[x-1])
+			e[x] = d >= edgeStep && (x < 2 || step(row[x-1], row[x-2]) <= d) && (x+1 >= w || step(row[x+1], row[x]) <= d)
+		}
+		if y == 0 {
+			continue
+		}
+		up, cur := lum[(y-1)*w:y*w], row
+		var up2, down []int16
+		if y >= 2 {
+			up2 = lum[(y-2)*w : (y-1)*w]
+		}
+		if y+1 < h {
+			down = lum[(y+1)*w : (y+2)*w]
+		}
+		f := eh[y*w : (y+1)*w]
+		for x := range w {
+			d := step(cur[x], up[x])
+			f[x] = d >= edgeStep && (up2 == nil || step(up[x], up2[x]) <= d) && (down == nil || step(down[x], cur[x]) <= d)
+		}
+	}
+	// Prefix counts, with each edge widened by one cell across its line
+	// (a step sampled mid-transition shows at the boundary beside):
+	// pv[y*(w+1)+x] counts rows < y with an edge at column boundary x;
+	// ph[y*(w+1)+x] counts columns < x with an edge at row boundary y.
+	pv := make([]int32, (h+1)*(w+1))
+	ph := make([]int32, (h+1)*(w+1))
+	colN := make([]int, w+1)
+	rowN := make([]int, h+1)
+	for y := range h {
+		e := ev[y*(w+1) : (y+1)*(w+1)]
+		prev, next := pv[y*(w+1):(y+1)*(w+1)], pv[(y+1)*(w+1):(y+2)*(w+1)]
+		for x := 1; x < w; x++ {
+			v := prev[x]
+			if e[x] || e[x-1] || e[x+1] {
+				v++
+				colN[x]++
+			}
+			next[x] = v
+		}
+	}
+	for y := 1; y < h; y++ {
+		f := eh[y*w : (y+1)*w]
+		fu, fd := eh[(y-1)*w:y*w], eh[(y+1)*w:(y+2)*w]
+		p := ph[y*(w+1) : (y+1)*(w+1)]
+		for x := range w {
+			v := p[x]
+			if f[x] || fu[x] || fd[x] {
+				v++
+				rowN[y]++
+			}
+			p[x+1] = v
+		}
+	}
+	cols := topLines(colN, int(0.3*edgeCover*float64(h)))
+	rows := topLines(rowN, int(0.3*edgeCover*float64(w)))
+	if len(cols) == 0 && len(rows) == 0 {
+		return nil
+	}
+	// The image's own borders stand in for at most one side.
+	cols = append(cols, 0, w)
+	rows = append(rows, 0, h)
+	coverV := func(x, y0, y1 int) float64 {
+		if x == 0 || x == w {
+			return -1
+		}
+		if y1 <= y0 {
+			return 0
+		}
+		return contrast(func(x int) int32 { return pv[y1*(w+1)+x] - pv[y0*(w+1)+x] }, x, w) / float64(y1-y0)
+	}
+	coverH := func(y, x0, x1 int) float64 {
+		if y == 0 || y == h {
+			return -1
+		}
+		if x1 <= x0 {
+			return 0
+		}
+		return contrast(func(y int) int32 { return ph[y*(w+1)+x1] - ph[y*(w+1)+x0] }, y, h) / float64(x1-x0)
+	}
+	type cand struct {
+		r     image.Rectangle
+		score float64
+	}
+	var cands []cand
+	area := float64(w * h)
+	for i, xa := range cols {
+		for _, xb := range cols[i+1:] {
+			x0, x1 := min(xa, xb), max(xa, xb)
+			if x1-x0 < 3 {
+				continue
+			}
+			for j, ya := range rows {
+				for _, yb := range rows[j+1:] {
+					y0, y1 := min(ya, yb), max(ya, yb)
+					if y1-y0 < 3 {
+						continue
+					}
+					a := float64((x1-x0)*(y1-y0)) / area
+					if a < frameMinArea || a > frameMaxArea {
+						continue
+					}
+					sides := [4]float64{coverV(x0, y0, y1), coverV(x1, y0, y1), coverH(y0, x0, x1), coverH(y1, x0, x1)}
+					// A side of the picture ends at its corners: a line
+					// that goes on past them is a longer line (a
+					// picture's own, or the surroundings').
+					lx, ly := max((x1-x0)/8, 2), max((y1-y0)/8, 2)
+					past := max(0, coverV(x0, max(y0-ly, 0), y0)) + max(0, coverV(x0, y1, min(y1+ly, h))) +
+						max(0, coverV(x1, max(y0-ly, 0), y0)) + max(0, coverV(x1, y1, min(y1+ly, h))) +
+						max(0, coverH(y0, max(x0-lx, 0), x0)) + max(0, coverH(y0, x1, min(x1+lx, w))) +
+						max(0, coverH(y1, max(x0-lx, 0), x0)) + max(0, coverH(y1, x1, min(x1+lx, w)))
+					border, score, ok := 0, 0.0, true
+					for _, c := range sides {
+						switch {
+						case c < 0:
+							border++
+						case c < edgeWeak:
+							ok = false
+						case c < edgeCover:
+							// One side may be faint (the picture's edge
+							// close in colour to what lies beyond it).
+							border++
+							score += c
+						default:
+							score += c
+						}
+					}
+					if ok && border <= 1 {
+						cands = append(cands, cand{image.Rect(x0, y0, x1, y1), score + float64(1-border) - past/2})
+					}
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		}
+		return 0
+	})
+	var out []image.Rectangle
+	var kept []image.Rectangle
+	for _, c := range cands {
+		if len(out) == frameMax {
+			break
+		}
+		dup := false
+		for _, k := range kept {
+			if near2(k, c.r) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		kept = append(kept, c.r)
+		out = append(out, g.placeFrame(img, c.r))
+	}
+	return out
+}
+
+// contrast returns the edge count of the line at p less the smaller of
+// those of the lines 4 cells to either side (within 0..n): in busy
+// surroundings every line has edges, and a picture's side is a line with
+// many more than the picture's own lines next to it.
+func contrast(count func(int) int32, p, n int) float64 {
+	c, m := float64(count(p)), -1.0
+	for _, q := range [2]int{p - 4, p + 4} {
+		if q > 0 && q < n && (m < 0 || float64(count(q)) < m) {
+			m = float64(count(q))
+		}
+	}
+	return max(c-max(m, 0), 0)
+}
+
+// near2 reports whether every edge of a and b is within 2 cells.
+func near2(a, b image.Rectangle) bool {
+	return abs(a.Min.X-b.Min.X) <= 2 && abs(a.Max.X-b.Max.X) <= 2 && abs(a.Min.Y-b.Min.Y) <= 2 && abs(a.Max.Y-b.Max.Y) <= 2
+}
+
+// topLines returns the positions of up to frameLines lines with at least
+// min edge cells, strongest first, each at least 3 cells from a stronger one.
+func topLines(n []int, minN int) []int {
+	idx := make([]int, 0, len(n))
+	for i, v := range n {
+		// Lines within 2 cells of the border are the border's.
+		if v >= max(minN, 1) && i > 2 && i < len(n)-3 {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return n[b] - n[a] })
+	var out []int
+	for _, i := range idx {
+		if len(out) == frameLines {
+			break
+		}
+		ok := true
+		for _, o := range out {
+			if abs(o-i) < 3 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// placeFrame maps a grid rectangle of edge lines onto img's pixels: each
+// side that is a line moves to the image boundary, within the cells the
+// line may have been seen at, where the luma steps most in total along
+// the side (read at up to 64 points).
+func (g *grid) placeFrame(img image.Image, r image.Rectangle) image.Rectangle {
+	b := img.Bounds()
+	full := image.Rect(0, 0, g.sw, g.sh)
+	out := image.Rect(r.Min.X*g.sw/g.w, r.Min.Y*g.sh/g.h, r.Max.X*g.sw/g.w, r.Max.Y*g.sh/g.h)
+	if r.Max.X == g.w {
+		out.Max.X = g.sw
+	}
+	if r.Max.Y == g.h {
+		out.Max.Y = g.sh
+	}
+	const pts = 64
+	var ys, xs [pts]int
+	var a, c [3 * pts]uint8
+	// best returns the boundary in [lo, hi] (between lines p-1 and p)
+	// with the largest total step, reading lines across [s0, s1).
+	best := func(vertical bool, lo, hi, s0, s1 int) int {
+		n := min(pts, s1-s0)
+		at := ys[:n]
+		if !vertical {
+			at = xs[:n]
+		}
+		for i := range n {
+			at[i] = s0 + i*(s1-s0)/n
+		}
+		limit := g.sw
+		if !vertical {
+			limit = g.sh
+		}
+		lo, hi = max(lo, 1), min(hi, limit-1)
+		bp, bs := lo, -1
+		for p := lo; p <= hi; p++ {
+			if vertical {
+				readCol(img, p-1, at, a[:])
+				readCol(img, p, at, c[:])
+			} else {
+				readRow(img, p-1, at, a[:])
+				readRow(img, p, at, c[:])
+			}
+			s := 0
+			for i := range n {
+				s += abs(luma8(a[3*i:]) - luma8(c[3*i:]))
+			}
+			if s > bs {
+				bp, bs = p, s
+			}
+		}
+		return bp
+	}
+	cx := func(x int) int { return x * g.sw / g.w }
+	cy := func(y int) int { return y * g.sh / g.h }
+	if r.Min.X > 0 {
+		out.Min.X = best(true, cx(r.Min.X-2)+1, cx(min(r.Min.X+1, g.w-1)), out.Min.Y, out.Max.Y)
+	}
+	if r.Max.X < g.w {
+		out.Max.X = best(true, cx(r.Max.X-2)+1, cx(min(r.Max.X+1, g.w-1)), out.Min.Y, out.Max.Y)
+	}
+	if r.Min.Y > 0 {
+		out.Min.Y = best(false, cy(r.Min.Y-2)+1, cy(min(r.Min.Y+1, g.h-1)), out.Min.X, out.Max.X)
+	}
+	if r.Max.Y < g.h {
+		out.Max.Y = best(false, cy(r.Max.Y-2)+1, cy(min(r.Max.Y+1, g.h-1)), out.Min.X, out.Max.X)
+	}
+	return out.Intersect(full).Add(b.Min)
+}
+
+func luma8(p []uint8) int { return (299*int(p[0]) + 587*int(p[1]) + 114*int(p[2]) + 500) / 1000 }
