@@ -35,7 +35,8 @@ type Image struct {
 	SHA256   string    `json:"sha256"`
 }
 
-// HashImage decodes an image file's bytes and returns its hashes. EXIF
+// HashImage decodes an image file's bytes and returns its hashes. Width and
+// Height are the image's own, whatever scale it was decoded at. EXIF
 // orientation is not applied, as the reference CLI does not. With sha256
 // false the SHA-256 is left to the caller (the page has the browser's own,
 // which runs beside the decode).
@@ -47,7 +48,10 @@ func HashImage(data []byte, sha256 bool) (Image, error) {
 		s := sha256Sum(data)
 		im.SHA256 = hex.EncodeToString(s[:])
 	}
-	d, err := media.DecodeImage(data, media.Limits{})
+	// Decoded as `nigehban hash` decodes for PDQ: large JPEGs reduced in
+	// the DCT domain while both sides stay ≥ 512 (without cgo, by media's
+	// pure-Go reduced decoder, which gives libjpeg-turbo's pixels).
+	d, err := media.DecodeImageScaled(data, media.Limits{}, media.PDQMinSide)
 	if err != nil {
 		return im, fmt.Errorf("decode image: %w", err)
 	}
