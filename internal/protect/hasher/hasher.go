@@ -21,6 +21,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 // Image is what the page learns of one image.
@@ -33,6 +34,18 @@ type Image struct {
 	Dihedral [8]string `json:"dihedral"` // the reference's --pdqdih order
 	MD5      string    `json:"md5"`
 	SHA256   string    `json:"sha256"`
+	// Crops are the PDQ hashes of the image's central crops
+	// (variant.CentralCrops, as `nigehban hash --bank-variants`): submitted
+	// as bank-side variants linked to PDQ, so a copy with its borders cropped
+	// off still matches.
+	Crops []Crop `json:"crops"`
+}
+
+// Crop is one central crop's PDQ hash.
+type Crop struct {
+	Name    string `json:"name"` // "crop97" … "crop80"
+	PDQ     string `json:"pdq"`
+	Quality int    `json:"quality"`
 }
 
 // HashImage decodes an image file's bytes and returns its hashes. Width and
@@ -68,6 +81,10 @@ func HashImage(data []byte, sha256 bool) (Image, error) {
 	}
 	for i, x := range dih {
 		im.Dihedral[i] = x.String()
+	}
+	im.Crops = []Crop{}
+	for _, c := range variant.CentralCrops(d.Image) {
+		im.Crops = append(im.Crops, Crop{Name: c.Name, PDQ: c.PDQ.String(), Quality: c.Quality})
 	}
 	return im, nil
 }
