@@ -384,9 +384,13 @@ var zigzag = [64]uint8{
 // huffTable decodes one Huffman table: codes of up to lookBits bits by
 // one table lookup, longer ones by the canonical code ranges.
 type huffTable struct {
-	look    [1 << lookBits]uint16 // length<<8 | value; 0 = longer code
-	maxCode [18]int32             // largest code of each length, -1 if none
-	valPtr  [17]int32             // index in vals of the first code of each length, minus that code
+	look [1 << lookBits]uint16 // length<<8 | value; 0 = longer code
+	// fastAC decodes, by the same lookup, an AC code and the coefficient
+	// bits after it when both fit in lookBits: value<<16 | run<<8 | total
+	// length; 0 = not such a code (also end of block and runs of 16).
+	fastAC  [1 << lookBits]int32
+	maxCode [18]int32 // largest code of each length, -1 if none
+	valPtr  [17]int32 // index in vals of the first code of each length, minus that code
 	vals    []byte
 }
 
@@ -419,6 +423,15 @@ func newHuffTable(counts [16]int, vals []byte) (*huffTable, error) {
 		code <<= 1
 	}
 	t.maxCode[17] = 1 << 30 // sentinel: no code is longer than 16 bits
+	for p, e := range t.look {
+		l, rs := uint(e>>8), e&0xff
+		run, size := uint(rs>>4), uint(rs&15)
+		if e == 0 || size == 0 || l+size > lookBits {
+			continue
+		}
+		v := extend(int32(p>>(lookBits-l-size))&(1<<size-1), size)
+		t.fastAC[p] = v<<16 | int32(run)<<8 | int32(l+size)
+	}
 	return t, nil
 }
 
@@ -558,6 +571,22 @@ func (r *bitReader) block(blk *[64]int32, dc, ac *huffTable, q *[64]int32, pred 
 	*pred = int(int16(int32(*pred) + diff)) // libjpeg keeps coefficients as 16 bits
 	blk[0] = int32(*pred) * q[0]
 	for k := 1; k < 64; k++ {
+		if r.n < 16 {
+			r.fill()
+		}
+		if e := ac.fastAC[r.acc>>(64-lookBits)]; e != 0 {
+			l := uint(e & 0xff)
+			r.acc <<= l
+			r.n -= l
+			k += int(e>>8) & 0xff
+			if k > 63 {
+				return fmt.Errorf("decode jpeg: coefficient index %d: %w", k, ErrCorrupt)
+			}
+			if !dcOnly {
+				blk[zigzag[k]] = (e >> 16) * q[k]
+			}
+			continue
+		}
 		rs, err := r.huff(ac)
 		if err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"testing"
+	"time"
 )
 
 // baselineJPEG encodes a benign gradient as a baseline 4:2:0 (colour) or
@@ -98,4 +99,45 @@ func FuzzDecodeJPEGReduced(f *testing.F) {
 			t.Fatal("nil image without error")
 		}
 	})
+}
+
+// BenchmarkJPEGReduced12MP decodes a 12-megapixel (4000×3000, 4:2:0) JPEG
+// with the reduced decoder at 1/4 scale, as the page does, and reports its
+// time as a ratio of image/jpeg's full decode of the same file, measured in
+// the same run.
+func BenchmarkJPEGReduced12MP(b *testing.B) {
+	d, err := DecodeImage(readTestImage(b, "bridge-mods/aaa-orig.jpg"), Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	big := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
+	src := d.Image.Bounds()
+	for y := range 3000 { // nearest-neighbour upscale: no dependency, benign pixels
+		for x := range 4000 {
+			big.Set(x, y, d.Image.At(src.Min.X+x*src.Dx()/4000, src.Min.Y+y*src.Dy()/3000))
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, big, &jpeg.Options{Quality: 90}); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	std := time.Duration(1 << 62)
+	for range 2 {
+		start := time.Now()
+		if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+		std = min(std, time.Since(start))
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := decodeJPEGReducedAt(data, DefaultLimits, 4); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	per := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(per)/float64(std), "reduced/image-jpeg")
+	b.Logf("12 MP: reduced 1/4 %v, image/jpeg full %v (best of 2), ratio %.2f", per, std, float64(per)/float64(std))
 }

@@ -121,6 +121,7 @@ type item struct {
 	MD5      string `json:"md5"`
 	SHA256   string `json:"sha256"`
 	VPDQ     string `json:"vpdq"`
+	Crops    string `json:"crops"` // name:pdq,… of the central crops
 	MS       string `json:"ms"`
 }
 
@@ -429,7 +430,15 @@ func TestPageSubmission(t *testing.T) {
 	// nothing more.
 	var sigBytes int
 	var values []string
+	cropOf := map[string]string{} // crop hash → its parent, the image's PDQ
 	for _, it := range items {
+		for _, c := range strings.Split(it.Crops, ",") {
+			if name, v, ok := strings.Cut(c, ":"); ok {
+				cropOf[v] = it.PDQ
+				// {"type":"pdq","value":"…","quality":100,"variant":"crop97","of":"…"}
+				sigBytes += len(v) + 60 + len(`,"variant":"","of":""`) + len(name) + len(it.PDQ)
+			}
+		}
 		for _, v := range []string{it.PDQ, it.MD5, it.SHA256, it.VPDQ} {
 			if v != "" {
 				values = append(values, v)
@@ -472,11 +481,16 @@ func TestPageSubmission(t *testing.T) {
 		json.Unmarshal(sub["signals"], &sigs)
 		for _, sg := range sigs {
 			for k := range sg {
-				if k != "type" && k != "value" && k != "quality" {
+				if k != "type" && k != "value" && k != "quality" && k != "variant" && k != "of" {
 					t.Errorf("signal field %q", k)
 				}
 			}
-			if v, _ := sg["value"].(string); !contains(values, v) {
+			v, _ := sg["value"].(string)
+			if of, _ := sg["of"].(string); of != "" || sg["variant"] != nil {
+				if parent, ok := cropOf[v]; !ok || of != parent {
+					t.Errorf("submitted crop %q of %q is not a central crop the page computed of that image", v, of)
+				}
+			} else if !contains(values, v) {
 				t.Errorf("submitted value %.80q is not a hash the page showed", v)
 			}
 		}

@@ -96,6 +96,7 @@
     it.li.dataset.pdq = r.pdq;
     it.li.dataset.quality = r.quality;
     it.li.dataset.dihedral = r.dihedral.join(',');
+    it.li.dataset.crops = r.crops.map((c) => c.name + ':' + c.pdq).join(',');
     it.li.dataset.md5 = r.md5;
     it.li.dataset.sha256 = r.sha256;
     const sigs = [{ type: 'pdq', value: r.pdq, quality: r.quality }];
