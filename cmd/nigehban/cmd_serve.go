@@ -38,6 +38,7 @@ func newServeCommand() *cobra.Command {
 		retention            time.Duration
 		dataKey              string
 		alertsFile           string
+		protectKey           string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--addr 127.0.0.1:8080] [--db …]",
@@ -87,6 +88,9 @@ PostgreSQL database; each follows the bank change log.`,
 			if _, err := variant.ParseSet(cfg.Variants); err != nil {
 				return fmt.Errorf("--variants: %w", err)
 			}
+			if cfg.Protect.ProofKey, err = protectProofKey(protectKey); err != nil {
+				return err
+			}
 			return runServe(cmd.Context(), addr, metricsAddr, db, cfg, logKey, witnesses, ui, retention)
 		},
 	}
@@ -107,6 +111,7 @@ PostgreSQL database; each follows the bank change log.`,
 	f.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", false, "allow webhooks to loopback, private and link-local addresses (receivers inside your own network)")
 	f.IntVar(&cfg.WebhookPerHost, "webhook-per-host", 0, "concurrent webhook deliveries to one destination host (default 8)")
 	f.DurationVar(&cfg.WebhookRetention, "webhook-retention", 7*24*time.Hour, "how long delivered webhook events are kept before pruning (negative: forever)")
+	f.StringVar(&protectKey, "protect-key", os.Getenv("NIGEHBAN_PROTECT_KEY_FILE"), protectKeyHelp)
 	f.IntVar(&cfg.Protect.Difficulty, "protect-difficulty", 0, "proof of work a /protect submission needs, in leading zero bits of SHA-256 (default 18)")
 	f.StringVar(&dataKey, "data-key", "", dataKeyHelp)
 	f.StringVar(&alertsFile, "alerts", "", "enable the missing-child desk (ZARRA intake, two-hour clock, CAP alerts at /alerts/feed.atom) with this JSON configuration (mode 0600: sender, base_url, escalation chain and partners with their webhook secrets); needs --data-key")

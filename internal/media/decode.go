@@ -33,8 +33,9 @@ type Limits struct {
 	// MaxBytes is the largest encoded input accepted.
 	MaxBytes int64
 	// MaxPixels is the largest decoded raster (width × height). JPEGs over it
-	// are decoded scaled down in the DCT domain when the decoder can (the cgo
-	// build), which keeps memory bounded on 100-megapixel photos; other
+	// are decoded scaled down in the DCT domain when the decoder can
+	// (libjpeg-turbo; without cgo, baseline JPEGs by the reduced decoder at
+	// 1/4 or 1/8), which keeps memory bounded on 100-megapixel photos; other
 	// images over it are refused with ErrTooLarge before any pixel is
 	// allocated.
 	MaxPixels int64
@@ -90,11 +91,14 @@ const PDQMinSide = 512
 
 // DecodeImageScaled is DecodeImage for callers that only need a raster with
 // both sides of at least minSide pixels: JPEGs are then decoded at 1/2 or 1/4
-// scale in the DCT domain when the decoder can (libjpeg-turbo, the cgo build)
-// and both scaled sides stay ≥ minSide, which skips most of the inverse DCT
-// work (about 25% less decoding time on 5–20 megapixel photos). Other formats
-// and the pure-Go JPEG decoder ignore minSide. Decoded.Scale says what was
-// applied; minSide ≤ 0 means full size.
+// scale in the DCT domain when the decoder can and both scaled sides stay ≥
+// minSide, which skips most of the inverse DCT work (about 25% less decoding
+// time on 5–20 megapixel photos with libjpeg-turbo). With cgo libjpeg-turbo
+// scales by 1/2 and 1/4; without cgo (the /protect page's WebAssembly) a
+// pure-Go reduced decoder scales baseline JPEGs by 1/4 only, with
+// libjpeg-turbo's pixels at that scale (jpeg_reduced.go), and other JPEGs
+// are decoded at full size. Other formats ignore minSide. Decoded.Scale says
+// what was applied; minSide ≤ 0 means full size.
 func DecodeImageScaled(data []byte, lim Limits, minSide int) (d Decoded, err error) {
 	lim = lim.withDefaults()
 	if int64(len(data)) > lim.MaxBytes {

@@ -127,6 +127,7 @@ type item struct {
 	// planes; FrameFormat is the first frame's format and colour space.
 	PlanarFrames string `json:"planarFrames"`
 	FrameFormat  string `json:"frameFormat"`
+	Crops        string `json:"crops"` // name:pdq,… of the central crops
 	MS           string `json:"ms"`
 }
 
@@ -249,7 +250,7 @@ func TestPageReferenceImages(t *testing.T) {
 		files = append(files, filepath.Join(testdata, "pdq", "images", r.file))
 	}
 	items := hashInPage(t, ctx, files, 5*time.Minute)
-	exif := 0
+	exif, quarter := 0, 0
 	for i, r := range ref {
 		it := items[i]
 		if it.State != "done" {
@@ -270,11 +271,19 @@ func TestPageReferenceImages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The server's pure-Go path (media without cgo): image/jpeg for
-		// JPEGs, media's decoders for the rest.
+		// The server's pure-Go path (media without cgo): JPEGs that
+		// `nigehban hash` decodes at 1/4 by the reduced decoder, which gives
+		// libjpeg-turbo's pixels at that scale (so the page's hash is
+		// `nigehban hash`'s, bit for bit), other JPEGs by image/jpeg at full
+		// size, media's decoders for the rest.
 		var img image.Image
 		if strings.HasSuffix(r.file, ".jpg") {
-			img, err = jpeg.Decode(bytes.NewReader(data))
+			if d, derr := media.DecodeImageScaled(data, media.Limits{}, media.PDQMinSide); derr == nil && d.Scale == 4 {
+				img = d.Image
+				quarter++
+			} else {
+				img, err = jpeg.Decode(bytes.NewReader(data))
+			}
 		} else {
 			var d media.Decoded
 			d, err = media.DecodeImage(data, media.Limits{})
@@ -290,8 +299,8 @@ func TestPageReferenceImages(t *testing.T) {
 			t.Errorf("%s: digests %s %s", r.file, it.MD5, it.SHA256)
 		}
 	}
-	if exif != 4 {
-		t.Errorf("%d exif-rotn images in reference.csv, want 4", exif)
+	if exif != 4 || quarter != 4 {
+		t.Errorf("%d exif-rotn images in reference.csv, %d JPEGs decoded at 1/4; want 4 and 4 (the 12 MP exif-rotn photos)", exif, quarter)
 	}
 }
 
@@ -475,7 +484,15 @@ func TestPageSubmission(t *testing.T) {
 	// nothing more.
 	var sigBytes int
 	var values []string
+	cropOf := map[string]string{} // crop hash → its parent, the image's PDQ
 	for _, it := range items {
+		for _, c := range strings.Split(it.Crops, ",") {
+			if name, v, ok := strings.Cut(c, ":"); ok {
+				cropOf[v] = it.PDQ
+				// {"type":"pdq","value":"…","quality":100,"variant":"crop97","of":"…"}
+				sigBytes += len(v) + 60 + len(`,"variant":"","of":""`) + len(name) + len(it.PDQ)
+			}
+		}
 		for _, v := range []string{it.PDQ, it.MD5, it.SHA256, it.VPDQ} {
 			if v != "" {
 				values = append(values, v)
@@ -518,11 +535,16 @@ func TestPageSubmission(t *testing.T) {
 		json.Unmarshal(sub["signals"], &sigs)
 		for _, sg := range sigs {
 			for k := range sg {
-				if k != "type" && k != "value" && k != "quality" {
+				if k != "type" && k != "value" && k != "quality" && k != "variant" && k != "of" {
 					t.Errorf("signal field %q", k)
 				}
 			}
-			if v, _ := sg["value"].(string); !contains(values, v) {
+			v, _ := sg["value"].(string)
+			if of, _ := sg["of"].(string); of != "" || sg["variant"] != nil {
+				if parent, ok := cropOf[v]; !ok || of != parent {
+					t.Errorf("submitted crop %q of %q is not a central crop the page computed of that image", v, of)
+				}
+			} else if !contains(values, v) {
 				t.Errorf("submitted value %.80q is not a hash the page showed", v)
 			}
 		}

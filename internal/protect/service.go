@@ -12,6 +12,8 @@ import (
 	"github.com/nigehban/nigehban/internal/account"
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/hashlist"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 // Config tunes the service; zero fields take the defaults.
@@ -112,11 +114,17 @@ func (e *LimitError) Unwrap() error { return ErrLimited }
 func (s *Service) Challenge() Challenge { return s.prover.issue(time.Now()) }
 
 // Signal is one submitted hash: type md5, sha1, sha256, pdq or vpdq, its
-// value, and for PDQ the quality (0..100).
+// value, and for PDQ the quality (0..100). A bank-side variant (a PDQ hash
+// of a central crop of the image, variant.CentralCrops) names its crop in
+// Variant ("crop90") and its parent, the image's own PDQ hash submitted
+// beside it, in Of; it is stored linked to the parent as `nigehban hash
+// --bank-variants` and bank import store crops.
 type Signal struct {
 	Type    string `json:"type"`
 	Value   string `json:"value"`
 	Quality *int   `json:"quality,omitempty"`
+	Variant string `json:"variant,omitempty"`
+	Of      string `json:"of,omitempty"`
 }
 
 // Submission is what the page sends: hashes, the optional age and
@@ -156,6 +164,14 @@ func (s *Service) validate(sub *Submission) ([]bank.Signal, error) {
 		return nil, fmt.Errorf("%w: %d hashes: give 1 to %d", ErrInvalid, len(sub.Signals), s.cfg.MaxSignals)
 	}
 	seen := map[string]bool{}
+	parents := map[string]bool{} // plain PDQ hashes: what variants may name as parent
+	for _, in := range sub.Signals {
+		if t, err := bank.ParseType(in.Type); err == nil && t == bank.PDQ && in.Variant == "" && in.Of == "" {
+			if v, err := bank.NormalizeValue(bank.PDQ, in.Value); err == nil {
+				parents[v] = true
+			}
+		}
+	}
 	var out []bank.Signal
 	for i, in := range sub.Signals {
 		t, err := bank.ParseType(in.Type)
@@ -173,12 +189,47 @@ func (s *Service) validate(sub *Submission) ([]bank.Signal, error) {
 			}
 			q = *in.Quality
 		}
+		var extra map[string]string
+		if in.Variant != "" || in.Of != "" {
+			if extra, err = variantExtra(t, in, parents); err != nil {
+				return nil, fmt.Errorf("%w: hash %d: %v", ErrInvalid, i, err)
+			}
+			k := extra[hashlist.ExtraVariantOf] + ":" + in.Variant
+			if seen[k] {
+				return nil, fmt.Errorf("%w: hash %d: two %s crops of one image", ErrInvalid, i, in.Variant)
+			}
+			seen[k] = true
+		}
 		if k := string(t) + ":" + v; !seen[k] {
 			seen[k] = true
-			out = append(out, bank.Signal{Type: t, Value: v, Quality: q, Category: sub.Category, Source: "protect"})
+			out = append(out, bank.Signal{Type: t, Value: v, Quality: q, Category: sub.Category, Source: "protect", Extra: extra})
 		}
 	}
 	return out, nil
+}
+
+// cropNames are the bank-side variants a submission may carry.
+var cropNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range variant.CropScales {
+		m[fmt.Sprintf("crop%d", p)] = true
+	}
+	return m
+}()
+
+// variantExtra checks a bank-side variant and returns the Extra that links
+// it to its parent: a central crop of an image whose own PDQ hash (a plain
+// PDQ signal of the same submission) is the parent.
+func variantExtra(t bank.Type, in Signal, parents map[string]bool) (map[string]string, error) {
+	if t != bank.PDQ || !cropNames[in.Variant] {
+		return nil, fmt.Errorf("variant %q of a %s hash: want a PDQ central crop (crop%d … crop%d)",
+			in.Variant, t, variant.CropScales[0], variant.CropScales[len(variant.CropScales)-1])
+	}
+	of, err := bank.NormalizeValue(bank.PDQ, in.Of)
+	if err != nil || !parents[of] {
+		return nil, fmt.Errorf("variant %s: its parent %q is not a PDQ hash of this submission", in.Variant, in.Of)
+	}
+	return map[string]string{hashlist.ExtraVariant: in.Variant, hashlist.ExtraVariantOf: of}, nil
 }
 
 // ensureBank creates the victim-submitted bank on first use: review only.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/media"
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/variant"
 )
 
 // Image is what the page learns of one image.
@@ -36,9 +37,22 @@ type Image struct {
 	Dihedral [8]string `json:"dihedral"` // the reference's --pdqdih order
 	MD5      string    `json:"md5"`
 	SHA256   string    `json:"sha256"`
+	// Crops are the PDQ hashes of the image's central crops
+	// (variant.CentralCrops, as `nigehban hash --bank-variants`): submitted
+	// as bank-side variants linked to PDQ, so a copy with its borders cropped
+	// off still matches.
+	Crops []Crop `json:"crops"`
 }
 
-// HashImage decodes an image file's bytes and returns its hashes. EXIF
+// Crop is one central crop's PDQ hash.
+type Crop struct {
+	Name    string `json:"name"` // "crop97" … "crop80"
+	PDQ     string `json:"pdq"`
+	Quality int    `json:"quality"`
+}
+
+// HashImage decodes an image file's bytes and returns its hashes. Width and
+// Height are the image's own, whatever scale it was decoded at. EXIF
 // orientation is not applied, as the reference CLI does not. With sha256
 // false the SHA-256 is left to the caller (the page has the browser's own,
 // which runs beside the decode).
@@ -50,7 +64,10 @@ func HashImage(data []byte, sha256 bool) (Image, error) {
 		s := sha256Sum(data)
 		im.SHA256 = hex.EncodeToString(s[:])
 	}
-	d, err := media.DecodeImage(data, media.Limits{})
+	// Decoded as `nigehban hash` decodes for PDQ: large JPEGs reduced in
+	// the DCT domain while both sides stay ≥ 512 (without cgo, by media's
+	// pure-Go reduced decoder, which gives libjpeg-turbo's pixels).
+	d, err := media.DecodeImageScaled(data, media.Limits{}, media.PDQMinSide)
 	if err != nil {
 		return im, fmt.Errorf("decode image: %w", err)
 	}
@@ -67,6 +84,10 @@ func HashImage(data []byte, sha256 bool) (Image, error) {
 	}
 	for i, x := range dih {
 		im.Dihedral[i] = x.String()
+	}
+	im.Crops = []Crop{}
+	for _, c := range variant.CentralCrops(d.Image) {
+		im.Crops = append(im.Crops, Crop{Name: c.Name, PDQ: c.PDQ.String(), Quality: c.Quality})
 	}
 	return im, nil
 }

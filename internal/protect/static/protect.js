@@ -96,10 +96,13 @@
     it.li.dataset.pdq = r.pdq;
     it.li.dataset.quality = r.quality;
     it.li.dataset.dihedral = r.dihedral.join(',');
+    it.li.dataset.crops = r.crops.map((c) => c.name + ':' + c.pdq).join(',');
     it.li.dataset.md5 = r.md5;
     it.li.dataset.sha256 = r.sha256;
     const sigs = [{ type: 'pdq', value: r.pdq, quality: r.quality }];
     for (const d of new Set(r.dihedral.slice(1))) if (d !== r.pdq) sigs.push({ type: 'pdq', value: d, quality: r.quality });
+    // Central crops: bank-side variants linked to the image's own PDQ.
+    for (const c of r.crops) sigs.push({ type: 'pdq', value: c.pdq, quality: c.quality, variant: c.name, of: r.pdq });
     sigs.push({ type: 'md5', value: r.md5 }, { type: 'sha256', value: r.sha256 });
     return sigs;
   }
