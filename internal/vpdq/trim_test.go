@@ -53,8 +53,7 @@ func trimSources(t testing.TB) []clipSource {
 	// panned or zoomed its own way.
 	photos := []string{"bridge-mods/aaa-orig.jpg", "exif-rotn/exif-rotn-1.jpg", "labelme-subset/q0003.jpg",
 		"labelme-subset/q0004.jpg", "labelme-subset/q0122.jpg", "labelme-subset/q0291.jpg", "labelme-subset/q0746.jpg",
-		"labelme-subset/q1050.jpg", "labelme-subset/q2821.jpg", "misc-images/c.png", "misc-images/modes/original.jpg",
-		"pen-and-coaster.png"}
+		"labelme-subset/q1050.jpg", "labelme-subset/q2821.jpg", "misc-images/c.png", "pen-and-coaster.png"}
 	for i, p := range photos {
 		p = filepath.Join("../../../shared/testdata/pdq/images", p)
 		if !fileExists(p) {
@@ -245,7 +244,7 @@ func TestTrimDistractors(t *testing.T) {
 		return
 	}
 	opts := DefaultMatchOptions()
-	var pairs, falsePlain, falseTrim, trueTrim, trueWant int
+	var pairs, falsePlain, falseTrim, trueTrim, trueWant, darkEdged int
 	for i := range srcs {
 		for j := range barLayouts {
 			q := clips[i][j]
@@ -254,14 +253,23 @@ func TestTrimDistractors(t *testing.T) {
 				plain := Match(q.Frames, target, opts)
 				trim, _ := MatchTrimmed(q.Frames, q.Trimmed, target, opts)
 				if i == k {
-					if len(Distinct(clips[k][0].Frames, opts.MinQuality)) == 0 {
-						continue // too plain to match anything (a flat photo)
+					if j == 0 {
+						continue
+					}
+					// A source whose own clip has dark edges (cellular
+					// automata on black, the sample clips with bars) has them
+					// trimmed too, so its copies need not match: counted apart.
+					if len(Distinct(clips[k][0].Frames, opts.MinQuality)) == 0 || len(clips[k][0].Trimmed) > 0 {
+						if trim.Match {
+							darkEdged++
+						}
+						continue
 					}
 					trueWant++
 					if trim.Match {
 						trueTrim++
 					} else {
-						t.Logf("%s %s does not match its own bar-free clip: %+v", srcs[i].name, barLayouts[j].name, trim)
+						t.Errorf("%s %s does not match its own bar-free clip: %+v", srcs[i].name, barLayouts[j].name, trim)
 					}
 					continue
 				}
@@ -277,9 +285,7 @@ func TestTrimDistractors(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d sources × %d layouts; %d unrelated pairs: %d false matches without trimming, %d added by trimming; %d of %d copies match their source with trimming",
-		len(srcs), len(barLayouts), pairs, falsePlain, falseTrim, trueTrim, trueWant)
-	if trueTrim < trueWant*9/10 {
-		t.Errorf("only %d of %d copies match their source with trimming", trueTrim, trueWant)
-	}
+	t.Logf("%d sources × %d layouts; %d unrelated pairs: %d false matches without trimming, %d added by trimming; "+
+		"%d of %d copies of bar-free sources match their source with trimming (%d copies of dark-edged sources match too)",
+		len(srcs), len(barLayouts), pairs, falsePlain, falseTrim, trueTrim, trueWant, darkEdged)
 }
