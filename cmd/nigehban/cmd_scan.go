@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ type scanFlags struct {
 	json                  bool
 	noLog                 bool
 	logKey                string
+	cpuProfile            string
 }
 
 // openScanLog opens the audit log a scan or "scan verify" writes to: the
@@ -150,6 +152,17 @@ named "verify" must be given as ./verify.`,
 			if !cmd.Flags().Changed("threshold") {
 				o.threshold = -1
 			}
+			if o.cpuProfile != "" {
+				f, err := os.Create(o.cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runScan(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, o)
 		},
 	}
@@ -183,6 +196,8 @@ named "verify" must be given as ./verify.`,
 	f.Int64Var(&o.maxBytes, "max-bytes", 0, "images over this many bytes are hashed, not decoded (0 = default 256 MiB)")
 	f.StringVar(&o.tempDir, "temp-dir", "", "where archive members and videos are spooled (default $TMPDIR; never inside a source)")
 	f.BoolVar(&o.json, "json", false, "print the summary as JSON")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the scan to this file (for performance work)")
+	_ = f.MarkHidden("cpuprofile")
 	f.BoolVar(&o.noLog, "no-log", false, "write no custody events to the audit log (no database needed; custody.json says so)")
 	f.StringVar(&o.logKey, "log-key", "", "sign a checkpoint of the log with this key and prove the entries against it (default $NIGEHBAN_LOG_KEY)")
 	cmd.AddCommand(newScanVerifyCommand())

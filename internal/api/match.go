@@ -129,7 +129,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		return errorf(http.StatusServiceUnavailable, "not_ready", "bank indexes are loading")
 	}
 	var resp matchResponse
-	var videoFrames []vpdq.Frame
+	var videoFrames, videoTrimmed []vpdq.Frame
 	var variants []variant.Hash
 	contentID := r.URL.Query().Get("content_id")
 	var uploader history.Uploader
@@ -148,7 +148,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 		}
 		resp.Hashes = &rec
 		resp.Signals = signalsOf(rec)
-		videoFrames = rec.VPDQ
+		videoFrames, videoTrimmed = rec.VPDQ, rec.VPDQTrimmed
 		if rec.PDQ != nil && rec.Quality != nil {
 			variants = append([]variant.Hash{{Name: variant.Original, PDQ: *rec.PDQ, Quality: *rec.Quality}}, rec.Variants...)
 		}
@@ -180,7 +180,7 @@ func (s *Server) match(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	resp.Matches = []matchHit{}
 	for i, q := range resp.Signals {
-		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames, variants)
+		hits, skip, err := s.matchOne(r.Context(), x, q, videoFrames, videoTrimmed, variants)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "invalid", "signal %d: %v", i, err)
 		}
@@ -286,8 +286,9 @@ func signalsOf(rec fingerprint.Record) []querySignal {
 
 // matchOne matches one signal. A low-quality PDQ hash is not matched (the
 // reference's rule: quality < 50 is unreliable) and says so. The PDQ hash
-// of an upload is matched with its variants (vs, the original first).
-func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, frames []vpdq.Frame, vs []variant.Hash) ([]matchHit, string, error) {
+// of an upload is matched with its variants (vs, the original first), the
+// vPDQ of an uploaded video with its frames' trimmed hashes (trimmed).
+func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, frames, trimmed []vpdq.Frame, vs []variant.Hash) ([]matchHit, string, error) {
 	t, err := bank.ParseType(q.Type)
 	if err != nil {
 		return nil, "", err
@@ -320,7 +321,7 @@ func (s *Server) matchOne(ctx context.Context, x *match.Matcher, q querySignal, 
 				return nil, "", err
 			}
 		}
-		hits = x.MatchVPDQ(frames)
+		hits = x.MatchVPDQTrimmed(frames, trimmed)
 	default:
 		if hits, err = x.MatchDigest(t, q.Value); err != nil {
 			return nil, "", err

@@ -53,6 +53,10 @@ type Record struct {
 	Duration float64      `json:"duration,omitempty"`
 	FPS      float64      `json:"fps,omitempty"`
 	VPDQ     []vpdq.Frame `json:"vpdq,omitempty"`
+	// VPDQTrimmed are the query-side hashes of the video's frames that have
+	// black bars, without them (vpdq.Video.Trimmed; with a variant set
+	// other than none). VPDQ stays the reference's.
+	VPDQTrimmed []vpdq.Frame `json:"vpdq_trimmed,omitempty"`
 
 	Error string `json:"error,omitempty"`
 }
@@ -225,12 +229,27 @@ func hashVideo(ctx context.Context, rec *Record, body io.Reader, path string, op
 		rec.Error = err.Error()
 		return
 	}
-	v, err := vpdq.HashFile(ctx, path, opts.Video)
+	v, err := vpdq.HashFile(ctx, path, VideoOptions(opts.Video, opts.Variants))
 	if err != nil {
 		rec.Error = err.Error()
 		return
 	}
 	rec.Width, rec.Height, rec.Duration, rec.FPS, rec.VPDQ = v.Width, v.Height, v.Duration, v.FPS, v.Frames
+	rec.VPDQTrimmed = v.Trimmed
+	if opts.Variants != variant.None {
+		rec.VariantSet = opts.Variants.String()
+	}
+}
+
+// VideoOptions returns the vPDQ options with the query-side variants of
+// set: every set but variant.None trims black bars (vpdq.Options.TrimBorders),
+// since a letterboxed or pillarboxed copy is the video form of an image's
+// borders.
+func VideoOptions(o vpdq.Options, set variant.Set) vpdq.Options {
+	if set != variant.None {
+		o.TrimBorders = true
+	}
+	return o
 }
 
 // readAllLimited reads r whole, refusing more than max bytes; size is a hint.

@@ -29,6 +29,14 @@
 // video (a property test checks it); a rule with both percentages 0, which
 // accepts every pair of non-empty videos, has to list every video.
 //
+// A query video hashed with its frames' trimmed content (frames with black
+// bars also hashed without them: vpdq.Options.TrimBorders) is matched by
+// MatchVPDQTrimmed: a query frame counts when either of its hashes is near
+// (vpdq.MatchTrimmed); stored videos stay plain reference vPDQ, and the hit
+// says whether the frames alone matched ("original") or the trimmed hashes
+// were needed ("borders"). Its candidates come from the same pigeonhole
+// search over the query's frames, each searched by both hashes.
+//
 // A Matcher is safe for concurrent use: matches run under a read lock,
 // Apply takes the write lock.
 package match

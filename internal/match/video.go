@@ -8,6 +8,7 @@ import (
 	"github.com/nigehban/nigehban/internal/index"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -121,6 +122,12 @@ func (m *Matcher) MatchVPDQ(frames []vpdq.Frame) []Hit {
 		h.QueryPercent, h.TargetPercent = qp, tp
 		hits = append(hits, h)
 	}
+	sortVideoHits(hits)
+	return hits
+}
+
+// sortVideoHits orders vPDQ hits best query percentage first.
+func sortVideoHits(hits []Hit) {
 	slices.SortFunc(hits, func(a, b Hit) int {
 		if c := cmp.Compare(b.QueryPercent, a.QueryPercent); c != 0 {
 			return c
@@ -133,6 +140,92 @@ func (m *Matcher) MatchVPDQ(frames []vpdq.Frame) []Hit {
 		}
 		return cmp.Compare(a.id, b.id)
 	})
+}
+
+// MatchVPDQTrimmed matches a query video hashed with its trimmed frames
+// (vpdq.Options.TrimBorders: the content of frames with black bars,
+// without them) against the stored videos, whose hashes are the
+// reference's. A video the frames match by the reference rule (MatchVPDQ)
+// is a hit with Variant "original"; one that matches only when each query
+// frame may stand by either of its hashes (vpdq.MatchTrimmed) is a hit
+// with Variant variant.Trimmed ("borders"). Without trimmed frames it is
+// MatchVPDQ.
+func (m *Matcher) MatchVPDQTrimmed(frames, trimmed []vpdq.Frame) []Hit {
+	hits := m.MatchVPDQ(frames)
+	if len(trimmed) == 0 {
+		return hits
+	}
+	for i := range hits {
+		hits[i].Variant = variant.Original
+	}
+	opts := m.video
+	units := vpdq.QueryUnits(frames, trimmed, opts.MinQuality)
+	if len(units) == 0 {
+		return hits
+	}
+	probe := len(units)
+	if opts.QueryPercent > 0 {
+		need := minMatched(len(units), opts.QueryPercent)
+		if need > len(units) {
+			return hits
+		}
+		probe = len(units) - need + 1
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	type cand struct {
+		bi *bankIndex
+		id uint64
+	}
+	found := map[cand]bool{}
+	for _, h := range hits {
+		found[cand{m.banks[h.Bank], h.id}] = true
+	}
+	cands := map[cand]bool{}
+	var buf []index.Match
+	for _, bi := range m.enabled() {
+		if len(bi.videos) == 0 {
+			continue
+		}
+		if opts.QueryPercent <= 0 && opts.TargetPercent <= 0 {
+			for id := range bi.videos {
+				cands[cand{bi, id}] = true
+			}
+			continue
+		}
+		for _, u := range units[:probe] {
+			for _, h := range u {
+				buf = bi.frames.AppendSearch(buf[:0], h, opts.Distance)
+				for _, x := range buf {
+					cands[cand{bi, x.ID}] = true
+				}
+			}
+		}
+	}
+	for c := range cands {
+		if found[c] {
+			continue
+		}
+		v := c.bi.videos[c.id]
+		if len(v.hashes) == 0 {
+			continue
+		}
+		qp := vpdq.UnitsMatchedPercent(units, v.hashes, opts.Distance)
+		if qp < opts.QueryPercent {
+			continue
+		}
+		tp := vpdq.MatchedByUnitsPercent(v.hashes, units, opts.Distance)
+		if tp < opts.TargetPercent {
+			continue
+		}
+		h := m.hit(c.bi, c.id, signal.VPDQ)
+		if m.store {
+			h.Category = v.category
+		}
+		h.QueryPercent, h.TargetPercent, h.Variant = qp, tp, variant.Trimmed
+		hits = append(hits, h)
+	}
+	sortVideoHits(hits)
 	return hits
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
+	"github.com/nigehban/nigehban/internal/variant"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -137,6 +138,91 @@ func TestVideoIndexEqualsReference(t *testing.T) {
 				if h.Bank == "b" || h.SignalID == 1000 {
 					t.Errorf("hit %+v from a disabled bank or a removed video", h)
 				}
+			}
+		})
+	}
+}
+
+// TestVideoTrimmedEqualsBrute: with trimmed frames (the query side's
+// hashes of frames without their bars), the indexed matcher decides as
+// vpdq.MatchTrimmed compared with every stored video, with its percentages,
+// and names the variant: "original" when the frames match by the reference
+// rule alone, "borders" when only the trimmed hashes make the match. With
+// no trimmed frame it is MatchVPDQ.
+func TestVideoTrimmedEqualsBrute(t *testing.T) {
+	for ri, rule := range []vpdq.MatchOptions{
+		vpdq.DefaultMatchOptions(),
+		{Distance: 10, MinQuality: 80, QueryPercent: 30, TargetPercent: 30},
+		{Distance: 31, MinQuality: 50, QueryPercent: 0, TargetPercent: 0},
+	} {
+		t.Run(fmt.Sprintf("rule%d", ri), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(ri), 20))
+			pool := make([]pdq.Hash, 12)
+			for i := range pool {
+				pool[i] = randomHash(r)
+			}
+			m := &Matcher{banks: map[string]*bankIndex{}, pdqMax: -1, video: rule, store: true}
+			bi := newBankIndex(bank.NewBank("a"))
+			m.banks["a"] = bi
+			var all [][]vpdq.Frame
+			for id := uint64(1); id <= 60; id++ {
+				v := randomVideo(r, pool, 1+r.IntN(30))
+				bi.addVideo(id, v, "", rule.MinQuality)
+				all = append(all, v)
+			}
+			variants := map[string]int{}
+			for qi := range 90 {
+				var q, trimmed []vpdq.Frame
+				switch qi % 3 {
+				case 0: // unrelated frames, some trimmed to unrelated content
+					q = randomVideo(r, pool, 1+r.IntN(30))
+				case 1: // a copy with bars: the frames differ, their trimmed content is the stored video's
+					src := nearDuplicate(r, all[r.IntN(len(all))])
+					for _, f := range src {
+						q = append(q, vpdq.Frame{Frame: f.Frame, Quality: r.IntN(101), PDQ: randomHash(r)})
+					}
+					trimmed = src
+				case 2: // a stored video as it is, with trimmed hashes of some frames
+					q = all[r.IntN(len(all))]
+				}
+				if trimmed == nil {
+					for _, f := range q {
+						if r.IntN(3) == 0 {
+							trimmed = append(trimmed, vpdq.Frame{Frame: f.Frame, Quality: r.IntN(101), PDQ: flip(r, f.PDQ, r.IntN(80))})
+						}
+					}
+				}
+				want := map[uint64]string{}
+				wantRes := map[uint64]vpdq.MatchResult{}
+				for i, v := range all {
+					res, used := vpdq.MatchTrimmed(q, trimmed, v, rule)
+					if res.Match {
+						want[uint64(i+1)], wantRes[uint64(i+1)] = variant.Original, res
+						if len(trimmed) == 0 {
+							want[uint64(i+1)] = "" // no variant hashed: MatchVPDQ
+						}
+						if used {
+							want[uint64(i+1)] = variant.Trimmed
+						}
+					}
+				}
+				got := m.MatchVPDQTrimmed(q, trimmed)
+				if len(got) != len(want) {
+					t.Fatalf("query %d: %d matches, brute force %d", qi, len(got), len(want))
+				}
+				for _, h := range got {
+					id := uint64(h.SignalID)
+					if h.Variant != want[id] || h.QueryPercent != wantRes[id].QueryPercent || h.TargetPercent != wantRes[id].TargetPercent {
+						t.Fatalf("query %d: hit %+v, brute force %q %+v", qi, h, want[id], wantRes[id])
+					}
+					variants[h.Variant]++
+				}
+				if plain := m.MatchVPDQTrimmed(q, nil); len(plain) != len(m.MatchVPDQ(q)) || (len(plain) > 0 && plain[0].Variant != "") {
+					t.Fatalf("query %d: without trimmed frames %+v, want MatchVPDQ's hits", qi, plain)
+				}
+			}
+			if rule.QueryPercent > 0 && (variants[variant.Original] == 0 || variants[variant.Trimmed] == 0) {
+				t.Errorf("hits by variant %v: the test should exercise both", variants)
 			}
 		})
 	}

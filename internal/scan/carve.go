@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/nigehban/nigehban/internal/diskimage"
 )
@@ -26,13 +25,19 @@ func carvedName(imageOffset int64, ext string) string {
 	return fmt.Sprintf("$carved/0x%010x.%s", imageOffset, ext)
 }
 
-// carveDisk carves JPEG, PNG and MP4 files from the unallocated space of
+// carveDisk carves JPEG, PNG and MP4 files (listed on one goroutine, hashed on every idle worker: runMembers) from the unallocated space of
 // every volume of img and from the space outside its partitions, and
 // hashes them as members of e, marked Carved with their offsets. It
 // returns the number of members listed.
 func (s *scanner) carveDisk(ctx context.Context, e *Entry, img *diskimage.Image, r io.ReaderAt, size int64, depth int) int {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	n := 0
+	s.runMembers(func(queue func(func())) { n = s.listCarved(ctx, e, img, r, size, depth, queue) })
+	return n
+}
+
+// listCarved walks the unallocated space of img, queueing the hashing of
+// each carved file; it returns the number of files carved.
+func (s *scanner) listCarved(ctx context.Context, e *Entry, img *diskimage.Image, r io.ReaderAt, size int64, depth int, queue func(func())) int {
 	n := 0
 	var area diskimage.UnallocatedArea
 	var batch []diskimage.Extent
@@ -59,7 +64,7 @@ func (s *scanner) carveDisk(ctx context.Context, e *Entry, img *diskimage.Image,
 				return ctx.Err()
 			}
 			s.progress.AddTotal(1, c.Size)
-			s.spawn(&wg, func() {
+			queue(func() {
 				s.hashMember(ctx, m, name, ctxReader{ctx, io.NewSectionReader(r, c.ImageOffset, c.Size)}, c.Size, depth+1, nil)
 				s.emit(ctx, m)
 			})

@@ -118,19 +118,15 @@ func (s *scanner) hashDiskImage(ctx context.Context, e *Entry, c *content, forma
 		return false // not a disk image after all
 	}
 	e.Acquisition = dm.acq
-	// The image's own bytes are digested alongside the members.
+	// The image's own bytes are digested alongside the members; e is
+	// written only once both are done.
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		tr := &trackReader{r: io.NewSectionReader(c.file, 0, c.size)}
-		rec := fingerprint.Reader(ctx, e.Path, tr, fingerprint.Options{SkipVideo: true})
-		s.apply(e, rec, tr, c.size)
-	})
+	var rec fingerprint.Record
+	tr := &trackReader{r: io.NewSectionReader(c.file, 0, c.size)}
+	wg.Go(func() { rec = fingerprint.Reader(ctx, e.Path, tr, fingerprint.Options{SkipVideo: true}) })
+	var verifyErr error
 	if dm.verify != nil {
-		wg.Go(func() {
-			if err := dm.verify(ctx); err != nil {
-				e.addError(fmt.Sprintf("verify media: %v", err))
-			}
-		})
+		wg.Go(func() { verifyErr = dm.verify(ctx) })
 	}
 	n := 0
 	if err != nil {
@@ -142,6 +138,10 @@ func (s *scanner) hashDiskImage(ctx context.Context, e *Entry, c *content, forma
 		}
 	}
 	wg.Wait()
+	s.apply(e, rec, tr, c.size)
+	if verifyErr != nil {
+		e.addError(fmt.Sprintf("verify media: %v", verifyErr))
+	}
 	if dm.acq.Verification == VerifyMismatch {
 		e.addError("E01 stored hash does not match the media")
 	}
@@ -150,12 +150,23 @@ func (s *scanner) hashDiskImage(ctx context.Context, e *Entry, c *content, forma
 }
 
 // expandDisk lists and hashes the files of every volume, and records the
-// volumes in e.Acquisition.
+// volumes in e.Acquisition. The file systems are listed on one goroutine
+// while the files are hashed on every idle worker (runMembers).
 func (s *scanner) expandDisk(ctx context.Context, e *Entry, img *diskimage.Image, depth int) int {
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	n := 0
 	var notes []string
+	s.runMembers(func(queue func(func())) {
+		n, notes = s.listDisk(ctx, e, img, depth, queue)
+	})
+	if len(notes) > 0 {
+		e.Note = "disk image: " + strings.Join(notes, ", ")
+	}
+	return n
+}
+
+// listDisk walks every volume's file system, queueing the hashing of each
+// file; it returns the number of files listed and a note per volume.
+func (s *scanner) listDisk(ctx context.Context, e *Entry, img *diskimage.Image, depth int, queue func(func())) (n int, notes []string) {
 	for _, v := range img.Volumes {
 		vi := VolumeInfo{Name: v.Name, Offset: v.Offset, Size: v.Size, Scheme: v.Scheme, Type: v.Type}
 		if v.Err != nil {
@@ -185,7 +196,7 @@ func (s *scanner) expandDisk(ctx context.Context, e *Entry, img *diskimage.Image
 				m.Note = deletedNote
 			}
 			s.progress.AddTotal(1, max(f.Size, 0))
-			s.spawn(&wg, func() {
+			queue(func() {
 				r, err := f.Open()
 				if err != nil {
 					m.Error = fmt.Sprintf("read: %v", err)
@@ -203,10 +214,7 @@ func (s *scanner) expandDisk(ctx context.Context, e *Entry, img *diskimage.Image
 		e.Acquisition.Volumes = append(e.Acquisition.Volumes, vi)
 		notes = append(notes, fmt.Sprintf("%s %s", volumeName(v.Name), vi.FileSystem))
 	}
-	if len(notes) > 0 {
-		e.Note = "disk image: " + strings.Join(notes, ", ")
-	}
-	return n
+	return n, notes
 }
 
 func volumeName(n string) string {

@@ -88,7 +88,11 @@
 // system fills the image) with the file system's times and ids, deleted
 // ones marked (unless SkipDeleted). The image is digested while its files
 // are hashed; its entry, written after them, carries the Acquisition (for
-// E01 the stored hashes checked against the media).
+// E01 the stored hashes checked against the media). One goroutine lists the
+// file systems into a bounded queue (64 files ahead) and every idle worker
+// hashes from it, so an image keeps all workers busy as a folder does
+// (bench/disk-speed: CPU time of an image scan within a few per cent of the
+// same photos' folder scan; the image's own digests are the difference).
 //
 // Unless SkipCarve, JPEG, PNG and MP4 files are then carved from the
 // image's unallocated space (diskimage.Carve: each volume's free clusters

@@ -96,6 +96,9 @@ type Entry struct {
 	// variants are the image's PDQ variants other than the original,
 	// matched with it; the variant set is in custody.json.
 	variants []variant.Hash
+	// vpdqTrimmed are a video's frames without black bars, hashed with
+	// the variant set (vpdq.Options.TrimBorders): matched, not listed.
+	vpdqTrimmed []vpdq.Frame
 
 	// Members is the number of entries an expanded archive contained
 	// (its own line is written after them).
@@ -126,7 +129,10 @@ type Match struct {
 	QueryPercent  float64 `json:"query_match_percent,omitempty"`
 	TargetPercent float64 `json:"target_match_percent,omitempty"`
 	// Variant names the image variant a PDQ match came from ("original",
-	// "borders", "caption", "rotate90", …; internal/variant).
+	// "borders", "caption", "rotate90", …; internal/variant), or for vPDQ
+	// whether the video's frames matched as they are ("original") or only
+	// with their black bars trimmed ("borders"); empty when the video was
+	// hashed without variants.
 	Variant  string `json:"variant,omitempty"`
 	Label    string `json:"label,omitempty"`
 	SignalID int64  `json:"signal_id,omitempty"`
@@ -177,7 +183,7 @@ func (e *Entry) hasDigests() bool { return e.MD5 != "" && e.SHA1 != "" && e.SHA2
 // did not reach the end, so no partial digest passes for a file's hash.
 func (e *Entry) clearContent() {
 	e.MD5, e.SHA1, e.SHA256 = "", "", ""
-	e.PDQ, e.Quality, e.VPDQ, e.dihedral = nil, nil, nil, nil
+	e.PDQ, e.Quality, e.VPDQ, e.dihedral, e.vpdqTrimmed = nil, nil, nil, nil, nil
 	e.Width, e.Height, e.Duration = 0, 0, 0
 }
 

@@ -24,8 +24,11 @@ type Matcher interface {
 	// hashes (the original first, as internal/variant returns them), each
 	// signal once with the variant that matched, nearest first.
 	MatchPDQ(ctx context.Context, vs []variant.Hash) ([]Match, error)
-	// MatchVPDQ returns the vPDQ signals a video's frames match.
-	MatchVPDQ(ctx context.Context, frames []vpdq.Frame) ([]Match, error)
+	// MatchVPDQ returns the vPDQ signals a video's frames match; trimmed
+	// are the query-side hashes of its frames without black bars
+	// (vpdq.Video.Trimmed, nil when none or not hashed), which a frame may
+	// match by too (match.Matcher.MatchVPDQTrimmed, Variant says which).
+	MatchVPDQ(ctx context.Context, frames, trimmed []vpdq.Frame) ([]Match, error)
 	// Banks describes the banks as they are now, for custody.json: enough to
 	// show which exact bank state the scan matched against.
 	Banks() []BankInfo
@@ -190,11 +193,11 @@ func (b *Banks) MatchPDQ(ctx context.Context, vs []variant.Hash) ([]Match, error
 
 // MatchVPDQ implements Matcher: each query frame is searched once in the
 // stored videos' frame index (internal/match).
-func (b *Banks) MatchVPDQ(ctx context.Context, frames []vpdq.Frame) ([]Match, error) {
+func (b *Banks) MatchVPDQ(ctx context.Context, frames, trimmed []vpdq.Frame) ([]Match, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return b.matches(ctx, b.m.MatchVPDQ(frames))
+	return b.matches(ctx, b.m.MatchVPDQTrimmed(frames, trimmed))
 }
 
 // Banks implements Matcher.

@@ -137,7 +137,7 @@ func (s *scanner) hashContent(ctx context.Context, e *Entry, c *content, depth i
 		if err != nil {
 			e.addError(err.Error())
 		} else {
-			e.Width, e.Height, e.Duration, e.VPDQ = v.Width, v.Height, v.Duration, v.Frames
+			e.Width, e.Height, e.Duration, e.VPDQ, e.vpdqTrimmed = v.Width, v.Height, v.Duration, v.Frames, v.Trimmed
 		}
 	}
 	s.finish(ctx, e, c, format)
@@ -246,7 +246,7 @@ func (s *scanner) finish(ctx context.Context, e *Entry, c *content, format media
 	}
 	if err == nil && len(e.VPDQ) > 0 {
 		var more []Match
-		more, err = s.matcher.MatchVPDQ(ctx, e.VPDQ)
+		more, err = s.matcher.MatchVPDQ(ctx, e.VPDQ, e.vpdqTrimmed)
 		ms = append(ms, more...)
 	}
 	if err != nil {

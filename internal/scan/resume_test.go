@@ -35,8 +35,10 @@ func (c *cancelAfter) MatchDigests(context.Context, string, string, string) ([]M
 	return nil, nil
 }
 func (c *cancelAfter) MatchPDQ(context.Context, []variant.Hash) ([]Match, error) { return nil, nil }
-func (c *cancelAfter) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error)  { return nil, nil }
-func (c *cancelAfter) Banks() []BankInfo                                         { return nil }
+func (c *cancelAfter) MatchVPDQ(context.Context, []vpdq.Frame, []vpdq.Frame) ([]Match, error) {
+	return nil, nil
+}
+func (c *cancelAfter) Banks() []BankInfo { return nil }
 
 // buildBulk writes a tree of many small files and two archives with many
 // members, so that an interruption can fall among files or inside an archive.
@@ -244,8 +246,10 @@ func (m *inFlight) MatchDigests(context.Context, string, string, string) ([]Matc
 	return nil, nil
 }
 func (m *inFlight) MatchPDQ(context.Context, []variant.Hash) ([]Match, error) { return nil, nil }
-func (m *inFlight) MatchVPDQ(context.Context, []vpdq.Frame) ([]Match, error)  { return nil, nil }
-func (m *inFlight) Banks() []BankInfo                                         { return nil }
+func (m *inFlight) MatchVPDQ(context.Context, []vpdq.Frame, []vpdq.Frame) ([]Match, error) {
+	return nil, nil
+}
+func (m *inFlight) Banks() []BankInfo { return nil }
 
 // TestArchiveMembersInParallel checks that the members of a single archive
 // (a phone extraction often is one) are hashed by all workers, for zip and

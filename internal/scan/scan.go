@@ -203,7 +203,7 @@ func newScanner(o *Options, limits Limits) *scanner {
 		// Videos are the scanner's to decode (after the known-file check,
 		// from the file on disk when there is one): fingerprint only digests them.
 		fp:         fingerprint.Options{Limits: o.Image, SkipVideo: true, Dihedral: o.Dihedral, Variants: o.Variants},
-		video:      o.Video,
+		video:      fingerprint.VideoOptions(o.Video, o.Variants),
 		skipVideo:  o.SkipVideo,
 		disk:       diskOptions{skip: o.SkipDiskImages, skipDeleted: o.SkipDeleted, skipCarve: o.SkipCarve},
 		readLinks:  o.ReadLinkTargets,

@@ -3,12 +3,15 @@ package scan
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"image/draw"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/fingerprint"
+	"github.com/nigehban/nigehban/internal/testtool"
 	"github.com/nigehban/nigehban/internal/variant"
 )
 
@@ -57,6 +60,59 @@ func TestScanVariants(t *testing.T) {
 		}
 		if got := c.Runs[0].Variants; got != tc.set.String() {
 			t.Errorf("custody variants %q, want %q", got, tc.set)
+		}
+	}
+}
+
+// TestScanVideoTrimming: a pillarboxed copy of a banked clip (its plain,
+// reference vPDQ in a `nigehban hash` JSONL bank) matches only when the
+// scan hashes variants, and the match says the trimmed frames made it.
+func TestScanVideoTrimming(t *testing.T) {
+	ffmpeg := testtool.Path(t, "ffmpeg")
+	ctx := context.Background()
+	dir, root := t.TempDir(), t.TempDir()
+	orig, boxed := filepath.Join(dir, "orig.mp4"), filepath.Join(root, "boxed.mp4")
+	for _, c := range []struct{ out, vf string }{
+		{orig, "scale=320:240"},
+		{boxed, "scale=240:180,pad=320:180:40:0:black"},
+	} {
+		args := []string{"-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-t", "6",
+			"-vf", c.vf + ",format=yuv420p", "-an", "-c:v", "mpeg4", "-q:v", "3", c.out}
+		if out, err := exec.CommandContext(ctx, ffmpeg, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ffmpeg: %v: %s", err, out)
+		}
+	}
+	rec := fingerprint.File(ctx, orig, fingerprint.Options{Variants: variant.None})
+	if len(rec.VPDQ) == 0 || len(rec.VPDQTrimmed) != 0 {
+		t.Fatalf("original: %d frames, %d trimmed (%s)", len(rec.VPDQ), len(rec.VPDQTrimmed), rec.Error)
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bankFile := filepath.Join(dir, "bank.jsonl")
+	writeFile(t, bankFile, append(line, '\n'))
+	for _, tc := range []struct {
+		set  variant.Set
+		want string // the variant matched; "" for no match
+	}{{variant.None, ""}, {variant.Borders, "borders"}} {
+		fb, err := LoadFileBanks(ctx, []string{bankFile}, DefaultFileBankOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		if _, err := Run(ctx, Options{Case: "V", Examiner: "E", Out: out, Sources: []string{root}, Matcher: fb, Variants: tc.set}); err != nil {
+			t.Fatal(err)
+		}
+		e := readEntries(t, out)["boxed.mp4"]
+		if e == nil || len(e.VPDQ) == 0 {
+			t.Fatalf("%s: entry %+v", tc.set, e)
+		}
+		switch m := e.Matches; {
+		case tc.want == "" && len(m) != 0:
+			t.Errorf("%s: a pillarboxed copy matched plain vPDQ: %+v", tc.set, m)
+		case tc.want != "" && (len(m) != 1 || m[0].Variant != tc.want || m[0].SignalType != "vpdq"):
+			t.Errorf("%s: %+v, want one vPDQ match by %s", tc.set, m, tc.want)
 		}
 	}
 }

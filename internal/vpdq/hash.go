@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,15 +64,32 @@ func HashFile(ctx context.Context, path string, opts Options) (*Video, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	frames, err := decodeAndHash(ctx, path, si.FPS, frameMod, w, h, opts)
+	frames, trimmed, err := decodeAndHash(ctx, path, si.FPS, frameMod, w, h, opts)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Prune {
 		frames = Prune(frames, opts.PruneDistance)
+		trimmed = keepFrames(trimmed, frames)
 	}
-	v.Frames = frames
+	v.Frames, v.Trimmed = frames, trimmed
 	return v, nil
+}
+
+// keepFrames returns the trimmed frames whose frame is among frames (both
+// in frame order).
+func keepFrames(trimmed, frames []Frame) []Frame {
+	out := trimmed[:0]
+	i := 0
+	for _, t := range trimmed {
+		for i < len(frames) && frames[i].Frame < t.Frame {
+			i++
+		}
+		if i < len(frames) && frames[i].Frame == t.Frame {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // ffmpegArgs builds the decode command: the first video stream, no
@@ -102,10 +120,10 @@ type job struct {
 
 // decodeAndHash streams frames from ffmpeg and hashes them on opts.Workers
 // goroutines while decoding goes on; frame buffers are recycled.
-func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h int, opts Options) ([]Frame, error) {
+func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h int, opts Options) (frames, trimmed []Frame, err error) {
 	bin, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		return nil, ErrNoFFmpeg
+		return nil, nil, ErrNoFFmpeg
 	}
 	cmd := exec.CommandContext(ctx, bin, ffmpegArgs(path, frameMod, w, h, opts.MaxFrames)...)
 	stderr := &limitedBuffer{max: 4096}
@@ -113,10 +131,10 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 	cmd.WaitDelay = 5 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("ffmpeg: %w", err)
+		return nil, nil, fmt.Errorf("ffmpeg: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start ffmpeg: %w", err)
+		return nil, nil, fmt.Errorf("start ffmpeg: %w", err)
 	}
 
 	frameSize := w * h * 3
@@ -128,6 +146,7 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 	var (
 		mu      sync.Mutex
 		results []Frame
+		trims   []trimmedFrame
 		hashErr error
 		wg      sync.WaitGroup
 	)
@@ -144,12 +163,24 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 					}
 				}
 				r, herr := hasher.HashRGB(pix, cw, ch)
-				free <- j.buf
 				n := j.seq * frameMod
+				var trim *Frame
+				if opts.TrimBorders && !opts.CropBorders && herr == nil {
+					if x0, y0, x1, y1 := borders(pix, w, h); trimWorthwhile(x0, y0, x1, y1, w, h) {
+						cropped = cropRGB(cropped, pix, w, x0, y0, x1, y1)
+						var tr pdq.Result
+						tr, herr = hasher.HashRGB(cropped, x1-x0, y1-y0)
+						trim = &Frame{Frame: n, Timestamp: timestamp(n, fps), Quality: tr.Quality, PDQ: tr.Hash}
+					}
+				}
+				free <- j.buf
 				f := Frame{Frame: n, Timestamp: timestamp(n, fps), Quality: r.Quality, PDQ: r.Hash}
 				mu.Lock()
 				if herr != nil && hashErr == nil {
 					hashErr = fmt.Errorf("hash frame %d: %w", n, herr) // sizes are ours: a bug if seen
+				}
+				if trim != nil {
+					trims = append(trims, trimmedFrame{j.seq, *trim})
 				}
 				if len(results) <= j.seq {
 					results = append(results, make([]Frame, j.seq+1-len(results))...)
@@ -194,17 +225,41 @@ func decodeAndHash(ctx context.Context, path string, fps float64, frameMod, w, h
 	waitErr := cmd.Wait()
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("decode %s: %w (after %d frames)", path, ctx.Err(), count)
+		return nil, nil, fmt.Errorf("decode %s: %w (after %d frames)", path, ctx.Err(), count)
 	case readErr != nil:
-		return nil, readErr
+		return nil, nil, readErr
 	case hashErr != nil:
-		return nil, hashErr
+		return nil, nil, hashErr
 	case waitErr != nil:
-		return nil, fmt.Errorf("ffmpeg: %s (after %d frames): %w", firstLine(stderr.String(), waitErr), count, ErrNotVideo)
+		return nil, nil, fmt.Errorf("ffmpeg: %s (after %d frames): %w", firstLine(stderr.String(), waitErr), count, ErrNotVideo)
 	case count == 0:
-		return nil, fmt.Errorf("no frames decoded: %s: %w", firstLine(stderr.String(), errors.New("empty stream")), ErrNotVideo)
+		return nil, nil, fmt.Errorf("no frames decoded: %s: %w", firstLine(stderr.String(), errors.New("empty stream")), ErrNotVideo)
 	}
-	return results[:count], nil
+	if len(trims) > 0 {
+		slices.SortFunc(trims, func(a, b trimmedFrame) int { return a.seq - b.seq })
+		trimmed = make([]Frame, len(trims))
+		for i, t := range trims {
+			trimmed[i] = t.f
+		}
+	}
+	return results[:count], trimmed, nil
+}
+
+// trimmedFrame is a frame's trimmed hash with its place in the sequence.
+type trimmedFrame struct {
+	seq int
+	f   Frame
+}
+
+// minTrim is the least share of a side that trimming must remove for a
+// frame to get a trimmed hash: below it the trimmed content is the frame
+// itself (a dark edge line, a few pixels of overscan), hashed twice.
+const minTrim = 0.04
+
+// trimWorthwhile reports whether the content rectangle removes at least
+// minTrim of the frame's width or height.
+func trimWorthwhile(x0, y0, x1, y1, w, h int) bool {
+	return float64(w-(x1-x0)) >= minTrim*float64(w) || float64(h-(y1-y0)) >= minTrim*float64(h)
 }
 
 // timestamp is the reference's (float)frame / (float)fps, kept to the

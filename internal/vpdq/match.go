@@ -2,6 +2,7 @@ package vpdq
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/nigehban/nigehban/internal/pdq"
 	"github.com/nigehban/nigehban/internal/signal"
@@ -117,4 +118,108 @@ func matchedPercent(a, b []pdq.Hash, d int) float64 {
 		}
 	}
 	return float64(n) * 100 / float64(len(a))
+}
+
+// QueryUnits returns the frames of a query video hashed with its trimmed
+// variants (Video.Trimmed), as the units the variant match rule counts: the
+// reference's distinct frames (Distinct), each with the hashes that stand
+// for it — its own, and its trimmed content's when it has one. Frames are
+// told apart by their own hash and their trimmed hash together (the first
+// frame of each such pair stands for it); a hash below minQuality is left
+// out of its unit, and a unit left without a hash is dropped. Without
+// trimmed frames the units are Distinct's hashes, one each.
+func QueryUnits(frames, trimmed []Frame, minQuality int) [][]pdq.Hash {
+	type key struct {
+		plain, trim pdq.Hash
+		trimmed     bool
+	}
+	seen := make(map[key]struct{}, len(frames))
+	var out [][]pdq.Hash
+	t := 0
+	for _, f := range frames {
+		k := key{plain: f.PDQ}
+		var alt *Frame
+		for t < len(trimmed) && trimmed[t].Frame < f.Frame {
+			t++
+		}
+		if t < len(trimmed) && trimmed[t].Frame == f.Frame {
+			alt = &trimmed[t]
+			k.trim, k.trimmed = alt.PDQ, true
+		}
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		var u []pdq.Hash
+		if f.Quality >= minQuality {
+			u = append(u, f.PDQ)
+		}
+		if alt != nil && alt.Quality >= minQuality && alt.PDQ != f.PDQ {
+			u = append(u, alt.PDQ)
+		}
+		if len(u) > 0 {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// MatchTrimmed compares a query video hashed with TrimBorders (frames and
+// their trimmed variants) with a target's plain frames: the reference rule
+// (Match) where a query frame counts as matched when its own hash or its
+// trimmed content's is within Distance of some target hash, and a target
+// hash when it is within Distance of either hash of some query frame. The
+// target side is the reference's (Distinct). trimmedUsed reports that the
+// trimmed hashes were needed: the frames alone do not match by Match.
+// Without trimmed frames it is Match.
+func MatchTrimmed(query, trimmed, target []Frame, opts MatchOptions) (r MatchResult, trimmedUsed bool) {
+	plain := Match(query, target, opts)
+	if plain.Match || len(trimmed) == 0 {
+		return plain, false
+	}
+	q := QueryUnits(query, trimmed, opts.MinQuality)
+	t := Distinct(target, opts.MinQuality)
+	r = MatchResult{
+		QueryPercent:  UnitsMatchedPercent(q, t, opts.Distance),
+		TargetPercent: MatchedByUnitsPercent(t, q, opts.Distance),
+	}
+	r.Match = len(q) > 0 && len(t) > 0 && r.QueryPercent >= opts.QueryPercent && r.TargetPercent >= opts.TargetPercent
+	if !r.Match {
+		return plain, false
+	}
+	return r, true
+}
+
+// UnitsMatchedPercent is the share of the units with a hash within d of
+// some hash of b.
+func UnitsMatchedPercent(units [][]pdq.Hash, b []pdq.Hash, d int) float64 {
+	if len(units) == 0 {
+		return 0
+	}
+	n := 0
+	for _, u := range units {
+		if slices.ContainsFunc(u, func(x pdq.Hash) bool {
+			return slices.ContainsFunc(b, func(y pdq.Hash) bool { return pdq.Distance(x, y) <= d })
+		}) {
+			n++
+		}
+	}
+	return float64(n) * 100 / float64(len(units))
+}
+
+// MatchedByUnitsPercent is the share of b's hashes within d of some hash
+// of some unit.
+func MatchedByUnitsPercent(b []pdq.Hash, units [][]pdq.Hash, d int) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	n := 0
+	for _, y := range b {
+		if slices.ContainsFunc(units, func(u []pdq.Hash) bool {
+			return slices.ContainsFunc(u, func(x pdq.Hash) bool { return pdq.Distance(x, y) <= d })
+		}) {
+			n++
+		}
+	}
+	return float64(n) * 100 / float64(len(b))
 }

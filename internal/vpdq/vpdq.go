@@ -31,6 +31,10 @@ type Video struct {
 	FPS      float64 `json:"fps"`
 	Codec    string  `json:"codec,omitempty"`
 	Frames   []Frame `json:"vpdq"`
+	// Trimmed holds, with Options.TrimBorders, the hashes of the frames
+	// that have black bars, taken without them: one per such frame, in
+	// frame order, numbered and timed as the frame itself.
+	Trimmed []Frame `json:"vpdq_trimmed,omitempty"`
 }
 
 // Options controls sampling, pruning and the limits that keep hostile input
@@ -60,6 +64,14 @@ type Options struct {
 	// original, which whole-frame PDQ does not (the sample set's "bar"
 	// clips: 0 % against the bar-free clip without it, 100 % with it).
 	CropBorders bool
+	// TrimBorders hashes, beside each frame as it is, its content without
+	// black bars when it has bars that trimming removes (a trim of at least
+	// minTrim of a side; the bars as CropBorders finds them): Video.Trimmed.
+	// The frames themselves stay the reference's, so this is for queries
+	// (MatchTrimmed, internal/match): a letterboxed or pillarboxed copy
+	// then matches its bar-free original's plain bank hash. Ignored with
+	// CropBorders, which replaces the frames instead.
+	TrimBorders bool
 	// MaxFrames bounds the frames hashed (default 100,000: about 28 hours at
 	// 1 frame per second).
 	MaxFrames int

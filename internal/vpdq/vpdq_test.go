@@ -89,7 +89,7 @@ func cachedHash(t testing.TB, path string, opts Options) *Video {
 }
 
 func cachedHashErr(path string, opts Options) (*Video, error) {
-	key := fmt.Sprintf("%s|%v|%d|%v|%d|%v", path, opts.SecondsPerHash, opts.Downsample, opts.Prune, opts.PruneDistance, opts.CropBorders)
+	key := fmt.Sprintf("%s|%v|%d|%v|%d|%v|%v", path, opts.SecondsPerHash, opts.Downsample, opts.Prune, opts.PruneDistance, opts.CropBorders, opts.TrimBorders)
 	hashes.Lock()
 	v, ok := hashes.m[key]
 	hashes.Unlock()
