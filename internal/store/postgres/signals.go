@@ -71,6 +71,7 @@ type writer struct {
 	types, bodies, cats, srcs, notes, extras []string
 	keys                                     [][]byte
 	quals                                    []int16
+	extra                                    sqlcore.ExtraMemo
 }
 
 // insertSignals is the batch insert: the batch travels as arrays in one
@@ -108,7 +109,7 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		w.cats = append(w.cats, s.Category)
 		w.srcs = append(w.srcs, s.Source)
 		w.notes = append(w.notes, s.Note)
-		w.extras = append(w.extras, bank.EncodeExtra(s.Extra))
+		w.extras = append(w.extras, w.extra.Encode(s.Extra))
 		w.quals = append(w.quals, int16(s.Quality))
 	}
 	args := []any{w.bankID, sqlcore.Now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals}

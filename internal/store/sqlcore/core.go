@@ -135,6 +135,11 @@ type Flavor struct {
 	// Day returns an expression for the UTC day of the time column col,
 	// as days since 1970-01-01 (an integer).
 	Day func(col string) string
+	// InsertIgnore, if set, is the verb of batch inserts that skip rows
+	// already present (SQLite: "INSERT OR IGNORE", which needs no
+	// statement journal); otherwise they are INSERT … ON CONFLICT DO
+	// NOTHING.
+	InsertIgnore string
 }
 
 // Core implements the store interfaces over an Engine and a Flavor.

@@ -303,7 +303,12 @@ func (w *exchangeWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddC
 			return nil
 		}
 		q := `INSERT INTO exchange_entries (exchange_id, entry, type, key, body) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?), `, len(rows)/5), `, `) + ` ON CONFLICT DO NOTHING`
+			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?), `, len(rows)/5), `, `)
+		if w.c.f.InsertIgnore != "" {
+			q = w.c.f.InsertIgnore + strings.TrimPrefix(q, `INSERT`)
+		} else {
+			q += ` ON CONFLICT DO NOTHING`
+		}
 		_, err := w.tx.Exec(ctx, q, rows...)
 		rows = rows[:0]
 		if err != nil {

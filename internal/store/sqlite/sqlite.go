@@ -193,9 +193,10 @@ var flavor = sqlcore.Flavor{
 		return col + ` IN (` + sqlcore.Placeholders(len(args)) + `)`, args
 	},
 	// The single writer orders appends: the last row is the head.
-	AuditHead:   `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,
-	CheckEngine: integrityCheck,
-	Day:         func(col string) string { return `(` + col + ` / 86400000000)` },
+	AuditHead:    `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,
+	CheckEngine:  integrityCheck,
+	Day:          func(col string) string { return `(` + col + ` / 86400000000)` },
+	InsertIgnore: `INSERT OR IGNORE`,
 }
 
 // Reader implements sqlcore.Engine: the read pool.
