@@ -47,7 +47,7 @@ type Syncer struct {
 // pages together saves SQLite a WAL write (and an fsync) of the same index
 // pages per page; see the package README for measurements.
 const (
-	DefaultMaxAhead = 8
+	DefaultMaxAhead = 4
 	DefaultMaxBatch = 10_000
 )
 
