@@ -96,8 +96,19 @@ type BulkWriter interface {
 	// added. WriteSignals calls it once, as the last statement before
 	// COMMIT.
 	LogChanges(ctx context.Context) error
+	// AddEntries records which exchange entry brought each hash (rows of
+	// exchange_entries for exchange xid), skipping rows already there.
+	AddEntries(ctx context.Context, xid int64, rows []EntryRow) error
 	// Close releases what the writer holds (prepared statements).
 	Close()
+}
+
+// EntryRow is one row of exchange_entries: a hash an exchange entry
+// brought.
+type EntryRow struct {
+	Entry, Type string
+	Key         []byte
+	Body        string
 }
 
 // KeyScanner is implemented by engines with a faster path for
@@ -135,11 +146,6 @@ type Flavor struct {
 	// Day returns an expression for the UTC day of the time column col,
 	// as days since 1970-01-01 (an integer).
 	Day func(col string) string
-	// InsertIgnore, if set, is the verb of batch inserts that skip rows
-	// already present (SQLite: "INSERT OR IGNORE", which needs no
-	// statement journal); otherwise they are INSERT … ON CONFLICT DO
-	// NOTHING.
-	InsertIgnore string
 }
 
 // Core implements the store interfaces over an Engine and a Flavor.

@@ -193,10 +193,9 @@ var flavor = sqlcore.Flavor{
 		return col + ` IN (` + sqlcore.Placeholders(len(args)) + `)`, args
 	},
 	// The single writer orders appends: the last row is the head.
-	AuditHead:    `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,
-	CheckEngine:  integrityCheck,
-	Day:          func(col string) string { return `(` + col + ` / 86400000000)` },
-	InsertIgnore: `INSERT OR IGNORE`,
+	AuditHead:   `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`,
+	CheckEngine: integrityCheck,
+	Day:         func(col string) string { return `(` + col + ` / 86400000000)` },
 }
 
 // Reader implements sqlcore.Engine: the read pool.
