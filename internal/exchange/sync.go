@@ -124,10 +124,11 @@ func (s *Syncer) Fetch(ctx context.Context, name string, ad Adapter) (Result, er
 // writing with the checkpoint it was fetched from, or the error that ended
 // the fetch.
 type fetched struct {
-	prev Checkpoint
-	page Page
-	prep prepared
-	err  error
+	prev    Checkpoint
+	page    Page // without its Entries once prepared (prep holds them)
+	entries int  // how many entries the page had
+	prep    prepared
+	err     error
 }
 
 // fetch runs the fetch as a pipeline of two goroutines: the fetcher gets
@@ -187,7 +188,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 			return nil
 		}
 		batch := []fetched{f}
-		n := len(f.page.Entries)
+		n := f.entries
 	gather:
 		for more := f.page.More && !f.page.Snapshot; more && n < maxBatch; {
 			select {
@@ -200,7 +201,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 					break gather
 				}
 				batch = append(batch, g)
-				n += len(g.page.Entries)
+				n += g.entries
 				more = g.page.More
 			default:
 				break gather
@@ -265,9 +266,10 @@ func (s *Syncer) fetcher(ctx context.Context, x Exchange, ad Adapter, out chan<-
 			return
 		}
 		retries = 0
-		f := fetched{prev: cp, page: page}
+		f := fetched{prev: cp, page: page, entries: len(page.Entries)}
 		if !page.NotModified {
 			f.prep = s.prepare(x.Name, page)
+			f.page.Entries = nil // the pages waiting hold only what will be written
 		}
 		if !send(f) || page.NotModified || !page.More {
 			return
@@ -372,7 +374,7 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, batch []fetched, by audi
 	for _, f := range batch {
 		steps = append(steps, f.prep.steps...)
 		invalid += f.prep.invalid
-		entries += len(f.page.Entries)
+		entries += f.entries
 	}
 	last := batch[len(batch)-1].page
 	if last.Snapshot {

@@ -15,7 +15,10 @@
 //   - bulk signal writes and the change-log entries they log (SQLite:
 //     batched multi-row INSERTs, entries from the ID range the single
 //     writer just filled; PostgreSQL: array-valued INSERTs, IDs kept in
-//     memory or a temporary table, numbers from the change_seq row);
+//     memory or a temporary table, numbers from the change_seq row), and
+//     the exchange_entries rows of an exchange sync (BulkWriter.AddEntries:
+//     a statement SQLite prepares once per transaction, arrays in one
+//     statement on PostgreSQL);
 //   - change and audit sequence allocation (Flavor.ReserveChanges,
 //     Flavor.AuditHead: SQLite's single writer orders both by itself,
 //     PostgreSQL locks one counter row for each);
