@@ -29,8 +29,10 @@
 // Everything SQL that both engines share (reads, row decoding, single-row
 // writes, Check, the audit chain) is internal/store/sqlcore; this package
 // holds what differs: opening the two handles, migrations, the batched bulk
-// insert of signals and its change-log entries, the driver-level key scan,
-// and the flavor (times as Unix microseconds, IN lists, PRAGMA
+// insert of signals, its change-log entries and the exchange entries of a
+// sync (INSERT OR IGNORE statements prepared once per transaction; see
+// signals.go), the driver-level key scan, and the flavor (times as Unix
+// microseconds, IN lists, PRAGMA
 // integrity_check, no row locks).
 package sqlite
 
