@@ -32,8 +32,7 @@
 // insert of signals, its change-log entries and the exchange entries of a
 // sync (INSERT OR IGNORE statements prepared once per transaction; see
 // signals.go), the driver-level key scan, and the flavor (times as Unix
-// microseconds, IN lists, PRAGMA
-// integrity_check, no row locks).
+// microseconds, IN lists, PRAGMA integrity_check, no row locks).
 package sqlite
 
 import (
