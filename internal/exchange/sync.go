@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -32,7 +34,22 @@ type Syncer struct {
 	OnAdded func(ctx context.Context, bankName string, sigs []bank.Signal)
 	// Now returns the time (time.Now if nil).
 	Now func() time.Time
+	// MaxAhead bounds how many pages the fetcher gets ahead of the
+	// committer (DefaultMaxAhead if 0): memory stays flat at about
+	// MaxAhead+1 pages however long the fetch.
+	MaxAhead int
+	// MaxBatch bounds the entries of the pages committed together in one
+	// transaction (DefaultMaxBatch if 0); 1 commits each page alone.
+	MaxBatch int
 }
+
+// Defaults of Syncer.MaxAhead and Syncer.MaxBatch. Committing several
+// pages together saves SQLite a WAL write (and an fsync) of the same index
+// pages per page; see the package README for measurements.
+const (
+	DefaultMaxAhead = 4
+	DefaultMaxBatch = 10_000
+)
 
 // Result is the outcome of one Fetch.
 type Result struct {
@@ -103,7 +120,115 @@ func (s *Syncer) Fetch(ctx context.Context, name string, ad Adapter) (Result, er
 	return res, nil
 }
 
+// fetched is what the fetcher hands the committer: a page prepared for
+// writing with the checkpoint it was fetched from, or the error that ended
+// the fetch.
+type fetched struct {
+	prev    Checkpoint
+	page    Page // without its Entries once prepared (prep holds them)
+	entries int  // how many entries the page had
+	prep    prepared
+	err     error
+}
+
+// fetch runs the fetch as a pipeline of two goroutines: the fetcher gets
+// and prepares page N+1 (HTTP, parsing, normalisation, metadata) while the
+// committer writes page N. The fetcher runs at most MaxAhead pages ahead;
+// the committer takes every page already waiting (up to MaxBatch entries)
+// into one transaction, committed with the checkpoint after its last page.
+// Checkpoints are still committed in order and each with exactly the pages
+// before it, so a crash (or a cancelled context) at any point leaves the
+// bank and its checkpoint consistent: pages fetched ahead but not committed
+// are simply fetched again by the next Fetch.
 func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Actor, res *Result) error {
+	ahead := s.MaxAhead
+	if ahead <= 0 {
+		ahead = DefaultMaxAhead
+	}
+	maxBatch := s.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	fctx, stop := context.WithCancel(ctx)
+	out := make(chan fetched, ahead)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(out)
+		s.fetcher(fctx, x, ad, out)
+	}()
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
+	var applied int64
+	var held *fetched // received, but not part of the last batch
+	next := func() (fetched, bool) {
+		if held != nil {
+			f := *held
+			held = nil
+			return f, true
+		}
+		f, ok := <-out
+		return f, ok
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, ok := next()
+		if !ok {
+			return ctx.Err() // the fetcher stops early only when cancelled
+		}
+		if f.err != nil {
+			return f.err
+		}
+		if f.page.NotModified {
+			return nil
+		}
+		batch := []fetched{f}
+		n := f.entries
+	gather:
+		for more := f.page.More && !f.page.Snapshot; more && n < maxBatch; {
+			select {
+			case g, ok := <-out:
+				if !ok {
+					break gather
+				}
+				if g.err != nil || g.page.NotModified || g.page.Snapshot {
+					held = &g
+					break gather
+				}
+				batch = append(batch, g)
+				n += g.entries
+				more = g.page.More
+			default:
+				break gather
+			}
+		}
+		k, err := s.apply(ctx, x, batch, by, res)
+		if err != nil {
+			return err
+		}
+		last := batch[len(batch)-1]
+		res.Pages += len(batch)
+		applied += k
+		x.Checkpoint = last.page.Next
+		res.To = last.page.Next.Pos
+		if s.Progress != nil {
+			s.Progress(applied)
+		}
+		if !last.page.More && held == nil {
+			return nil
+		}
+	}
+}
+
+// fetcher gets pages from the checkpoint x has, one after the other, and
+// sends each (prepared) to out; it ends after the last page, after a
+// failure (sent as fetched.err) or when ctx is cancelled.
+func (s *Syncer) fetcher(ctx context.Context, x Exchange, ad Adapter, out chan<- fetched) {
 	maxRetries, maxWait := s.MaxRetries, s.MaxWait
 	if maxRetries == 0 {
 		maxRetries = 5
@@ -112,9 +237,17 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 		maxWait = 5 * time.Minute
 	}
 	retries := 0
-	var applied int64
+	cp := x.Checkpoint
+	send := func(f fetched) bool {
+		select {
+		case out <- f:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
-		page, err := ad.Fetch(ctx, x.Checkpoint)
+		page, err := ad.Fetch(ctx, cp)
 		var re *RetryError
 		if errors.As(err, &re) && retries < maxRetries {
 			retries++
@@ -122,32 +255,27 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 			s.log().Info("exchange asks to wait", "exchange", x.Name, "wait", wait, "err", re.Err)
 			select {
 			case <-ctx.Done():
-				return ctx.Err()
+				send(fetched{err: ctx.Err()})
+				return
 			case <-time.After(wait):
 			}
 			continue
 		}
 		if err != nil {
-			return err
+			send(fetched{err: err})
+			return
 		}
 		retries = 0
-		if page.NotModified {
-			return nil
+		f := fetched{prev: cp, page: page, entries: len(page.Entries)}
+		if !page.NotModified {
+			f.prep = s.prepare(x.Name, page)
+			f.prep.upd = s.updateQueryOf(x.Name, page)
+			f.page.Entries = nil // the pages waiting hold only what will be written
 		}
-		n, err := s.apply(ctx, x, page, by, res)
-		if err != nil {
-			return err
+		if !send(f) || page.NotModified || !page.More {
+			return
 		}
-		res.Pages++
-		applied += n
-		x.Checkpoint = page.Next
-		res.To = page.Next.Pos
-		if s.Progress != nil {
-			s.Progress(applied)
-		}
-		if !page.More {
-			return nil
-		}
+		cp = page.Next
 	}
 }
 
@@ -158,38 +286,49 @@ type step struct {
 	entries  []string // withdrawn by entry id
 }
 
-// apply commits one page with its checkpoint.
-func (s *Syncer) apply(ctx context.Context, x Exchange, page Page, by audit.Actor, res *Result) (int64, error) {
-	var steps []step
-	var added []bank.Signal
+// prepared is a page turned into steps: its valid signals normalised and
+// tagged with the exchange's metadata.
+type prepared struct {
+	upd     *updateQuery // the stored signals the page's entries may update
+	steps   []step
+	invalid int
+	seen    map[bank.SignalRef]bool // a snapshot's values
+}
+
+// prepare turns a page into the steps that apply it in order.
+func (s *Syncer) prepare(name string, page Page) prepared {
+	var p prepared
 	cur := func() *step {
-		if len(steps) == 0 {
-			steps = append(steps, step{})
+		if len(p.steps) == 0 {
+			p.steps = append(p.steps, step{})
 		}
-		return &steps[len(steps)-1]
+		return &p.steps[len(p.steps)-1]
 	}
-	seen := map[bank.SignalRef]bool{}
-	invalid := 0
+	if page.Snapshot {
+		p.seen = map[bank.SignalRef]bool{}
+	}
+	var extra map[string]string // shared by the signals of one entry
+	var extraOf Entry
 	for _, e := range page.Entries {
 		if e.Deleted && e.Signal.Value == "" && e.ID != "" {
 			if len(cur().adds) > 0 {
-				steps = append(steps, step{})
+				p.steps = append(p.steps, step{})
 			}
 			cur().entries = append(cur().entries, e.ID)
 			continue
 		}
 		sig := e.Signal
 		if err := sig.Normalize(); err != nil {
-			invalid++
+			p.invalid++
 			continue
 		}
 		ref := bank.SignalRef{Type: sig.Type, Value: sig.Value}
 		if page.Snapshot {
-			seen[ref] = true
+			p.seen[ref] = true
 		}
 		if e.Deleted || e.Update {
 			if len(cur().adds) > 0 {
-				steps = append(steps, step{})
+				p.steps = append(p.steps, step{})
 			}
 			cur().withdraw = append(cur().withdraw, ref)
 			if e.Deleted {
@@ -197,12 +336,57 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, page Page, by audit.Acto
 			}
 		}
 		if (len(cur().withdraw) > 0 || len(cur().entries) > 0) && !e.Update {
-			steps = append(steps, step{})
+			p.steps = append(p.steps, step{})
 		}
-		s.tag(&sig, x.Name, e)
+		// The hashes of one entry (NCMEC: md5, sha1, PDQ) carry the same
+		// metadata: they share one map, encoded once by the store.
+		if extra != nil && sameMeta(extraOf, e) {
+			s.tagShared(&sig, name, e, extra)
+		} else {
+			s.tag(&sig, name, e)
+			extra, extraOf = sig.Extra, e
+		}
 		cur().adds = append(cur().adds, sig)
 	}
-	if page.Snapshot {
+	return p
+}
+
+// sameMeta reports whether two entries give their signals the same Extra
+// and category.
+func sameMeta(a, b Entry) bool {
+	return a.ID == b.ID && a.Member == b.Member && a.Class == b.Class &&
+		a.Signal.Category == b.Signal.Category && maps.Equal(a.Signal.Extra, b.Signal.Extra)
+}
+
+// tagShared is tag for a signal whose entry's metadata is already in extra.
+func (s *Syncer) tagShared(sig *bank.Signal, name string, e Entry, extra map[string]string) {
+	sig.Source = "exchange:" + name
+	sig.Extra = extra
+	if e.Class != "" && sig.Category == "" {
+		sig.Category = e.Class
+	}
+}
+
+// apply commits a batch of consecutive pages with the checkpoint after the
+// last one, in one transaction.
+func (s *Syncer) apply(ctx context.Context, x Exchange, batch []fetched, by audit.Actor, res *Result) (int64, error) {
+	// Each page's updates are read after the pages before it are applied
+	// (an entry may be updated by the next page of the same batch).
+	type group struct {
+		upd   *updateQuery
+		steps []step
+	}
+	var groups []group
+	var added []bank.Signal
+	invalid, entries := 0, 0
+	for _, f := range batch {
+		groups = append(groups, group{f.prep.upd, f.prep.steps})
+		invalid += f.prep.invalid
+		entries += f.entries
+	}
+	last := batch[len(batch)-1].page
+	if last.Snapshot {
+		seen := batch[len(batch)-1].prep.seen
 		var gone []bank.SignalRef
 		err := s.Banks.ScanSignals(ctx, bank.SignalQuery{Banks: []string{x.Bank}}, func(sg *bank.Signal) error {
 			ref := bank.SignalRef{Type: sg.Type, Value: sg.Value}
@@ -215,49 +399,54 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, page Page, by audit.Acto
 			return 0, fmt.Errorf("read bank %s: %w", x.Bank, err)
 		}
 		if len(gone) > 0 {
-			steps = append(steps, step{withdraw: gone})
+			groups = append(groups, group{steps: []step{{withdraw: gone}}})
 		}
 	}
 	var a Applied
-	detail := map[string]any{"entries": len(page.Entries)}
-	err := s.Store.ApplyPage(ctx, x.Name, x.Checkpoint, page.Next, by, detail, func(w Writer) error {
+	detail := map[string]any{"entries": entries}
+	if len(batch) > 1 {
+		detail["pages"] = len(batch)
+	}
+	err := s.Store.ApplyPage(ctx, x.Name, batch[0].prev, last.Next, by, detail, func(w Writer) error {
 		a = Applied{}
 		added = added[:0]
-		if upd, err := s.updates(ctx, w, x, page); err != nil {
-			return err
-		} else if len(upd) > 0 {
-			n, err := w.Withdraw(ctx, upd, "updated by exchange "+x.Name)
-			if err != nil {
+		for _, g := range groups {
+			if upd, err := g.upd.stale(ctx, w, x.Name); err != nil {
 				return err
-			}
-			a.Withdrawn += n
-		}
-		for _, st := range steps {
-			if len(st.withdraw) > 0 {
-				n, err := w.Withdraw(ctx, st.withdraw, "withdrawn by exchange "+x.Name)
+			} else if len(upd) > 0 {
+				n, err := w.Withdraw(ctx, upd, "updated by exchange "+x.Name)
 				if err != nil {
 					return err
 				}
 				a.Withdrawn += n
 			}
-			if len(st.entries) > 0 {
-				n, err := w.WithdrawEntries(ctx, st.entries, "withdrawn by exchange "+x.Name)
-				if err != nil {
-					return err
+			for _, st := range g.steps {
+				if len(st.withdraw) > 0 {
+					n, err := w.Withdraw(ctx, st.withdraw, "withdrawn by exchange "+x.Name)
+					if err != nil {
+						return err
+					}
+					a.Withdrawn += n
 				}
-				a.Withdrawn += n
-			}
-			for i := 0; i < len(st.adds); i += 5000 {
-				batch := st.adds[i:min(i+5000, len(st.adds))]
-				n, err := w.Add(ctx, batch)
-				if err != nil {
-					return err
+				if len(st.entries) > 0 {
+					n, err := w.WithdrawEntries(ctx, st.entries, "withdrawn by exchange "+x.Name)
+					if err != nil {
+						return err
+					}
+					a.Withdrawn += n
 				}
-				a.Added += n.Added
-				a.Unchanged += n.Unchanged
-				a.Excluded += n.Excluded
-				if s.OnAdded != nil && n.Added > 0 {
-					added = append(added, batch...)
+				for i := 0; i < len(st.adds); i += 5000 {
+					chunk := st.adds[i:min(i+5000, len(st.adds))]
+					n, err := w.Add(ctx, chunk)
+					if err != nil {
+						return err
+					}
+					a.Added += n.Added
+					a.Unchanged += n.Unchanged
+					a.Excluded += n.Excluded
+					if s.OnAdded != nil && n.Added > 0 {
+						added = append(added, chunk...)
+					}
 				}
 			}
 		}
@@ -272,7 +461,7 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, page Page, by audit.Acto
 	res.Applied.Unchanged += a.Unchanged
 	res.Applied.Excluded += a.Excluded
 	res.Applied.Withdrawn += a.Withdrawn
-	s.log().Debug("exchange page applied", "exchange", x.Name, "entries", len(page.Entries), "to", page.Next.Pos,
+	s.log().Debug("exchange pages applied", "exchange", x.Name, "pages", len(batch), "entries", entries, "to", last.Next.Pos,
 		"added", a.Added, "withdrawn", a.Withdrawn)
 	if s.OnAdded != nil && len(added) > 0 {
 		s.OnAdded(ctx, x.Bank, added)
@@ -280,12 +469,13 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, page Page, by audit.Acto
 	return int64(a.Added + a.Withdrawn), nil
 }
 
-// tag sets the source and the exchange's metadata on sig.
+// tag sets the source and the exchange's metadata on sig, in a new Extra
+// map (the entry's own map is left as the adapter gave it).
 func (s *Syncer) tag(sig *bank.Signal, name string, e Entry) {
 	sig.Source = "exchange:" + name
-	if sig.Extra == nil {
-		sig.Extra = map[string]string{}
-	}
+	extra := make(map[string]string, len(sig.Extra)+4)
+	maps.Copy(extra, sig.Extra)
+	sig.Extra = extra
 	sig.Extra[MetaExchange] = name
 	if e.ID != "" {
 		sig.Extra[MetaEntry] = e.ID

@@ -102,9 +102,12 @@ func TestNCMECSync(t *testing.T) {
 		f.rateEvery = 3
 		svc := setup(t, st, "ncmec", exchange.KindNCMEC, srv.URL, ncmecCreds)
 
-		// Kill after the first committed page.
+		// Kill after the first committed page (the fetcher has been
+		// fetching ahead meanwhile; MaxBatch 1 commits one page a
+		// transaction, so the position is known).
 		kctx, kill := context.WithCancel(ctx)
 		sy := fastSyncer()
+		sy.MaxBatch = 1
 		sy.Progress = func(int64) { kill() }
 		if _, err := svc.Fetch(kctx, "ncmec", sy); !errors.Is(err, context.Canceled) {
 			t.Fatalf("killed fetch: %v, want context.Canceled", err)

@@ -27,13 +27,19 @@ import (
 // fetched twice changes nothing. Signals of the same value that a curator
 // or another exchange added are left alone.
 
-// updates returns the active signals of exchange x that the entries of
-// page replace (see above).
-func (s *Syncer) updates(ctx context.Context, w Writer, x Exchange, page Page) ([]bank.SignalRef, error) {
-	var ids []string
-	var refs []bank.SignalRef
-	want := map[bank.SignalRef]bank.Signal{}       // the signal as the page leaves it, by value
-	values := map[string]map[bank.SignalRef]bool{} // the values each entry id holds in the page
+// updateQuery is what a page's entries ask of the stored signals (see
+// above), worked out when the page is prepared, off the transaction.
+type updateQuery struct {
+	ids    []string
+	refs   []bank.SignalRef
+	want   map[bank.SignalRef]bank.Signal     // the signal as the page leaves it, by value
+	values map[string]map[bank.SignalRef]bool // the values each entry id holds in the page
+}
+
+// updateQueryOf returns the update query of page's entries for exchange
+// name, or nil when the page adds nothing.
+func (s *Syncer) updateQueryOf(name string, page Page) *updateQuery {
+	q := &updateQuery{want: map[bank.SignalRef]bank.Signal{}, values: map[string]map[bank.SignalRef]bool{}}
 	for _, e := range page.Entries {
 		if e.Deleted {
 			continue
@@ -42,24 +48,33 @@ func (s *Syncer) updates(ctx context.Context, w Writer, x Exchange, page Page) (
 		if sig.Normalize() != nil {
 			continue
 		}
-		s.tag(&sig, x.Name, e)
+		s.tag(&sig, name, e)
 		ref := bank.SignalRef{Type: sig.Type, Value: sig.Value}
-		if _, ok := want[ref]; !ok {
-			refs = append(refs, ref)
+		if _, ok := q.want[ref]; !ok {
+			q.refs = append(q.refs, ref)
 		}
-		want[ref] = sig
+		q.want[ref] = sig
 		if e.ID != "" {
-			if values[e.ID] == nil {
-				values[e.ID] = map[bank.SignalRef]bool{}
-				ids = append(ids, e.ID)
+			if q.values[e.ID] == nil {
+				q.values[e.ID] = map[bank.SignalRef]bool{}
+				q.ids = append(q.ids, e.ID)
 			}
-			values[e.ID][ref] = true
+			q.values[e.ID][ref] = true
 		}
 	}
-	if len(refs) == 0 {
+	if len(q.refs) == 0 {
+		return nil
+	}
+	return q
+}
+
+// stale returns the active signals of exchange name that the page's
+// entries replace (see above), read through w in the page's transaction.
+func (q *updateQuery) stale(ctx context.Context, w Writer, name string) ([]bank.SignalRef, error) {
+	if q == nil {
 		return nil, nil
 	}
-	cur, err := w.Current(ctx, ids, refs)
+	cur, err := w.Current(ctx, q.ids, q.refs)
 	if err != nil {
 		return nil, fmt.Errorf("signals the page updates: %w", err)
 	}
@@ -67,13 +82,13 @@ func (s *Syncer) updates(ctx context.Context, w Writer, x Exchange, page Page) (
 	seen := map[bank.SignalRef]bool{}
 	for _, c := range cur {
 		ref := bank.SignalRef{Type: c.Type, Value: c.Value}
-		if c.Extra[MetaExchange] != x.Name || seen[ref] {
+		if c.Extra[MetaExchange] != name || seen[ref] {
 			continue
 		}
 		stale := false
-		if nw, ok := want[ref]; ok {
+		if nw, ok := q.want[ref]; ok {
 			stale = nw.Category != c.Category || !maps.Equal(nw.Extra, c.Extra)
-		} else if id := c.Extra[MetaEntry]; id != "" && values[id] != nil {
+		} else if id := c.Extra[MetaEntry]; id != "" && q.values[id] != nil {
 			stale = true
 		}
 		if stale {

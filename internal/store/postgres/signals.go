@@ -71,6 +71,7 @@ type writer struct {
 	types, bodies, cats, srcs, notes, extras []string
 	keys                                     [][]byte
 	quals                                    []int16
+	extra                                    sqlcore.ExtraMemo
 }
 
 // insertSignals is the batch insert: the batch travels as arrays in one
@@ -108,7 +109,7 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 		w.cats = append(w.cats, s.Category)
 		w.srcs = append(w.srcs, s.Source)
 		w.notes = append(w.notes, s.Note)
-		w.extras = append(w.extras, bank.EncodeExtra(s.Extra))
+		w.extras = append(w.extras, w.extra.Encode(s.Extra))
 		w.quals = append(w.quals, int16(s.Quality))
 	}
 	args := []any{w.bankID, sqlcore.Now(), w.actor, w.types, w.keys, w.bodies, w.cats, w.srcs, w.notes, w.extras, w.quals}
@@ -137,6 +138,21 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 	c.Unchanged = len(sigs) - c.Added
 	w.added += c.Added
 	return c, nil
+}
+
+// AddEntries implements sqlcore.BulkWriter: the rows travel as arrays
+// in one statement (one plan, instead of a new 2,000-parameter statement
+// per 400 rows).
+func (w *writer) AddEntries(ctx context.Context, xid int64, rows []sqlcore.EntryRow) error {
+	entries, types, keys, bodies := make([]string, len(rows)), make([]string, len(rows)), make([][]byte, len(rows)), make([]string, len(rows))
+	for i, r := range rows {
+		entries[i], types[i], keys[i], bodies[i] = r.Entry, r.Type, r.Key, r.Body
+	}
+	_, err := w.tx.Exec(ctx, `INSERT INTO exchange_entries (exchange_id, entry, type, key, body)
+		SELECT $1, t.entry, t.type, t.key, NULLIF(t.body, '')
+		FROM unnest($2::text[], $3::text[], $4::bytea[], $5::text[]) AS t(entry, type, key, body)
+		ON CONFLICT DO NOTHING`, xid, entries, types, keys, bodies)
+	return err
 }
 
 // spill moves the IDs kept in memory to a new temporary table, which takes

@@ -15,7 +15,10 @@
 //   - bulk signal writes and the change-log entries they log (SQLite:
 //     batched multi-row INSERTs, entries from the ID range the single
 //     writer just filled; PostgreSQL: array-valued INSERTs, IDs kept in
-//     memory or a temporary table, numbers from the change_seq row);
+//     memory or a temporary table, numbers from the change_seq row), and
+//     the exchange_entries rows of an exchange sync (BulkWriter.AddEntries:
+//     a statement SQLite prepares once per transaction, arrays in one
+//     statement on PostgreSQL);
 //   - change and audit sequence allocation (Flavor.ReserveChanges,
 //     Flavor.AuditHead: SQLite's single writer orders both by itself,
 //     PostgreSQL locks one counter row for each);
@@ -96,8 +99,19 @@ type BulkWriter interface {
 	// added. WriteSignals calls it once, as the last statement before
 	// COMMIT.
 	LogChanges(ctx context.Context) error
+	// AddEntries records which exchange entry brought each hash (rows of
+	// exchange_entries for exchange xid), skipping rows already there.
+	AddEntries(ctx context.Context, xid int64, rows []EntryRow) error
 	// Close releases what the writer holds (prepared statements).
 	Close()
+}
+
+// EntryRow is one row of exchange_entries: a hash an exchange entry
+// brought.
+type EntryRow struct {
+	Entry, Type string
+	Key         []byte
+	Body        string
 }
 
 // KeyScanner is implemented by engines with a faster path for

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -301,35 +300,22 @@ func (w *exchangeWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddC
 	if err != nil {
 		return n, err
 	}
-	const per = 400
-	rows := make([]any, 0, per*5)
-	flush := func() error {
-		if len(rows) == 0 {
-			return nil
-		}
-		q := `INSERT INTO exchange_entries (exchange_id, entry, type, key, body) VALUES ` +
-			strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?), `, len(rows)/5), `, `) + ` ON CONFLICT DO NOTHING`
-		_, err := w.tx.Exec(ctx, q, rows...)
-		rows = rows[:0]
-		if err != nil {
-			return fmt.Errorf("record exchange entries: %w", err)
-		}
-		return nil
-	}
+	rows := make([]EntryRow, 0, len(sigs))
 	for i := range sigs {
 		entry := sigs[i].Extra[exchange.MetaEntry]
 		if entry == "" {
 			continue
 		}
 		key, body := bank.EncodeValue(sigs[i].Type, sigs[i].Value)
-		rows = append(rows, w.xid, entry, string(sigs[i].Type), key, nullString(body))
-		if len(rows) == per*5 {
-			if err := flush(); err != nil {
-				return n, err
-			}
-		}
+		rows = append(rows, EntryRow{Entry: entry, Type: string(sigs[i].Type), Key: key, Body: body})
 	}
-	return n, flush()
+	if len(rows) == 0 {
+		return n, nil
+	}
+	if err := w.bw.AddEntries(ctx, w.xid, rows); err != nil {
+		return n, fmt.Errorf("record exchange entries: %w", err)
+	}
+	return n, nil
 }
 
 // WithdrawEntries implements exchange.Writer.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -402,4 +403,25 @@ func (c *Core) MaxSignalID(ctx context.Context) (int64, error) {
 	var n int64
 	err := c.eng.Reader().QueryRow(ctx, `SELECT COALESCE(MAX(id), 0) FROM signals`).Scan(&n)
 	return n, err
+}
+
+// ExtraMemo encodes the Extra maps of a bulk write, reusing the last
+// encoding while the maps are equal: the hashes of one exchange entry
+// (NCMEC: md5, sha1, PDQ) carry the same metadata, so a sync encodes it
+// once per entry instead of once per hash.
+type ExtraMemo struct {
+	m   map[string]string
+	enc string
+}
+
+// Encode returns bank.EncodeExtra(m).
+func (e *ExtraMemo) Encode(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	if e.m == nil || !maps.Equal(e.m, m) {
+		// A copy: the caller may change its map before the next call.
+		e.m, e.enc = maps.Clone(m), bank.EncodeExtra(m)
+	}
+	return e.enc
 }

@@ -1,0 +1,25 @@
+package sqlcore
+
+import (
+	"testing"
+
+	"github.com/nigehban/nigehban/internal/bank"
+)
+
+// TestExtraMemo: the memo answers what EncodeExtra answers, also when the
+// caller changes the map it passed before (the memo keeps a copy).
+func TestExtraMemo(t *testing.T) {
+	var e ExtraMemo
+	m := map[string]string{"exchange": "ncmec", "exchange_entry": "image/1/e1"}
+	shared := map[string]string{"exchange": "ncmec", "exchange_entry": "image/1/e1"}
+	steps := []map[string]string{m, shared, m, nil, {}, {"a": "1"}, m}
+	for i, x := range steps {
+		if got, want := e.Encode(x), bank.EncodeExtra(x); got != want {
+			t.Fatalf("step %d: %q, want %q", i, got, want)
+		}
+	}
+	m["exchange_entry"] = "image/1/e2" // changed in place after being encoded
+	if got, want := e.Encode(m), bank.EncodeExtra(m); got != want {
+		t.Fatalf("after an in-place change: %q, want %q", got, want)
+	}
+}
