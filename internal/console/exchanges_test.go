@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -35,8 +36,18 @@ func (h *hashList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	fmt.Fprint(w, strings.Join(h.lines, "\n")+"\n")
+	body := strings.Join(h.lines, "\n") + "\n"
+	h.mu.Unlock()
+	// Conditional GET as real list servers answer it: a fetch of an
+	// unchanged list (the schedule's start-up fetch racing a "fetch now")
+	// commits nothing.
+	etag := fmt.Sprintf(`"%x"`, sha256.Sum256([]byte(body)))
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	fmt.Fprint(w, body)
 }
 
 func md5Of(i int) string { return fmt.Sprintf("%032x", 0xabc000+i) }
