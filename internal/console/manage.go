@@ -66,6 +66,12 @@ func (c *Console) bankSettings(w http.ResponseWriter, r *http.Request, v *visit)
 		return &httpError{http.StatusBadRequest, "The PDQ threshold must be a whole number."}
 	}
 	u.PDQThreshold = &n
+	return c.updateBank(w, r, v, name, u, "saved")
+}
+
+// updateBank applies u to bank name and goes back to the bank's page with
+// msg, or "unchanged" when u changed nothing.
+func (c *Console) updateBank(w http.ResponseWriter, r *http.Request, v *visit, name string, u bank.BankUpdate, msg string) error {
 	_, changed, err := c.banks.UpdateBank(r.Context(), name, u, v.by())
 	switch {
 	case errors.Is(err, bank.ErrNotFound):
@@ -75,9 +81,8 @@ func (c *Console) bankSettings(w http.ResponseWriter, r *http.Request, v *visit)
 	case err != nil:
 		return err
 	}
-	msg := "unchanged"
-	if changed {
-		msg = "saved"
+	if !changed {
+		msg = "unchanged"
 	}
 	http.Redirect(w, r, "/ui/banks/"+name+"?msg="+msg, http.StatusSeeOther)
 	return nil

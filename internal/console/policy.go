@@ -54,21 +54,7 @@ func (c *Console) bankPolicy(w http.ResponseWriter, r *http.Request, v *visit) e
 	}
 	negative := r.PostForm.Get("negative") == "1"
 	u := bank.BankUpdate{Action: &a, ReviewAbove: &above, Negative: &negative}
-	_, changed, err := c.banks.UpdateBank(r.Context(), name, u, v.by())
-	switch {
-	case errors.Is(err, bank.ErrNotFound):
-		return errNotFound
-	case errors.Is(err, bank.ErrInvalid):
-		return &httpError{http.StatusBadRequest, err.Error()}
-	case err != nil:
-		return err
-	}
-	msg := "unchanged"
-	if changed {
-		msg = "policy"
-	}
-	http.Redirect(w, r, "/ui/banks/"+name+"?msg="+msg, http.StatusSeeOther)
-	return nil
+	return c.updateBank(w, r, v, name, u, "policy")
 }
 
 // quarantineFlash are the quarantine page's messages.
