@@ -25,10 +25,18 @@ func Path(t testing.TB, name string) string {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("%s not installed (scripts/setup installs it)", name)
+	Missing(t, fmt.Sprintf("%s not installed (scripts/setup installs it)", name))
+	return ""
+}
+
+// Missing ends a test that cannot run without a component (a command, a
+// browser): it skips the test, or fails it with CI=true, saying why (msg).
+// Every "not installed" ending of a test goes through here.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
+	} else {
+		t.Skip(msg)
 	}
-	t.Skip(msg)
-	return ""
 }
