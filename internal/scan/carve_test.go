@@ -45,11 +45,7 @@ func TestScanCarve(t *testing.T) {
 		{Path: "Pictures/old.jpg", Data: photos[6].Data}}, []string{"Videos/short.mp4", "Pictures/old.jpg"})
 	disk := filepath.Join(src, "laptop.dd")
 	imagetest.Partitioned(t, disk, "gpt", []string{fat, ext})
-	st, err := os.Stat(disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imagetest.WriteAt(t, disk, st.Size()-1<<20+8192, photos[5].Data)
+	writeAfterPartitions(t, disk, photos[5].Data)
 	makeReadOnly(t, src)
 	before := imagetest.SHA256File(t, disk)
 
@@ -166,6 +162,17 @@ func TestScanCarve(t *testing.T) {
 	}
 }
 
+// writeAfterPartitions writes data 8 KiB into the last MiB of disk, past
+// its last partition (imagetest.Partitioned leaves 1 MiB at the end).
+func writeAfterPartitions(t *testing.T, disk string, data []byte) {
+	t.Helper()
+	st, err := os.Stat(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imagetest.WriteAt(t, disk, st.Size()-1<<20+8192, data)
+}
+
 // alignedIndex returns the offset of the first copy of data in img that
 // starts at a 512-byte sector boundary, or -1.
 func alignedIndex(img, data []byte) int64 {
@@ -201,11 +208,7 @@ func TestScanCarveDeletedListedOnce(t *testing.T) {
 	imagetest.ExFATWrite(t, exfat, photos[3:5], []string{photos[4].Path})
 	disk := filepath.Join(src, "card.dd")
 	imagetest.Partitioned(t, disk, "gpt", []string{fat, exfat})
-	st, err := os.Stat(disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imagetest.WriteAt(t, disk, st.Size()-1<<20+8192, photos[5].Data)
+	writeAfterPartitions(t, disk, photos[5].Data)
 	makeReadOnly(t, src)
 
 	// A deleted FAT entry has lost its name's first character.
