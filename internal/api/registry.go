@@ -159,9 +159,10 @@ func regID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-// page reads ?after= and ?limit= of a listing.
+// page is the ?after= and ?limit= of a listing.
 type page struct{ after, limit int64 }
 
+// readPage reads a listing's page.
 func readPage(r *http.Request) (page, error) {
 	after, err := queryInt(r, "after", 0, 1<<62)
 	if err != nil {
