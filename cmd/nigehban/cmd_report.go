@@ -52,6 +52,29 @@ func (f *reportFlags) who() audit.Actor {
 	return audit.Actor{Name: defaultActor()}
 }
 
+// onCase is the RunE of a subcommand on one case: CASE parsed, the report
+// service opened, do run with it, the store closed.
+func (f *reportFlags) onCase(do func(cmd *cobra.Command, svc *report.Service, st store.Store, id int64) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		id, err := caseArg(args[0])
+		if err != nil {
+			return err
+		}
+		return f.withService(cmd, func(svc *report.Service, st store.Store) error { return do(cmd, svc, st, id) })
+	}
+}
+
+// withService opens the report service, runs do with it and closes the
+// store.
+func (f *reportFlags) withService(cmd *cobra.Command, do func(svc *report.Service, st store.Store) error) error {
+	svc, st, err := f.service(cmd)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return do(svc, st)
+}
+
 func newReportCommand() *cobra.Command {
 	var f reportFlags
 	cmd := &cobra.Command{
@@ -121,16 +144,7 @@ func newReportShowCommand(f *reportFlags) *cobra.Command {
 		Use:   "show CASE",
 		Short: "Print a case with its content as JSON (personal data: the view is audited)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := caseArg(args[0])
-			if err != nil {
-				return err
-			}
-			svc, st, err := f.service(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: f.onCase(func(cmd *cobra.Command, svc *report.Service, st store.Store, id int64) error {
 			c, ct, err := svc.View(cmd.Context(), f.who(), id, st)
 			if err != nil {
 				return err
@@ -138,7 +152,7 @@ func newReportShowCommand(f *reportFlags) *cobra.Command {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(map[string]any{"case": c, "content": ct})
-		},
+		}),
 	}
 }
 
@@ -147,23 +161,14 @@ func newReportApproveCommand(f *reportFlags) *cobra.Command {
 		Use:   "approve CASE",
 		Short: "Release a case (four eyes: not by who opened or last changed it); a CyberTipline report is checked first",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := caseArg(args[0])
-			if err != nil {
-				return err
-			}
-			svc, st, err := f.service(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: f.onCase(func(cmd *cobra.Command, svc *report.Service, _ store.Store, id int64) error {
 			c, err := svc.Approve(cmd.Context(), f.who(), id)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "case %d %s by %s\n", c.ID, c.State, c.ApprovedBy)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -177,23 +182,14 @@ stopped, or the connection failed, after the report was sent), check NCMEC's
 portal first: give --report-id with the report found there (its files follow),
 or leave it out when none arrived (the report is sent again).`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := caseArg(args[0])
-			if err != nil {
-				return err
-			}
-			svc, st, err := f.service(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: f.onCase(func(cmd *cobra.Command, svc *report.Service, _ store.Store, id int64) error {
 			c, err := svc.Retry(cmd.Context(), f.who(), id, reportID)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "case %d %s\n", c.ID, c.State)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().Int64Var(&reportID, "report-id", 0, "NCMEC's report id of an uncertain submit")
 	return cmd
@@ -214,11 +210,7 @@ the signed checkpoint, and the report in English and Urdu as HTML and PDF.
 The export itself is logged first, so the packet proves its own making.
 "nigehban report verify PACKET --vkey KEY" checks it offline.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := caseArg(args[0])
-			if err != nil {
-				return err
-			}
+		RunE: f.onCase(func(cmd *cobra.Command, svc *report.Service, st store.Store, id int64) error {
 			if logKey == "" {
 				logKey = os.Getenv("NIGEHBAN_LOG_KEY")
 			}
@@ -237,11 +229,6 @@ The export itself is logged first, so the packet proves its own making.
 			if err != nil {
 				return err
 			}
-			svc, st, err := f.service(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			name := f.db
 			if name == "" {
 				name, _ = store.DefaultDSN()
@@ -256,7 +243,7 @@ The export itself is logged first, so the packet proves its own making.
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "case %d: %d files written to %s\n", id, len(files), out)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&out, "out", "", "directory to create, or a file ending in .zip")
 	cmd.Flags().StringVar(&logKey, "log-key", "", "the audit log's signing key (default $NIGEHBAN_LOG_KEY)")
@@ -328,16 +315,13 @@ clear. The change is audited without the secret.`,
 					return fmt.Errorf("%s: %w", espFile, err)
 				}
 			}
-			svc, st, err := f.service(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := svc.SaveCyberTip(cmd.Context(), f.who(), cfg); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "CyberTipline configuration stored (%s, user %s)\n", url, user)
-			return nil
+			return f.withService(cmd, func(svc *report.Service, _ store.Store) error {
+				if err := svc.SaveCyberTip(cmd.Context(), f.who(), cfg); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "CyberTipline configuration stored (%s, user %s)\n", url, user)
+				return nil
+			})
 		},
 	}
 	fl := cmd.Flags()

@@ -67,6 +67,27 @@ func TestReportExportVerifyCLI(t *testing.T) {
 	if out, _, err := runCLI(t, newReportCommand(), append([]string{"approve", id, "--actor", "bob"}, common...)...); err != nil {
 		t.Fatalf("approve: %q %v", out, err)
 	}
+	// The other case subcommands: list, show (the case with its content),
+	// retry refused for a submitted case, a bad case number, no data key.
+	if out, _, err := runCLI(t, newReportCommand(), append([]string{"list"}, common...)...); err != nil ||
+		!strings.HasPrefix(out, "1\tsubmitted\t") || !strings.Contains(out, "approved by bob") {
+		t.Fatalf("list: %q %v", out, err)
+	}
+	if out, _, err := runCLI(t, newReportCommand(), append([]string{"show", id, "--actor", "carol"}, common...)...); err != nil ||
+		!strings.Contains(out, `"case"`) || !strings.Contains(out, "acct-42") {
+		t.Fatalf("show: %q %v", out, err)
+	}
+	if _, _, err := runCLI(t, newReportCommand(), append([]string{"retry", id}, common...)...); err == nil {
+		t.Fatal("retry of a submitted case succeeded")
+	}
+	if _, _, err := runCLI(t, newReportCommand(), append([]string{"show", "x"}, common...)...); err == nil ||
+		!strings.Contains(err.Error(), "positive number") {
+		t.Fatalf("show x: %v", err)
+	}
+	if _, _, err := runCLI(t, newReportCommand(), "show", id, "--db", dsn, "--data-key", ""); err == nil ||
+		!strings.Contains(err.Error(), "personal data") {
+		t.Fatalf("show without a data key: %v", err)
+	}
 	legal, _ := age.GenerateX25519Identity()
 	src := filepath.Join(dir, "evidence.jpg")
 	os.WriteFile(src, img, 0o600)

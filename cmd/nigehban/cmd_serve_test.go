@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 // TestServeBinary runs `nigehban serve` as a process: killing it, and
@@ -135,7 +136,7 @@ func testServeGracefulShutdown(t *testing.T, bin string) {
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for { // the listener closes
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 // memOutbox is an in-memory Store.
@@ -95,7 +96,7 @@ func TestRetriesThenDelivers(t *testing.T) {
 		{ID: 2, URL: down.URL, Secret: "s", Payload: []byte(`{}`), State: Pending},
 	}}
 	d := &Deliverer{Store: st, MaxAttempts: 3, BaseBackoff: time.Millisecond, AllowPrivate: true}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for time.Now().Before(deadline) {
 		d.RunOnce(context.Background())
 		st.mu.Lock()

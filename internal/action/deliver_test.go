@@ -16,6 +16,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 // receiver records when each event id arrived.
@@ -58,7 +59,10 @@ func queue(t *testing.T, st store.Store, bank, url string, ids ...string) {
 // TestBadReceiverDelaysOnlyItself: with a backlog for a receiver that is
 // slow (8 s an answer), hangs until the attempt times out, or refuses
 // connections, another bank's events, queued one by one afterwards, each
-// arrive within a second, on both engines.
+// arrive sooner than one attempt at the bad receiver can time out (3 s):
+// an event queued behind it would wait at least that long. On both
+// engines. (The delays are logged: well under a second on an idle
+// machine.)
 func TestBadReceiverDelaysOnlyItself(t *testing.T) {
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +123,7 @@ func TestBadReceiverDelaysOnlyItself(t *testing.T) {
 					queued[id] = time.Now()
 					queue(t, st, "fastbank", fastSrv.URL, id)
 				}
-				deadline := time.Now().Add(5 * time.Second)
+				deadline := testtool.WaitUntil(t)
 				var worst time.Duration
 				for id, at := range queued {
 					got, ok := fast.at(id)
@@ -134,7 +138,7 @@ func TestBadReceiverDelaysOnlyItself(t *testing.T) {
 					worst = max(worst, got.Sub(at))
 				}
 				t.Logf("worst delay of the other bank's events: %v", worst)
-				if worst > time.Second {
+				if worst >= d.Timeout {
 					t.Errorf("another bank's events were delayed up to %v behind a %s receiver", worst, tc.name)
 				}
 			})

@@ -25,6 +25,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/store"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 	"github.com/nigehban/nigehban/internal/vpdq"
 )
 
@@ -56,7 +57,7 @@ func startServer(t *testing.T, dsn string, cfg Config) *testServer {
 	bg, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { srv.Run(bg); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for !srv.Ready() {
 		if time.Now().After(deadline) {
 			t.Fatal("server not ready")
@@ -318,7 +319,7 @@ func TestWebhook(t *testing.T) {
 		if json.Unmarshal(body, &p); p.EventID != out["event_ids"].([]any)[0] || r.Header.Get(action.HeaderEvent) != p.EventID {
 			t.Errorf("event ids differ: answer %v, payload %q, header %q", out["event_ids"], p.EventID, r.Header.Get(action.HeaderEvent))
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Until(testtool.WaitUntil(t))):
 		t.Fatal("webhook not delivered")
 	}
 }
@@ -392,7 +393,7 @@ func TestSlowClientAndLeaks(t *testing.T) {
 	} else if len(answer) > 0 && !bytes.HasPrefix(answer, []byte("HTTP/1.1 408")) {
 		t.Errorf("slow client answered %.40q, want 408 or a close", answer)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for runtime.NumGoroutine() > before+5 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 // TestMatchExchangeMetadata: a hit on a signal an exchange brought names
@@ -40,7 +41,7 @@ func TestMatchExchangeMetadata(t *testing.T) {
 		}
 		submitter := ts.key(t, apikey.Submitter)
 		matchOnce := func() map[string]any {
-			deadline := 0
+			deadline := testtool.WaitUntil(t)
 			for {
 				code, out := ts.call(t, submitter, "POST", "/v1/match", map[string]any{"signals": []map[string]any{{"type": "md5", "value": md5}}}, "")
 				if code != 200 {
@@ -49,7 +50,7 @@ func TestMatchExchangeMetadata(t *testing.T) {
 				if ms := out["matches"].([]any); len(ms) == 1 {
 					return ms[0].(map[string]any)["exchange"].(map[string]any)
 				}
-				if deadline++; deadline > 400 { // the server follows the change log
+				if time.Now().After(deadline) { // the server follows the change log
 					t.Fatal("signal never matched")
 				}
 				waitFollow()

@@ -17,6 +17,7 @@ import (
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 func TestLimiter(t *testing.T) {
@@ -97,7 +98,7 @@ func TestRateLimits(t *testing.T) {
 	ts.srv.flushUsage(context.Background())
 	counts := map[string]int{}
 	var refused, keyUse map[string]int64
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for {
 		es, err := ts.st.ListAudit(context.Background(), 0, 1000)
 		if err != nil {
@@ -213,7 +214,7 @@ func TestFollowOtherWriters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	var out map[string]any
 	for {
 		_, out = ts.call(t, ts.admin, "POST", "/v1/match", map[string]any{"signals": []map[string]string{
@@ -387,7 +388,7 @@ func TestAuditFlood(t *testing.T) {
 		ts.srv.auditAsync(audit.Entry{Actor: "anonymous", Action: "auth.fail", Remote: "192.0.2." + strconv.Itoa(i%250)})
 	}
 	var written, summed int64
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for time.Now().Before(deadline) {
 		written, summed = 0, 0
 		for since := int64(0); ; {

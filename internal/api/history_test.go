@@ -10,6 +10,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/apikey"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 // TestMatchHistory: every hit of POST /v1/match is recorded with the
@@ -103,12 +104,11 @@ func TestMatchHistory(t *testing.T) {
 	})
 }
 
-// waitFor polls cond for up to 5 s.
+// waitFor polls cond until it holds, failing the test when the wait ends
+// (testtool.WaitUntil: the test's deadline or testtool.MaxWait).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5 s")
-		}
+	if !testtool.Eventually(t, 20*time.Millisecond, cond) {
+		t.Fatal("condition not met before the wait ended")
 	}
 }

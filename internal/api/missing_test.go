@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/action"
+	"github.com/nigehban/nigehban/internal/testtool"
 
 	"github.com/nigehban/nigehban/internal/alert"
 	"github.com/nigehban/nigehban/internal/alert/alerttest"
@@ -60,7 +61,7 @@ func startDeskWith(t *testing.T, dsn string, keys *sealed.Ring, dc alert.Config,
 	bg, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { srv.Run(bg); close(done) }()
-	for deadline := time.Now().Add(10 * time.Second); !srv.Ready(); time.Sleep(10 * time.Millisecond) {
+	for deadline := testtool.WaitUntil(t); !srv.Ready(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("server not ready")
 		}
@@ -333,7 +334,7 @@ func TestAlertWebhooksDelivered(t *testing.T) {
 				t.Fatalf("delivery %+v", g)
 			}
 			types = append(types, g.typ)
-		case <-time.After(20 * time.Second):
+		case <-time.After(time.Until(testtool.WaitUntil(t))):
 			t.Fatalf("deliveries so far: %v", types)
 		}
 	}

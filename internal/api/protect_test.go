@@ -15,6 +15,7 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/protect"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 // protectConfig is a test configuration: little work per proof and PIN, a
@@ -217,11 +218,11 @@ func toUrdu(s string) string {
 	}, s)
 }
 
-// hitsSoon is hits once it equals want, or after the time a replica takes
-// to follow the change log (FollowInterval, with room for a loaded machine).
+// hitsSoon is hits once it equals want (a replica follows the change log
+// every FollowInterval), or when the wait ends (testtool.WaitUntil).
 func (ts *testServer) hitsSoon(t *testing.T, key, typ, value string, want int) int {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for {
 		n := ts.hits(t, key, typ, value)
 		if n == want || time.Now().After(deadline) {

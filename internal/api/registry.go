@@ -92,25 +92,22 @@ func (s *Server) registry() (*registry.Service, error) {
 	return s.reg, nil
 }
 
-// regCall is the shape of the registry's routes on one case or incident:
-// the registry, the id from the path, the JSON body into in (nil: none),
-// the call, its answer with status or the registry's error.
-func regCall[In any](s *Server, w http.ResponseWriter, r *http.Request, c caller, status int, in *In,
-	call func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *In) (any, error)) error {
+// registryJSON is the shape of the registry's JSON routes: read the request
+// into In (path id, query parameters, JSON body), call the registry as the
+// caller, and answer Out as JSON with status. The registry's errors, and its
+// sentinels met while reading, map through regError; others pass unchanged.
+func registryJSON[In, Out any](s *Server, w http.ResponseWriter, r *http.Request, c caller, status int,
+	read func(*http.Request) (In, error),
+	call func(ctx context.Context, reg *registry.Service, p registry.Caller, in In) (Out, error)) error {
 	reg, err := s.registry()
 	if err != nil {
 		return err
 	}
-	id, err := regID(r)
+	in, err := read(r)
 	if err != nil {
-		return err
+		return regError(err)
 	}
-	if in != nil {
-		if err := decodeJSON(r, in); err != nil {
-			return err
-		}
-	}
-	out, err := call(r.Context(), reg, c.principal(), id, in)
+	out, err := call(r.Context(), reg, c.principal(), in)
 	if err != nil {
 		return regError(err)
 	}
@@ -118,6 +115,42 @@ func regCall[In any](s *Server, w http.ResponseWriter, r *http.Request, c caller
 	return nil
 }
 
+// noInput reads nothing from the request.
+func noInput(*http.Request) (struct{}, error) { return struct{}{}, nil }
+
+// decoded reads the request's JSON body into a T (unknown fields refused).
+func decoded[T any](r *http.Request) (T, error) {
+	var v T
+	err := decodeJSON(r, &v)
+	return v, err
+}
+
+// onID is a request on one case, incident, referral or approval: the id
+// from the path and the JSON body.
+type onID[B any] struct {
+	ID   int64
+	Body B
+}
+
+// idAndBody reads the path's id, then the JSON body into a B.
+func idAndBody[B any](r *http.Request) (onID[B], error) {
+	id, err := regID(r)
+	if err != nil {
+		return onID[B]{}, err
+	}
+	b, err := decoded[B](r)
+	return onID[B]{id, b}, err
+}
+
+// listed is a list answered as {"name": [...]}, never null.
+func listed[T any](name string, xs []T, err error) (map[string]any, error) {
+	if xs == nil {
+		xs = []T{}
+	}
+	return map[string]any{name: xs}, err
+}
+
+// regID reads the path's id.
 func regID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -126,229 +159,196 @@ func regID(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, _ caller) error {
-	reg, err := s.registry()
+// page is the ?after= and ?limit= of a listing.
+type page struct{ after, limit int64 }
+
+// readPage reads a listing's page.
+func readPage(r *http.Request) (page, error) {
+	after, err := queryInt(r, "after", 0, 1<<62)
 	if err != nil {
-		return err
+		return page{}, err
 	}
-	gs, err := reg.Grants(r.Context())
-	if err != nil {
-		return err
-	}
-	if gs == nil {
-		gs = []registry.Access{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"grants": gs})
-	return nil
+	limit, err := queryInt(r, "limit", 100, 1000)
+	return page{after, limit}, err
 }
 
-func (s *Server) putGrant(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, c caller) error {
+	return registryJSON(s, w, r, c, http.StatusOK, noInput, func(ctx context.Context, reg *registry.Service, _ registry.Caller, _ struct{}) (map[string]any, error) {
+		gs, err := reg.Grants(ctx)
+		return listed("grants", gs, err)
+	})
+}
+
+// grantRequest is the body of PUT /v1/registry/grants.
+type grantRequest struct {
+	Principal, Org, Team, District, Province string
+	Scope                                    registry.Scope
+	Level                                    registry.Level
+	Write                                    bool
+}
+
+func readGrant(r *http.Request) (registry.Access, error) {
+	in, err := decoded[grantRequest](r)
 	if err != nil {
-		return err
-	}
-	var in struct {
-		Principal, Org, Team, District, Province string
-		Scope                                    registry.Scope
-		Level                                    registry.Level
-		Write                                    bool
-	}
-	if err := decodeJSON(r, &in); err != nil {
-		return err
+		return registry.Access{}, err
 	}
 	a := registry.Access{Principal: in.Principal, Scope: in.Scope, Org: in.Org, Team: in.Team, Level: in.Level, Write: in.Write}
 	if in.District != "" {
 		d, err := registry.LookupDistrict(in.District)
 		if err != nil {
-			return regError(err)
+			return a, err
 		}
 		a.District = d.Code
 	}
-	if a.Province, err = registry.Provinces.Code(in.Province); err != nil {
-		return regError(err)
-	}
-	a, err = reg.Grant(r.Context(), registry.Caller{Principal: c.actor(), Remote: c.remote}, a)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, a)
-	return nil
+	a.Province, err = registry.Provinces.Code(in.Province)
+	return a, err
+}
+
+func (s *Server) putGrant(w http.ResponseWriter, r *http.Request, c caller) error {
+	// Grants are set by the admin key itself, not by its registry principal.
+	return registryJSON(s, w, r, c, http.StatusOK, readGrant, func(ctx context.Context, reg *registry.Service, _ registry.Caller, a registry.Access) (registry.Access, error) {
+		return reg.Grant(ctx, registry.Caller{Principal: c.actor(), Remote: c.remote}, a)
+	})
 }
 
 func (s *Server) listCases(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	after, err := queryInt(r, "after", 0, 1<<62)
-	if err != nil {
-		return err
-	}
-	limit, err := queryInt(r, "limit", 100, 1000)
-	if err != nil {
-		return err
-	}
-	cs, err := reg.Cases(r.Context(), c.principal(), after, int(limit))
-	if err != nil {
-		return regError(err)
-	}
-	if cs == nil {
-		cs = []registry.Case{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"cases": cs})
-	return nil
+	return registryJSON(s, w, r, c, http.StatusOK, readPage, func(ctx context.Context, reg *registry.Service, p registry.Caller, pg page) (map[string]any, error) {
+		cs, err := reg.Cases(ctx, p, pg.after, int(pg.limit))
+		return listed("cases", cs, err)
+	})
 }
 
 func (s *Server) createCase(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	var k registry.Case
-	if err := decodeJSON(r, &k); err != nil {
-		return regError(err)
-	}
-	k, err = reg.CreateCase(r.Context(), c.principal(), k)
-	if err != nil {
-		return regError(err)
-	}
-	k.Personal = nil
-	writeJSON(w, http.StatusCreated, k)
-	return nil
+	return registryJSON(s, w, r, c, http.StatusCreated, decoded[registry.Case], func(ctx context.Context, reg *registry.Service, p registry.Caller, k registry.Case) (registry.Case, error) {
+		k, err := reg.CreateCase(ctx, p, k)
+		k.Personal = nil
+		return k, err
+	})
 }
 
 func (s *Server) getCase(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+	return registryJSON(s, w, r, c, http.StatusOK, regID, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64) (registry.Case, error) {
 		return reg.Case(ctx, p, id)
 	})
 }
 
 func (s *Server) listNotes(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+	return registryJSON(s, w, r, c, http.StatusOK, regID, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64) (map[string]any, error) {
 		ns, err := reg.Notes(ctx, p, id)
-		if ns == nil {
-			ns = []registry.Note{}
-		}
-		return map[string]any{"notes": ns}, err
+		return listed("notes", ns, err)
 	})
 }
 
+type noteRequest struct{ Body, Ref string }
+
 func (s *Server) addNote(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusCreated, &struct{ Body, Ref string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ Body, Ref string }) (any, error) {
-		return reg.AddNote(ctx, p, id, in.Body, in.Ref)
+	return registryJSON(s, w, r, c, http.StatusCreated, idAndBody[noteRequest], func(ctx context.Context, reg *registry.Service, p registry.Caller, in onID[noteRequest]) (registry.Note, error) {
+		return reg.AddNote(ctx, p, in.ID, in.Body.Body, in.Body.Ref)
 	})
 }
 
 func (s *Server) listReferrals(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+	return registryJSON(s, w, r, c, http.StatusOK, regID, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64) (map[string]any, error) {
 		rs, err := reg.Referrals(ctx, p, id)
-		if rs == nil {
-			rs = []registry.Referral{}
-		}
-		return map[string]any{"referrals": rs}, err
+		return listed("referrals", rs, err)
 	})
 }
+
+type referralRequest struct{ To, Reason string }
 
 func (s *Server) createReferral(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusCreated, &struct{ To, Reason string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ To, Reason string }) (any, error) {
-		return reg.Refer(ctx, p, id, in.To, in.Reason)
+	return registryJSON(s, w, r, c, http.StatusCreated, idAndBody[referralRequest], func(ctx context.Context, reg *registry.Service, p registry.Caller, in onID[referralRequest]) (registry.Referral, error) {
+		return reg.Refer(ctx, p, in.ID, in.Body.To, in.Body.Reason)
 	})
 }
+
+type moveRequest struct{ State string }
 
 func (s *Server) moveReferral(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusOK, &struct{ State string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ State string }) (any, error) {
-		return reg.MoveReferral(ctx, p, id, in.State)
+	return registryJSON(s, w, r, c, http.StatusOK, idAndBody[moveRequest], func(ctx context.Context, reg *registry.Service, p registry.Caller, in onID[moveRequest]) (registry.Referral, error) {
+		return reg.MoveReferral(ctx, p, in.ID, in.Body.State)
 	})
 }
+
+type closureRequest struct{ Reason string }
 
 func (s *Server) requestClosure(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusCreated, &struct{ Reason string }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ Reason string }) (any, error) {
-		return reg.RequestClosure(ctx, p, id, in.Reason)
+	return registryJSON(s, w, r, c, http.StatusCreated, idAndBody[closureRequest], func(ctx context.Context, reg *registry.Service, p registry.Caller, in onID[closureRequest]) (registry.Approval, error) {
+		return reg.RequestClosure(ctx, p, in.ID, in.Body.Reason)
 	})
 }
+
+type decisionRequest struct{ Approve bool }
 
 func (s *Server) decideClosure(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusOK, &struct{ Approve bool }{}, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, in *struct{ Approve bool }) (any, error) {
-		return reg.DecideClosure(ctx, p, id, in.Approve)
+	return registryJSON(s, w, r, c, http.StatusOK, idAndBody[decisionRequest], func(ctx context.Context, reg *registry.Service, p registry.Caller, in onID[decisionRequest]) (registry.Approval, error) {
+		return reg.DecideClosure(ctx, p, in.ID, in.Body.Approve)
 	})
 }
 
-func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
+// incidentQuery is the filter and page of GET /v1/incidents.
+type incidentQuery struct {
+	page
+	year     int64
+	category int
+}
+
+func readIncidentQuery(r *http.Request) (incidentQuery, error) {
+	pg, err := readPage(r)
 	if err != nil {
-		return err
-	}
-	after, err := queryInt(r, "after", 0, 1<<62)
-	if err != nil {
-		return err
-	}
-	limit, err := queryInt(r, "limit", 100, 1000)
-	if err != nil {
-		return err
+		return incidentQuery{}, err
 	}
 	year, err := queryInt(r, "year", 0, 9999)
 	if err != nil {
-		return err
+		return incidentQuery{}, err
 	}
 	cat, err := registry.Categories.Code(r.URL.Query().Get("category"))
-	if err != nil {
-		return regError(err)
-	}
-	xs, err := reg.Incidents(r.Context(), c.principal(), int(year), cat, after, int(limit))
-	if err != nil {
-		return regError(err)
-	}
-	if xs == nil {
-		xs = []registry.Incident{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": xs})
-	return nil
+	return incidentQuery{pg, year, cat}, err
 }
 
+func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
+	return registryJSON(s, w, r, c, http.StatusOK, readIncidentQuery, func(ctx context.Context, reg *registry.Service, p registry.Caller, q incidentQuery) (map[string]any, error) {
+		xs, err := reg.Incidents(ctx, p, int(q.year), q.category, q.after, int(q.limit))
+		return listed("incidents", xs, err)
+	})
+}
+
+type incidentsRequest struct{ Incidents []registry.Incident }
+
 func (s *Server) addIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	var in struct{ Incidents []registry.Incident }
-	if err := decodeJSON(r, &in); err != nil {
-		return regError(err)
-	}
-	n, err := reg.AddIncidents(r.Context(), c.principal(), in.Incidents)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"added": n})
-	return nil
+	return registryJSON(s, w, r, c, http.StatusCreated, decoded[incidentsRequest], func(ctx context.Context, reg *registry.Service, p registry.Caller, in incidentsRequest) (map[string]any, error) {
+		n, err := reg.AddIncidents(ctx, p, in.Incidents)
+		return map[string]any{"added": n}, err
+	})
 }
 
 func (s *Server) getIncident(w http.ResponseWriter, r *http.Request, c caller) error {
-	return regCall(s, w, r, c, http.StatusOK, (*struct{})(nil), func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64, _ *struct{}) (any, error) {
+	return registryJSON(s, w, r, c, http.StatusOK, regID, func(ctx context.Context, reg *registry.Service, p registry.Caller, id int64) (registry.Incident, error) {
 		return reg.Incident(ctx, p, id)
 	})
 }
 
-func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
+// readIncident reads the path's id and the whole incident as GET returns
+// it (unknown fields allowed: the answer of GET is sent back as it is).
+func readIncident(r *http.Request) (registry.Incident, error) {
 	id, err := regID(r)
 	if err != nil {
-		return err
+		return registry.Incident{}, err
 	}
 	var x registry.Incident
 	if err := json.NewDecoder(r.Body).Decode(&x); err != nil {
-		return regError(fmt.Errorf("%w: %v", registry.ErrInvalid, err))
+		return x, fmt.Errorf("%w: %v", registry.ErrInvalid, err)
 	}
 	x.ID = id
-	x, err = reg.UpdateIncident(r.Context(), c.principal(), x)
-	if err != nil {
-		return regError(err)
-	}
-	x.FIR = ""
-	writeJSON(w, http.StatusOK, x)
-	return nil
+	return x, nil
+}
+
+func (s *Server) updateIncident(w http.ResponseWriter, r *http.Request, c caller) error {
+	return registryJSON(s, w, r, c, http.StatusOK, readIncident, func(ctx context.Context, reg *registry.Service, p registry.Caller, x registry.Incident) (registry.Incident, error) {
+		x, err := reg.UpdateIncident(ctx, p, x)
+		x.FIR = ""
+		return x, err
+	})
 }
 
 func (s *Server) importIncidents(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -447,42 +447,29 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request, c caller) error {
 }
 
 func (s *Server) statsFunnel(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
+	return registryJSON(s, w, r, c, http.StatusOK, tableRequest, func(ctx context.Context, reg *registry.Service, p registry.Caller, req registry.TableRequest) (*registry.FunnelPublication, error) {
+		return reg.Funnel(ctx, p, req)
+	})
+}
+
+// yearlyQuery is the year and threshold of GET /v1/stats/yearly.
+type yearlyQuery struct{ year, threshold int64 }
+
+func readYearly(r *http.Request) (yearlyQuery, error) {
+	year, err := queryInt(r, "year", 0, 9999)
 	if err != nil {
-		return err
+		return yearlyQuery{}, err
 	}
-	req, err := tableRequest(r)
-	if err != nil {
-		return err
+	if year == 0 {
+		return yearlyQuery{}, errorf(http.StatusBadRequest, "invalid", "?year is required")
 	}
-	p, err := reg.Funnel(r.Context(), c.principal(), req)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, p)
-	return nil
+	th, err := queryInt(r, "threshold", 0, 1<<20)
+	return yearlyQuery{year, th}, err
 }
 
 func (s *Server) statsYearly(w http.ResponseWriter, r *http.Request, c caller) error {
-	reg, err := s.registry()
-	if err != nil {
-		return err
-	}
-	year, err := queryInt(r, "year", 0, 9999)
-	if err != nil {
-		return err
-	}
-	if year == 0 {
-		return errorf(http.StatusBadRequest, "invalid", "?year is required")
-	}
-	th, err := queryInt(r, "threshold", 0, 1<<20)
-	if err != nil {
-		return err
-	}
-	ps, err := reg.Yearly(r.Context(), c.principal(), int(year), th)
-	if err != nil {
-		return regError(err)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tables": ps})
-	return nil
+	return registryJSON(s, w, r, c, http.StatusOK, readYearly, func(ctx context.Context, reg *registry.Service, p registry.Caller, q yearlyQuery) (map[string]any, error) {
+		ps, err := reg.Yearly(ctx, p, int(q.year), q.threshold)
+		return map[string]any{"tables": ps}, err
+	})
 }

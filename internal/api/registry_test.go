@@ -202,8 +202,34 @@ func TestRegistryCaseRoutes(t *testing.T) {
 		if code, _ := ts.call(t, a, "GET", "/v1/cases/0", nil, ""); code != 400 {
 			t.Errorf("id 0: %d, want 400", code)
 		}
-		if code, _ := ts.call(t, a, "POST", base+"/notes", "{not json", ""); code != 400 {
-			t.Errorf("bad body: %d, want 400", code)
+		// Each refusal keeps its status and error code, whichever step of
+		// the route (path, query, body, registry) refuses.
+		for _, tc := range []struct {
+			key, method, path string
+			body              any
+			status            int
+			code              string
+		}{
+			{a, "GET", "/v1/cases/0", nil, 400, "invalid"},
+			{a, "GET", "/v1/cases/x", nil, 400, "invalid"},
+			{a, "GET", "/v1/cases/999999", nil, 404, "not_found"},
+			{a, "POST", base + "/notes", "{not json", 400, "bad_json"},
+			{a, "POST", base + "/notes", map[string]any{"body": "x", "extra": 1}, 400, "bad_json"},
+			{a, "POST", "/v1/cases", "{", 400, "bad_json"},
+			{a, "PUT", "/v1/incidents/1", "{", 400, "invalid"},
+			{a, "GET", "/v1/cases?limit=5000", nil, 400, "invalid"},
+			{a, "GET", "/v1/incidents?category=nosuch", nil, 400, "invalid"},
+			{a, "GET", "/v1/stats/yearly", nil, 400, "invalid"},
+			{a, "GET", "/v1/stats/funnel?year=x", nil, 400, "invalid"},
+			{ts.admin, "PUT", "/v1/registry/grants", map[string]any{"principal": "key:1", "scope": "org", "org": "o", "level": "district", "district": "Atlantis"}, 400, "invalid"},
+			{ts.admin, "PUT", "/v1/registry/grants", map[string]any{"principal": "key:1", "scope": "org", "org": "o", "level": "national", "province": "Atlantis"}, 400, "invalid"},
+			{police, "POST", apPath, map[string]any{"approve": true}, 409, "conflict"},
+		} {
+			code, got := ts.call(t, tc.key, tc.method, tc.path, tc.body, "")
+			e, _ := got["error"].(map[string]any)
+			if code != tc.status || e == nil || e["code"] != tc.code {
+				t.Errorf("%s %s: %d %v, want %d %s", tc.method, tc.path, code, got, tc.status, tc.code)
+			}
 		}
 	})
 }

@@ -22,7 +22,9 @@ import (
 // fetch, position, last error, what its last fetch added and withdrew, its
 // River fetch job, its opinion outbox and disputed signals; a detail page
 // with the recent pages (from their audit entries) and jobs (from River's
-// job rows, with each failed attempt's error); and the curator's actions:
+// job rows, with each failed attempt's error); when each is next fetched
+// unasked (its job's retry, or the schedule's next run: the newest River
+// schedule job plus serve's --exchange-interval); and the curator's actions:
 // add (credentials sealed with the data key through exchange.Service, as
 // the CLI does, and never shown again), fetch now (a River job; the page
 // reloads itself while it is queued or running) and disable/enable.
@@ -112,6 +114,20 @@ func (c *Console) fetchJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
 	return rows, nil
 }
 
+// scheduleJobs lists the newest River schedule job (nil without a runner):
+// the schedule's next run follows it by the interval.
+func (c *Console) scheduleJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
+	r, err := c.runner(ctx)
+	if err != nil || r == nil {
+		return nil, err
+	}
+	rows, err := r.Jobs(ctx, exchange.ScheduleArgs{}.Kind(), 1)
+	if err != nil {
+		return nil, fmt.Errorf("list schedule jobs: %w", err)
+	}
+	return rows, nil
+}
+
 // maxJobRows bounds the River job rows one page reads; syncPages the
 // audit entries of pages per exchange.
 const (
@@ -131,9 +147,14 @@ type exchangeRow struct {
 	// committed since it began); LastPages counts them.
 	LastAdded, LastWithdrawn, LastPages int
 	Running                             bool // a fetch is in progress or its job queued
+	// Next is when the exchange is next fetched unasked (exchange.NextFetch);
+	// nil when disabled or not known here.
+	Next *time.Time
 }
 
-func (c *Console) exchangeRow(ctx context.Context, ss exchange.StatusStore, x exchange.Exchange, jr []*rivertype.JobRow) (exchangeRow, error) {
+// exchangeRow is exchange x with its fetch jobs (among jr) and its next
+// scheduled fetch (from the schedule jobs sched).
+func (c *Console) exchangeRow(ctx context.Context, ss exchange.StatusStore, x exchange.Exchange, jr, sched []*rivertype.JobRow) (exchangeRow, error) {
 	row := exchangeRow{X: x, Credentials: x.SealedCredentials != ""}
 	row.X.SealedCredentials, row.X.Credentials = "", nil
 	var err error
@@ -160,6 +181,9 @@ func (c *Console) exchangeRow(ctx context.Context, ss exchange.StatusStore, x ex
 		row.Job = &row.Jobs[0]
 	}
 	row.Running = x.State.SyncStart != nil || (row.Job != nil && row.Job.Active())
+	if next, ok := exchange.NextFetch(x, row.Job, sched, c.cfg.ExchangeInterval); ok {
+		row.Next = &next
+	}
 	return row, nil
 }
 
@@ -182,10 +206,14 @@ func (c *Console) showExchanges(w http.ResponseWriter, r *http.Request, v *visit
 	if err != nil {
 		return err
 	}
+	sched, err := c.scheduleJobs(ctx)
+	if err != nil {
+		return err
+	}
 	rows := make([]exchangeRow, 0, len(list))
 	running := false
 	for _, x := range list {
-		row, err := c.exchangeRow(ctx, ss, x, jr)
+		row, err := c.exchangeRow(ctx, ss, x, jr, sched)
 		if err != nil {
 			return err
 		}
@@ -239,7 +267,11 @@ func (c *Console) exchangeDetail(w http.ResponseWriter, r *http.Request, v *visi
 	if err != nil {
 		return err
 	}
-	row, err := c.exchangeRow(ctx, ss, x, jr)
+	sched, err := c.scheduleJobs(ctx)
+	if err != nil {
+		return err
+	}
+	row, err := c.exchangeRow(ctx, ss, x, jr, sched)
 	if err != nil {
 		return err
 	}
@@ -248,7 +280,10 @@ func (c *Console) exchangeDetail(w http.ResponseWriter, r *http.Request, v *visi
 		return err
 	}
 	data := map[string]any{"Row": row, "Opinions": ops, "Jobs": c.cfg.Jobs != nil, "Interval": c.cfg.ExchangeInterval,
-		"Msg": exchangeFlash[r.URL.Query().Get("msg")], "Feedback": exchange.TakesFeedback(x.Kind)}
+		"Msg": exchangeFlash[r.URL.Query().Get("msg")], "Feedback": exchange.TakesFeedback(x.Kind),
+		// A schedule run a minute late (River inserts periodic jobs when
+		// due) is overdue: no replica runs the schedule.
+		"Overdue": row.Next != nil && time.Since(*row.Next) > time.Minute}
 	if row.Running {
 		// The page reloads itself while the fetch runs (no script: the
 		// Refresh header), showing the entries applied so far.

@@ -20,6 +20,8 @@ import (
 	"github.com/nigehban/nigehban/internal/jobs"
 	"github.com/nigehban/nigehban/internal/sealed"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+	"github.com/nigehban/nigehban/internal/testtool"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // hashList serves a plain hash list that a test changes.
@@ -151,6 +153,9 @@ func TestExchangePages(t *testing.T) {
 	if !strings.Contains(body, "queued") || resp.Header.Get("Refresh") == "" {
 		t.Errorf("queued fetch: job state or self-reload missing (Refresh %q)", resp.Header.Get("Refresh"))
 	}
+	if strings.Contains(body, `id="next-fetch"`) {
+		t.Error("a next scheduled fetch shown before the schedule ever ran")
+	}
 
 	if err := run.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -185,6 +190,38 @@ func TestExchangePages(t *testing.T) {
 	}
 	if resp.Header.Get("Refresh") != "" {
 		t.Error("the page still reloads itself after the fetch ended")
+	}
+	// The schedule runs on start (once River's leader is elected): the
+	// next fetch is its job's time plus the interval (1 h), on the detail
+	// page and in the list.
+	// Its fetch (of an unchanged list: nothing committed) ends before
+	// the test goes on.
+	var sched []*rivertype.JobRow
+	if !testtool.Eventually(t, 50*time.Millisecond, func() bool {
+		sched, err = run.Jobs(ctx, exchange.ScheduleArgs{}.Kind(), 1)
+		if err != nil || len(sched) != 1 || sched[0].State != rivertype.JobStateCompleted {
+			return false
+		}
+		fetches, err := run.Jobs(ctx, exchange.FetchArgs{}.Kind(), 100)
+		if err != nil {
+			return false
+		}
+		for _, j := range exchange.FetchJobs(fetches, "list1") {
+			if j.Active() {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("the schedule's start-up run did not end: %v", err)
+	}
+	next := sched[0].ScheduledAt.Add(time.Hour).UTC().Format("2006-01-02 15:04:05Z")
+	body, _ = detail()
+	if want := `<dd id="next-fetch">` + next + `</dd>`; !strings.Contains(body, want) {
+		t.Errorf("detail lacks %q", want)
+	}
+	if list := readBody(t, e.do(t, "GET", "/ui/exchanges", cur, nil, nil)); !strings.Contains(list, `<small class="muted next-fetch">next fetch `+next+`</small>`) {
+		t.Errorf("list lacks the next fetch at %s", next)
 	}
 
 	// The list withdraws one value and adds one: the next fetch says so.
@@ -230,8 +267,9 @@ func TestExchangePages(t *testing.T) {
 	if resp := e.do(t, "POST", "/ui/exchanges/list1/fetch", cur, url.Values{}, nil); resp.StatusCode != http.StatusConflict {
 		t.Errorf("fetch of a disabled exchange: %d, want 409", resp.StatusCode)
 	}
-	if body, _ := detail(); !strings.Contains(body, `<dd id="state">disabled</dd>`) || !strings.Contains(body, `id="enable"`) {
-		t.Error("disabled state or enable button missing")
+	if body, _ := detail(); !strings.Contains(body, `<dd id="state">disabled</dd>`) || !strings.Contains(body, `id="enable"`) ||
+		strings.Contains(body, `id="next-fetch"`) {
+		t.Error("disabled state or enable button missing, or a next fetch shown")
 	}
 	if resp := e.do(t, "POST", "/ui/exchanges/list1/enable", cur, url.Values{}, nil); resp.Header.Get("Location") != "/ui/exchanges/list1?msg=enabled" {
 		t.Errorf("enable: %q", resp.Header.Get("Location"))

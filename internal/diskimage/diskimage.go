@@ -63,6 +63,25 @@ type File struct {
 	Err error
 
 	open func() (io.Reader, error)
+	// dataOff is the offset in the volume of the content's first byte
+	// when contiguous: all Size bytes lie in one run there.
+	dataOff    int64
+	contiguous bool
+}
+
+// Contiguous reports where the file's content lies when it is one run of
+// Size bytes in its volume: the offset of its first byte from the volume's
+// start. It is known for the deleted files of FAT and exFAT (read from the
+// clusters that follow their first one, which is where carving finds them
+// too) and for exFAT files stored without a FAT chain. ok is false
+// otherwise: live FAT chains and chained exFAT files (not read to find
+// out), exFAT content past its valid length (read as zeros), NTFS and ext
+// files, files that cannot be read.
+func (f *File) Contiguous() (off int64, ok bool) {
+	if f.Err != nil || !f.contiguous {
+		return 0, false
+	}
+	return f.dataOff, true
 }
 
 // Open returns a reader of the file's content, exactly Size bytes.

@@ -47,6 +47,40 @@ func readAll(t *testing.T, fsys diskimage.FS) map[string]found {
 	return out
 }
 
+// checkContiguous checks File.Contiguous against the image's bytes: where
+// a file says its content is one run, the image holds exactly what Open
+// reads there; every readable deleted FAT or exFAT file says so.
+func checkContiguous(t *testing.T, img, fs string, got map[string]found) {
+	t.Helper()
+	raw, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := strings.HasPrefix(fs, "fat") || fs == "exfat"
+	n := 0
+	for p, g := range got {
+		off, ok := g.file.Contiguous()
+		if !ok {
+			if known && g.deleted && g.sha256 != "" {
+				t.Errorf("%s: deleted %s file without its contiguous offset", p, fs)
+			}
+			continue
+		}
+		n++
+		end := off + g.file.Size
+		if off < 0 || end > int64(len(raw)) {
+			t.Errorf("%s: contiguous at %d+%d, image of %d bytes", p, off, g.file.Size, len(raw))
+			continue
+		}
+		if sum := sha256.Sum256(raw[off:end]); hex.EncodeToString(sum[:]) != g.sha256 {
+			t.Errorf("%s: the bytes at %d are not the file's", p, off)
+		}
+	}
+	if known && n == 0 {
+		t.Errorf("%s: no file with a contiguous offset", fs)
+	}
+}
+
 // checkOracle compares what the package reads with fls and icat: every
 // live regular file fls lists is found with icat's digest, every deleted
 // one is found and marked deleted.
@@ -139,6 +173,7 @@ func TestFileSystemsAgainstSleuthKit(t *testing.T) {
 			}
 			got := readAll(t, im.Volumes[0].FS)
 			checkOracle(t, img, 0, got, wantDel)
+			checkContiguous(t, img, c.fs, got)
 			if after := imagetest.SHA256File(t, img); after != before {
 				t.Error("the image changed")
 			}

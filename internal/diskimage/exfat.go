@@ -273,6 +273,11 @@ func (x *exfatFS) content(f *File, first uint32, valid int64, contiguous bool) {
 		f.open = func() (io.Reader, error) { return bytes.NewReader(nil), nil }
 		return
 	}
+	if contiguous && valid == f.Size {
+		if runs, err := x.runs(first, valid, true); err == nil {
+			f.dataOff, f.contiguous = runs[0].off, true
+		}
+	}
 	f.open = func() (io.Reader, error) {
 		runs, err := x.runs(first, valid, contiguous)
 		if err != nil {

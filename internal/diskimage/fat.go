@@ -393,6 +393,7 @@ func (f *fatFS) content(file *File, clus uint32) {
 			return
 		}
 		runs := []extent{{f.clusterOff(clus), need * f.csize}}
+		file.dataOff, file.contiguous = runs[0].off, true
 		file.open = func() (io.Reader, error) { return &runReader{r: f.r, runs: runs, left: file.Size}, nil }
 		return
 	}

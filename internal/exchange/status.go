@@ -130,3 +130,29 @@ func FetchJobs(rows []*rivertype.JobRow, name string) []FetchJob {
 	}
 	return out
 }
+
+// NextFetch is when exchange x is next fetched without anyone asking: the
+// run its newest fetch job waits for (a retry, or a job scheduled ahead),
+// else the schedule's next run, the newest schedule job's time plus
+// interval (schedule: River's rows of ScheduleArgs jobs, newest first; the
+// schedule queues a fetch of every enabled exchange). ok is false for a
+// disabled exchange, and when neither is known: no schedule job yet, or
+// interval 0 (the schedule runs on another replica, at its own interval).
+// The time may be past: the schedule is overdue (no replica runs it).
+func NextFetch(x Exchange, job *FetchJob, schedule []*rivertype.JobRow, interval time.Duration) (time.Time, bool) {
+	if !x.Enabled {
+		return time.Time{}, false
+	}
+	if job != nil {
+		switch rivertype.JobState(job.State) {
+		case rivertype.JobStateRetryable, rivertype.JobStateScheduled:
+			return job.ScheduledAt, true
+		}
+	}
+	for _, r := range schedule {
+		if r != nil && r.Kind == (ScheduleArgs{}).Kind() && interval > 0 {
+			return r.ScheduledAt.Add(interval), true
+		}
+	}
+	return time.Time{}, false
+}

@@ -77,3 +77,41 @@ func TestFetchJobsOf(t *testing.T) {
 		}
 	}
 }
+
+// TestNextFetch: a waiting retry or scheduled job comes first, else the
+// newest schedule job plus the interval; nothing for a disabled exchange,
+// without a schedule job, or without an interval.
+func TestNextFetch(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	sched := []*rivertype.JobRow{
+		{Kind: exchange.ScheduleArgs{}.Kind(), ScheduledAt: t0},
+		{Kind: exchange.ScheduleArgs{}.Kind(), ScheduledAt: t0.Add(-time.Hour)},
+	}
+	on, off := exchange.Exchange{Name: "x", Enabled: true}, exchange.Exchange{Name: "x"}
+	job := func(state rivertype.JobState, at time.Time) *exchange.FetchJob {
+		return &exchange.FetchJob{State: string(state), ScheduledAt: at}
+	}
+	for _, tc := range []struct {
+		name     string
+		x        exchange.Exchange
+		job      *exchange.FetchJob
+		sched    []*rivertype.JobRow
+		interval time.Duration
+		want     time.Time
+		ok       bool
+	}{
+		{"schedule", on, nil, sched, time.Hour, t0.Add(time.Hour), true},
+		{"done job: schedule", on, job(rivertype.JobStateCompleted, t0.Add(-time.Minute)), sched, 30 * time.Minute, t0.Add(30 * time.Minute), true},
+		{"retry waiting", on, job(rivertype.JobStateRetryable, t0.Add(5*time.Minute)), sched, time.Hour, t0.Add(5 * time.Minute), true},
+		{"scheduled job", on, job(rivertype.JobStateScheduled, t0.Add(7*time.Minute)), nil, 0, t0.Add(7 * time.Minute), true},
+		{"disabled", off, job(rivertype.JobStateRetryable, t0), sched, time.Hour, time.Time{}, false},
+		{"no schedule job", on, nil, nil, time.Hour, time.Time{}, false},
+		{"schedule elsewhere (no interval)", on, nil, sched, 0, time.Time{}, false},
+		{"other kinds only", on, nil, []*rivertype.JobRow{{Kind: exchange.FetchArgs{}.Kind(), ScheduledAt: t0}}, time.Hour, time.Time{}, false},
+	} {
+		got, ok := exchange.NextFetch(tc.x, tc.job, tc.sched, tc.interval)
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("%s: %v %v, want %v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -25,19 +25,23 @@ func carvedName(imageOffset int64, ext string) string {
 	return fmt.Sprintf("$carved/0x%010x.%s", imageOffset, ext)
 }
 
-// carveDisk carves JPEG, PNG and MP4 files (listed on one goroutine, hashed on every idle worker: runMembers) from the unallocated space of
+// carveDisk carves JPEG, PNG and MP4 files (listed on one goroutine,
+// hashed on every idle worker: runMembers) from the unallocated space of
 // every volume of img and from the space outside its partitions, and
-// hashes them as members of e, marked Carved with their offsets. It
-// returns the number of members listed.
-func (s *scanner) carveDisk(ctx context.Context, e *Entry, img *diskimage.Image, r io.ReaderAt, size int64, depth int) int {
+// hashes them as members of e, marked Carved with their offsets. A carved
+// file whose bytes are exactly a deleted member's already listed (same
+// image offset and size) is not listed again: it is counted in
+// e.Acquisition.CarvedListed. It returns the number of members listed.
+func (s *scanner) carveDisk(ctx context.Context, e *Entry, img *diskimage.Image, r io.ReaderAt, size int64, depth int, listed spans) int {
 	n := 0
-	s.runMembers(func(queue func(func())) { n = s.listCarved(ctx, e, img, r, size, depth, queue) })
+	s.runMembers(func(queue func(func())) { n = s.listCarved(ctx, e, img, r, size, depth, listed, queue) })
 	return n
 }
 
 // listCarved walks the unallocated space of img, queueing the hashing of
-// each carved file; it returns the number of files carved.
-func (s *scanner) listCarved(ctx context.Context, e *Entry, img *diskimage.Image, r io.ReaderAt, size int64, depth int, queue func(func())) int {
+// each carved file not in listed; it returns the number of files carved
+// and listed.
+func (s *scanner) listCarved(ctx context.Context, e *Entry, img *diskimage.Image, r io.ReaderAt, size int64, depth int, listed spans, queue func(func())) int {
 	n := 0
 	var area diskimage.UnallocatedArea
 	var batch []diskimage.Extent
@@ -51,6 +55,10 @@ func (s *scanner) listCarved(ctx context.Context, e *Entry, img *diskimage.Image
 		}
 		a := area
 		err := diskimage.Carve(ctx, diskimage.NewExtentReader(r, batch), diskimage.CarveOptions{}, func(c diskimage.Carved) error {
+			if listed[span{c.ImageOffset, c.Size}] {
+				e.Acquisition.CarvedListed++
+				return ctx.Err()
+			}
 			name := carvedName(c.ImageOffset, c.Ext)
 			off := c.ImageOffset
 			m := &Entry{Source: e.Source, Container: container, Kind: KindFile, Size: c.Size, Carved: true, ImageOffset: &off, Note: carvedNote}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,11 +45,7 @@ func TestScanCarve(t *testing.T) {
 		{Path: "Pictures/old.jpg", Data: photos[6].Data}}, []string{"Videos/short.mp4", "Pictures/old.jpg"})
 	disk := filepath.Join(src, "laptop.dd")
 	imagetest.Partitioned(t, disk, "gpt", []string{fat, ext})
-	st, err := os.Stat(disk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imagetest.WriteAt(t, disk, st.Size()-1<<20+8192, photos[5].Data)
+	writeAfterPartitions(t, disk, photos[5].Data)
 	makeReadOnly(t, src)
 	before := imagetest.SHA256File(t, disk)
 
@@ -165,6 +162,17 @@ func TestScanCarve(t *testing.T) {
 	}
 }
 
+// writeAfterPartitions writes data 8 KiB into the last MiB of disk, past
+// its last partition (imagetest.Partitioned leaves 1 MiB at the end).
+func writeAfterPartitions(t *testing.T, disk string, data []byte) {
+	t.Helper()
+	st, err := os.Stat(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imagetest.WriteAt(t, disk, st.Size()-1<<20+8192, data)
+}
+
 // alignedIndex returns the offset of the first copy of data in img that
 // starts at a 512-byte sector boundary, or -1.
 func alignedIndex(img, data []byte) int64 {
@@ -177,5 +185,87 @@ func alignedIndex(img, data []byte) int64 {
 			return int64(base + i)
 		}
 		base += i + 1
+	}
+}
+
+// TestScanCarveDeletedListedOnce scans a GPT disk whose FAT16 and exFAT
+// volumes each hold deleted photos their file systems still describe: the
+// carver finds the same bytes in the free space, and each is listed once,
+// as the deleted file, counted as a carved file already listed. A PNG
+// after the last partition, which no file system describes, is still
+// carved; with --no-deleted the deleted photos are carved instead.
+func TestScanCarveDeletedListedOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds disk images with mkfs tools")
+	}
+	ctx := context.Background()
+	work, src := t.TempDir(), t.TempDir()
+	photos := imagetest.Photos(41, 6)
+	fat := filepath.Join(work, "fat.img")
+	imagetest.FAT(t, fat, 16, 16384, photos[:3], []string{photos[1].Path, photos[2].Path})
+	exfat := filepath.Join(work, "exfat.img")
+	imagetest.ExFAT(t, exfat, 16)
+	imagetest.ExFATWrite(t, exfat, photos[3:5], []string{photos[4].Path})
+	disk := filepath.Join(src, "card.dd")
+	imagetest.Partitioned(t, disk, "gpt", []string{fat, exfat})
+	writeAfterPartitions(t, disk, photos[5].Data)
+	makeReadOnly(t, src)
+
+	// A deleted FAT entry has lost its name's first character.
+	deleted := map[string]imagetest.File{"card.dd!p1!/Pictures/_hoto_01.jpg": photos[1], "card.dd!p1!/Pictures/2025/_hoto_02.png": photos[2],
+		"card.dd!p2!/photo_04.jpg": photos[4]}
+	for p, f := range deleted {
+		if path.Base(f.Path)[1:] != path.Base(p)[1:] {
+			t.Fatalf("photo %s is not %s", f.Path, p)
+		}
+	}
+	for _, tc := range []struct {
+		name              string
+		skipDeleted       bool
+		carved, already   int
+		wantDeletedListed bool
+	}{
+		{"deleted listed", false, 1, 3, true},
+		{"--no-deleted", true, 4, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			sum, err := Run(ctx, Options{Case: "C-18", Examiner: "E", Out: out, Sources: []string{src}, Workers: 2, SkipDeleted: tc.skipDeleted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readEntries(t, out)
+			bySHA := map[string][]*Entry{}
+			carved := 0
+			for _, e := range got {
+				bySHA[e.SHA256] = append(bySHA[e.SHA256], e)
+				if e.Carved {
+					carved++
+				}
+			}
+			for p, f := range deleted {
+				e := got[p]
+				if tc.wantDeletedListed && (e == nil || !e.Deleted || e.SHA256 != sha256hex(f.Data)) {
+					t.Errorf("%s: %+v", p, e)
+				}
+				if n := len(bySHA[sha256hex(f.Data)]); n != 1 {
+					t.Errorf("%s listed %d times, want once", p, n)
+				}
+			}
+			if len(bySHA[sha256hex(photos[5].Data)]) != 1 {
+				t.Error("the PNG after the last partition was not carved")
+			}
+			img := got["card.dd"]
+			if img == nil || img.Acquisition == nil || img.Acquisition.CarvedListed != tc.already {
+				t.Fatalf("image entry %+v", img)
+			}
+			if carved != tc.carved || sum.Counts.Carved != tc.carved || sum.Counts.CarvedListed != tc.already {
+				t.Errorf("%d carved (counts %d), %d already listed; want %d and %d", carved, sum.Counts.Carved, sum.Counts.CarvedListed, tc.carved, tc.already)
+			}
+			page := string(readFile(t, filepath.Join(out, ReportName)))
+			if want := fmt.Sprintf("%d carved files already listed", tc.already); strings.Contains(page, want) != (tc.already > 0) {
+				t.Errorf("report.html and %q: %v", want, strings.Contains(page, want))
+			}
+		})
 	}
 }

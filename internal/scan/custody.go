@@ -142,10 +142,12 @@ type Counts struct {
 	Archives int            `json:"archives_expanded"`
 	Members  int            `json:"archive_members"`
 	// DiskImages counts the disk images opened (also counted as archives);
-	// Deleted and Carved their members so marked.
+	// Deleted and Carved their members so marked; CarvedListed the carved
+	// files not listed again, being deleted members already listed.
 	DiskImages          int            `json:"disk_images,omitempty"`
 	Deleted             int            `json:"deleted,omitempty"`
 	Carved              int            `json:"carved,omitempty"`
+	CarvedListed        int            `json:"carved_already_listed,omitempty"`
 	Symlinks            int            `json:"symlinks"`
 	Special             int            `json:"special_files"`
 	Known               int            `json:"known"`
@@ -200,6 +202,7 @@ func (c *Counts) add(e *Entry) {
 	}
 	if e.Acquisition != nil {
 		c.DiskImages++
+		c.CarvedListed += e.Acquisition.CarvedListed
 	}
 	if e.Deleted {
 		c.Deleted++

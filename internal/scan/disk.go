@@ -43,6 +43,10 @@ type Acquisition struct {
 	// "no stored hash" or "not verified" (the media could not be read to
 	// the end); empty for raw images, whose own digests are the entry's.
 	Verification string `json:"verification,omitempty"`
+	// CarvedListed counts the files carving found whose bytes are exactly
+	// those of a deleted file already listed from its file system (same
+	// image offset and size): they are listed once, as the deleted file.
+	CarvedListed int `json:"carved_already_listed,omitempty"`
 	// Metadata is what the E01 header records (case number, examiner,
 	// notes, acquisition date, tool), as stored.
 	Metadata map[string]string `json:"metadata,omitempty"`
@@ -132,9 +136,10 @@ func (s *scanner) hashDiskImage(ctx context.Context, e *Entry, c *content, forma
 	if err != nil {
 		e.addError(fmt.Sprintf("disk image: %v", err))
 	} else {
-		n = s.expandDisk(ctx, e, img, depth)
+		var listed spans
+		n, listed = s.expandDisk(ctx, e, img, depth)
 		if !s.disk.skipCarve {
-			n += s.carveDisk(ctx, e, img, dm.r, dm.size, depth)
+			n += s.carveDisk(ctx, e, img, dm.r, dm.size, depth, listed)
 		}
 	}
 	wg.Wait()
@@ -149,24 +154,37 @@ func (s *scanner) hashDiskImage(ctx context.Context, e *Entry, c *content, forma
 	return true
 }
 
+// span is a byte range of a disk image: the offset of its first byte and
+// its length.
+type span struct{ off, n int64 }
+
+// spans are the byte ranges of the deleted members listed from the file
+// systems whose content lies in one run (diskimage.File.Contiguous):
+// carving finds the same bytes in the free space, and does not list them
+// again.
+type spans map[span]bool
+
 // expandDisk lists and hashes the files of every volume, and records the
 // volumes in e.Acquisition. The file systems are listed on one goroutine
-// while the files are hashed on every idle worker (runMembers).
-func (s *scanner) expandDisk(ctx context.Context, e *Entry, img *diskimage.Image, depth int) int {
+// while the files are hashed on every idle worker (runMembers). It
+// returns the number of members listed and the spans of the deleted ones.
+func (s *scanner) expandDisk(ctx context.Context, e *Entry, img *diskimage.Image, depth int) (int, spans) {
 	n := 0
 	var notes []string
+	listed := spans{}
 	s.runMembers(func(queue func(func())) {
-		n, notes = s.listDisk(ctx, e, img, depth, queue)
+		n, notes = s.listDisk(ctx, e, img, depth, listed, queue)
 	})
 	if len(notes) > 0 {
 		e.Note = "disk image: " + strings.Join(notes, ", ")
 	}
-	return n
+	return n, listed
 }
 
 // listDisk walks every volume's file system, queueing the hashing of each
-// file; it returns the number of files listed and a note per volume.
-func (s *scanner) listDisk(ctx context.Context, e *Entry, img *diskimage.Image, depth int, queue func(func())) (n int, notes []string) {
+// file and adding the span of each deleted one to listed; it returns the
+// number of files listed and a note per volume.
+func (s *scanner) listDisk(ctx context.Context, e *Entry, img *diskimage.Image, depth int, listed spans, queue func(func())) (n int, notes []string) {
 	for _, v := range img.Volumes {
 		vi := VolumeInfo{Name: v.Name, Offset: v.Offset, Size: v.Size, Scheme: v.Scheme, Type: v.Type}
 		if v.Err != nil {
@@ -188,6 +206,9 @@ func (s *scanner) listDisk(ctx context.Context, e *Entry, img *diskimage.Image, 
 			m := &Entry{Source: e.Source, Container: container, Kind: KindFile, Size: f.Size, FSID: f.ID, Deleted: f.Deleted}
 			m.setPath(container + "!" + f.Path)
 			n++
+			if off, ok := f.Contiguous(); ok && f.Deleted && f.Size > 0 {
+				listed[span{v.Offset + off, f.Size}] = true
+			}
 			if s.isDone(m.key()) {
 				return nil
 			}

@@ -301,7 +301,7 @@ func (r *reportData) renderPDF(w io.Writer) error {
 	d.kv([][2]string{{strconv.Itoa(n.Matched), "files matched a bank"}, {strconv.Itoa(n.Entries), "entries"},
 		{strconv.Itoa(n.Hashed), "files hashed (" + progress.Bytes(n.Bytes) + ")"},
 		{strconv.Itoa(n.Archives), fmt.Sprintf("archives opened (%d members)", n.Members)},
-		{strconv.Itoa(n.DiskImages), fmt.Sprintf("disk images opened (%d deleted files, %d carved)", n.Deleted, n.Carved)},
+		{strconv.Itoa(n.DiskImages), diskSummary(n)},
 		{strconv.Itoa(n.Known), "known files"}, {strconv.Itoa(n.ExtensionMismatches), "extension mismatches"}, {strconv.Itoa(n.Errors), "errors"}})
 
 	d.h2("Matches by category")
@@ -547,4 +547,12 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// diskSummary is the summary's line on disk images.
+func diskSummary(n *Counts) string {
+	if n.CarvedListed > 0 {
+		return fmt.Sprintf("disk images opened (%d deleted files, %d carved, %d carved files already listed)", n.Deleted, n.Carved, n.CarvedListed)
+	}
+	return fmt.Sprintf("disk images opened (%d deleted files, %d carved)", n.Deleted, n.Carved)
 }

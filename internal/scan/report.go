@@ -175,7 +175,7 @@ Times are Pakistan Standard Time (PKT, UTC+5) with UTC in brackets.</p>
 <div class="card"><b>{{.Counts.Entries}}</b>entries</div>
 <div class="card"><b>{{.Counts.Hashed}}</b>files hashed ({{bytes .Counts.Bytes}})</div>
 <div class="card"><b>{{.Counts.Archives}}</b>archives opened ({{.Counts.Members}} members)</div>
-<div class="card"><b>{{.Counts.DiskImages}}</b>disk images opened ({{.Counts.Deleted}} deleted files, {{.Counts.Carved}} carved)</div>
+<div class="card"><b>{{.Counts.DiskImages}}</b>disk images opened ({{.Counts.Deleted}} deleted files, {{.Counts.Carved}} carved{{with .Counts.CarvedListed}}, {{.}} carved files already listed{{end}})</div>
 <div class="card"><b>{{.Counts.Known}}</b>known files</div>
 <div class="card {{if .Counts.ExtensionMismatches}}alert{{end}}"><b>{{.Counts.ExtensionMismatches}}</b>extension mismatches</div>
 <div class="card {{if .Counts.Errors}}alert{{end}}"><b>{{.Counts.Errors}}</b>errors</div>

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 func md5hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
@@ -234,10 +237,7 @@ func TestSymlinkAccessTime(t *testing.T) {
 	// on the next read of the link.
 	old := []unix.Timespec{unix.NsecToTimespec(time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()), {Nsec: unix.UTIME_OMIT}}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, link, old, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cannot set a symlink's times: %v", err)
-		}
-		t.Skipf("cannot set a symlink's times here: %v", err)
+		testtool.Missing(t, fmt.Sprintf("cannot set a symlink's times here: %v", err))
 	}
 	atime := func() int64 {
 		var st unix.Stat_t

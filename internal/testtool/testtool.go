@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Path returns the path of command name: from PATH, then /usr/sbin and
@@ -25,10 +26,56 @@ func Path(t testing.TB, name string) string {
 			return p
 		}
 	}
-	msg := fmt.Sprintf("%s not installed (scripts/setup installs it)", name)
+	Missing(t, fmt.Sprintf("%s not installed (scripts/setup installs it)", name))
+	return ""
+}
+
+// Missing ends a test that cannot run without a component (a command, a
+// browser): it skips the test, or fails it with CI=true, saying why (msg).
+// Every "not installed" ending of a test goes through here.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
+	} else {
+		t.Skip(msg)
 	}
-	t.Skip(msg)
-	return ""
+}
+
+// MaxWait bounds a test's wait for a condition: long enough for a machine
+// under heavy load (a load average of 40 on 2 cores makes a 50 ms step take
+// seconds), short enough that a condition that never holds fails the test
+// long before the package's -timeout.
+const MaxWait = 2 * time.Minute
+
+// WaitUntil is when a test's wait for a condition gives up: MaxWait from
+// now, or sooner when the test's own deadline (go test -timeout) comes
+// first, less a tenth of the time left to it so the failure is still
+// reported. Tests poll a condition until then, never for a fixed short
+// time: a loaded machine makes them slower, not red.
+func WaitUntil(t testing.TB) time.Time {
+	now := time.Now()
+	end := now.Add(MaxWait)
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if d, ok := dt.Deadline(); ok {
+			if d = d.Add(-d.Sub(now) / 10); d.Before(end) {
+				end = d
+			}
+		}
+	}
+	return end
+}
+
+// Eventually calls cond every interval until it returns true, and reports
+// whether it did before WaitUntil(t).
+func Eventually(t testing.TB, interval time.Duration, cond func() bool) bool {
+	t.Helper()
+	end := WaitUntil(t)
+	for !cond() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(interval)
+	}
+	return true
 }

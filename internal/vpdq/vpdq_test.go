@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nigehban/nigehban/internal/pdq"
+	"github.com/nigehban/nigehban/internal/testtool"
 )
 
 const shared = "../../../shared/testdata/vpdq"
@@ -647,7 +648,7 @@ func TestCancel(t *testing.T) {
 	}
 	// exec's and our goroutines end before HashFile returns; allow the
 	// runtime a moment to retire timer goroutines.
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := testtool.WaitUntil(t)
 	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
