@@ -8,6 +8,9 @@
 // the final insert into changes — a long import does not block other
 // writers while it streams its signals. Bulk writes keep the IDs of the
 // signals they added in a temporary table and log them all at the end.
+// Large batches skip values already active with an anti-join and insert
+// with a plain INSERT in a savepoint, not ON CONFLICT (see signals.go and
+// README.md, which also gives the server settings for bulk writes).
 //
 // Everything SQL that both engines share (reads, row decoding, single-row
 // writes, Check, the audit chain) is internal/store/sqlcore; this package
