@@ -17,7 +17,10 @@ import (
 	"github.com/nigehban/nigehban/internal/store"
 
 	"github.com/nigehban/nigehban/internal/exchange"
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 	"github.com/nigehban/nigehban/internal/store/storetest"
+
+	_ "modernc.org/sqlite" // the pure-Go driver, for the sqlite-purego sub-benchmark of cgo builds
 )
 
 // BenchmarkNCMECInitialSync: the initial sync of a bank from the fake NCMEC
@@ -31,7 +34,8 @@ import (
 //
 // NIGEHBAN_BENCH_NCMEC_HASHES sets the size (default 300,000; the issue's
 // target is 10,000,000 at ≥ 50,000 hashes/s); NIGEHBAN_BENCH_NCMEC_BATCH
-// sets Syncer.MaxBatch (1: one page a transaction). The same-run baseline
+// sets Syncer.MaxBatch (1: one page a transaction), NIGEHBAN_BENCH_NCMEC_AHEAD
+// Syncer.MaxAhead. The same-run baseline
 // writes the same kind of hashes straight to the store (no HTTP, no XML),
 // at most 300,000 of them so that a 10M run stays within minutes.
 func BenchmarkNCMECInitialSync(b *testing.B) {
@@ -40,9 +44,27 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 		hashes = v
 	}
 	maxBatch, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_BATCH"))
+	maxAhead, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_AHEAD"))
 	entries := hashes / 3
+	type variant struct {
+		name, driver string
+		e            storetest.Engine
+	}
+	var variants []variant
 	for _, e := range storetest.Engines {
-		b.Run(e.Name, func(b *testing.B) {
+		variants = append(variants, variant{e.Name, "", e})
+		if e.Name == storetest.SQLite.Name && sqlitedrv.Name != "sqlite" {
+			// The pure-Go fallback in the same run (CGO_ENABLED=0 builds use it).
+			variants = append(variants, variant{e.Name + "-purego", "sqlite", e})
+		}
+	}
+	for _, v := range variants {
+		e := v.e
+		b.Run(v.name, func(b *testing.B) {
+			if v.driver != "" {
+				defer func(name string) { sqlitedrv.Name = name }(sqlitedrv.Name)
+				sqlitedrv.Name = v.driver
+			}
 			for range b.N {
 				b.StopTimer()
 				st := storetest.OpenBench(b, e)
@@ -53,7 +75,7 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				ctx := context.Background()
 				stop := samplePeaks()
 				ad := &exchange.NCMECAdapter{BaseURL: srv.URL, User: "esp", Password: "secret", Client: srv.Client()}
-				sy := exchange.Syncer{Store: st, Banks: st, Log: slog.New(slog.DiscardHandler), MaxBatch: maxBatch}
+				sy := exchange.Syncer{Store: st, Banks: st, Log: slog.New(slog.DiscardHandler), MaxBatch: maxBatch, MaxAhead: maxAhead}
 				b.StartTimer()
 				cpu0 := cpuTime()
 				start := time.Now()

@@ -51,7 +51,7 @@ import (
 	"github.com/nigehban/nigehban/internal/store/migrate"
 	"github.com/nigehban/nigehban/internal/store/sqlcore"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 )
 
 //go:embed migrations/*.sql
@@ -59,6 +59,24 @@ var migrationFS embed.FS
 
 // BusyTimeout is how long a writer waits for another process's write lock.
 const BusyTimeout = 30 * time.Second
+
+var busyPragma = fmt.Sprintf("busy_timeout = %d", BusyTimeout.Milliseconds())
+
+// writerPragmas configure the writer connection (see the package doc).
+// synchronous comes after journal_mode: the cgo build's SQLite is compiled
+// with NORMAL as the WAL default, which an explicit setting overrides.
+var writerPragmas = []string{
+	busyPragma,
+	"foreign_keys = 1",
+	"journal_mode = WAL",
+	"synchronous = FULL",
+	"cache_size = -1048576",
+	"journal_size_limit = 67108864",
+	"temp_store = MEMORY",
+}
+
+// readerPragmas configure the read pool's connections.
+var readerPragmas = []string{busyPragma, "foreign_keys = 1", "synchronous = FULL", "query_only = 1"}
 
 // DB is a SQLite store. Its methods are safe for concurrent use.
 type DB struct {
@@ -77,9 +95,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, err
 	}
-	params := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)",
-		BusyTimeout.Milliseconds())
-	w, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=cache_size(-1048576)&_pragma=journal_size_limit(67108864)&_pragma=temp_store(MEMORY)")
+	w, err := sqlitedrv.Open(path, sqlitedrv.Options{Pragmas: writerPragmas, Immediate: true})
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
@@ -96,7 +112,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite %q: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", path+"?"+params+"&_pragma=query_only(1)")
+	r, err := sqlitedrv.Open(path, sqlitedrv.Options{Pragmas: readerPragmas})
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
