@@ -36,6 +36,7 @@ func TestPragmas(t *testing.T) {
 		{"writer", db.w, "cache_size", "-1048576"},
 		{"writer", db.w, "journal_size_limit", "67108864"},
 		{"writer", db.w, "temp_store", "2"},
+		{"writer", db.w, "wal_autocheckpoint", "50000"},
 		{"writer", db.w, "query_only", "0"},
 		{"reader", db.r, "journal_mode", "wal"},
 		{"reader", db.r, "synchronous", "2"},
