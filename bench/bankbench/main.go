@@ -16,7 +16,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -30,7 +29,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite"
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 
 	"github.com/nigehban/nigehban/internal/index"
 	"github.com/nigehban/nigehban/internal/match"
@@ -153,7 +152,8 @@ func baseline(ctx context.Context, dsn, list string) error {
 }
 
 func baselineSQLite(ctx context.Context, path, list string) (int, error) {
-	db, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-1048576)") // as the store's writer
+	db, err := sqlitedrv.Open(path, sqlitedrv.Options{ // as the store's writer, through the same driver
+		Pragmas: []string{"journal_mode = WAL", "synchronous = FULL", "cache_size = -1048576"}})
 	if err != nil {
 		return 0, err
 	}

@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 
 	"github.com/spf13/cobra"
 
@@ -85,7 +86,7 @@ func TestAPIKeyAndAuditCLI(t *testing.T) {
 				return
 			}
 			// Edit an entry behind the program's back: verify must fail.
-			raw, err := sql.Open("sqlite", db)
+			raw, err := sqlitedrv.Open(strings.TrimPrefix(db, "sqlite:"), sqlitedrv.Options{Pragmas: []string{"busy_timeout = 30000"}})
 			if err != nil {
 				t.Fatal(err)
 			}

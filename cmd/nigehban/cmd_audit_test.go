@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -44,7 +45,7 @@ func rawExec(t *testing.T, dsn string, stmts ...string) {
 		}
 		return
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlitedrv.Open(strings.TrimPrefix(dsn, "sqlite:"), sqlitedrv.Options{Pragmas: []string{"busy_timeout = 30000"}})
 	if err != nil {
 		t.Fatal(err)
 	}

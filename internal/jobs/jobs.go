@@ -2,7 +2,9 @@
 // retroactive matching; later report submission and large scans) on River
 // (github.com/riverqueue/river), a job queue that lives in the same
 // database as the store: PostgreSQL through pgx, SQLite through
-// database/sql and modernc.org/sqlite. It is not a home-made scheduler:
+// database/sql and the store's SQLite driver (internal/store/sqlite/sqlitedrv:
+// the C library with cgo, modernc.org/sqlite without; one SQLite per
+// process, since two copies would not see each other's file locks). It is not a home-made scheduler:
 // River gives unique jobs (one fetch of an exchange at a time, whichever
 // replica takes it), retries with backoff, periodic jobs with a leader
 // elected among replicas, and a job table that shows state and errors.
@@ -17,12 +19,13 @@
 //
 // SQLite: River's driver wants a single connection (SQLITE_BUSY
 // otherwise); Open gives it its own one-connection pool on the store's file
-// with a busy timeout, next to the store's writer.
+// with a busy timeout, WAL and synchronous=FULL (set, not left to the
+// driver's default, which differs between the two builds), next to the
+// store's writer.
 package jobs
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -34,7 +37,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 )
 
 // Runner is a River client on the store's database.
@@ -79,7 +83,10 @@ func Open(ctx context.Context, dsn string, cfg *river.Config) (Runner, error) {
 		return r, err
 	}
 	path := strings.TrimPrefix(dsn, "sqlite:")
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+	db, err := sqlitedrv.Open(path, sqlitedrv.Options{
+		Pragmas:   []string{"busy_timeout = 30000", "journal_mode = WAL", "synchronous = FULL"},
+		Immediate: true,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: open sqlite: %w", err)
 	}

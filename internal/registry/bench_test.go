@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "modernc.org/sqlite"
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 
 	"github.com/nigehban/nigehban/internal/registry"
 	"github.com/nigehban/nigehban/internal/store"
@@ -119,7 +118,9 @@ func replicate(b *testing.B, dsn string, copies int) {
 		}
 		return
 	}
-	db, err := sql.Open("sqlite", dsn)
+	// The store's own driver: a second copy of SQLite in the process would
+	// not see the store's file locks.
+	db, err := sqlitedrv.Open(strings.TrimPrefix(dsn, "sqlite:"), sqlitedrv.Options{Pragmas: []string{"busy_timeout = 30000"}})
 	if err != nil {
 		b.Fatal(err)
 	}

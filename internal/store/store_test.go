@@ -2,12 +2,13 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nigehban/nigehban/internal/action"
@@ -87,7 +88,7 @@ func refuseAudit(t *testing.T, engine, dsn string) (allow func()) {
 	t.Helper()
 	ctx := context.Background()
 	if engine == "sqlite" {
-		raw, err := sql.Open("sqlite", dsn)
+		raw, err := sqlitedrv.Open(strings.TrimPrefix(dsn, "sqlite:"), sqlitedrv.Options{Pragmas: []string{"busy_timeout = 30000"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,13 +2,15 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nigehban/nigehban/internal/store/sqlite/sqlitedrv"
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
@@ -39,7 +41,7 @@ func TestSchemaTooNew(t *testing.T) {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
 	db.Close()
-	raw, err := sql.Open("sqlite", path)
+	raw, err := sqlitedrv.Open(strings.TrimPrefix(path, "sqlite:"), sqlitedrv.Options{Pragmas: []string{"busy_timeout = 30000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
