@@ -3,6 +3,7 @@ package variant
 import (
 	"image"
 	"slices"
+	"sync"
 )
 
 // A picture pasted into a screenshot or a collage keeps straight edges
@@ -36,8 +37,11 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	if w < 16 || h < 16 {
 		return nil
 	}
+	sc := frameScratches.Get().(*frameScratch)
+	defer frameScratches.Put(sc)
+	sc.size(w, h)
 	// The grid's luma, one byte a cell.
-	lum := make([]uint8, w*h)
+	lum := sc.lum
 	for i := range lum {
 		p := g.pix[3*i : 3*i+3 : 3*i+3]
 		lum[i] = uint8((299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2]) + 500) / 1000)
@@ -52,12 +56,11 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	// row boundary y. colN and rowN are the lines' totals. Steps beyond
 	// the grid count as 0, so a line at the border has only one
 	// neighbour to beat, and the arithmetic is branch-free.
-	pv := make([]int32, (h+1)*(w+1))
-	ph := make([]int32, (h+1)*(w+1))
+	pv, ph := sc.pv, sc.ph
 	colN := make([]int, w+1)
 	rowN := make([]int, h+1)
-	d := make([]uint8, w+1) // d[x]: step at boundary x of the row; d[0] = d[w] = 0
-	e := make([]uint8, w+1) // e[x]: 1 for an edge at boundary x; e[0] = e[w] = 0
+	d := sc.d // d[x]: step at boundary x of the row; d[0] = d[w] = 0
+	e := sc.e // e[x]: 1 for an edge at boundary x; e[0] = e[w] = 0
 	for y := range h {
 		row := lum[y*w : (y+1)*w]
 		for x := 1; x < w; x++ {
@@ -69,7 +72,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		}
 		prev, next := pv[y*(w+1):(y+1)*(w+1)], pv[(y+1)*(w+1):(y+2)*(w+1)]
 		for x := 1; x < w; x++ {
-			next[x] = prev[x] + int32(e[x-1]|e[x]|e[x+1])
+			next[x] = prev[x] + uint16(e[x-1]|e[x]|e[x+1])
 		}
 	}
 	for x := range w + 1 {
@@ -77,8 +80,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	}
 	// dy[y*w+x]: step between rows y-1 and y of column x, 0 for rows 0
 	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
-	dy := make([]uint8, (h+1)*w)
-	eh := make([]uint8, (h+1)*w)
+	dy, eh := sc.dy, sc.eh
 	for y := 1; y < h; y++ {
 		up, cur, dd := lum[(y-1)*w:y*w], lum[y*w:(y+1)*w], dy[y*w:(y+1)*w]
 		for x := range w {
@@ -95,9 +97,9 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	for y := 1; y < h; y++ {
 		f, fu, fd := eh[y*w:(y+1)*w], eh[(y-1)*w:y*w], eh[(y+1)*w:(y+2)*w]
 		p := ph[y*(w+1) : (y+1)*(w+1)]
-		var v int32
+		var v uint16
 		for x := range w {
-			v += int32(f[x] | fu[x] | fd[x])
+			v += uint16(f[x] | fu[x] | fd[x])
 			p[x+1] = v
 		}
 		rowN[y] = int(v)
@@ -117,7 +119,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		if y1 <= y0 {
 			return 0
 		}
-		return contrast(func(x int) int32 { return pv[y1*(w+1)+x] - pv[y0*(w+1)+x] }, x, w) / float64(y1-y0)
+		return contrast(func(x int) int32 { return int32(pv[y1*(w+1)+x]) - int32(pv[y0*(w+1)+x]) }, x, w) / float64(y1-y0)
 	}
 	coverH := func(y, x0, x1 int) float64 {
 		if y == 0 || y == h {
@@ -126,7 +128,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		if x1 <= x0 {
 			return 0
 		}
-		return contrast(func(y int) int32 { return ph[y*(w+1)+x1] - ph[y*(w+1)+x0] }, y, h) / float64(x1-x0)
+		return contrast(func(y int) int32 { return int32(ph[y*(w+1)+x1]) - int32(ph[y*(w+1)+x0]) }, y, h) / float64(x1-x0)
 	}
 	type cand struct {
 		r     image.Rectangle
@@ -211,6 +213,45 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		out = append(out, g.placeFrame(img, c.r))
 	}
 	return out
+}
+
+// frameScratch holds framed's buffers for a grid of w×h cells (at most
+// detectMax a side, so every count fits a uint16), reused across calls.
+type frameScratch struct {
+	lum, d, e, dy, eh []uint8
+	pv, ph            []uint16
+}
+
+var frameScratches = sync.Pool{New: func() any { return new(frameScratch) }}
+
+// size makes the buffers fit a w×h grid and zeroes the entries framed
+// reads without writing: the steps beyond the grid and the prefix sums'
+// first row and column.
+func (sc *frameScratch) size(w, h int) {
+	fit := func(b []uint8, n int) []uint8 {
+		if cap(b) < n {
+			return make([]uint8, n)
+		}
+		return b[:n]
+	}
+	fit16 := func(b []uint16, n int) []uint16 {
+		if cap(b) < n {
+			return make([]uint16, n)
+		}
+		return b[:n]
+	}
+	sc.lum = fit(sc.lum, w*h)
+	sc.d, sc.e = fit(sc.d, w+1), fit(sc.e, w+1)
+	clear(sc.d)
+	clear(sc.e)
+	sc.dy, sc.eh = fit(sc.dy, (h+1)*w), fit(sc.eh, (h+1)*w)
+	clear(sc.dy[:w])
+	clear(sc.dy[h*w:])
+	clear(sc.eh[:w])
+	clear(sc.eh[h*w:])
+	sc.pv, sc.ph = fit16(sc.pv, (h+1)*(w+1)), fit16(sc.ph, (h+1)*(w+1))
+	clear(sc.pv)
+	clear(sc.ph)
 }
 
 // contrast returns the edge count of the line at p less the smaller of

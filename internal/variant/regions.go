@@ -45,15 +45,9 @@ func readRow(img image.Image, y int, xs []int, dst []uint8) {
 	b := img.Bounds()
 	switch m := img.(type) {
 	case *image.RGBA:
-		src := m.Pix[y*m.Stride:]
-		for x, sx := range xs {
-			copy(dst[3*x:3*x+3], src[4*sx:4*sx+3])
-		}
+		rgbRow(m.Pix[y*m.Stride:], xs, dst)
 	case *image.NRGBA:
-		src := m.Pix[y*m.Stride:]
-		for x, sx := range xs {
-			copy(dst[3*x:3*x+3], src[4*sx:4*sx+3])
-		}
+		rgbRow(m.Pix[y*m.Stride:], xs, dst)
 	case *image.Gray:
 		src := m.Pix[y*m.Stride:]
 		for x, sx := range xs {
@@ -65,6 +59,16 @@ func readRow(img image.Image, y int, xs []int, dst []uint8) {
 			r, gg, bb, _ := img.At(b.Min.X+sx, b.Min.Y+y).RGBA()
 			dst[3*x], dst[3*x+1], dst[3*x+2] = uint8(r>>8), uint8(gg>>8), uint8(bb>>8)
 		}
+	}
+}
+
+// rgbRow copies the RGB of the 4-byte pixels of src at columns xs to dst.
+func rgbRow(src []uint8, xs []int, dst []uint8) {
+	dst = dst[:3*len(xs)]
+	for x, sx := range xs {
+		p := src[4*sx : 4*sx+3 : 4*sx+3]
+		d := dst[3*x : 3*x+3 : 3*x+3]
+		d[0], d[1], d[2] = p[0], p[1], p[2]
 	}
 }
 
