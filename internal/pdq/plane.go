@@ -142,3 +142,34 @@ func (s *source) fillPlane(y int, dst []float32) {
 		}
 	}
 }
+
+// HashPlanePair returns, of HashPlaneDihedral's hashes, only the two a pass
+// over mirrored pixels is used for: the region's own hash (entry Original)
+// and its transpose (FlipPlus1), with the quality. A transpose keeps the
+// DCT coefficients' median, so the second costs no median of its own.
+func HashPlanePair(p *Plane, r image.Rectangle, m Mirror) (orig, transposed Hash, quality int) {
+	h := pool.Get().(*Hasher)
+	orig, transposed, quality = h.HashPlanePair(p, r, m)
+	pool.Put(h)
+	return orig, transposed, quality
+}
+
+// HashPlanePair is the package-level HashPlanePair using h's buffers.
+func (h *Hasher) HashPlanePair(p *Plane, r image.Rectangle, m Mirror) (orig, transposed Hash, quality int) {
+	w, ht := h.src.setPlane(p, r, m)
+	defer h.src.release()
+	if w < minDim || ht < minDim {
+		return Hash{}, Hash{}, 0
+	}
+	quality = h.downsample(w, ht, true)
+	dct64To16(&h.a, &h.t, &h.b)
+	orig = bitsFromDCT(&h.b)
+	for i := range 16 {
+		for j := range 16 {
+			if orig.Bit(i*16 + j) {
+				transposed.SetBit(j*16 + i)
+			}
+		}
+	}
+	return orig, transposed, quality
+}

@@ -155,6 +155,10 @@ func TestHashPlane(t *testing.T) {
 					if gd != wd || gq != wq {
 						t.Errorf("%s %v mirror %d: HashPlaneDihedral differs from HashImageDihedral", kind, r, m)
 					}
+					o, tr, q := HashPlanePair(p, r, m)
+					if o != wd[Original] || tr != wd[FlipPlus1] || q != wq {
+						t.Errorf("%s %v mirror %d: HashPlanePair differs from HashImageDihedral's original and transpose", kind, r, m)
+					}
 				}
 			}
 		}

@@ -262,9 +262,9 @@ func dihedral(img image.Image, plane *pdq.Plane, out []Hash) []Hash {
 			op, tr int
 			m      pdq.Mirror
 		}{{0, 6, pdq.NoMirror}, {4, 3, pdq.MirrorY}, {5, 1, pdq.MirrorX}, {2, 7, pdq.MirrorX | pdq.MirrorY}} {
-			dh, q := pdq.HashPlaneDihedral(plane, plane.Bounds(), p.m)
-			d[p.op] = pdq.Result{Hash: dh[0], Quality: q}
-			d[p.tr] = pdq.Result{Hash: dh[pdq.FlipPlus1], Quality: q}
+			h, tr, q := pdq.HashPlanePair(plane, plane.Bounds(), p.m)
+			d[p.op] = pdq.Result{Hash: h, Quality: q}
+			d[p.tr] = pdq.Result{Hash: tr, Quality: q}
 		}
 	}
 	out = append(out, Hash{Name: Original, PDQ: d[0].Hash, Quality: d[0].Quality})
