@@ -2,7 +2,6 @@ package variant
 
 import (
 	"image"
-	"slices"
 )
 
 // detectMax is the longest side of the grid regions are found on: each
@@ -145,7 +144,7 @@ const textFrac = 0.2
 // twoTone reports whether the cells not of colour ref (within tol) are,
 // at 70 % or more, of one other colour (within twice tol): a line of text
 // on a band, where a line of a picture has many colours.
-func twoTone(cells [][]uint8, ref [3]int, tol int, buf []uint8) bool {
+func twoTone(cells [][]uint8, ref [3]int, tol int) bool {
 	var other [][]uint8
 	for _, p := range cells {
 		if abs(int(p[0])-ref[0]) > tol || abs(int(p[1])-ref[1]) > tol || abs(int(p[2])-ref[2]) > tol {
@@ -155,7 +154,7 @@ func twoTone(cells [][]uint8, ref [3]int, tol int, buf []uint8) bool {
 	if len(other) == 0 {
 		return true
 	}
-	return share(other, median3(other, buf), 2*tol) >= 0.7
+	return share(other, median3(other), 2*tol) >= 0.7
 }
 
 // cell returns the RGB of grid cell (x, y).
@@ -174,15 +173,26 @@ func (g *grid) lineCells(horizontal bool, at, a, b int, dst [][]uint8) [][]uint8
 	return dst
 }
 
-func median3(cells [][]uint8, buf []uint8) [3]int {
+// median3 returns the per-channel median of cells (the element at index
+// len/2 of each channel's sorted values), counted in a histogram.
+func median3(cells [][]uint8) [3]int {
 	var m [3]int
+	var hist [3][256]int32
+	for _, p := range cells {
+		hist[0][p[0]]++
+		hist[1][p[1]]++
+		hist[2][p[2]]++
+	}
+	k := int32(len(cells) / 2)
 	for c := range 3 {
-		buf = buf[:0]
-		for _, p := range cells {
-			buf = append(buf, p[c])
+		var n int32
+		for v := range 256 {
+			n += hist[c][v]
+			if n > k {
+				m[c] = v
+				break
+			}
 		}
-		slices.Sort(buf)
-		m[c] = int(buf[len(buf)/2])
 	}
 	return m
 }
@@ -215,14 +225,13 @@ func (g *grid) trim(ru rule) cut {
 		return c
 	}
 	var cells [][]uint8
-	var buf []uint8
 	var eligible [4]bool
 	for side := range 4 {
 		if !ru.sides[side] {
 			continue
 		}
 		cells = g.edge(r, side, 0, cells)
-		c.refs[side] = median3(cells, buf)
+		c.refs[side] = median3(cells)
 		eligible[side] = share(cells, c.refs[side], ru.tol) >= edgeFrac
 	}
 	for side := range 4 {
@@ -242,7 +251,7 @@ func (g *grid) trim(ru rule) cut {
 			sh := share(cells, c.refs[side], ru.tol)
 			if sh >= edgeFrac {
 				n = i + 1
-			} else if sh < ru.frac && !(ru.frac < edgeFrac && sh >= textFrac && twoTone(cells, c.refs[side], ru.tol, buf)) {
+			} else if sh < ru.frac && !(ru.frac < edgeFrac && sh >= textFrac && twoTone(cells, c.refs[side], ru.tol)) {
 				break
 			}
 		}
