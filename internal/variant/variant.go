@@ -9,9 +9,19 @@
 // internal/match).
 //
 // Regions are found on a grid of at most 256 cells a side sampled from the
-// decoded image, then their edges are placed on the image's own pixels, and
-// each region is hashed from the same decoded raster (no second decode).
-// The original and its 7 rotations and mirrors come from one PDQ pass.
+// decoded image, then their edges are placed on the image's own pixels.
+// Once the regions are known, the image's luma is computed once
+// (pdq.Plane) when more than one PDQ pass is due, and the original, every
+// region and the mirrored passes read it instead of converting pixels
+// again (no second decode, no second conversion; each hash is still
+// exactly the reference PDQ of its region). From 400 pixels a side the
+// original and its 7 rotations and mirrors come from one PDQ pass; smaller
+// images take 3 more passes over the mirrored luma, each giving two of the
+// eight hashes.
+//
+// Cost, as thread CPU time of decoding and hashing against decoding and
+// plain hashing (BenchmarkVariantCost, and bench/variants -rounds): see
+// bench/variants/README.md for the figures and how they were measured.
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
@@ -25,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -183,8 +194,8 @@ func Hashes(img image.Image, s Set) []Hash {
 	}
 	var plane *pdq.Plane
 	if passes > 1 && b.Dx()*b.Dy() <= passes*min(b.Dx(), 512)*min(b.Dy(), 512) {
-		plane = planes.Get().(*pdq.Plane)
-		defer planes.Put(plane)
+		plane = getPlane()
+		defer putPlane(plane)
 		plane.Load(img)
 	}
 	out := make([]Hash, 0, 8+len(regions))
@@ -211,8 +222,39 @@ func Hashes(img image.Image, s Set) []Hash {
 	return out
 }
 
-// planes recycles the luma planes Hashes computes.
-var planes = sync.Pool{New: func() any { return new(pdq.Plane) }}
+// planes keeps up to GOMAXPROCS luma planes of at most maxCachedPlane
+// samples for Hashes to reuse. Unlike a sync.Pool it is not emptied by the
+// garbage collector: a fresh plane of a few megabytes costs its page faults
+// and zeroing, about as much as the PDQ pass it saves.
+var planes struct {
+	sync.Mutex
+	free []*pdq.Plane
+}
+
+// maxCachedPlane is the largest plane kept (8 MB of float32: 1600×1250).
+const maxCachedPlane = 2 << 20
+
+func getPlane() *pdq.Plane {
+	planes.Lock()
+	defer planes.Unlock()
+	if n := len(planes.free); n > 0 {
+		p := planes.free[n-1]
+		planes.free = planes.free[:n-1]
+		return p
+	}
+	return new(pdq.Plane)
+}
+
+func putPlane(p *pdq.Plane) {
+	if cap(p.Pix) > maxCachedPlane {
+		return
+	}
+	planes.Lock()
+	defer planes.Unlock()
+	if len(planes.free) < runtime.GOMAXPROCS(0) {
+		planes.free = append(planes.free, p)
+	}
+}
 
 // pixelDihedral reports whether an image of bounds b has its rotations and
 // mirrors hashed from mirrored pixels rather than from its DCT alone.
