@@ -23,7 +23,12 @@
 // plain hashing, same run: on bench/variants' report set Borders 1.04× and
 // All 1.48× (1.18× and 1.74× before the shared luma plane, same load);
 // on the test corpus (BenchmarkVariantCost) 1.12× and 1.74×. The figures
-// and how they were measured are in bench/variants/README.md.
+// and how they were measured are in bench/variants/README.md. All stays
+// above the 1.3× bar because every region found is one more exact PDQ
+// pass: hashing regions from a luma plane reduced to 2–4× PDQ's 64×64 was
+// tried and dropped, as it moved region hashes 13 bits from the exact ones
+// on average (worst 42) and copies that matched at 2–8 bits then matched
+// at 24–28, with no cost saving the shared machine could measure.
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
