@@ -19,6 +19,11 @@
 //   - HashRGB hashes a raw RGB24 frame at full resolution, as vPDQ does for
 //     video frames.
 //
+// Plane holds an image's luma computed once; HashPlane, HashPlaneDihedral
+// and HashPlanePair hash a region of it, mirrored or not, exactly as
+// HashImage hashes that region of the image (internal/variant hashes a
+// dozen regions and mirrorings of one query this way).
+//
 // Hashing from a file differs from the reference only where Go's decoders
 // differ from the ones it used (libjpeg via ImageMagick); on the reference
 // images that is at most 8 bits for quality ≥ 80 (the upstream bound is 10).

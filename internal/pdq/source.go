@@ -39,6 +39,8 @@ type source struct {
 	xs     []int
 	xsBuf  []int
 
+	plane   *Plane // kindPlane: rect is the region hashed, in plane coordinates
+	mirror  Mirror // kindPlane
 	pix     []byte // kindRGB24
 	stride  int    // kindRGB24
 	cxs     []int  // kindYCbCr: chroma offset per luma column
@@ -63,6 +65,7 @@ const (
 	kindPaletted
 	kindCMYK
 	kindGeneric
+	kindPlane
 )
 
 // yPlaneLuma selects, for *image.YCbCr, reading the Y plane as luma instead
@@ -79,7 +82,7 @@ var yPlaneLuma = false
 // release drops references to the caller's pixels so a pooled Hasher does
 // not keep them alive.
 func (s *source) release() {
-	s.img, s.pix, s.conv = nil, nil, nil
+	s.img, s.pix, s.conv, s.plane = nil, nil, nil, nil
 }
 
 // reset clears s for a new image, keeping its reusable buffers.
@@ -95,7 +98,11 @@ func (s *source) setRGB(pix []byte, w, h int) {
 }
 
 // setImage prepares img and returns the luma size the core will hash.
-func (s *source) setImage(img image.Image) (w, h int) {
+func (s *source) setImage(img image.Image) (w, h int) { return s.setImageResize(img, true) }
+
+// setImageResize is setImage; with resize false the luma keeps img's own
+// size whatever it is (NewPlane reads every pixel).
+func (s *source) setImageResize(img image.Image, resize bool) (w, h int) {
 	s.reset()
 	s.img = img
 	if img == nil {
@@ -107,7 +114,7 @@ func (s *source) setImage(img image.Image) (w, h int) {
 	if w <= 0 || h <= 0 {
 		return 0, 0
 	}
-	s.scaled = w > resizeDim || h > resizeDim
+	s.scaled = resize && (w > resizeDim || h > resizeDim)
 	if s.scaled {
 		w, h = resizeDim, resizeDim
 	}
@@ -176,6 +183,10 @@ func (s *source) fillRow(y int, dst []float32) {
 			p := row[3*x : 3*x+3 : 3*x+3]
 			dst[x] = (lumaTabR[p[0]] + lumaTabG[p[1]]) + lumaTabB[p[2]]
 		}
+		return
+	}
+	if s.kind == kindPlane {
+		s.fillPlane(y, dst)
 		return
 	}
 	xs := s.xs[:len(dst)]

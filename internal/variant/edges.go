@@ -3,6 +3,7 @@ package variant
 import (
 	"image"
 	"slices"
+	"sync"
 )
 
 // A picture pasted into a screenshot or a collage keeps straight edges
@@ -36,80 +37,72 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	if w < 16 || h < 16 {
 		return nil
 	}
-	lum := make([]int16, w*h)
+	sc := frameScratches.Get().(*frameScratch)
+	defer frameScratches.Put(sc)
+	sc.size(w, h)
+	// The grid's luma, one byte a cell.
+	lum := sc.lum
 	for i := range lum {
 		p := g.pix[3*i : 3*i+3 : 3*i+3]
-		lum[i] = int16((299*int(p[0]) + 587*int(p[1]) + 114*int(p[2]) + 500) / 1000)
+		lum[i] = uint8((299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2]) + 500) / 1000)
 	}
-	// Edge cells: ev[y*(w+1)+x] when the luma of row y steps at column
-	// boundary x (between cells x-1 and x) by at least edgeStep and by no
-	// less than at the boundaries beside it; eh[y*w+x] likewise for row
-	// boundary y in column x.
-	ev := make([]bool, h*(w+1))
-	eh := make([]bool, (h+1)*w)
-	step := func(a, b int16) int {
-		d := int(a) - int(b)
-		if d < 0 {
-			return -d
-		}
-		return d
-	}
-	for y := range h {
-		row := lum[y*w : (y+1)*w]
-		e := ev[y*(w+1) : (y+1)*(w+1)]
-		for x := 1; x < w; x++ {
-			d := step(row[x], row[x-1])
-			e[x] = d >= edgeStep && (x < 2 || step(row[x-1], row[x-2]) <= d) && (x+1 >= w || step(row[x+1], row[x]) <= d)
-		}
-		if y == 0 {
-			continue
-		}
-		up, cur := lum[(y-1)*w:y*w], row
-		var up2, down []int16
-		if y >= 2 {
-			up2 = lum[(y-2)*w : (y-1)*w]
-		}
-		if y+1 < h {
-			down = lum[(y+1)*w : (y+2)*w]
-		}
-		f := eh[y*w : (y+1)*w]
-		for x := range w {
-			d := step(cur[x], up[x])
-			f[x] = d >= edgeStep && (up2 == nil || step(up[x], up2[x]) <= d) && (down == nil || step(down[x], cur[x]) <= d)
-		}
-	}
-	// Prefix counts, with each edge widened by one cell across its line
-	// (a step sampled mid-transition shows at the boundary beside):
-	// pv[y*(w+1)+x] counts rows < y with an edge at column boundary x;
-	// ph[y*(w+1)+x] counts columns < x with an edge at row boundary y.
-	pv := make([]int32, (h+1)*(w+1))
-	ph := make([]int32, (h+1)*(w+1))
+	// An edge at column boundary x of row y (between cells x-1 and x) is
+	// a luma step of at least edgeStep and no less than the steps at the
+	// boundaries beside it; likewise at row boundary y of column x.
+	// Counts are kept as prefix sums, with each edge widened by one cell
+	// across its line (a step sampled mid-transition shows at the
+	// boundary beside): pv[y*(w+1)+x] counts rows < y with an edge at
+	// column boundary x; ph[y*(w+1)+x] counts columns < x with an edge at
+	// row boundary y. colN and rowN are the lines' totals. Steps beyond
+	// the grid count as 0, so a line at the border has only one
+	// neighbour to beat, and the arithmetic is branch-free.
+	pv, ph := sc.pv, sc.ph
 	colN := make([]int, w+1)
 	rowN := make([]int, h+1)
+	d := sc.d // d[x]: step at boundary x of the row; d[0] = d[w] = 0
+	e := sc.e // e[x]: 1 for an edge at boundary x; e[0] = e[w] = 0
 	for y := range h {
-		e := ev[y*(w+1) : (y+1)*(w+1)]
+		row := lum[y*w : (y+1)*w]
+		for x := 1; x < w; x++ {
+			d[x] = absStep(row[x], row[x-1])
+		}
+		for x := 1; x < w; x++ {
+			v := d[x]
+			e[x] = b2u(v >= edgeStep) & b2u(d[x-1] <= v) & b2u(d[x+1] <= v)
+		}
 		prev, next := pv[y*(w+1):(y+1)*(w+1)], pv[(y+1)*(w+1):(y+2)*(w+1)]
 		for x := 1; x < w; x++ {
-			v := prev[x]
-			if e[x] || e[x-1] || e[x+1] {
-				v++
-				colN[x]++
-			}
-			next[x] = v
+			next[x] = prev[x] + uint16(e[x-1]|e[x]|e[x+1])
+		}
+	}
+	for x := range w + 1 {
+		colN[x] = int(pv[h*(w+1)+x])
+	}
+	// dy[y*w+x]: step between rows y-1 and y of column x, 0 for rows 0
+	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
+	dy, eh := sc.dy, sc.eh
+	for y := 1; y < h; y++ {
+		up, cur, dd := lum[(y-1)*w:y*w], lum[y*w:(y+1)*w], dy[y*w:(y+1)*w]
+		for x := range w {
+			dd[x] = absStep(cur[x], up[x])
 		}
 	}
 	for y := 1; y < h; y++ {
-		f := eh[y*w : (y+1)*w]
-		fu, fd := eh[(y-1)*w:y*w], eh[(y+1)*w:(y+2)*w]
-		p := ph[y*(w+1) : (y+1)*(w+1)]
+		up, cur, down, f := dy[(y-1)*w:y*w], dy[y*w:(y+1)*w], dy[(y+1)*w:(y+2)*w], eh[y*w:(y+1)*w]
 		for x := range w {
-			v := p[x]
-			if f[x] || fu[x] || fd[x] {
-				v++
-				rowN[y]++
-			}
+			v := cur[x]
+			f[x] = b2u(v >= edgeStep) & b2u(up[x] <= v) & b2u(down[x] <= v)
+		}
+	}
+	for y := 1; y < h; y++ {
+		f, fu, fd := eh[y*w:(y+1)*w], eh[(y-1)*w:y*w], eh[(y+1)*w:(y+2)*w]
+		p := ph[y*(w+1) : (y+1)*(w+1)]
+		var v uint16
+		for x := range w {
+			v += uint16(f[x] | fu[x] | fd[x])
 			p[x+1] = v
 		}
+		rowN[y] = int(v)
 	}
 	cols := topLines(colN, int(0.3*edgeCover*float64(h)))
 	rows := topLines(rowN, int(0.3*edgeCover*float64(w)))
@@ -126,7 +119,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		if y1 <= y0 {
 			return 0
 		}
-		return contrast(func(x int) int32 { return pv[y1*(w+1)+x] - pv[y0*(w+1)+x] }, x, w) / float64(y1-y0)
+		return contrast(func(x int) int32 { return int32(pv[y1*(w+1)+x]) - int32(pv[y0*(w+1)+x]) }, x, w) / float64(y1-y0)
 	}
 	coverH := func(y, x0, x1 int) float64 {
 		if y == 0 || y == h {
@@ -135,7 +128,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		if x1 <= x0 {
 			return 0
 		}
-		return contrast(func(y int) int32 { return ph[y*(w+1)+x1] - ph[y*(w+1)+x0] }, y, h) / float64(x1-x0)
+		return contrast(func(y int) int32 { return int32(ph[y*(w+1)+x1]) - int32(ph[y*(w+1)+x0]) }, y, h) / float64(x1-x0)
 	}
 	type cand struct {
 		r     image.Rectangle
@@ -220,6 +213,45 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 		out = append(out, g.placeFrame(img, c.r))
 	}
 	return out
+}
+
+// frameScratch holds framed's buffers for a grid of w×h cells (at most
+// detectMax a side, so every count fits a uint16), reused across calls.
+type frameScratch struct {
+	lum, d, e, dy, eh []uint8
+	pv, ph            []uint16
+}
+
+var frameScratches = sync.Pool{New: func() any { return new(frameScratch) }}
+
+// size makes the buffers fit a w×h grid and zeroes the entries framed
+// reads without writing: the steps beyond the grid and the prefix sums'
+// first row and column.
+func (sc *frameScratch) size(w, h int) {
+	fit := func(b []uint8, n int) []uint8 {
+		if cap(b) < n {
+			return make([]uint8, n)
+		}
+		return b[:n]
+	}
+	fit16 := func(b []uint16, n int) []uint16 {
+		if cap(b) < n {
+			return make([]uint16, n)
+		}
+		return b[:n]
+	}
+	sc.lum = fit(sc.lum, w*h)
+	sc.d, sc.e = fit(sc.d, w+1), fit(sc.e, w+1)
+	clear(sc.d)
+	clear(sc.e)
+	sc.dy, sc.eh = fit(sc.dy, (h+1)*w), fit(sc.eh, (h+1)*w)
+	clear(sc.dy[:w])
+	clear(sc.dy[h*w:])
+	clear(sc.eh[:w])
+	clear(sc.eh[h*w:])
+	sc.pv, sc.ph = fit16(sc.pv, (h+1)*(w+1)), fit16(sc.ph, (h+1)*(w+1))
+	clear(sc.pv)
+	clear(sc.ph)
 }
 
 // contrast returns the edge count of the line at p less the smaller of
@@ -338,6 +370,21 @@ func (g *grid) placeFrame(img image.Image, r image.Rectangle) image.Rectangle {
 		out.Max.Y = best(false, cy(r.Max.Y-2)+1, cy(min(r.Max.Y+1, g.h-1)), out.Min.X, out.Max.X)
 	}
 	return out.Intersect(full).Add(b.Min)
+}
+
+// absStep is |a − b|, without a branch.
+func absStep(a, b uint8) uint8 {
+	d := int32(a) - int32(b)
+	m := d >> 31
+	return uint8((d ^ m) - m)
+}
+
+// b2u is 1 for true, 0 for false.
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func luma8(p []uint8) int { return (299*int(p[0]) + 587*int(p[1]) + 114*int(p[2]) + 500) / 1000 }

@@ -2,7 +2,6 @@ package variant
 
 import (
 	"image"
-	"slices"
 )
 
 // detectMax is the longest side of the grid regions are found on: each
@@ -45,15 +44,9 @@ func readRow(img image.Image, y int, xs []int, dst []uint8) {
 	b := img.Bounds()
 	switch m := img.(type) {
 	case *image.RGBA:
-		src := m.Pix[y*m.Stride:]
-		for x, sx := range xs {
-			copy(dst[3*x:3*x+3], src[4*sx:4*sx+3])
-		}
+		rgbRow(m.Pix[y*m.Stride:], xs, dst)
 	case *image.NRGBA:
-		src := m.Pix[y*m.Stride:]
-		for x, sx := range xs {
-			copy(dst[3*x:3*x+3], src[4*sx:4*sx+3])
-		}
+		rgbRow(m.Pix[y*m.Stride:], xs, dst)
 	case *image.Gray:
 		src := m.Pix[y*m.Stride:]
 		for x, sx := range xs {
@@ -65,6 +58,16 @@ func readRow(img image.Image, y int, xs []int, dst []uint8) {
 			r, gg, bb, _ := img.At(b.Min.X+sx, b.Min.Y+y).RGBA()
 			dst[3*x], dst[3*x+1], dst[3*x+2] = uint8(r>>8), uint8(gg>>8), uint8(bb>>8)
 		}
+	}
+}
+
+// rgbRow copies the RGB of the 4-byte pixels of src at columns xs to dst.
+func rgbRow(src []uint8, xs []int, dst []uint8) {
+	dst = dst[:3*len(xs)]
+	for x, sx := range xs {
+		p := src[4*sx : 4*sx+3 : 4*sx+3]
+		d := dst[3*x : 3*x+3 : 3*x+3]
+		d[0], d[1], d[2] = p[0], p[1], p[2]
 	}
 }
 
@@ -141,7 +144,7 @@ const textFrac = 0.2
 // twoTone reports whether the cells not of colour ref (within tol) are,
 // at 70 % or more, of one other colour (within twice tol): a line of text
 // on a band, where a line of a picture has many colours.
-func twoTone(cells [][]uint8, ref [3]int, tol int, buf []uint8) bool {
+func twoTone(cells [][]uint8, ref [3]int, tol int) bool {
 	var other [][]uint8
 	for _, p := range cells {
 		if abs(int(p[0])-ref[0]) > tol || abs(int(p[1])-ref[1]) > tol || abs(int(p[2])-ref[2]) > tol {
@@ -151,7 +154,7 @@ func twoTone(cells [][]uint8, ref [3]int, tol int, buf []uint8) bool {
 	if len(other) == 0 {
 		return true
 	}
-	return share(other, median3(other, buf), 2*tol) >= 0.7
+	return share(other, median3(other), 2*tol) >= 0.7
 }
 
 // cell returns the RGB of grid cell (x, y).
@@ -170,15 +173,26 @@ func (g *grid) lineCells(horizontal bool, at, a, b int, dst [][]uint8) [][]uint8
 	return dst
 }
 
-func median3(cells [][]uint8, buf []uint8) [3]int {
+// median3 returns the per-channel median of cells (the element at index
+// len/2 of each channel's sorted values), counted in a histogram.
+func median3(cells [][]uint8) [3]int {
 	var m [3]int
+	var hist [3][256]int32
+	for _, p := range cells {
+		hist[0][p[0]]++
+		hist[1][p[1]]++
+		hist[2][p[2]]++
+	}
+	k := int32(len(cells) / 2)
 	for c := range 3 {
-		buf = buf[:0]
-		for _, p := range cells {
-			buf = append(buf, p[c])
+		var n int32
+		for v := range 256 {
+			n += hist[c][v]
+			if n > k {
+				m[c] = v
+				break
+			}
 		}
-		slices.Sort(buf)
-		m[c] = int(buf[len(buf)/2])
 	}
 	return m
 }
@@ -211,14 +225,13 @@ func (g *grid) trim(ru rule) cut {
 		return c
 	}
 	var cells [][]uint8
-	var buf []uint8
 	var eligible [4]bool
 	for side := range 4 {
 		if !ru.sides[side] {
 			continue
 		}
 		cells = g.edge(r, side, 0, cells)
-		c.refs[side] = median3(cells, buf)
+		c.refs[side] = median3(cells)
 		eligible[side] = share(cells, c.refs[side], ru.tol) >= edgeFrac
 	}
 	for side := range 4 {
@@ -238,7 +251,7 @@ func (g *grid) trim(ru rule) cut {
 			sh := share(cells, c.refs[side], ru.tol)
 			if sh >= edgeFrac {
 				n = i + 1
-			} else if sh < ru.frac && !(ru.frac < edgeFrac && sh >= textFrac && twoTone(cells, c.refs[side], ru.tol, buf)) {
+			} else if sh < ru.frac && !(ru.frac < edgeFrac && sh >= textFrac && twoTone(cells, c.refs[side], ru.tol)) {
 				break
 			}
 		}
@@ -366,41 +379,3 @@ func (g *grid) toImage(r image.Rectangle, b image.Rectangle) image.Rectangle {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
-// transformed returns the grid turned by dihedral operation k (pdq.Dihedral
-// order) and then undone: the image the query would be if it were a
-// rotated or mirrored copy, as an NRGBA raster for pdq.HashImage. k = 1 is
-// a counter-clockwise quarter turn, 3 a clockwise one.
-func (g *grid) transformed(k int) *image.NRGBA {
-	w, h := g.w, g.h
-	if k == 1 || k == 3 || k == 6 || k == 7 {
-		w, h = h, w
-	}
-	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		row := dst.Pix[y*dst.Stride:]
-		for x := range w {
-			var sx, sy int
-			switch k {
-			case 1: // rotate 90° counter-clockwise
-				sx, sy = g.w-1-y, x
-			case 2: // rotate 180°
-				sx, sy = g.w-1-x, g.h-1-y
-			case 3: // rotate 90° clockwise
-				sx, sy = y, g.h-1-x
-			case 4: // flip top↔bottom
-				sx, sy = x, g.h-1-y
-			case 5: // flip left↔right
-				sx, sy = g.w-1-x, y
-			case 6: // transpose
-				sx, sy = y, x
-			default: // anti-transpose
-				sx, sy = g.w-1-y, g.h-1-x
-			}
-			c := g.cell(sx, sy)
-			copy(row[4*x:4*x+3], c)
-			row[4*x+3] = 0xff
-		}
-	}
-	return dst
-}

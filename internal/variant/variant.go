@@ -9,9 +9,26 @@
 // internal/match).
 //
 // Regions are found on a grid of at most 256 cells a side sampled from the
-// decoded image, then their edges are placed on the image's own pixels, and
-// each region is hashed from the same decoded raster (no second decode).
-// The original and its 7 rotations and mirrors come from one PDQ pass.
+// decoded image, then their edges are placed on the image's own pixels.
+// Once the regions are known, the image's luma is computed once
+// (pdq.Plane) when more than one PDQ pass is due, and the original, every
+// region and the mirrored passes read it instead of converting pixels
+// again (no second decode, no second conversion; each hash is still
+// exactly the reference PDQ of its region). From 400 pixels a side the
+// original and its 7 rotations and mirrors come from one PDQ pass; smaller
+// images take 3 more passes over the mirrored luma, each giving two of the
+// eight hashes.
+//
+// Cost, as thread CPU time of decoding and hashing against decoding and
+// plain hashing, same run: on bench/variants' report set Borders 1.04× and
+// All 1.48× (1.18× and 1.74× before the shared luma plane, same load);
+// on the test corpus (BenchmarkVariantCost) 1.12× and 1.74×. The figures
+// and how they were measured are in bench/variants/README.md. All stays
+// above the 1.3× bar because every region found is one more exact PDQ
+// pass: hashing regions from a luma plane reduced to 2–4× PDQ's 64×64 was
+// tried and dropped, as it moved region hashes 13 bits from the exact ones
+// on average (worst 42) and copies that matched at 2–8 bits then matched
+// at 24–28, with no cost saving the shared machine could measure.
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
@@ -25,7 +42,9 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/nigehban/nigehban/internal/pdq"
 )
@@ -134,19 +153,22 @@ const minSide = 32
 // region are left out, so an image without borders or captions costs one
 // PDQ pass with either set: with All the dihedral hashes come from the
 // original's own DCT. Rect is in img's coordinates.
+//
+// Regions are found first; when more than one pass is due, the image's
+// luma is computed once (pdq.Plane) and every pass reads it, unless the
+// image is so much larger than the 512×512 a pass reads that converting
+// all of it would cost more.
 func Hashes(img image.Image, s Set) []Hash {
 	if s == None || img == nil {
 		r := pdq.HashImage(img)
 		return []Hash{{Name: Original, PDQ: r.Hash, Quality: r.Quality}}
 	}
 	b := img.Bounds()
-	out := make([]Hash, 0, 12)
-	if s >= All {
-		out = dihedral(img, out)
-	} else {
-		r := pdq.HashImage(img)
-		out = append(out, Hash{Name: Original, PDQ: r.Hash, Quality: r.Quality})
+	type region struct {
+		name string
+		r    image.Rectangle
 	}
+	regions := make([]region, 0, 8)
 	seen := make([]image.Rectangle, 1, 8)
 	seen[0] = b
 	add := func(name string, r image.Rectangle) {
@@ -159,8 +181,7 @@ func Hashes(img image.Image, s Set) []Hash {
 			}
 		}
 		seen = append(seen, r)
-		h := pdq.HashImage(subImage(img, r))
-		out = append(out, Hash{Name: name, Rect: rectOf(r), PDQ: h.Hash, Quality: h.Quality})
+		regions = append(regions, region{name, r})
 	}
 	g := sample(img, detectMax)
 	for _, r := range barCuts(g.refine(img, g.trim(borderRule)), b) {
@@ -173,7 +194,79 @@ func Hashes(img image.Image, s Set) []Hash {
 			add(Embedded, r)
 		}
 	}
+
+	passes := 1 + len(regions)
+	if s >= All && pixelDihedral(b) {
+		passes += 3
+	}
+	var plane *pdq.Plane
+	if passes > 1 && b.Dx()*b.Dy() <= passes*min(b.Dx(), 512)*min(b.Dy(), 512) {
+		plane = getPlane()
+		defer putPlane(plane)
+		plane.Load(img)
+	}
+	out := make([]Hash, 0, 8+len(regions))
+	if s >= All {
+		out = dihedral(img, plane, out)
+	} else {
+		var r pdq.Result
+		if plane != nil {
+			r = pdq.HashPlane(plane, plane.Bounds(), pdq.NoMirror)
+		} else {
+			r = pdq.HashImage(img)
+		}
+		out = append(out, Hash{Name: Original, PDQ: r.Hash, Quality: r.Quality})
+	}
+	for _, rg := range regions {
+		var h pdq.Result
+		if plane != nil {
+			h = pdq.HashPlane(plane, rg.r.Sub(b.Min), pdq.NoMirror)
+		} else {
+			h = pdq.HashImage(subImage(img, rg.r))
+		}
+		out = append(out, Hash{Name: rg.name, Rect: rectOf(rg.r), PDQ: h.Hash, Quality: h.Quality})
+	}
 	return out
+}
+
+// planes keeps up to GOMAXPROCS luma planes of at most maxCachedPlane
+// samples for Hashes to reuse. Unlike a sync.Pool it is not emptied by the
+// garbage collector: a fresh plane of a few megabytes costs its page faults
+// and zeroing, about as much as the PDQ pass it saves.
+var planes struct {
+	sync.Mutex
+	free []*pdq.Plane
+}
+
+// maxCachedPlane is the largest plane kept (8 MB of float32: 1600×1250).
+const maxCachedPlane = 2 << 20
+
+func getPlane() *pdq.Plane {
+	planes.Lock()
+	defer planes.Unlock()
+	if n := len(planes.free); n > 0 {
+		p := planes.free[n-1]
+		planes.free = planes.free[:n-1]
+		return p
+	}
+	return new(pdq.Plane)
+}
+
+func putPlane(p *pdq.Plane) {
+	if cap(p.Pix) > maxCachedPlane {
+		return
+	}
+	planes.Lock()
+	defer planes.Unlock()
+	if len(planes.free) < runtime.GOMAXPROCS(0) {
+		planes.free = append(planes.free, p)
+	}
+}
+
+// pixelDihedral reports whether an image of bounds b has its rotations and
+// mirrors hashed from mirrored pixels rather than from its DCT alone.
+func pixelDihedral(b image.Rectangle) bool {
+	return max(b.Dx(), b.Dy()) < pixelDihedralMax && (b.Dx() != 64 || b.Dy() != 64)
 }
 
 // dihedral appends the original's hash and its 7 rotations and mirrors.
@@ -182,32 +275,45 @@ func Hashes(img image.Image, s Set) []Hash {
 // within ~20 bits of the turned pixels' hash at this size). Smaller images
 // blur less and the trick is tens of bits off, so the mirrored pixels are
 // hashed, but only three times: a transpose is exact up to float rounding,
-// so each pass gives two of the eight hashes.
-func dihedral(img image.Image, out []Hash) []Hash {
+// so each pass gives two of the eight hashes. The passes read plane, img's
+// luma, when it is given.
+func dihedral(img image.Image, plane *pdq.Plane, out []Hash) []Hash {
 	b := img.Bounds()
 	var d [8]pdq.Result
-	if max(b.Dx(), b.Dy()) >= pixelDihedralMax || b.Dx() == 64 && b.Dy() == 64 {
+	if !pixelDihedral(b) {
 		// (A 64×64 image is hashed without blur but its dihedral with:
 		// the original then needs its own pass.)
-		dh, q := pdq.HashImageDihedral(img)
+		var dh pdq.Dihedral
+		var q int
+		if plane != nil {
+			dh, q = pdq.HashPlaneDihedral(plane, plane.Bounds(), pdq.NoMirror)
+		} else {
+			dh, q = pdq.HashImageDihedral(img)
+		}
 		for k := range 8 {
 			d[k] = pdq.Result{Hash: dh[k], Quality: q}
 		}
 		if b.Dx() == 64 && b.Dy() == 64 {
-			d[0] = pdq.HashImage(img)
+			if plane != nil {
+				d[0] = pdq.HashPlane(plane, plane.Bounds(), pdq.NoMirror)
+			} else {
+				d[0] = pdq.HashImage(img)
+			}
 		}
 	} else {
-		// Pass on the image mirrored by op gives op, and its transpose
-		// gives tr (see grid.transformed for the operations).
-		g := sample(img, pixelDihedralMax)
-		for _, p := range [4][2]int{{0, 6}, {4, 3}, {5, 1}, {2, 7}} {
-			src := img
-			if p[0] != 0 {
-				src = g.transformed(p[0])
-			}
-			dh, q := pdq.HashImageDihedral(src)
-			d[p[0]] = pdq.Result{Hash: dh[0], Quality: q}
-			d[p[1]] = pdq.Result{Hash: dh[pdq.FlipPlus1], Quality: q}
+		if plane == nil {
+			plane = pdq.NewPlane(img)
+		}
+		// The pass on the image mirrored by op gives op, and its
+		// transpose gives tr: op 4 flips top↔bottom, 5 left↔right, 2
+		// turns by half (pdq.Dihedral's order).
+		for _, p := range [4]struct {
+			op, tr int
+			m      pdq.Mirror
+		}{{0, 6, pdq.NoMirror}, {4, 3, pdq.MirrorY}, {5, 1, pdq.MirrorX}, {2, 7, pdq.MirrorX | pdq.MirrorY}} {
+			h, tr, q := pdq.HashPlanePair(plane, plane.Bounds(), p.m)
+			d[p.op] = pdq.Result{Hash: h, Quality: q}
+			d[p.tr] = pdq.Result{Hash: tr, Quality: q}
 		}
 	}
 	out = append(out, Hash{Name: Original, PDQ: d[0].Hash, Quality: d[0].Quality})
