@@ -91,13 +91,7 @@ func TestBulkAddDuplicates(t *testing.T) {
 			if want := (bank.AddCounts{Added: tc.fresh, Unchanged: 2 * tc.repeat}); got != want {
 				t.Errorf("counts = %+v, want %+v", got, want)
 			}
-			var all []bank.Signal
-			if err := db.ScanSignals(ctx, bank.SignalQuery{Banks: []string{"b"}}, func(s *bank.Signal) error {
-				all = append(all, *s)
-				return nil
-			}); err != nil {
-				t.Fatal(err)
-			}
+			all := bankSignals(ctx, t, db)
 			want := append(append([]string{}, stored...), fresh...)
 			if len(all) != len(want) {
 				t.Fatalf("%d signals, want %d", len(all), len(want))
@@ -118,6 +112,19 @@ func TestBulkAddDuplicates(t *testing.T) {
 
 // checkChanges checks that the change log holds one OpSignalAdd per
 // signal, in the signals' ID order.
+// bankSignals returns every signal of bank "b", as ScanSignals gives them.
+func bankSignals(ctx context.Context, t *testing.T, db *postgres.DB) []bank.Signal {
+	t.Helper()
+	var all []bank.Signal
+	if err := db.ScanSignals(ctx, bank.SignalQuery{Banks: []string{"b"}}, func(s *bank.Signal) error {
+		all = append(all, *s)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return all
+}
+
 func checkChanges(t *testing.T, db *postgres.DB, all []bank.Signal) {
 	t.Helper()
 	cs, err := db.Changes(context.Background(), 0, len(all)+100)
@@ -189,13 +196,7 @@ func TestBulkAddRace(t *testing.T) {
 	if want := (bank.AddCounts{Added: 200, Unchanged: 100}); res.n != want {
 		t.Errorf("second transaction's counts = %+v, want %+v", res.n, want)
 	}
-	var all []bank.Signal
-	if err := db.ScanSignals(ctx, bank.SignalQuery{Banks: []string{"b"}}, func(s *bank.Signal) error {
-		all = append(all, *s)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	all := bankSignals(ctx, t, db)
 	if len(all) != len(vals) {
 		t.Fatalf("%d signals, want %d", len(all), len(vals))
 	}
