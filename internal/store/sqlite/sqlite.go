@@ -4,10 +4,13 @@
 // modernc.org/sqlite, so the binary still builds without a C compiler. Both
 // are the same SQLite and read each other's files; package sqlitedrv picks
 // one by build tag and sets up every connection the same way (PRAGMAs run
-// on connect). On an initial exchange sync the C library ran at 1.78× the
-// pure-Go driver's rate at 300,000 hashes and 1.30× at 1,000,000, with
-// less than half its RSS (BenchmarkNCMECInitialSync's sqlite-purego
-// sub-benchmark, same run, loaded machine; internal/exchange/README.md).
+// on connect). What the C library buys (BenchmarkNCMECInitialSync and its
+// sqlite-purego sub-benchmark, same run; internal/exchange/README.md): on
+// the idle 2-core test machine, at 1,000,000 hashes, 1.26× the pure-Go
+// driver's rate of plain bulk writes (45,177 against 35,961 hashes/s) but
+// only 1.04× on the whole sync (30,481 against 29,320: the fetch and XML
+// run beside the writer), with 40 % of its peak RSS (512 against
+// 1,285 MiB); under load it was 1.30–1.78× on the sync.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so every
 // committed transaction is fsynced to the WAL before Commit returns, and a
