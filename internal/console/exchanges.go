@@ -101,31 +101,21 @@ func (c *Console) runner(ctx context.Context) (jobs.Runner, error) {
 	return c.cfg.Jobs(ctx)
 }
 
-// fetchJobs lists the recent River fetch jobs (nil without a runner).
-func (c *Console) fetchJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
+// exchangeJobs lists the recent River fetch jobs and the newest schedule
+// job (the schedule's next run follows it by the interval); both nil
+// without a runner.
+func (c *Console) exchangeJobs(ctx context.Context) (fetch, sched []*rivertype.JobRow, err error) {
 	r, err := c.runner(ctx)
 	if err != nil || r == nil {
-		return nil, err
+		return nil, nil, err
 	}
-	rows, err := r.Jobs(ctx, exchange.FetchArgs{}.Kind(), maxJobRows)
-	if err != nil {
-		return nil, fmt.Errorf("list fetch jobs: %w", err)
+	if fetch, err = r.Jobs(ctx, exchange.FetchArgs{}.Kind(), maxJobRows); err != nil {
+		return nil, nil, fmt.Errorf("list fetch jobs: %w", err)
 	}
-	return rows, nil
-}
-
-// scheduleJobs lists the newest River schedule job (nil without a runner):
-// the schedule's next run follows it by the interval.
-func (c *Console) scheduleJobs(ctx context.Context) ([]*rivertype.JobRow, error) {
-	r, err := c.runner(ctx)
-	if err != nil || r == nil {
-		return nil, err
+	if sched, err = r.Jobs(ctx, exchange.ScheduleArgs{}.Kind(), 1); err != nil {
+		return nil, nil, fmt.Errorf("list schedule jobs: %w", err)
 	}
-	rows, err := r.Jobs(ctx, exchange.ScheduleArgs{}.Kind(), 1)
-	if err != nil {
-		return nil, fmt.Errorf("list schedule jobs: %w", err)
-	}
-	return rows, nil
+	return fetch, sched, nil
 }
 
 // maxJobRows bounds the River job rows one page reads; syncPages the
@@ -202,11 +192,7 @@ func (c *Console) showExchanges(w http.ResponseWriter, r *http.Request, v *visit
 	if err != nil {
 		return err
 	}
-	jr, err := c.fetchJobs(ctx)
-	if err != nil {
-		return err
-	}
-	sched, err := c.scheduleJobs(ctx)
+	jr, sched, err := c.exchangeJobs(ctx)
 	if err != nil {
 		return err
 	}
@@ -263,11 +249,7 @@ func (c *Console) exchangeDetail(w http.ResponseWriter, r *http.Request, v *visi
 	if err != nil {
 		return err
 	}
-	jr, err := c.fetchJobs(ctx)
-	if err != nil {
-		return err
-	}
-	sched, err := c.scheduleJobs(ctx)
+	jr, sched, err := c.exchangeJobs(ctx)
 	if err != nil {
 		return err
 	}
