@@ -73,10 +73,12 @@ type File struct {
 // Size bytes in its volume: the offset of its first byte from the volume's
 // start. It is known for the deleted files of FAT and exFAT (read from the
 // clusters that follow their first one, which is where carving finds them
-// too) and for exFAT files stored without a FAT chain. ok is false
-// otherwise: live FAT chains and chained exFAT files (not read to find
-// out), exFAT content past its valid length (read as zeros), NTFS and ext
-// files, files that cannot be read.
+// too), for exFAT files stored without a FAT chain, and for deleted NTFS
+// files whose data is one run of clusters (non-resident, uncompressed, not
+// sparse). ok is false otherwise: live FAT chains and chained exFAT files
+// (not read to find out), exFAT content past its valid length (read as
+// zeros), live NTFS files, fragmented, resident or compressed NTFS
+// streams, ext files, files that cannot be read.
 func (f *File) Contiguous() (off int64, ok bool) {
 	if f.Err != nil || !f.contiguous {
 		return 0, false

@@ -56,7 +56,7 @@ func checkContiguous(t *testing.T, img, fs string, got map[string]found) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := strings.HasPrefix(fs, "fat") || fs == "exfat"
+	known := strings.HasPrefix(fs, "fat") || fs == "exfat" || fs == "ntfs"
 	n := 0
 	for p, g := range got {
 		off, ok := g.file.Contiguous()

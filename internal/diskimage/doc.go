@@ -2,9 +2,9 @@
 // mounting and without writing: raw (dd) images and EnCase E01 (EWF)
 // images, MBR and GPT partition tables, and the file systems FAT12/16/32,
 // exFAT, ext2/3/4 and NTFS, including the deleted files a file system still
-// describes. File.Contiguous gives where a deleted FAT or exFAT file's
-// content lies (one run from its first cluster), so that a caller can tell
-// a carved file that is exactly a listed deleted one.
+// describes. File.Contiguous gives where a deleted FAT, exFAT or NTFS
+// file's content lies when it is one run of clusters, so that a caller can
+// tell a carved file that is exactly a listed deleted one.
 //
 // Everything is read through io.ReaderAt; nothing in this package can
 // write. Parsers are bounded: every count, size and chain read from the

@@ -106,6 +106,9 @@ func (n *ntfsFS) Walk(ctx context.Context, fn func(*File) error) (err error) {
 				defer recoverInto(&err)
 				return n.open(id, stream, f.Size)
 			}
+			if f.Deleted && f.Size > 0 {
+				f.dataOff, f.contiguous = n.contiguous(id, stream, f.Size)
+			}
 		}
 		if err := fn(f); err != nil {
 			return err
@@ -127,6 +130,42 @@ func (n *ntfsFS) open(id int64, stream string, size int64) (io.Reader, error) {
 		return nil, fmt.Errorf("%w: MFT record %d data: %v", ErrCorrupt, id, err)
 	}
 	return &panicSafeReader{r: io.NewSectionReader(safeReaderAt{rd}, 0, size), size: size}, nil
+}
+
+// contiguous reports where the content of record id's stream lies when
+// all of its size bytes are one run of clusters: a non-resident,
+// uncompressed, non-sparse stream described by one attribute whose run
+// list has a single run, initialised up to size. Anything else (several
+// runs, a resident stream, a record the parser cannot read) gives false:
+// the offset is only a hint that carving found the same bytes.
+func (n *ntfsFS) contiguous(id int64, stream string, size int64) (off int64, ok bool) {
+	defer func() {
+		if recover() != nil {
+			off, ok = 0, false
+		}
+	}()
+	e, err := n.ctx.GetMFT(id)
+	if err != nil {
+		return 0, false
+	}
+	vcns := ntfs.GetAllVCNs(n.ctx, e, 128, ntfs.WILDCARD_STREAM_ID, stream)
+	if len(vcns) != 1 {
+		return 0, false
+	}
+	a := vcns[0]
+	if a.IsResident() || ntfs.IsCompressedOrSparse(a.Flags()) || int64(a.Initialized_size()) < size {
+		return 0, false
+	}
+	runs := a.RunList()
+	cs := n.ctx.ClusterSize
+	if len(runs) != 1 || runs[0].RelativeUrnOffset == 0 || cs <= 0 {
+		return 0, false
+	}
+	r := runs[0]
+	if r.Offset <= 0 || r.Length <= 0 || r.Length > n.size/cs || r.Length*cs < size || r.Offset > (n.size-size)/cs {
+		return 0, false
+	}
+	return r.Offset * cs, true
 }
 
 // safeReaderAt turns the library's panics during reads into errors.

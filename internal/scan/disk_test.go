@@ -90,6 +90,18 @@ func TestScanDiskImages(t *testing.T) {
 	if deleted != 2 {
 		t.Errorf("%d deleted entries, want 2 (one FAT, one NTFS)", deleted)
 	}
+	// The NTFS file was deleted as Windows deletes (its clusters freed):
+	// carving finds its bytes in the free space, and it is listed once,
+	// as the deleted file.
+	var ntfsCopies []string
+	for p, e := range got {
+		if strings.HasPrefix(p, "usb-stick.bin!") && e.SHA256 == sha256hex(photos[3].Data) {
+			ntfsCopies = append(ntfsCopies, p)
+		}
+	}
+	if len(ntfsCopies) != 1 || got["usb-stick.bin"].Acquisition.CarvedListed != 1 {
+		t.Errorf("deleted NTFS photo listed as %v, %d carved files already listed; want once and 1", ntfsCopies, got["usb-stick.bin"].Acquisition.CarvedListed)
+	}
 	// scan verify re-reads the images' files and finds them unchanged.
 	rep, err := Verify(ctx, out, VerifyOptions{})
 	if err != nil || !rep.OK || rep.Verified < 10 {

@@ -107,11 +107,13 @@
 // deleted file the file system still describes are free space too: when
 // the carved file is exactly the deleted file's content (the same image
 // offset and size: FAT and exFAT deleted files, whose clusters follow
-// their first one, diskimage.File.Contiguous), it is listed once, as the
-// deleted file, and counted in Acquisition.CarvedListed and the summary
-// ("N carved files already listed"). NTFS and ext deleted files are not
-// compared (their layout is not read), so such a file may be listed twice:
-// deleted under its name, carved under its offset, with the same digests.
+// their first one, and NTFS deleted files whose data is one run of
+// clusters; diskimage.File.Contiguous), it is listed once, as the deleted
+// file, and counted in Acquisition.CarvedListed and the summary ("N carved
+// files already listed"). Fragmented NTFS files and ext deleted files are
+// not compared (ext's layout is not read), so such a file may be listed
+// twice: deleted under its name, carved under its offset, with the same
+// digests.
 //
 // # Matching and known files
 //

@@ -224,6 +224,53 @@ func markNTFSDeleted(t testing.TB, img, name string) {
 	if _, err := f.WriteAt(flags, off); err != nil {
 		t.Fatal(err)
 	}
+	// Windows also frees the file's clusters in $Bitmap (record 6), so
+	// its bytes lie in the free space carving reads.
+	bitmap := ntfsClusters(t, img, 6)
+	for _, c := range ntfsClusters(t, img, rec) {
+		byteOff := c / 8
+		if byteOff/cluster >= int64(len(bitmap)) {
+			t.Fatalf("cluster %d past $Bitmap", c)
+		}
+		at := bitmap[byteOff/cluster]*cluster + byteOff%cluster
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, at); err != nil {
+			t.Fatal(err)
+		}
+		b[0] &^= 1 << (c % 8)
+		if _, err := f.WriteAt(b, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ntfsClusters returns the clusters of MFT record rec's unnamed $DATA
+// stream, in file order, as istat lists them (none when resident).
+func ntfsClusters(t testing.TB, img string, rec int64) []int64 {
+	t.Helper()
+	out := string(Run(t, "istat", img, strconv.FormatInt(rec, 10)))
+	_, data, ok := strings.Cut(out, "Type: $DATA (128-")
+	if !ok {
+		t.Fatalf("istat %d lists no $DATA:\n%s", rec, out)
+	}
+	lines := strings.Split(data, "\n")
+	if !strings.Contains(lines[0], "Non-Resident") {
+		return nil
+	}
+	var cs []int64
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "Type: ") {
+			break
+		}
+		for _, w := range strings.Fields(l) {
+			c, err := strconv.ParseInt(w, 10, 64)
+			if err != nil {
+				t.Fatalf("istat %d: cluster %q", rec, w)
+			}
+			cs = append(cs, c)
+		}
+	}
+	return cs
 }
 
 // ExFAT makes an exFAT image of sizeMiB with mkfs.exfat; it cannot be
