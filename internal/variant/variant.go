@@ -220,7 +220,7 @@ func Hashes(img image.Image, s Set) []Hash {
 	for _, rg := range regions {
 		var h pdq.Result
 		if plane != nil {
-			h = pdq.HashPlane(plane, rg.r.Sub(b.Min), pdq.NoMirror)
+			h = pdq.HashPlaneFast(plane, rg.r.Sub(b.Min), pdq.NoMirror)
 		} else {
 			h = pdq.HashImage(subImage(img, rg.r))
 		}
@@ -311,7 +311,11 @@ func dihedral(img image.Image, plane *pdq.Plane, out []Hash) []Hash {
 			op, tr int
 			m      pdq.Mirror
 		}{{0, 6, pdq.NoMirror}, {4, 3, pdq.MirrorY}, {5, 1, pdq.MirrorX}, {2, 7, pdq.MirrorX | pdq.MirrorY}} {
-			h, tr, q := pdq.HashPlanePair(plane, plane.Bounds(), p.m)
+			hash := pdq.HashPlanePair
+			if p.m != pdq.NoMirror {
+				hash = pdq.HashPlanePairFast
+			}
+			h, tr, q := hash(plane, plane.Bounds(), p.m)
 			d[p.op] = pdq.Result{Hash: h, Quality: q}
 			d[p.tr] = pdq.Result{Hash: tr, Quality: q}
 		}
