@@ -85,6 +85,8 @@ type fastBufs struct {
 	planeCol   []int     // gathered route: plane column of each accumulator
 	accIdx     []int     // accumulator of every horizontal tap, in output order
 	acc        []float32 // one decimation row filtered vertically
+	cache      []float32 // tentImage: rowSlots luma rows
+	cacheY     [rowSlots]int
 }
 
 // HashPlaneFast is HashPlane with the tent filter evaluated only where
@@ -98,6 +100,29 @@ func HashPlaneFast(p *Plane, r image.Rectangle, m Mirror) Result {
 	res := h.HashPlaneFast(p, r, m)
 	pool.Put(h)
 	return res
+}
+
+// HashImageFast is HashImage by the fast route of HashPlaneFast, reading
+// img's pixels directly: only the luma rows the tents read are converted
+// (for a 512×512 resize 448 of the 512). Its hash is within float rounding
+// of HashImage's, and its quality within 1.
+func HashImageFast(img image.Image) Result {
+	h := pool.Get().(*Hasher)
+	res := h.HashImageFast(img)
+	pool.Put(h)
+	return res
+}
+
+// HashImageFast is the package-level HashImageFast using h's buffers.
+func (h *Hasher) HashImageFast(img image.Image) Result {
+	w, ht := h.src.setImage(img)
+	defer h.src.release()
+	if w < minDim || ht < minDim {
+		return Result{}
+	}
+	q := h.downsampleFast(w, ht, false)
+	dct64To16(&h.a, &h.t, &h.b)
+	return Result{Hash: bitsFromDCT(&h.b), Quality: q}
 }
 
 // HashPlanePairFast is HashPlanePair by the fast route of HashPlaneFast.
@@ -147,7 +172,8 @@ func transpose(h Hash) Hash {
 	return t
 }
 
-// downsampleFast is downsample for a plane source (set by setPlane): it
+// downsampleFast is downsample by the tents' dot products, for a plane
+// source (set by setPlane) or an image (setImage, see tentImage): it
 // fills h.a with the w×ht luma's tent-filtered 64×64 decimation, computed
 // as the two tents' dot products, and returns its quality.
 //
@@ -178,6 +204,10 @@ func (h *Hasher) downsampleFast(w, ht int, blur64 bool) int {
 		f.rowW = to32(f.rowW, f.rows.w)
 	}
 
+	if s.kind != kindPlane {
+		h.tentImage(w)
+		return quality(&h.a)
+	}
 	pl := s.plane
 	rw, rh := s.rect.Dx(), s.rect.Dy()
 	mirX := s.mirror&MirrorX != 0
@@ -256,19 +286,86 @@ func (h *Hasher) downsampleFast(w, ht int, blur64 bool) int {
 			}
 			t += k
 		}
-		dst := (*[64]float32)(h.a[i*64 : i*64+64])
-		idx, cw := f.accIdx, f.colW
-		for k := range 64 {
-			n := f.cols.n[k]
-			var sum float32
-			for t, ci := range idx[:n] {
-				sum += cw[t] * acc[ci]
-			}
-			idx, cw = idx[n:], cw[n:]
-			dst[k] = sum
-		}
+		h.tentRow(i, acc)
 	}
 	return quality(&h.a)
+}
+
+// rowSlots is the size of tentImage's cache of luma rows: a decimation
+// row's tent spans at most 7 rows, and two consecutive ones at most 14.
+const rowSlots = 16
+
+// tentImage fills h.a from an image source (set by setImage), whose luma
+// rows are converted on demand, each at most once: only the rows some tent
+// reads (for a 512×512 resize, 448 of them) are read from the image.
+func (h *Hasher) tentImage(w int) {
+	s, f := &h.src, &h.fast
+	first := f.cols.start[0]
+	span := f.cols.start[63] + f.cols.n[63] - first
+	f.accIdx = f.accIdx[:0]
+	for k := range 64 {
+		for x := f.cols.start[k]; x < f.cols.start[k]+f.cols.n[k]; x++ {
+			f.accIdx = append(f.accIdx, x-first)
+		}
+	}
+	if cap(f.cache) < rowSlots*w {
+		f.cache = make([]float32, rowSlots*w)
+	}
+	f.cache = f.cache[:rowSlots*w]
+	for i := range f.cacheY {
+		f.cacheY[i] = -1
+	}
+	row := func(y int) []float32 {
+		k := y % rowSlots
+		buf := f.cache[k*w : k*w+w]
+		if f.cacheY[k] != y {
+			s.fillRow(y, buf)
+			f.cacheY[k] = y
+		}
+		return buf[first : first+span]
+	}
+	if cap(f.acc) < span {
+		f.acc = make([]float32, span)
+	}
+	acc := f.acc[:span]
+	for i := range 64 {
+		r0, nr := f.rows.start[i], f.rows.n[i]
+		rws := f.rowW[f.rows.off[i] : f.rows.off[i]+nr]
+		for t := 0; t < nr; {
+			k := 4
+			switch {
+			case nr-t >= 4:
+			case nr-t >= 2:
+				k = 2
+			default:
+				k = 1
+			}
+			var rows [4][]float32
+			for u := range k {
+				rows[u] = row(r0 + t + u)
+			}
+			addRows(acc, &rows, rws[t:t+k], t == 0)
+			t += k
+		}
+		h.tentRow(i, acc)
+	}
+}
+
+// tentRow writes decimation row i of h.a: the column tents over acc, the
+// row's vertically filtered accumulators (f.accIdx maps the taps to them).
+func (h *Hasher) tentRow(i int, acc []float32) {
+	f := &h.fast
+	dst := (*[64]float32)(h.a[i*64 : i*64+64])
+	idx, cw := f.accIdx, f.colW
+	for k := range 64 {
+		n := f.cols.n[k]
+		var sum float32
+		for t, ci := range idx[:n] {
+			sum += cw[t] * acc[ci]
+		}
+		idx, cw = idx[n:], cw[n:]
+		dst[k] = sum
+	}
 }
 
 // addRows sets (first) or adds to acc the weighted sum of the len(wt) ≤ 4

@@ -101,8 +101,8 @@ type fastCase struct {
 
 // TestFastMatchesExact hashes many regions of the test corpus's images
 // (every photo and synthetic image of the shared reference set, all four
-// mirrorings) by HashPlaneFast and by the exact HashPlane and bounds how far
-// apart they are: the route differs from the reference by float rounding
+// mirrorings) by HashPlaneFast and by the exact HashPlane, and each region
+// by HashImageFast and HashImage, and bounds how far apart they are: the route differs from the reference by float rounding
 // only, so almost every region hashes identically. The distribution is
 // logged (go test -v -run TestFastMatchesExact).
 func TestFastMatchesExact(t *testing.T) {
@@ -125,21 +125,38 @@ func TestFastMatchesExact(t *testing.T) {
 	}
 	type src struct {
 		name string
+		img  image.Image
 		p    *Plane
 	}
 	var srcs []src
 	for _, f := range files {
-		srcs = append(srcs, src{filepath.Base(f), NewPlane(decodeFile(t, f))})
+		img := decodeFile(t, f)
+		srcs = append(srcs, src{filepath.Base(f), img, NewPlane(img)})
 	}
 	for i, k := range []string{"rgba", "gray", "ycbcr"} {
 		for _, sz := range [][2]int{{300, 200}, {777, 513}, {129, 1025}} {
-			srcs = append(srcs, src{fmt.Sprintf("%s-%dx%d", k, sz[0], sz[1]), NewPlane(planeTestImage(t, k, sz[0], sz[1], uint64(i+7)))})
+			img := planeTestImage(t, k, sz[0], sz[1], uint64(i+7))
+			srcs = append(srcs, src{fmt.Sprintf("%s-%dx%d", k, sz[0], sz[1]), img, NewPlane(img)})
 		}
 	}
 	var cases []fastCase
 	hist := map[int]int{}
 	for si, s := range srcs {
 		for _, r := range fastRegions(s.p.W, s.p.H, uint64(si)) {
+			// HashImageFast against HashImage on the region's own pixels.
+			sub := s.img.(interface {
+				SubImage(image.Rectangle) image.Image
+			}).SubImage(r.Add(s.img.Bounds().Min))
+			want, got := HashImage(sub), HashImageFast(sub)
+			c := fastCase{
+				name:   fmt.Sprintf("%s %v image", s.name, r),
+				dist:   Distance(got.Hash, want.Hash),
+				qExact: want.Quality,
+				qFast:  got.Quality,
+				small:  min(r.Dx(), r.Dy()),
+			}
+			cases = append(cases, c)
+			hist[c.dist]++
 			for _, m := range []Mirror{NoMirror, MirrorX, MirrorY, MirrorX | MirrorY} {
 				want := HashPlane(s.p, r, m)
 				got := HashPlaneFast(s.p, r, m)
