@@ -155,14 +155,6 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 						continue
 					}
 					sides := [4]float64{coverV(x0, y0, y1), coverV(x1, y0, y1), coverH(y0, x0, x1), coverH(y1, x0, x1)}
-					// A side of the picture ends at its corners: a line
-					// that goes on past them is a longer line (a
-					// picture's own, or the surroundings').
-					lx, ly := max((x1-x0)/8, 2), max((y1-y0)/8, 2)
-					past := max(0, coverV(x0, max(y0-ly, 0), y0)) + max(0, coverV(x0, y1, min(y1+ly, h))) +
-						max(0, coverV(x1, max(y0-ly, 0), y0)) + max(0, coverV(x1, y1, min(y1+ly, h))) +
-						max(0, coverH(y0, max(x0-lx, 0), x0)) + max(0, coverH(y0, x1, min(x1+lx, w))) +
-						max(0, coverH(y1, max(x0-lx, 0), x0)) + max(0, coverH(y1, x1, min(x1+lx, w)))
 					border, score, ok := 0, 0.0, true
 					for _, c := range sides {
 						switch {
@@ -179,9 +171,19 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 							score += c
 						}
 					}
-					if ok && border <= 1 {
-						cands = append(cands, cand{image.Rect(x0, y0, x1, y1), score + float64(1-border) - past/2})
+					if !ok || border > 1 {
+						continue
 					}
+					// A side of the picture ends at its corners: a line
+					// that goes on past them is a longer line (a
+					// picture's own, or the surroundings'). (Measured
+					// only for rectangles kept.)
+					lx, ly := max((x1-x0)/8, 2), max((y1-y0)/8, 2)
+					past := max(0, coverV(x0, max(y0-ly, 0), y0)) + max(0, coverV(x0, y1, min(y1+ly, h))) +
+						max(0, coverV(x1, max(y0-ly, 0), y0)) + max(0, coverV(x1, y1, min(y1+ly, h))) +
+						max(0, coverH(y0, max(x0-lx, 0), x0)) + max(0, coverH(y0, x1, min(x1+lx, w))) +
+						max(0, coverH(y1, max(x0-lx, 0), x0)) + max(0, coverH(y1, x1, min(x1+lx, w)))
+					cands = append(cands, cand{image.Rect(x0, y0, x1, y1), score + float64(1-border) - past/2})
 				}
 			}
 		}
