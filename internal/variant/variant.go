@@ -222,7 +222,7 @@ func Hashes(img image.Image, s Set) []Hash {
 		if plane != nil {
 			h = pdq.HashPlaneFast(plane, rg.r.Sub(b.Min), pdq.NoMirror)
 		} else {
-			h = pdq.HashImage(subImage(img, rg.r))
+			h = pdq.HashImageFast(subImage(img, rg.r))
 		}
 		out = append(out, Hash{Name: rg.name, Rect: rectOf(rg.r), PDQ: h.Hash, Quality: h.Quality})
 	}
