@@ -2,10 +2,10 @@ package pdq
 
 import "image"
 
-// This file is a second route from a Plane's region to the 64×64
-// downsample, for callers that hash many regions of one image and can take
-// a hash within float rounding of the reference instead of bit for bit
-// (internal/variant's region passes).
+// This file is a second route from a Plane's region, or an image, to the
+// 64×64 downsample, for callers that hash many regions of one image and can
+// take a hash within float rounding of the reference instead of bit for
+// bit (internal/variant's region and mirrored passes).
 //
 // The reference's tent filter is four box passes (rows, columns, rows,
 // columns) and decimation reads only 64×64 of its outputs. Each pass is
@@ -16,19 +16,20 @@ import "image"
 // where a_i is the column box applied twice, read at output row rowAt[i],
 // and b_j the row box applied twice at column at[j]: a tent of at most
 // 2·window−1 taps with the reference's shrinking windows (and their counts)
-// at the edges. The fast route computes those weights once per region size
-// (in float64) and evaluates only the 64 horizontal dot products of the
-// rows some a_i reads, then the 64×64 vertical ones: for a 512×512 region
-// (window 4) about 200,000 multiply-adds instead of four full passes, and
+// at the edges. The fast route computes those weights once per size (in
+// float64, applied in float32) and, for each decimation row, first sums
+// its ≤ 2·window−1 luma rows with a_i's weights over the columns some b_j
+// reads, then takes the 64 dot products with the b_j: for a 512×512 input
+// (window 4) about 230,000 multiply-adds instead of four full passes, and
 // only the luma under the supports is read. The DCT, median and quality
 // that follow are the reference's.
 //
-// The sums run in float64 in another order than the reference's float32
-// running sums, so the downsample differs by rounding (the reference's, for
-// the most part) and a DCT coefficient within that rounding of the median
-// can land on the other side: TestFastMatchesExact measures the hash
-// distance on many regions (0 almost always) and FuzzFast bounds the
-// downsample's difference.
+// The sums run in another order than the reference's float32 running
+// sums, so the downsample differs by rounding (the reference's, for the
+// most part) and a DCT coefficient within that rounding of the median can
+// land on the other side: TestFastMatchesExact measures the hash distance
+// on many regions (0 at quality ≥ 50) and FuzzFast bounds the downsample's
+// difference.
 
 // tent is the twice-applied 1-D box filter of one axis read at the 64
 // decimation positions: output k reads inputs start[k] … start[k]+n[k]−1
