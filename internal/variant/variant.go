@@ -33,13 +33,14 @@
 // under 50, never matched).
 //
 // Cost, as thread CPU time of decoding and hashing against decoding and
-// plain hashing, same run, on 2 shared cores at load 5.4–6.1: on
-// bench/variants' report set Borders 1.00–1.06× and All 1.27–1.30× (the
-// code before the fast route, interleaved with it: 1.11–1.23× and
-// 1.48–1.64×); the figures and how they were measured are in
+// plain hashing, same run, on 2 shared cores at load 5.1–6.1: on
+// bench/variants' report set Borders 0.94–1.06× and All 1.23–1.30×, mean
+// 1.27× (the code before the fast route, interleaved with it: 0.97–1.23×
+// and 1.37–1.64×, mean 1.50×); the figures and how they were measured are in
 // bench/variants/README.md. Hashing regions from a luma plane reduced to
 // 2–4× PDQ's 64×64 was tried before and dropped, as it moved region
-// hashes 13 bits on average (the fast route moves none).
+// hashes 13 bits on average (the fast route moved none of the report
+// set's).
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
