@@ -93,8 +93,8 @@ type fastBufs struct {
 // HashPlaneFast is HashPlane with the tent filter evaluated only where
 // decimation reads it (see the file comment in fast.go): the hash is within
 // float rounding of HashPlane's, not bit for bit (measured on the test
-// corpus's regions: 0 bits apart almost always, see TestFastMatchesExact),
-// and the quality within 1. Use HashPlane for a hash that is exchanged or
+// corpus's regions: 0 bits apart on every one of quality ≥ 50, see
+// TestFastMatchesExact), and the quality within 1. Use HashPlane for a hash that is exchanged or
 // printed as an image's PDQ.
 func HashPlaneFast(p *Plane, r image.Rectangle, m Mirror) Result {
 	h := pool.Get().(*Hasher)
