@@ -24,6 +24,19 @@
 // HashImage hashes that region of the image (internal/variant hashes a
 // dozen regions and mirrorings of one query this way).
 //
+// HashPlaneFast, HashPlanePairFast and HashImageFast are a second route for
+// such extra passes, never for an image's own hash: the tent filter's four
+// box passes are linear and only 64×64 of their outputs are kept, so each
+// kept sample is computed directly as a 2-D dot product with the composed
+// filter's weights (at most 7×7 taps for a 512×512 input): 3–5× faster
+// than the exact pass on a region resized to 512×512, 1.2–2.4× on smaller
+// ones (BenchmarkHashPlaneFast, interleaved, load 7). The sums run in
+// another order than the reference's float32 running sums, so hashes are
+// within float rounding of the exact ones, not bit for bit: 0 bits apart
+// on all 5,627 regions of quality ≥ 50 the tests draw from the reference
+// photos, by plane and by image (TestFastMatchesExact; FuzzFast bounds the
+// difference of the 64×64 downsamples at 0.01 on the 0…255 scale).
+//
 // Hashing from a file differs from the reference only where Go's decoders
 // differ from the ones it used (libjpeg via ImageMagick); on the reference
 // images that is at most 8 bits for quality ≥ 80 (the upstream bound is 10).

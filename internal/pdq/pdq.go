@@ -75,6 +75,8 @@ type Hasher struct {
 	t   [16 * 64]float32
 	b   [16 * 16]float32
 	aux [16 * 16]float32
+
+	fast fastBufs // HashPlaneFast's scratch
 }
 
 // NewHasher returns a Hasher; the zero value is ready to use too.

@@ -62,7 +62,9 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	d := sc.d // d[x]: step at boundary x of the row; d[0] = d[w] = 0
 	e := sc.e // e[x]: 1 for an edge at boundary x; e[0] = e[w] = 0
 	for y := range h {
-		row := lum[y*w : (y+1)*w]
+		// (Slices cut to a constant length, so the loops run without
+		// bounds checks.)
+		row, d, e := lum[y*w:][:w], d[:w+1], e[:w+1]
 		for x := 1; x < w; x++ {
 			d[x] = absStep(row[x], row[x-1])
 		}
@@ -70,7 +72,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 			v := d[x]
 			e[x] = b2u(v >= edgeStep) & b2u(d[x-1] <= v) & b2u(d[x+1] <= v)
 		}
-		prev, next := pv[y*(w+1):(y+1)*(w+1)], pv[(y+1)*(w+1):(y+2)*(w+1)]
+		prev, next := pv[y*(w+1):][:w+1], pv[(y+1)*(w+1):][:w+1]
 		for x := 1; x < w; x++ {
 			next[x] = prev[x] + uint16(e[x-1]|e[x]|e[x+1])
 		}
@@ -82,25 +84,25 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
 	dy, eh := sc.dy, sc.eh
 	for y := 1; y < h; y++ {
-		up, cur, dd := lum[(y-1)*w:y*w], lum[y*w:(y+1)*w], dy[y*w:(y+1)*w]
+		up, cur, dd := lum[(y-1)*w:][:w], lum[y*w:][:w], dy[y*w:][:w]
 		for x := range w {
 			dd[x] = absStep(cur[x], up[x])
 		}
 	}
 	for y := 1; y < h; y++ {
-		up, cur, down, f := dy[(y-1)*w:y*w], dy[y*w:(y+1)*w], dy[(y+1)*w:(y+2)*w], eh[y*w:(y+1)*w]
+		up, cur, down, f := dy[(y-1)*w:][:w], dy[y*w:][:w], dy[(y+1)*w:][:w], eh[y*w:][:w]
 		for x := range w {
 			v := cur[x]
 			f[x] = b2u(v >= edgeStep) & b2u(up[x] <= v) & b2u(down[x] <= v)
 		}
 	}
 	for y := 1; y < h; y++ {
-		f, fu, fd := eh[y*w:(y+1)*w], eh[(y-1)*w:y*w], eh[(y+1)*w:(y+2)*w]
-		p := ph[y*(w+1) : (y+1)*(w+1)]
+		f, fu, fd := eh[y*w:][:w], eh[(y-1)*w:][:w], eh[(y+1)*w:][:w]
+		p := ph[y*(w+1):][1 : w+1]
 		var v uint16
 		for x := range w {
 			v += uint16(f[x] | fu[x] | fd[x])
-			p[x+1] = v
+			p[x] = v
 		}
 		rowN[y] = int(v)
 	}
@@ -153,14 +155,6 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 						continue
 					}
 					sides := [4]float64{coverV(x0, y0, y1), coverV(x1, y0, y1), coverH(y0, x0, x1), coverH(y1, x0, x1)}
-					// A side of the picture ends at its corners: a line
-					// that goes on past them is a longer line (a
-					// picture's own, or the surroundings').
-					lx, ly := max((x1-x0)/8, 2), max((y1-y0)/8, 2)
-					past := max(0, coverV(x0, max(y0-ly, 0), y0)) + max(0, coverV(x0, y1, min(y1+ly, h))) +
-						max(0, coverV(x1, max(y0-ly, 0), y0)) + max(0, coverV(x1, y1, min(y1+ly, h))) +
-						max(0, coverH(y0, max(x0-lx, 0), x0)) + max(0, coverH(y0, x1, min(x1+lx, w))) +
-						max(0, coverH(y1, max(x0-lx, 0), x0)) + max(0, coverH(y1, x1, min(x1+lx, w)))
 					border, score, ok := 0, 0.0, true
 					for _, c := range sides {
 						switch {
@@ -177,9 +171,19 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 							score += c
 						}
 					}
-					if ok && border <= 1 {
-						cands = append(cands, cand{image.Rect(x0, y0, x1, y1), score + float64(1-border) - past/2})
+					if !ok || border > 1 {
+						continue
 					}
+					// A side of the picture ends at its corners: a line
+					// that goes on past them is a longer line (a
+					// picture's own, or the surroundings'). (Measured
+					// only for rectangles kept.)
+					lx, ly := max((x1-x0)/8, 2), max((y1-y0)/8, 2)
+					past := max(0, coverV(x0, max(y0-ly, 0), y0)) + max(0, coverV(x0, y1, min(y1+ly, h))) +
+						max(0, coverV(x1, max(y0-ly, 0), y0)) + max(0, coverV(x1, y1, min(y1+ly, h))) +
+						max(0, coverH(y0, max(x0-lx, 0), x0)) + max(0, coverH(y0, x1, min(x1+lx, w))) +
+						max(0, coverH(y1, max(x0-lx, 0), x0)) + max(0, coverH(y1, x1, min(x1+lx, w)))
+					cands = append(cands, cand{image.Rect(x0, y0, x1, y1), score + float64(1-border) - past/2})
 				}
 			}
 		}

@@ -13,22 +13,34 @@
 // Once the regions are known, the image's luma is computed once
 // (pdq.Plane) when more than one PDQ pass is due, and the original, every
 // region and the mirrored passes read it instead of converting pixels
-// again (no second decode, no second conversion; each hash is still
-// exactly the reference PDQ of its region). From 400 pixels a side the
-// original and its 7 rotations and mirrors come from one PDQ pass; smaller
-// images take 3 more passes over the mirrored luma, each giving two of the
-// eight hashes.
+// again (no second decode, no second conversion). From 400 pixels a side
+// the original and its 7 rotations and mirrors come from one PDQ pass;
+// smaller images take 3 more passes over the mirrored luma, each giving
+// two of the eight hashes.
+//
+// The original's hash, and from 400 pixels its rotations and mirrors, are
+// reference PDQ bit for bit: that is what hash prints and exchanges
+// compare. The regions and the small images' mirrored passes take pdq's
+// fast route (HashPlaneFast, HashPlanePairFast, HashImageFast), which
+// evaluates the tent filter only at the 64×64 samples PDQ keeps: its hashes
+// are within float rounding of the reference's for the same pixels. On the
+// report set's 274 images the 2,598 variant hashes (680 of them regions)
+// came out identical, bit for bit and quality, to the exact passes; on the
+// test corpus 1,073 region and mirrored hashes of quality ≥ 50 were 0 bits
+// apart (TestHashesAgainstReference), and over 7,685 regions of the shared
+// photos every hash of quality ≥ 50 was (pdq's TestFastMatchesExact;
+// hashes that do differ are regions of a few pixels or flat ones, quality
+// under 50, never matched).
 //
 // Cost, as thread CPU time of decoding and hashing against decoding and
-// plain hashing, same run: on bench/variants' report set Borders 1.04× and
-// All 1.48× (1.18× and 1.74× before the shared luma plane, same load);
-// on the test corpus (BenchmarkVariantCost) 1.12× and 1.74×. The figures
-// and how they were measured are in bench/variants/README.md. All stays
-// above the 1.3× bar because every region found is one more exact PDQ
-// pass: hashing regions from a luma plane reduced to 2–4× PDQ's 64×64 was
-// tried and dropped, as it moved region hashes 13 bits from the exact ones
-// on average (worst 42) and copies that matched at 2–8 bits then matched
-// at 24–28, with no cost saving the shared machine could measure.
+// plain hashing, same run, on 2 shared cores at load 5.1–6.1: on
+// bench/variants' report set Borders 0.94–1.06× and All 1.23–1.30×, mean
+// 1.27× (the code before the fast route, interleaved with it: 0.97–1.23×
+// and 1.37–1.64×, mean 1.50×); the figures and how they were measured are in
+// bench/variants/README.md. Hashing regions from a luma plane reduced to
+// 2–4× PDQ's 64×64 was tried before and dropped, as it moved region
+// hashes 13 bits on average (the fast route moved none of the report
+// set's).
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
@@ -220,9 +232,9 @@ func Hashes(img image.Image, s Set) []Hash {
 	for _, rg := range regions {
 		var h pdq.Result
 		if plane != nil {
-			h = pdq.HashPlane(plane, rg.r.Sub(b.Min), pdq.NoMirror)
+			h = pdq.HashPlaneFast(plane, rg.r.Sub(b.Min), pdq.NoMirror)
 		} else {
-			h = pdq.HashImage(subImage(img, rg.r))
+			h = pdq.HashImageFast(subImage(img, rg.r))
 		}
 		out = append(out, Hash{Name: rg.name, Rect: rectOf(rg.r), PDQ: h.Hash, Quality: h.Quality})
 	}
@@ -276,7 +288,8 @@ func pixelDihedral(b image.Rectangle) bool {
 // blur less and the trick is tens of bits off, so the mirrored pixels are
 // hashed, but only three times: a transpose is exact up to float rounding,
 // so each pass gives two of the eight hashes. The passes read plane, img's
-// luma, when it is given.
+// luma, when it is given; the original's pass is the reference's, the three
+// mirrored ones take pdq's fast route (within float rounding of it).
 func dihedral(img image.Image, plane *pdq.Plane, out []Hash) []Hash {
 	b := img.Bounds()
 	var d [8]pdq.Result
@@ -311,7 +324,11 @@ func dihedral(img image.Image, plane *pdq.Plane, out []Hash) []Hash {
 			op, tr int
 			m      pdq.Mirror
 		}{{0, 6, pdq.NoMirror}, {4, 3, pdq.MirrorY}, {5, 1, pdq.MirrorX}, {2, 7, pdq.MirrorX | pdq.MirrorY}} {
-			h, tr, q := pdq.HashPlanePair(plane, plane.Bounds(), p.m)
+			hash := pdq.HashPlanePair
+			if p.m != pdq.NoMirror {
+				hash = pdq.HashPlanePairFast
+			}
+			h, tr, q := hash(plane, plane.Bounds(), p.m)
 			d[p.op] = pdq.Result{Hash: h, Quality: q}
 			d[p.tr] = pdq.Result{Hash: tr, Quality: q}
 		}
