@@ -228,14 +228,14 @@ func (a *NCMECAdapter) get(ctx context.Context, path string) (*NCMECResult, erro
 	if err != nil {
 		return nil, err
 	}
-	var res NCMECResult
-	if err := xml.Unmarshal(body, &res); err != nil {
+	res, err := decodeNCMEC(body)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if res.XMLName.Local != "queryResult" {
 		return nil, fmt.Errorf("%w: root element %q", ErrMalformed, res.XMLName.Local)
 	}
-	return &res, nil
+	return res, nil
 }
 
 func (a *NCMECAdapter) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
