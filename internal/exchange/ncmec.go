@@ -166,20 +166,22 @@ func (a *NCMECAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error) {
 // page turns a result into a Page of the window [cp.Pos, to).
 func (a *NCMECAdapter) page(cp Checkpoint, to int64, res *NCMECResult, now time.Time) (Page, error) {
 	var p Page
-	keep := func(member string) bool {
-		if a.Member == "" {
-			return true
-		}
+	var members map[string]bool // the Member filter, nil for all
+	if a.Member != "" {
+		members = map[string]bool{}
 		for m := range strings.SplitSeq(a.Member, ",") {
-			if strings.TrimSpace(m) == member {
-				return true
-			}
+			members[strings.TrimSpace(m)] = true
 		}
-		return false
 	}
+	p.Entries = make([]Entry, 0, len(res.DeletedImages.Entries)+len(res.DeletedVideos.Entries)+
+		3*(len(res.Images.Entries)+len(res.Videos.Entries)))
+	// The hashes of one member's entries carry the same Extra: one map
+	// each (read only, as every Entry's Extra: the Syncer copies it).
+	extras := map[string]map[string]string{}
 	add := func(media string, es []NCMECEntry, deleted bool) {
-		for _, e := range es {
-			if !keep(e.Member.ID) {
+		for i := range es {
+			e := &es[i]
+			if members != nil && !members[e.Member.ID] {
 				continue
 			}
 			id := media + "/" + e.Member.ID + "/" + e.ID
@@ -187,7 +189,12 @@ func (a *NCMECAdapter) page(cp Checkpoint, to int64, res *NCMECResult, now time.
 				p.Entries = append(p.Entries, Entry{ID: id, Member: e.Member.ID, Deleted: true})
 				continue
 			}
-			for _, fp := range []struct {
+			extra := extras[e.Member.Name]
+			if extra == nil {
+				extra = map[string]string{"ncmec_member_name": e.Member.Name}
+				extras[e.Member.Name] = extra
+			}
+			for _, fp := range [...]struct {
 				t signal.Type
 				v string
 			}{{signal.MD5, e.Fingerprints.MD5}, {signal.SHA1, e.Fingerprints.SHA1}, {signal.PDQ, e.Fingerprints.PDQ}} {
@@ -195,7 +202,7 @@ func (a *NCMECAdapter) page(cp Checkpoint, to int64, res *NCMECResult, now time.
 					continue
 				}
 				p.Entries = append(p.Entries, Entry{ID: id, Member: e.Member.ID, Class: e.Classification,
-					Signal: bank.Signal{Type: fp.t, Value: fp.v, Quality: -1, Extra: map[string]string{"ncmec_member_name": e.Member.Name}}})
+					Signal: bank.Signal{Type: fp.t, Value: fp.v, Quality: -1, Extra: extra}})
 			}
 		}
 	}
