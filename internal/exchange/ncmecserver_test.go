@@ -187,9 +187,12 @@ func listOf(r ncmecRec) int {
 // its CPU counts): TestFakeNCMECEncoding checks it gives the bytes
 // encoding/xml's Encoder gives for the same NCMECResult.
 func appendNCMECPage(b []byte, rec func(int) ncmecRec, first, last int, next string) []byte {
+	recs := make([]ncmecRec, 0, last-first) // rec may compute each record
 	var count [4]int
 	for i := first; i < last; i++ {
-		count[listOf(rec(i))]++
+		r := rec(i)
+		recs = append(recs, r)
+		count[listOf(r)]++
 	}
 	b = append(b, xml.Header...)
 	b = append(b, `<queryResult xmlns="`...)
@@ -201,9 +204,9 @@ func appendNCMECPage(b []byte, rec func(int) ncmecRec, first, last int, next str
 		b = append(b, ` count="`...)
 		b = strconv.AppendInt(b, int64(count[l]), 10)
 		b = append(b, `">`...)
-		for i := first; i < last && count[l] > 0; i++ {
-			r := rec(i)
-			if listOf(r) != l {
+		for k := 0; k < len(recs) && count[l] > 0; k++ {
+			r := &recs[k]
+			if listOf(*r) != l {
 				continue
 			}
 			b = append(b, '<')
@@ -255,6 +258,14 @@ func appendXMLElement(b []byte, name, v string) []byte {
 // appendXMLEscaped appends s escaped as encoding/xml's Encoder escapes
 // text and attribute values.
 func appendXMLEscaped(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\'' && c != '&' && c != '<' && c != '>'
+	}
+	if plain {
+		return append(b, s...)
+	}
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		var esc string

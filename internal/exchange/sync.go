@@ -301,9 +301,17 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 	var p prepared
 	source := "exchange:" + name
 	q := newUpdateQuery(len(page.Entries))
+	// Every step's adds are a run of all, which is never reallocated (the
+	// update query points into it).
+	all := make([]bank.Signal, 0, len(page.Entries))
+	start := 0 // where the last step's adds begin in all
+	newStep := func() {
+		p.steps = append(p.steps, step{})
+		start = len(all)
+	}
 	cur := func() *step {
 		if len(p.steps) == 0 {
-			p.steps = append(p.steps, step{adds: make([]bank.Signal, 0, len(page.Entries))})
+			newStep()
 		}
 		return &p.steps[len(p.steps)-1]
 	}
@@ -315,7 +323,7 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 	for _, e := range page.Entries {
 		if e.Deleted && e.Signal.Value == "" && e.ID != "" {
 			if len(cur().adds) > 0 {
-				p.steps = append(p.steps, step{})
+				newStep()
 			}
 			cur().entries = append(cur().entries, e.ID)
 			continue
@@ -331,7 +339,7 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 		}
 		if e.Deleted || e.Update {
 			if len(cur().adds) > 0 {
-				p.steps = append(p.steps, step{})
+				newStep()
 			}
 			cur().withdraw = append(cur().withdraw, ref)
 			if e.Deleted {
@@ -339,7 +347,7 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 			}
 		}
 		if (len(cur().withdraw) > 0 || len(cur().entries) > 0) && !e.Update {
-			p.steps = append(p.steps, step{})
+			newStep()
 		}
 		// The hashes of one entry (NCMEC: md5, sha1, PDQ) carry the same
 		// metadata: they share one map, encoded once by the store.
@@ -349,8 +357,9 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 			tag(&sig, source, name, e)
 			extra, extraOf = sig.Extra, e
 		}
-		cur().adds = append(cur().adds, sig)
-		q.add(sig, ref, e.ID)
+		all = append(all, sig)
+		cur().adds = all[start:len(all):len(all)]
+		q.add(&all[len(all)-1], ref, e.ID)
 	}
 	if len(q.refs) > 0 {
 		p.upd = q

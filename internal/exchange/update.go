@@ -31,19 +31,19 @@ import (
 // above), worked out when the page is prepared (Syncer.prepare, from the
 // signals it adds), off the transaction.
 type updateQuery struct {
-	ids  []string                       // the entries' ids, each once, in page order
-	refs []bank.SignalRef               // the values added, each once, in page order
-	want map[bank.SignalRef]bank.Signal // the signal as the page leaves it, by value
-	has  map[string]bool                // the ids in ids
+	ids  []string                        // the entries' ids, each once, in page order
+	refs []bank.SignalRef                // the values added, each once, in page order
+	want map[bank.SignalRef]*bank.Signal // the signal as the page leaves it, by value
+	has  map[string]bool                 // the ids in ids
 }
 
 func newUpdateQuery(n int) *updateQuery {
-	return &updateQuery{want: make(map[bank.SignalRef]bank.Signal, n), has: make(map[string]bool, n/2)}
+	return &updateQuery{want: make(map[bank.SignalRef]*bank.Signal, n), has: make(map[string]bool, n/2)}
 }
 
 // add records a signal the page adds (normalised and tagged), its value
 // and the id of its entry ("" if none); the last signal of a value wins.
-func (q *updateQuery) add(sig bank.Signal, ref bank.SignalRef, id string) {
+func (q *updateQuery) add(sig *bank.Signal, ref bank.SignalRef, id string) {
 	if _, ok := q.want[ref]; !ok {
 		q.refs = append(q.refs, ref)
 	}
