@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/bank"
@@ -231,7 +232,11 @@ func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e
 
 // get fetches and decodes one page; path is relative to BaseURL.
 func (a *NCMECAdapter) get(ctx context.Context, path string) (*NCMECResult, error) {
-	body, err := a.do(ctx, http.MethodGet, path, nil)
+	// The body is read into a buffer used again for the next page: the
+	// result holds copies of its values, never the body itself.
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer bodyBufs.Put(buf)
+	body, err := a.doInto(ctx, http.MethodGet, path, nil, buf)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +250,19 @@ func (a *NCMECAdapter) get(ctx context.Context, path string) (*NCMECResult, erro
 	return res, nil
 }
 
+// bodyBufs holds the buffers pages are read into (a page of 1000 entries
+// is about 300 KB).
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// do sends a request and returns the body of its answer; path is relative
+// to BaseURL.
 func (a *NCMECAdapter) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	return a.doInto(ctx, method, path, body, new(bytes.Buffer))
+}
+
+// doInto is do reading the answer's body into buf (reset first); the
+// bytes returned are buf's.
+func (a *NCMECAdapter) doInto(ctx context.Context, method, path string, body []byte, buf *bytes.Buffer) ([]byte, error) {
 	u := strings.TrimSuffix(a.BaseURL, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
@@ -260,10 +277,11 @@ func (a *NCMECAdapter) do(ctx context.Context, method, path string, body []byte)
 		return nil, fmt.Errorf("ncmec %s %s: %w", method, redactURL(u), err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 256<<20)); err != nil {
 		return nil, fmt.Errorf("ncmec %s: %w", redactURL(u), err)
 	}
+	b := buf.Bytes()
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		return nil, &RetryError{After: RetryAfter(resp.Header.Get("Retry-After")), Err: fmt.Errorf("%w: %s", ErrRateLimited, resp.Status)}

@@ -13,7 +13,8 @@ import (
 // An initial sync decodes millions of entries, and encoding/xml's
 // reflection-driven Unmarshal (a token, a name and a string per element)
 // was the largest cost of the fetching goroutine. decodeNCMEC first runs a
-// streaming scanner over the body that fills the same NCMECResult
+// scanner over the body (one pass, no tokens, a string per value) that
+// fills the same NCMECResult
 // encoding/xml would, following encoding/xml's rules where they decide the
 // result: character and entity references (the five predefined ones and
 // numeric ones), CDATA sections, comments, "\r\n" and "\r" read as "\n",
@@ -96,6 +97,17 @@ type ncmecScanner struct {
 	text   []byte // decoded text of the innermost kText or kMember element
 	tmp    []byte // scratch for attribute values and ignored text
 	intern map[string]string
+	// The entry's own values (id, timestamp, fingerprints) are gathered
+	// in ebuf and made one string when the entry closes; fix says which
+	// field gets which part.
+	ebuf []byte
+	fix  []fixup
+}
+
+// fixup is a field of the open entry and where its value is in ebuf.
+type fixup struct {
+	target *string
+	off, n int
 }
 
 func (d *ncmecScanner) top() *frame {
@@ -402,6 +414,7 @@ func (d *ncmecScanner) startTag() (done, ok bool) {
 		}
 	case parent.kind == kFingerprints:
 		e := parent.entry
+		f.entry = e
 		switch string(local) {
 		case "md5":
 			f.kind, f.target = kText, &e.Fingerprints.MD5
@@ -515,9 +528,22 @@ func (d *ncmecScanner) close() bool {
 	f := d.stk[len(d.stk)-1]
 	d.stk = d.stk[:len(d.stk)-1]
 	d.ns = d.ns[:f.nsTop]
-	if f.target != nil {
+	switch {
+	case f.target != nil && f.entry != nil && !f.intern:
+		d.fix = append(d.fix, fixup{f.target, len(d.ebuf), len(d.text)})
+		d.ebuf = append(d.ebuf, d.text...)
+		d.text = d.text[:0]
+	case f.target != nil:
 		*f.target = d.str(d.text, f.intern)
 		d.text = d.text[:0]
+	case f.kind == kEntry && len(d.fix) > 0:
+		// One allocation for the entry's values, in the order written
+		// (a repeated element's later value wins).
+		s := string(d.ebuf)
+		for _, x := range d.fix {
+			*x.target = s[x.off : x.off+x.n]
+		}
+		d.ebuf, d.fix = d.ebuf[:0], d.fix[:0]
 	}
 	return len(d.stk) == 0
 }
