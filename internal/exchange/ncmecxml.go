@@ -13,18 +13,18 @@ import (
 // An initial sync decodes millions of entries, and encoding/xml's
 // reflection-driven Unmarshal (a token, a name and a string per element)
 // was the largest cost of the fetching goroutine. decodeNCMEC first runs a
-// scanner over the body (one pass, no tokens, a string per value) that
-// fills the same NCMECResult
-// encoding/xml would, following encoding/xml's rules where they decide the
-// result: character and entity references (the five predefined ones and
-// numeric ones), CDATA sections, comments, "\r\n" and "\r" read as "\n",
-// attributes in any order, namespace prefixes and default namespaces
-// (elements are matched by their local name, as the struct tags do; an
-// entry's XMLName gets its namespace), repeated elements (the last one
-// wins, as in encoding/xml), unknown elements skipped and the text of
-// nested elements left out, and anything after the root ignored. Every
-// byte it accepts is checked as encoding/xml checks it (UTF-8, characters
-// allowed in XML, names, matching end tags).
+// scanner over the body (one pass, no tokens, one string per entry for the
+// entry's own values) that fills the same NCMECResult encoding/xml would,
+// following encoding/xml's rules where they decide the result: character
+// and entity references (the five predefined ones and numeric ones), CDATA
+// sections, comments, "\r\n" and "\r" read as "\n", attributes in any
+// order, namespace prefixes and default namespaces (elements are matched
+// by their local name, as the struct tags do; an entry's XMLName gets its
+// namespace), repeated elements (the last one wins, as in encoding/xml),
+// unknown elements skipped and the text of nested elements left out, and
+// anything after the root ignored. Every byte it accepts is checked as
+// encoding/xml checks it (UTF-8, characters allowed in XML, names,
+// matching end tags).
 //
 // Whatever the scanner is not sure of (a DOCTYPE, a name outside ASCII, a
 // reference to a surrogate, malformed input of any kind) makes it give up,
