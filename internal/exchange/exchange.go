@@ -141,7 +141,9 @@ type Checkpoint struct {
 // Entry is one change an exchange reports.
 type Entry struct {
 	// Signal is the hash (Type and Value; Category, Quality and Extra as
-	// the exchange gives them). The Syncer sets Source and the Meta* keys.
+	// the exchange gives them). The Syncer sets Source and the Meta* keys
+	// on a copy: Extra is read only (adapters may share one map between
+	// entries).
 	Signal bank.Signal
 	// ID is the exchange's id of the entry ("" if it has none).
 	ID string

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/bank"
@@ -166,20 +167,22 @@ func (a *NCMECAdapter) Fetch(ctx context.Context, cp Checkpoint) (Page, error) {
 // page turns a result into a Page of the window [cp.Pos, to).
 func (a *NCMECAdapter) page(cp Checkpoint, to int64, res *NCMECResult, now time.Time) (Page, error) {
 	var p Page
-	keep := func(member string) bool {
-		if a.Member == "" {
-			return true
-		}
+	var members map[string]bool // the Member filter, nil for all
+	if a.Member != "" {
+		members = map[string]bool{}
 		for m := range strings.SplitSeq(a.Member, ",") {
-			if strings.TrimSpace(m) == member {
-				return true
-			}
+			members[strings.TrimSpace(m)] = true
 		}
-		return false
 	}
+	p.Entries = make([]Entry, 0, len(res.DeletedImages.Entries)+len(res.DeletedVideos.Entries)+
+		3*(len(res.Images.Entries)+len(res.Videos.Entries)))
+	// The hashes of one member's entries carry the same Extra: one map
+	// each (read only, as every Entry's Extra: the Syncer copies it).
+	extras := map[string]map[string]string{}
 	add := func(media string, es []NCMECEntry, deleted bool) {
-		for _, e := range es {
-			if !keep(e.Member.ID) {
+		for i := range es {
+			e := &es[i]
+			if members != nil && !members[e.Member.ID] {
 				continue
 			}
 			id := media + "/" + e.Member.ID + "/" + e.ID
@@ -187,7 +190,12 @@ func (a *NCMECAdapter) page(cp Checkpoint, to int64, res *NCMECResult, now time.
 				p.Entries = append(p.Entries, Entry{ID: id, Member: e.Member.ID, Deleted: true})
 				continue
 			}
-			for _, fp := range []struct {
+			extra := extras[e.Member.Name]
+			if extra == nil {
+				extra = map[string]string{"ncmec_member_name": e.Member.Name}
+				extras[e.Member.Name] = extra
+			}
+			for _, fp := range [...]struct {
 				t signal.Type
 				v string
 			}{{signal.MD5, e.Fingerprints.MD5}, {signal.SHA1, e.Fingerprints.SHA1}, {signal.PDQ, e.Fingerprints.PDQ}} {
@@ -195,7 +203,7 @@ func (a *NCMECAdapter) page(cp Checkpoint, to int64, res *NCMECResult, now time.
 					continue
 				}
 				p.Entries = append(p.Entries, Entry{ID: id, Member: e.Member.ID, Class: e.Classification,
-					Signal: bank.Signal{Type: fp.t, Value: fp.v, Quality: -1, Extra: map[string]string{"ncmec_member_name": e.Member.Name}}})
+					Signal: bank.Signal{Type: fp.t, Value: fp.v, Quality: -1, Extra: extra}})
 			}
 		}
 	}
@@ -224,21 +232,37 @@ func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e
 
 // get fetches and decodes one page; path is relative to BaseURL.
 func (a *NCMECAdapter) get(ctx context.Context, path string) (*NCMECResult, error) {
-	body, err := a.do(ctx, http.MethodGet, path, nil)
+	// The body is read into a buffer used again for the next page: the
+	// result holds copies of its values, never the body itself.
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer bodyBufs.Put(buf)
+	body, err := a.doInto(ctx, http.MethodGet, path, nil, buf)
 	if err != nil {
 		return nil, err
 	}
-	var res NCMECResult
-	if err := xml.Unmarshal(body, &res); err != nil {
+	res, err := decodeNCMEC(body)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if res.XMLName.Local != "queryResult" {
 		return nil, fmt.Errorf("%w: root element %q", ErrMalformed, res.XMLName.Local)
 	}
-	return &res, nil
+	return res, nil
 }
 
+// bodyBufs holds the buffers pages are read into (a page of 1000 entries
+// is about 300 KB).
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// do sends a request and returns the body of its answer; path is relative
+// to BaseURL.
 func (a *NCMECAdapter) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	return a.doInto(ctx, method, path, body, new(bytes.Buffer))
+}
+
+// doInto is do reading the answer's body into buf (reset first); the
+// bytes returned are buf's.
+func (a *NCMECAdapter) doInto(ctx context.Context, method, path string, body []byte, buf *bytes.Buffer) ([]byte, error) {
 	u := strings.TrimSuffix(a.BaseURL, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
 	if err != nil {
@@ -253,10 +277,11 @@ func (a *NCMECAdapter) do(ctx context.Context, method, path string, body []byte)
 		return nil, fmt.Errorf("ncmec %s %s: %w", method, redactURL(u), err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, 256<<20)); err != nil {
 		return nil, fmt.Errorf("ncmec %s: %w", redactURL(u), err)
 	}
+	b := buf.Bytes()
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		return nil, &RetryError{After: RetryAfter(resp.Header.Get("Retry-After")), Err: fmt.Errorf("%w: %s", ErrRateLimited, resp.Status)}

@@ -269,7 +269,6 @@ func (s *Syncer) fetcher(ctx context.Context, x Exchange, ad Adapter, out chan<-
 		f := fetched{prev: cp, page: page, entries: len(page.Entries)}
 		if !page.NotModified {
 			f.prep = s.prepare(x.Name, page)
-			f.prep.upd = s.updateQueryOf(x.Name, page)
 			f.page.Entries = nil // the pages waiting hold only what will be written
 		}
 		if !send(f) || page.NotModified || !page.More {
@@ -295,12 +294,24 @@ type prepared struct {
 	seen    map[bank.SignalRef]bool // a snapshot's values
 }
 
-// prepare turns a page into the steps that apply it in order.
+// prepare turns a page into the steps that apply it in order, and works
+// out the page's update query (see update.go) from the same normalised and
+// tagged signals.
 func (s *Syncer) prepare(name string, page Page) prepared {
 	var p prepared
+	source := "exchange:" + name
+	q := newUpdateQuery(len(page.Entries))
+	// Every step's adds are a run of all, which is never reallocated (the
+	// update query points into it).
+	all := make([]bank.Signal, 0, len(page.Entries))
+	start := 0 // where the last step's adds begin in all
+	newStep := func() {
+		p.steps = append(p.steps, step{})
+		start = len(all)
+	}
 	cur := func() *step {
 		if len(p.steps) == 0 {
-			p.steps = append(p.steps, step{})
+			newStep()
 		}
 		return &p.steps[len(p.steps)-1]
 	}
@@ -312,7 +323,7 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 	for _, e := range page.Entries {
 		if e.Deleted && e.Signal.Value == "" && e.ID != "" {
 			if len(cur().adds) > 0 {
-				p.steps = append(p.steps, step{})
+				newStep()
 			}
 			cur().entries = append(cur().entries, e.ID)
 			continue
@@ -328,7 +339,7 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 		}
 		if e.Deleted || e.Update {
 			if len(cur().adds) > 0 {
-				p.steps = append(p.steps, step{})
+				newStep()
 			}
 			cur().withdraw = append(cur().withdraw, ref)
 			if e.Deleted {
@@ -336,17 +347,22 @@ func (s *Syncer) prepare(name string, page Page) prepared {
 			}
 		}
 		if (len(cur().withdraw) > 0 || len(cur().entries) > 0) && !e.Update {
-			p.steps = append(p.steps, step{})
+			newStep()
 		}
 		// The hashes of one entry (NCMEC: md5, sha1, PDQ) carry the same
 		// metadata: they share one map, encoded once by the store.
 		if extra != nil && sameMeta(extraOf, e) {
-			s.tagShared(&sig, name, e, extra)
+			tagShared(&sig, source, e, extra)
 		} else {
-			s.tag(&sig, name, e)
+			tag(&sig, source, name, e)
 			extra, extraOf = sig.Extra, e
 		}
-		cur().adds = append(cur().adds, sig)
+		all = append(all, sig)
+		cur().adds = all[start:len(all):len(all)]
+		q.add(&all[len(all)-1], ref, e.ID)
+	}
+	if len(q.refs) > 0 {
+		p.upd = q
 	}
 	return p
 }
@@ -359,8 +375,8 @@ func sameMeta(a, b Entry) bool {
 }
 
 // tagShared is tag for a signal whose entry's metadata is already in extra.
-func (s *Syncer) tagShared(sig *bank.Signal, name string, e Entry, extra map[string]string) {
-	sig.Source = "exchange:" + name
+func tagShared(sig *bank.Signal, source string, e Entry, extra map[string]string) {
+	sig.Source = source
 	sig.Extra = extra
 	if e.Class != "" && sig.Category == "" {
 		sig.Category = e.Class
@@ -469,10 +485,11 @@ func (s *Syncer) apply(ctx context.Context, x Exchange, batch []fetched, by audi
 	return int64(a.Added + a.Withdrawn), nil
 }
 
-// tag sets the source and the exchange's metadata on sig, in a new Extra
-// map (the entry's own map is left as the adapter gave it).
-func (s *Syncer) tag(sig *bank.Signal, name string, e Entry) {
-	sig.Source = "exchange:" + name
+// tag sets the source ("exchange:<name>") and the exchange's metadata on
+// sig, in a new Extra map (the entry's own map is left as the adapter gave
+// it: adapters may share one map between entries).
+func tag(sig *bank.Signal, source, name string, e Entry) {
+	sig.Source = source
 	extra := make(map[string]string, len(sig.Extra)+4)
 	maps.Copy(extra, sig.Extra)
 	sig.Extra = extra

@@ -28,44 +28,30 @@ import (
 // or another exchange added are left alone.
 
 // updateQuery is what a page's entries ask of the stored signals (see
-// above), worked out when the page is prepared, off the transaction.
+// above), worked out when the page is prepared (Syncer.prepare, from the
+// signals it adds), off the transaction.
 type updateQuery struct {
-	ids    []string
-	refs   []bank.SignalRef
-	want   map[bank.SignalRef]bank.Signal     // the signal as the page leaves it, by value
-	values map[string]map[bank.SignalRef]bool // the values each entry id holds in the page
+	ids  []string                        // the entries' ids, each once, in page order
+	refs []bank.SignalRef                // the values added, each once, in page order
+	want map[bank.SignalRef]*bank.Signal // the signal as the page leaves it, by value
+	has  map[string]bool                 // the ids in ids
 }
 
-// updateQueryOf returns the update query of page's entries for exchange
-// name, or nil when the page adds nothing.
-func (s *Syncer) updateQueryOf(name string, page Page) *updateQuery {
-	q := &updateQuery{want: map[bank.SignalRef]bank.Signal{}, values: map[string]map[bank.SignalRef]bool{}}
-	for _, e := range page.Entries {
-		if e.Deleted {
-			continue
-		}
-		sig := e.Signal
-		if sig.Normalize() != nil {
-			continue
-		}
-		s.tag(&sig, name, e)
-		ref := bank.SignalRef{Type: sig.Type, Value: sig.Value}
-		if _, ok := q.want[ref]; !ok {
-			q.refs = append(q.refs, ref)
-		}
-		q.want[ref] = sig
-		if e.ID != "" {
-			if q.values[e.ID] == nil {
-				q.values[e.ID] = map[bank.SignalRef]bool{}
-				q.ids = append(q.ids, e.ID)
-			}
-			q.values[e.ID][ref] = true
-		}
+func newUpdateQuery(n int) *updateQuery {
+	return &updateQuery{want: make(map[bank.SignalRef]*bank.Signal, n), has: make(map[string]bool, n/2)}
+}
+
+// add records a signal the page adds (normalised and tagged), its value
+// and the id of its entry ("" if none); the last signal of a value wins.
+func (q *updateQuery) add(sig *bank.Signal, ref bank.SignalRef, id string) {
+	if _, ok := q.want[ref]; !ok {
+		q.refs = append(q.refs, ref)
 	}
-	if len(q.refs) == 0 {
-		return nil
+	q.want[ref] = sig
+	if id != "" && !q.has[id] {
+		q.has[id] = true
+		q.ids = append(q.ids, id)
 	}
-	return q
 }
 
 // stale returns the active signals of exchange name that the page's
@@ -88,7 +74,7 @@ func (q *updateQuery) stale(ctx context.Context, w Writer, name string) ([]bank.
 		stale := false
 		if nw, ok := q.want[ref]; ok {
 			stale = nw.Category != c.Category || !maps.Equal(nw.Extra, c.Extra)
-		} else if id := c.Extra[MetaEntry]; id != "" && q.values[id] != nil {
+		} else if id := c.Extra[MetaEntry]; id != "" && q.has[id] {
 			stale = true
 		}
 		if stale {
