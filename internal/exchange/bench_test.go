@@ -59,6 +59,8 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 	}
 	maxBatch, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_BATCH"))
 	maxAhead, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_AHEAD"))
+	mergeEvery, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_MERGE"))
+	direct := os.Getenv("NIGEHBAN_BENCH_NCMEC_DIRECT") == "1"
 	entries := hashes / 3
 	type variant struct {
 		name, driver string
@@ -89,7 +91,8 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				ctx := context.Background()
 				stop := samplePeaks()
 				ad := &exchange.NCMECAdapter{BaseURL: srv.URL, User: "esp", Password: "secret", Client: srv.Client()}
-				sy := exchange.Syncer{Store: st, Banks: st, Log: slog.New(slog.DiscardHandler), MaxBatch: maxBatch, MaxAhead: maxAhead}
+				sy := exchange.Syncer{Store: st, Banks: st, Log: slog.New(slog.DiscardHandler), MaxBatch: maxBatch, MaxAhead: maxAhead,
+					MergeEvery: mergeEvery, NoStaging: direct}
 				b.StartTimer()
 				io0 := procIO()
 				cpu0 := cpuTime()
@@ -113,6 +116,11 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 				b.ReportMetric(float64(io["wchar"]-io0["wchar"])/1024/float64(res.Applied.Added), "written-KiB/hash")
 				b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(res.Applied.Added), "writes/hash")
+				if sg := res.Staging; sg != nil {
+					b.ReportMetric(sg.StageSeconds, "stage-s")
+					b.ReportMetric(sg.MergeSeconds, "merge-s")
+					b.ReportMetric(float64(sg.Merges), "merges")
+				}
 				base, baseCPU := baselineWrite(b, st, min(entries, 100_000))
 				b.ReportMetric(base, "baseline-hashes/s")
 				b.ReportMetric(baseCPU, "baseline-cpu-µs/hash")
