@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -168,4 +169,15 @@ func stageable(batch []fetched, f *seenFilter) bool {
 		}
 	}
 	return true
+}
+
+// StagedNote says what the exchange's staged hashes are waiting for, or ""
+// when none are staged (the CLI's exchange show and the console show it).
+func (s State) StagedNote() string {
+	if s.Staged == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d hashes staged by the fetch, not yet in the bank, its change log or the live index: "+
+		"merged in key order every %d staged hashes (with Syncer.MergeEvery's default), before a page that deletes or "+
+		"updates, and when the fetch ends (or at the start of the next fetch if the process died)", s.Staged, DefaultMergeEvery)
 }

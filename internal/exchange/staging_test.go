@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -264,6 +266,9 @@ func TestStagingConformance(t *testing.T) {
 			}
 			if x.State.Staged == 0 {
 				t.Fatalf("the kill left nothing staged: %+v", x.State)
+			}
+			if note := x.State.StagedNote(); !strings.HasPrefix(note, strconv.FormatInt(x.State.Staged, 10)+" hashes staged") {
+				t.Errorf("status of the staged hashes: %q", note)
 			}
 		}
 		res, err = r.svc.Fetch(ctx, "ncmec", syncer(staged))
