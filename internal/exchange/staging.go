@@ -78,10 +78,11 @@ type Staging struct {
 }
 
 // DefaultMergeEvery is Syncer.MergeEvery's default: staged hashes merged
-// in one transaction. On the 2-core test machine a merge of 1,000,000
-// hashes holds the store's write lock for a few seconds (see the package
-// README for the measurements).
-const DefaultMergeEvery = 1_000_000
+// in one transaction, which holds the store's write lock (match hits,
+// audit entries and the console's writes wait for it). On the shared
+// 2-core test machine a merge of 500,000 hashes took about 5–8 s at load
+// 5, twice that for 1,000,000; see the package README.
+const DefaultMergeEvery = 500_000
 
 // errNotPure aborts a StagePage whose pages replace stored signals.
 var errNotPure = errors.New("pages update stored signals")
@@ -89,8 +90,9 @@ var errNotPure = errors.New("pages update stored signals")
 // seenFilter is a Bloom filter of the entry ids and values staged since
 // the last merge: a batch touching one of them may update a staged entry,
 // so it is not staged but applied after a merge. A false positive only
-// merges early; there are no false negatives. 32 bits a key and 8 probes:
-// about one false positive per 5 million lookups.
+// merges early; there are no false negatives. 64 bits a key and 8 probes:
+// at most one false positive in about 28 million lookups when full (an
+// NCMEC sync looks up four keys per three hashes).
 type seenFilter struct {
 	seed maphash.Seed
 	bits []uint64
@@ -98,7 +100,7 @@ type seenFilter struct {
 }
 
 func newSeenFilter(keys int) *seenFilter {
-	words := max(keys/2, 1024) // 32 bits a key
+	words := max(keys, 1024) // 64 bits a key
 	return &seenFilter{seed: maphash.MakeSeed(), bits: make([]uint64, words)}
 }
 
