@@ -37,7 +37,10 @@ import (
 // NIGEHBAN_BENCH_NCMEC_HASHES sets the size (default 300,000; the issue's
 // target is 10,000,000 at ≥ 50,000 hashes/s); NIGEHBAN_BENCH_NCMEC_BATCH
 // sets Syncer.MaxBatch (1: one page a transaction), NIGEHBAN_BENCH_NCMEC_AHEAD
-// Syncer.MaxAhead. The same-run baseline writes the same kind of hashes
+// Syncer.MaxAhead, NIGEHBAN_BENCH_NCMEC_MERGE Syncer.MergeEvery, and
+// NIGEHBAN_BENCH_NCMEC_DIRECT=1 turns staging off (Syncer.NoStaging: every
+// page inserted by ApplyPage, as before staging). When the sync staged, it
+// also reports the seconds spent staging and merging and the merges. The same-run baseline writes the same kind of hashes
 // straight to the store (no HTTP, no XML), at most 300,000 of them so that
 // a 10M run stays within minutes. In cgo builds, sqlite-purego repeats the
 // SQLite run with the pure-Go driver (what CGO_ENABLED=0 builds use).
