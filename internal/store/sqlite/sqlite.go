@@ -40,9 +40,10 @@
 // migration 0014; staging.go) and merges them in key order, 500,000 hashes
 // a transaction by default: each leaf of signals_active is then written once
 // per merge instead of once per page (internal/exchange/README.md has the
-// measurements). A merge holds the write lock for its whole length (5–8 s
-// at load 5 on the shared 2-core test machine for 500,000 hashes): other
-// writers, serve's match hits included, wait for it.
+// measurements). A merge holds the write lock for its whole length (500,000
+// hashes on the shared 2-core test machine at load 6–10: 5 s in a 1M bank,
+// 12 s at 3M, 20 s at 10M): other writers, serve's match hits included,
+// wait for it.
 //
 // Open creates a missing database file readable by its owner only (0600;
 // SQLite gives the -wal and -shm files the same mode) and missing
