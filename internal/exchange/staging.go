@@ -97,7 +97,6 @@ var errNotPure = errors.New("pages update stored signals")
 type seenFilter struct {
 	seed maphash.Seed
 	bits []uint64
-	n    int
 }
 
 func newSeenFilter(keys int) *seenFilter {
@@ -122,7 +121,6 @@ func (f *seenFilter) probes(kind byte, s string, fn func(i uint64) bool) bool {
 }
 
 func (f *seenFilter) add(kind byte, s string) {
-	f.n++
 	f.probes(kind, s, func(i uint64) bool { f.bits[i/64] |= 1 << (i % 64); return true })
 }
 
@@ -130,10 +128,7 @@ func (f *seenFilter) has(kind byte, s string) bool {
 	return f.probes(kind, s, func(i uint64) bool { return f.bits[i/64]&(1<<(i%64)) != 0 })
 }
 
-func (f *seenFilter) reset() {
-	clear(f.bits)
-	f.n = 0
-}
+func (f *seenFilter) reset() { clear(f.bits) }
 
 // stageable reports whether the batch only adds and touches nothing staged
 // since the last merge (f), and if so adds its ids and values to f.

@@ -150,7 +150,9 @@ type fetched struct {
 // Checkpoints are still committed in order and each with exactly the pages
 // before it, so a crash (or a cancelled context) at any point leaves the
 // bank and its checkpoint consistent: pages fetched ahead but not committed
-// are simply fetched again by the next Fetch.
+// are simply fetched again by the next Fetch. On a store that stages, a
+// batch that only adds is staged instead of applied, and the staged hashes
+// are merged as staging.go describes.
 func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Actor, res *Result) error {
 	ahead := s.MaxAhead
 	if ahead <= 0 {
@@ -224,7 +226,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 	if err := merge(ctx, false); err != nil {
 		return err
 	}
-	err := s.commitLoop(ctx, x, out, by, res, maxBatch, func(batch []fetched) (int64, error) {
+	err := s.commitLoop(ctx, out, res, maxBatch, func(batch []fetched) (int64, error) {
 		if !staging {
 			return s.apply(ctx, x, batch, by, res)
 		}
@@ -319,7 +321,7 @@ func (s *Syncer) stage(ctx context.Context, x Exchange, st StagingStore, batch [
 
 // commitLoop takes the fetcher's pages in batches and commits each batch
 // with commit until the last page, a failure or ctx's end.
-func (s *Syncer) commitLoop(ctx context.Context, x Exchange, out <-chan fetched, by audit.Actor, res *Result, maxBatch int,
+func (s *Syncer) commitLoop(ctx context.Context, out <-chan fetched, res *Result, maxBatch int,
 	commit func(batch []fetched) (int64, error)) error {
 	var applied int64
 	var held *fetched // received, but not part of the last batch
