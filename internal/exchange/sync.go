@@ -182,10 +182,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 	stager, _ := s.Store.(StagingStore)
 	staging := stager != nil && stager.CanStage() && !s.NoStaging && s.OnAdded == nil
 	staged := x.State.Staged // hashes staged and not merged yet
-	var seen *seenFilter
-	if staging {
-		seen = newSeenFilter(mergeEvery * 4 / 3) // NCMEC: three hashes and one id an entry
-	}
+	var seen *seenFilter // made at the first batch that may be staged
 	stats := func() *Staging {
 		if res.Staging == nil {
 			res.Staging = &Staging{}
@@ -236,6 +233,9 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 			if err := merge(ctx, false); err != nil {
 				return 0, err
 			}
+		}
+		if (staged > 0 || last.More) && n > 0 && seen == nil {
+			seen = newSeenFilter(mergeEvery * 4 / 3) // NCMEC: three hashes and one id an entry
 		}
 		if (staged > 0 || last.More) && n > 0 && stageable(batch, seen) {
 			t := time.Now()
