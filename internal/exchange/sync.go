@@ -182,7 +182,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 	stager, _ := s.Store.(StagingStore)
 	staging := stager != nil && stager.CanStage() && !s.NoStaging && s.OnAdded == nil
 	staged := x.State.Staged // hashes staged and not merged yet
-	var seen *seenFilter // made at the first batch that may be staged
+	var seen *seenFilter     // made at the first batch that may be staged
 	stats := func() *Staging {
 		if res.Staging == nil {
 			res.Staging = &Staging{}
