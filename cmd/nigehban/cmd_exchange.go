@@ -141,8 +141,9 @@ Credentials are sealed with the data key (--data-key).`,
 			out := struct {
 				exchange.Exchange
 				Credentials bool               `json:"credentials"`
+				Staging     string             `json:"staging,omitempty"`
 				Opinions    []exchange.Opinion `json:"opinions"`
-			}{x, x.SealedCredentials != "", ops}
+			}{x, x.SealedCredentials != "", x.State.StagedNote(), ops}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			return enc.Encode(out)

@@ -37,7 +37,10 @@ import (
 // NIGEHBAN_BENCH_NCMEC_HASHES sets the size (default 300,000; the issue's
 // target is 10,000,000 at ≥ 50,000 hashes/s); NIGEHBAN_BENCH_NCMEC_BATCH
 // sets Syncer.MaxBatch (1: one page a transaction), NIGEHBAN_BENCH_NCMEC_AHEAD
-// Syncer.MaxAhead. The same-run baseline writes the same kind of hashes
+// Syncer.MaxAhead, NIGEHBAN_BENCH_NCMEC_MERGE Syncer.MergeEvery, and
+// NIGEHBAN_BENCH_NCMEC_DIRECT=1 turns staging off (Syncer.NoStaging: every
+// page inserted by ApplyPage, as before staging). When the sync staged, it
+// also reports the seconds spent staging and merging and the merges. The same-run baseline writes the same kind of hashes
 // straight to the store (no HTTP, no XML), at most 300,000 of them so that
 // a 10M run stays within minutes. In cgo builds, sqlite-purego repeats the
 // SQLite run with the pure-Go driver (what CGO_ENABLED=0 builds use).
@@ -59,6 +62,8 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 	}
 	maxBatch, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_BATCH"))
 	maxAhead, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_AHEAD"))
+	mergeEvery, _ := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_MERGE"))
+	direct := os.Getenv("NIGEHBAN_BENCH_NCMEC_DIRECT") == "1"
 	entries := hashes / 3
 	type variant struct {
 		name, driver string
@@ -89,7 +94,8 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				ctx := context.Background()
 				stop := samplePeaks()
 				ad := &exchange.NCMECAdapter{BaseURL: srv.URL, User: "esp", Password: "secret", Client: srv.Client()}
-				sy := exchange.Syncer{Store: st, Banks: st, Log: slog.New(slog.DiscardHandler), MaxBatch: maxBatch, MaxAhead: maxAhead}
+				sy := exchange.Syncer{Store: st, Banks: st, Log: slog.New(slog.DiscardHandler), MaxBatch: maxBatch, MaxAhead: maxAhead,
+					MergeEvery: mergeEvery, NoStaging: direct}
 				b.StartTimer()
 				io0 := procIO()
 				cpu0 := cpuTime()
@@ -113,6 +119,11 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 				b.ReportMetric(float64(io["wchar"]-io0["wchar"])/1024/float64(res.Applied.Added), "written-KiB/hash")
 				b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(res.Applied.Added), "writes/hash")
+				if sg := res.Staging; sg != nil {
+					b.ReportMetric(sg.StageSeconds, "stage-s")
+					b.ReportMetric(sg.MergeSeconds, "merge-s")
+					b.ReportMetric(float64(sg.Merges), "merges")
+				}
 				base, baseCPU := baselineWrite(b, st, min(entries, 100_000))
 				b.ReportMetric(base, "baseline-hashes/s")
 				b.ReportMetric(baseCPU, "baseline-cpu-µs/hash")

@@ -257,8 +257,12 @@ type Exchange struct {
 type State struct {
 	// SyncStart is when the fetch in progress began (nil: none running or
 	// the last one finished).
-	SyncStart   *time.Time `json:"sync_start,omitempty"`
-	Fetched     int64      `json:"fetched"` // entries applied, all time
+	SyncStart *time.Time `json:"sync_start,omitempty"`
+	Fetched   int64      `json:"fetched"` // entries applied, all time
+	// Staged counts hashes a large fetch has staged and not merged into
+	// the bank yet (see Syncer.MergeEvery): the bank, its change log and
+	// the live indexes that follow it see them only after their merge.
+	Staged      int64      `json:"staged,omitempty"`
 	LastFetchAt *time.Time `json:"last_fetch_at,omitempty"`
 	LastOKAt    *time.Time `json:"last_ok_at,omitempty"`
 	LastError   string     `json:"last_error,omitempty"`

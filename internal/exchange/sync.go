@@ -41,6 +41,14 @@ type Syncer struct {
 	// MaxBatch bounds the entries of the pages committed together in one
 	// transaction (DefaultMaxBatch if 0); 1 commits each page alone.
 	MaxBatch int
+	// MergeEvery is how many staged hashes are merged into the bank at a
+	// time (DefaultMergeEvery if 0; see staging.go): it bounds a merge
+	// transaction, which holds the store's write lock.
+	MergeEvery int
+	// NoStaging applies every page directly (ApplyPage) even when the
+	// store can stage; staging is also off when OnAdded is set (staged
+	// signals are added by a merge, in SQL).
+	NoStaging bool
 }
 
 // Defaults of Syncer.MaxAhead and Syncer.MaxBatch. Committing several
@@ -59,6 +67,9 @@ type Result struct {
 	Reset   bool    `json:"reset"`   // the checkpoint was stale and started over
 	From    int64   `json:"from"`
 	To      int64   `json:"to"`
+	// Staging is set when the fetch staged pages (or merged what an
+	// earlier fetch staged): Applied counts them once merged.
+	Staging *Staging `json:"staging,omitempty"`
 }
 
 func (s *Syncer) log() *slog.Logger {
@@ -139,7 +150,9 @@ type fetched struct {
 // Checkpoints are still committed in order and each with exactly the pages
 // before it, so a crash (or a cancelled context) at any point leaves the
 // bank and its checkpoint consistent: pages fetched ahead but not committed
-// are simply fetched again by the next Fetch.
+// are simply fetched again by the next Fetch. On a store that stages, a
+// batch that only adds is staged instead of applied, and the staged hashes
+// are merged as staging.go describes.
 func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Actor, res *Result) error {
 	ahead := s.MaxAhead
 	if ahead <= 0 {
@@ -162,6 +175,154 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 		stop()
 		wg.Wait()
 	}()
+	mergeEvery := s.MergeEvery
+	if mergeEvery <= 0 {
+		mergeEvery = DefaultMergeEvery
+	}
+	stager, _ := s.Store.(StagingStore)
+	staging := stager != nil && stager.CanStage() && !s.NoStaging && s.OnAdded == nil
+	staged := x.State.Staged // hashes staged and not merged yet
+	var seen *seenFilter     // made at the first batch that may be staged
+	stats := func() *Staging {
+		if res.Staging == nil {
+			res.Staging = &Staging{}
+		}
+		return res.Staging
+	}
+	// merge merges everything staged, in transactions of mergeEvery hashes.
+	merge := func(ctx context.Context, done bool) error {
+		if seen != nil {
+			seen.reset()
+		}
+		for staged > 0 {
+			if stager == nil {
+				return fmt.Errorf("%d hashes staged but the store cannot merge them", staged)
+			}
+			t := time.Now()
+			m, err := stager.MergeStaged(ctx, x.Name, by, mergeEvery, done)
+			if err != nil {
+				return fmt.Errorf("merge staged hashes: %w", err)
+			}
+			st := stats()
+			st.Merges++
+			st.MergeSeconds += time.Since(t).Seconds()
+			res.Applied.Added += m.Added
+			res.Applied.Unchanged += m.Unchanged
+			res.Applied.Excluded += m.Excluded
+			if m.Hashes == 0 && m.Remaining > 0 {
+				return fmt.Errorf("merge staged hashes: %d staged, none merged", m.Remaining)
+			}
+			staged = m.Remaining
+			s.log().Debug("exchange staged hashes merged", "exchange", x.Name, "hashes", m.Hashes, "added", m.Added,
+				"remaining", m.Remaining, "took", time.Since(t))
+		}
+		return nil
+	}
+	// What an interrupted fetch staged is merged first: the updates this
+	// fetch looks for must see it.
+	if err := merge(ctx, false); err != nil {
+		return err
+	}
+	err := s.commitLoop(ctx, out, res, maxBatch, func(batch []fetched) (int64, error) {
+		if !staging {
+			return s.apply(ctx, x, batch, by, res)
+		}
+		last := batch[len(batch)-1].page
+		n := int64(addsOf(batch))
+		if staged > 0 && staged+n > int64(mergeEvery) {
+			if err := merge(ctx, false); err != nil {
+				return 0, err
+			}
+		}
+		if (staged > 0 || last.More) && n > 0 && seen == nil {
+			seen = newSeenFilter(mergeEvery * 4 / 3) // NCMEC: three hashes and one id an entry
+		}
+		if (staged > 0 || last.More) && n > 0 && stageable(batch, seen) {
+			t := time.Now()
+			err := s.stage(ctx, x, stager, batch, by, res)
+			if err == nil {
+				st := stats()
+				st.Hashes += n
+				st.StageSeconds += time.Since(t).Seconds()
+				staged += n
+				return n, nil
+			}
+			if !errors.Is(err, errNotPure) {
+				return 0, err
+			}
+		}
+		// Not a pure addition: what is staged goes first.
+		if err := merge(ctx, false); err != nil {
+			return 0, err
+		}
+		return s.apply(ctx, x, batch, by, res)
+	})
+	if staged > 0 {
+		// A fetch that ends merges what it staged, also when cancelled
+		// (one merge transaction of at most mergeEvery hashes and the
+		// rest; a process killed before leaves it to the next fetch, which
+		// merges it before fetching).
+		if merr := merge(context.WithoutCancel(ctx), true); merr != nil {
+			err = errors.Join(err, merr)
+		}
+	}
+	return err
+}
+
+// addsOf counts the signals the batch's pages add.
+func addsOf(batch []fetched) int {
+	n := 0
+	for _, f := range batch {
+		for _, st := range f.prep.steps {
+			n += len(st.adds)
+		}
+	}
+	return n
+}
+
+// stage stages a batch of pure additions with the checkpoint after its
+// last page (StagingStore.StagePage); errNotPure if a page replaces a
+// merged signal after all.
+func (s *Syncer) stage(ctx context.Context, x Exchange, st StagingStore, batch []fetched, by audit.Actor, res *Result) error {
+	sigs := make([]bank.Signal, 0, addsOf(batch))
+	invalid, entries := 0, 0
+	for _, f := range batch {
+		for _, step := range f.prep.steps {
+			sigs = append(sigs, step.adds...)
+		}
+		invalid += f.prep.invalid
+		entries += f.entries
+	}
+	detail := map[string]any{"entries": entries}
+	if len(batch) > 1 {
+		detail["pages"] = len(batch)
+	}
+	last := batch[len(batch)-1].page
+	err := st.StagePage(ctx, x.Name, batch[0].prev, last.Next, by, detail, func(w StageWriter) error {
+		for _, f := range batch {
+			upd, err := f.prep.upd.stale(ctx, w, x.Name)
+			if err != nil {
+				return err
+			}
+			if len(upd) > 0 {
+				return errNotPure
+			}
+		}
+		return w.Stage(ctx, sigs)
+	})
+	if err != nil {
+		return err
+	}
+	res.Invalid += invalid
+	s.log().Debug("exchange pages staged", "exchange", x.Name, "pages", len(batch), "entries", entries, "to", last.Next.Pos,
+		"staged", len(sigs))
+	return nil
+}
+
+// commitLoop takes the fetcher's pages in batches and commits each batch
+// with commit until the last page, a failure or ctx's end.
+func (s *Syncer) commitLoop(ctx context.Context, out <-chan fetched, res *Result, maxBatch int,
+	commit func(batch []fetched) (int64, error)) error {
 	var applied int64
 	var held *fetched // received, but not part of the last batch
 	next := func() (fetched, bool) {
@@ -207,14 +368,13 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 				break gather
 			}
 		}
-		k, err := s.apply(ctx, x, batch, by, res)
+		k, err := commit(batch)
 		if err != nil {
 			return err
 		}
 		last := batch[len(batch)-1]
 		res.Pages += len(batch)
 		applied += k
-		x.Checkpoint = last.page.Next
 		res.To = last.page.Next.Pos
 		if s.Progress != nil {
 			s.Progress(applied)

@@ -56,7 +56,9 @@ func (q *updateQuery) add(sig *bank.Signal, ref bank.SignalRef, id string) {
 
 // stale returns the active signals of exchange name that the page's
 // entries replace (see above), read through w in the page's transaction.
-func (q *updateQuery) stale(ctx context.Context, w Writer, name string) ([]bank.SignalRef, error) {
+func (q *updateQuery) stale(ctx context.Context, w interface {
+	Current(ctx context.Context, entries []string, refs []bank.SignalRef) ([]bank.Signal, error)
+}, name string) ([]bank.SignalRef, error) {
 	if q == nil {
 		return nil, nil
 	}

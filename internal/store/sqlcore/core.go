@@ -19,6 +19,9 @@
 //     the exchange_entries rows of an exchange sync (BulkWriter.AddEntries:
 //     a statement SQLite prepares once per transaction, arrays in one
 //     statement on PostgreSQL);
+//   - optionally, the staging of an exchange sync's pure additions and
+//     their sorted merges (Stager: SQLite; exchange.StagingStore is
+//     implemented here for both, and reports whether the engine stages);
 //   - change and audit sequence allocation (Flavor.ReserveChanges,
 //     Flavor.AuditHead: SQLite's single writer orders both by itself,
 //     PostgreSQL locks one counter row for each);

@@ -16,7 +16,7 @@ import (
 // Exchanges (exchange.Store).
 
 const exchangeCols = `id, name, kind, bank, url, settings, credentials, enabled, stale_after, checkpoint_pos, checkpoint,
-	sync_start, fetched_total, last_fetch_at, last_ok_at, last_error, created_at, created_by`
+	sync_start, fetched_total, last_fetch_at, last_ok_at, last_error, created_at, created_by, staged`
 
 func scanExchange(row Row) (exchange.Exchange, error) {
 	var x exchange.Exchange
@@ -25,7 +25,7 @@ func scanExchange(row Row) (exchange.Exchange, error) {
 	err := row.Scan(&x.ID, &x.Name, &kind, &x.Bank, &x.URL, &settings, &x.SealedCredentials, &x.Enabled, &stale,
 		&x.Checkpoint.Pos, &x.Checkpoint.State, scanNullTime(&x.State.SyncStart), &x.State.Fetched,
 		scanNullTime(&x.State.LastFetchAt), scanNullTime(&x.State.LastOKAt), &x.State.LastError,
-		scanTime(&x.CreatedAt), &x.CreatedBy)
+		scanTime(&x.CreatedAt), &x.CreatedBy, &x.State.Staged)
 	if err != nil {
 		return x, err
 	}
