@@ -1,6 +1,7 @@
 package variant
 
 import (
+	"encoding/binary"
 	"image"
 	"slices"
 	"sync"
@@ -73,6 +74,7 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 			e[x] = b2u(v >= edgeStep) & b2u(d[x-1] <= v) & b2u(d[x+1] <= v)
 		}
 		prev, next := pv[y*(w+1):][:w+1], pv[(y+1)*(w+1):][:w+1]
+		next[0], next[w] = 0, 0
 		for x := 1; x < w; x++ {
 			next[x] = prev[x] + uint16(e[x-1]|e[x]|e[x+1])
 		}
@@ -96,18 +98,41 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 			f[x] = b2u(v >= edgeStep) & b2u(up[x] <= v) & b2u(down[x] <= v)
 		}
 	}
+	// rowN[y]: edge cells of row boundary y, widened across the line,
+	// summed eight cells at a time (each byte of the OR is 0 or 1).
 	for y := 1; y < h; y++ {
 		f, fu, fd := eh[y*w:][:w], eh[(y-1)*w:][:w], eh[(y+1)*w:][:w]
-		p := ph[y*(w+1):][1 : w+1]
-		var v uint16
-		for x := range w {
-			v += uint16(f[x] | fu[x] | fd[x])
-			p[x] = v
+		var n uint64
+		x := 0
+		for ; x+8 <= w; x += 8 {
+			v := binary.LittleEndian.Uint64(f[x:]) | binary.LittleEndian.Uint64(fu[x:]) | binary.LittleEndian.Uint64(fd[x:])
+			n += (v * 0x0101010101010101) >> 56
 		}
-		rowN[y] = int(v)
+		for ; x < w; x++ {
+			n += uint64(f[x] | fu[x] | fd[x])
+		}
+		rowN[y] = int(n)
 	}
 	cols := topLines(colN, int(0.3*edgeCover*float64(h)))
 	rows := topLines(rowN, int(0.3*edgeCover*float64(w)))
+	// ph is read only at the candidate rows and the rows 4 away that
+	// contrast compares them with, so only those get prefix sums.
+	for _, r := range rows {
+		for _, y := range [3]int{r - 4, r, r + 4} {
+			if y <= 0 || y >= h || sc.phRow[y] {
+				continue
+			}
+			sc.phRow[y] = true
+			f, fu, fd := eh[y*w:][:w], eh[(y-1)*w:][:w], eh[(y+1)*w:][:w]
+			p := ph[y*(w+1):][:w+1]
+			p[0] = 0
+			var v uint16
+			for x := range w {
+				v += uint16(f[x] | fu[x] | fd[x])
+				p[x+1] = v
+			}
+		}
+	}
 	if len(cols) == 0 && len(rows) == 0 {
 		return nil
 	}
@@ -224,13 +249,15 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 type frameScratch struct {
 	lum, d, e, dy, eh []uint8
 	pv, ph            []uint16
+	phRow             []bool // rows of ph that hold prefix sums
 }
 
 var frameScratches = sync.Pool{New: func() any { return new(frameScratch) }}
 
 // size makes the buffers fit a w×h grid and zeroes the entries framed
-// reads without writing: the steps beyond the grid and the prefix sums'
-// first row and column.
+// reads without writing: the steps beyond the grid and the first row of
+// the column prefix sums (framed writes the rest, and the row prefix sums
+// only where it reads them).
 func (sc *frameScratch) size(w, h int) {
 	fit := func(b []uint8, n int) []uint8 {
 		if cap(b) < n {
@@ -254,8 +281,12 @@ func (sc *frameScratch) size(w, h int) {
 	clear(sc.eh[:w])
 	clear(sc.eh[h*w:])
 	sc.pv, sc.ph = fit16(sc.pv, (h+1)*(w+1)), fit16(sc.ph, (h+1)*(w+1))
-	clear(sc.pv)
-	clear(sc.ph)
+	clear(sc.pv[:w+1])
+	if cap(sc.phRow) < h+1 {
+		sc.phRow = make([]bool, h+1)
+	}
+	sc.phRow = sc.phRow[:h+1]
+	clear(sc.phRow)
 }
 
 // contrast returns the edge count of the line at p less the smaller of
