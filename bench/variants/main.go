@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -228,6 +229,7 @@ func main() {
 	work := flag.String("work", os.TempDir(), "where originals and edits are written")
 	only := flag.String("edits", "", "comma-separated edits to make (default: all)")
 	rounds := flag.Int("rounds", 2, "rounds of the cost measurement (0: none)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the cost measurement to this file")
 	keep := flag.String("dir", "", "reuse (and keep) this folder of originals and edits from an earlier run")
 	flag.Parse()
 	if *only != "" {
@@ -372,12 +374,24 @@ func main() {
 			pct(t.ref, t.n), pct(t.borders, t.n), pct(t.all, t.n), t.lost, t.n, t.wrong, side)
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	cost(append(editPaths, func() (o []string) {
 		for _, m := range origs {
 			o = append(o, m.path)
 		}
 		return
 	}()...), *rounds)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 
 	// Distractors: every pair, every variant.
 	if *nDistract <= 0 {
