@@ -196,6 +196,7 @@ func Hashes(img image.Image, s Set) []Hash {
 		regions = append(regions, region{name, r})
 	}
 	g := sample(img, detectMax)
+	defer g.release()
 	for _, r := range barCuts(g.refine(img, g.trim(borderRule)), b) {
 		add(Trimmed, r)
 	}
