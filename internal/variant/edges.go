@@ -41,12 +41,10 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	sc := frameScratches.Get().(*frameScratch)
 	defer frameScratches.Put(sc)
 	sc.size(w, h)
-	// The grid's luma, one byte a cell.
+	// lum: the grid's luma, one byte a cell, computed a row at a time in
+	// the loop below, which also takes the steps along and across it
+	// while the row is in cache.
 	lum := sc.lum
-	for i := range lum {
-		p := g.pix[3*i : 3*i+3 : 3*i+3]
-		lum[i] = uint8((299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2]) + 500) / 1000)
-	}
 	// An edge at column boundary x of row y (between cells x-1 and x) is
 	// a luma step of at least edgeStep and no less than the steps at the
 	// boundaries beside it; likewise at row boundary y of column x.
@@ -62,10 +60,24 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	rowN := make([]int, h+1)
 	d := sc.d // d[x]: step at boundary x of the row; d[0] = d[w] = 0
 	e := sc.e // e[x]: 1 for an edge at boundary x; e[0] = e[w] = 0
+	// dy[y*w+x]: step between rows y-1 and y of column x, 0 for rows 0
+	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
+	dy, eh := sc.dy, sc.eh
 	for y := range h {
 		// (Slices cut to a constant length, so the loops run without
 		// bounds checks.)
 		row, d, e := lum[y*w:][:w], d[:w+1], e[:w+1]
+		px := g.pix[3*y*w:][:3*w]
+		for x := range row {
+			p := px[3*x : 3*x+3 : 3*x+3]
+			row[x] = uint8((299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2]) + 500) / 1000)
+		}
+		if y > 0 {
+			up, dd := lum[(y-1)*w:][:w], dy[y*w:][:w]
+			for x := range w {
+				dd[x] = absStep(row[x], up[x])
+			}
+		}
 		for x := 1; x < w; x++ {
 			d[x] = absStep(row[x], row[x-1])
 		}
@@ -81,15 +93,6 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	}
 	for x := range w + 1 {
 		colN[x] = int(pv[h*(w+1)+x])
-	}
-	// dy[y*w+x]: step between rows y-1 and y of column x, 0 for rows 0
-	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
-	dy, eh := sc.dy, sc.eh
-	for y := 1; y < h; y++ {
-		up, cur, dd := lum[(y-1)*w:][:w], lum[y*w:][:w], dy[y*w:][:w]
-		for x := range w {
-			dd[x] = absStep(cur[x], up[x])
-		}
 	}
 	for y := 1; y < h; y++ {
 		up, cur, down, f := dy[(y-1)*w:][:w], dy[y*w:][:w], dy[(y+1)*w:][:w], eh[y*w:][:w]

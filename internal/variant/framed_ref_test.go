@@ -2,8 +2,10 @@ package variant
 
 import (
 	"image"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestFramedAgainstOld checks that framed finds exactly the rectangles of
@@ -39,6 +41,9 @@ func TestFramedAgainstOld(t *testing.T) {
 	t.Logf("%d images, %d rectangles, all equal", len(paths), found)
 }
 
+// refScratch is framedRef's buffers (the tests run it on one goroutine).
+var refScratch frameScratch
+
 // framedRef is framed as it was before the row prefix sums were limited
 // to the rows read.
 func (g *grid) framedRef(img image.Image) []image.Rectangle {
@@ -46,11 +51,24 @@ func (g *grid) framedRef(img image.Image) []image.Rectangle {
 	if w < 16 || h < 16 {
 		return nil
 	}
-	sc := &frameScratch{
-		lum: make([]uint8, w*h), d: make([]uint8, w+1), e: make([]uint8, w+1),
-		dy: make([]uint8, (h+1)*w), eh: make([]uint8, (h+1)*w),
-		pv: make([]uint16, (h+1)*(w+1)), ph: make([]uint16, (h+1)*(w+1)),
+	sc := &refScratch
+	if len(sc.pv) < (h+1)*(w+1) {
+		*sc = frameScratch{
+			lum: make([]uint8, w*h), d: make([]uint8, w+1), e: make([]uint8, w+1),
+			dy: make([]uint8, (h+1)*w), eh: make([]uint8, (h+1)*w),
+			pv: make([]uint16, (h+1)*(w+1)), ph: make([]uint16, (h+1)*(w+1)),
+		}
 	}
+	// The old code's reuse: its buffers cleared in full.
+	sc.lum, sc.d, sc.e = sc.lum[:w*h], sc.d[:w+1], sc.e[:w+1]
+	sc.dy, sc.eh = sc.dy[:(h+1)*w], sc.eh[:(h+1)*w]
+	sc.pv, sc.ph = sc.pv[:(h+1)*(w+1)], sc.ph[:(h+1)*(w+1)]
+	clear(sc.d)
+	clear(sc.e)
+	clear(sc.dy)
+	clear(sc.eh)
+	clear(sc.pv)
+	clear(sc.ph)
 	// The grid's luma, one byte a cell.
 	lum := sc.lum
 	for i := range lum {
@@ -228,4 +246,36 @@ func (g *grid) framedRef(img image.Image) []image.Rectangle {
 		out = append(out, g.placeFrame(img, c.r))
 	}
 	return out
+}
+
+// BenchmarkFramed times the edge-line search against the code before
+// (framedRef), interleaved in the same run, on every copy of the edit
+// corpus (the search runs on every image `all` hashes), and reports the ratio (thread CPU time).
+//
+//	go test -run '^$' -bench Framed -benchtime 5x ./internal/variant
+func BenchmarkFramed(b *testing.B) {
+	buildCorpus(b)
+	var grids []*grid
+	var imgs []image.Image
+	for _, e := range corpus.entries {
+		img := decodeFile(b, e.path).Image
+		imgs, grids = append(imgs, img), append(grids, sample(img, detectMax))
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var now, old time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := threadCPU()
+		for i, g := range grids {
+			g.framedRef(imgs[i])
+		}
+		t1 := threadCPU()
+		for i, g := range grids {
+			g.framed(imgs[i])
+		}
+		now, old = now+threadCPU()-t1, old+t1-t0
+	}
+	b.ReportMetric(float64(now.Microseconds())/float64(b.N*len(grids)), "µs/img")
+	b.ReportMetric(float64(now)/float64(old), "ratio-to-old")
 }
