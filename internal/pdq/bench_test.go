@@ -147,3 +147,17 @@ func BenchmarkCoreVsNaive(b *testing.B) {
 	b.ReportMetric(float64(slow)/float64(fast), "x-naive")
 	b.ReportMetric(float64(fast.Nanoseconds())/float64(b.N), "ns/hash")
 }
+
+// BenchmarkPlaneLoad measures Plane.Load of a 1024×768 opaque RGBA image
+// (what internal/variant loads for a typical photo and its copies).
+//
+//	go test -run '^$' -bench PlaneLoad ./internal/pdq
+func BenchmarkPlaneLoad(b *testing.B) {
+	img := rgbaFrom(photoLike(1024, 768, 1), 1024, 768)
+	p := NewPlane(img)
+	b.SetBytes(int64(len(img.Pix)))
+	b.ResetTimer()
+	for range b.N {
+		p.Load(img)
+	}
+}

@@ -22,7 +22,11 @@
 // Plane holds an image's luma computed once; HashPlane, HashPlaneDihedral
 // and HashPlanePair hash a region of it, mirrored or not, exactly as
 // HashImage hashes that region of the image (internal/variant hashes a
-// dozen regions and mirrorings of one query this way).
+// dozen regions and mirrorings of one query this way). Plane.Load converts
+// opaque colour RGBA (what the JPEG decoder gives) four pixels at a time
+// on amd64 (SSE2: the same float32 products and sums, in the same order,
+// as the scalar tables; TestLumaRGBARows checks all 2²⁴ colours), 0.4–0.8×
+// the time of the scalar loop on 1024×576 photos.
 //
 // HashPlaneFast, HashPlanePairFast and HashImageFast are a second route for
 // such extra passes, never for an image's own hash: the tent filter's four

@@ -1,6 +1,7 @@
 package variant
 
 import (
+	"encoding/binary"
 	"image"
 	"slices"
 	"sync"
@@ -40,12 +41,10 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	sc := frameScratches.Get().(*frameScratch)
 	defer frameScratches.Put(sc)
 	sc.size(w, h)
-	// The grid's luma, one byte a cell.
+	// lum: the grid's luma, one byte a cell, computed a row at a time in
+	// the loop below, which also takes the steps along and across it
+	// while the row is in cache.
 	lum := sc.lum
-	for i := range lum {
-		p := g.pix[3*i : 3*i+3 : 3*i+3]
-		lum[i] = uint8((299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2]) + 500) / 1000)
-	}
 	// An edge at column boundary x of row y (between cells x-1 and x) is
 	// a luma step of at least edgeStep and no less than the steps at the
 	// boundaries beside it; likewise at row boundary y of column x.
@@ -61,10 +60,24 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 	rowN := make([]int, h+1)
 	d := sc.d // d[x]: step at boundary x of the row; d[0] = d[w] = 0
 	e := sc.e // e[x]: 1 for an edge at boundary x; e[0] = e[w] = 0
+	// dy[y*w+x]: step between rows y-1 and y of column x, 0 for rows 0
+	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
+	dy, eh := sc.dy, sc.eh
 	for y := range h {
 		// (Slices cut to a constant length, so the loops run without
 		// bounds checks.)
 		row, d, e := lum[y*w:][:w], d[:w+1], e[:w+1]
+		px := g.pix[3*y*w:][:3*w]
+		for x := range row {
+			p := px[3*x : 3*x+3 : 3*x+3]
+			row[x] = uint8((299*uint32(p[0]) + 587*uint32(p[1]) + 114*uint32(p[2]) + 500) / 1000)
+		}
+		if y > 0 {
+			up, dd := lum[(y-1)*w:][:w], dy[y*w:][:w]
+			for x := range w {
+				dd[x] = absStep(row[x], up[x])
+			}
+		}
 		for x := 1; x < w; x++ {
 			d[x] = absStep(row[x], row[x-1])
 		}
@@ -73,21 +86,13 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 			e[x] = b2u(v >= edgeStep) & b2u(d[x-1] <= v) & b2u(d[x+1] <= v)
 		}
 		prev, next := pv[y*(w+1):][:w+1], pv[(y+1)*(w+1):][:w+1]
+		next[0], next[w] = 0, 0
 		for x := 1; x < w; x++ {
 			next[x] = prev[x] + uint16(e[x-1]|e[x]|e[x+1])
 		}
 	}
 	for x := range w + 1 {
 		colN[x] = int(pv[h*(w+1)+x])
-	}
-	// dy[y*w+x]: step between rows y-1 and y of column x, 0 for rows 0
-	// and h; eh[y*w+x]: 1 for an edge at row boundary y of column x.
-	dy, eh := sc.dy, sc.eh
-	for y := 1; y < h; y++ {
-		up, cur, dd := lum[(y-1)*w:][:w], lum[y*w:][:w], dy[y*w:][:w]
-		for x := range w {
-			dd[x] = absStep(cur[x], up[x])
-		}
 	}
 	for y := 1; y < h; y++ {
 		up, cur, down, f := dy[(y-1)*w:][:w], dy[y*w:][:w], dy[(y+1)*w:][:w], eh[y*w:][:w]
@@ -96,18 +101,41 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 			f[x] = b2u(v >= edgeStep) & b2u(up[x] <= v) & b2u(down[x] <= v)
 		}
 	}
+	// rowN[y]: edge cells of row boundary y, widened across the line,
+	// summed eight cells at a time (each byte of the OR is 0 or 1).
 	for y := 1; y < h; y++ {
 		f, fu, fd := eh[y*w:][:w], eh[(y-1)*w:][:w], eh[(y+1)*w:][:w]
-		p := ph[y*(w+1):][1 : w+1]
-		var v uint16
-		for x := range w {
-			v += uint16(f[x] | fu[x] | fd[x])
-			p[x] = v
+		var n uint64
+		x := 0
+		for ; x+8 <= w; x += 8 {
+			v := binary.LittleEndian.Uint64(f[x:]) | binary.LittleEndian.Uint64(fu[x:]) | binary.LittleEndian.Uint64(fd[x:])
+			n += (v * 0x0101010101010101) >> 56
 		}
-		rowN[y] = int(v)
+		for ; x < w; x++ {
+			n += uint64(f[x] | fu[x] | fd[x])
+		}
+		rowN[y] = int(n)
 	}
 	cols := topLines(colN, int(0.3*edgeCover*float64(h)))
 	rows := topLines(rowN, int(0.3*edgeCover*float64(w)))
+	// ph is read only at the candidate rows and the rows 4 away that
+	// contrast compares them with, so only those get prefix sums.
+	for _, r := range rows {
+		for _, y := range [3]int{r - 4, r, r + 4} {
+			if y <= 0 || y >= h || sc.phRow[y] {
+				continue
+			}
+			sc.phRow[y] = true
+			f, fu, fd := eh[y*w:][:w], eh[(y-1)*w:][:w], eh[(y+1)*w:][:w]
+			p := ph[y*(w+1):][:w+1]
+			p[0] = 0
+			var v uint16
+			for x := range w {
+				v += uint16(f[x] | fu[x] | fd[x])
+				p[x+1] = v
+			}
+		}
+	}
 	if len(cols) == 0 && len(rows) == 0 {
 		return nil
 	}
@@ -224,13 +252,15 @@ func (g *grid) framed(img image.Image) []image.Rectangle {
 type frameScratch struct {
 	lum, d, e, dy, eh []uint8
 	pv, ph            []uint16
+	phRow             []bool // rows of ph that hold prefix sums
 }
 
 var frameScratches = sync.Pool{New: func() any { return new(frameScratch) }}
 
 // size makes the buffers fit a w×h grid and zeroes the entries framed
-// reads without writing: the steps beyond the grid and the prefix sums'
-// first row and column.
+// reads without writing: the steps beyond the grid and the first row of
+// the column prefix sums (framed writes the rest, and the row prefix sums
+// only where it reads them).
 func (sc *frameScratch) size(w, h int) {
 	fit := func(b []uint8, n int) []uint8 {
 		if cap(b) < n {
@@ -254,8 +284,12 @@ func (sc *frameScratch) size(w, h int) {
 	clear(sc.eh[:w])
 	clear(sc.eh[h*w:])
 	sc.pv, sc.ph = fit16(sc.pv, (h+1)*(w+1)), fit16(sc.ph, (h+1)*(w+1))
-	clear(sc.pv)
-	clear(sc.ph)
+	clear(sc.pv[:w+1])
+	if cap(sc.phRow) < h+1 {
+		sc.phRow = make([]bool, h+1)
+	}
+	sc.phRow = sc.phRow[:h+1]
+	clear(sc.phRow)
 }
 
 // contrast returns the edge count of the line at p less the smaller of

@@ -2,6 +2,7 @@ package variant
 
 import (
 	"image"
+	"sync"
 )
 
 // detectMax is the longest side of the grid regions are found on: each
@@ -27,7 +28,12 @@ func sample(img image.Image, maxSide int) *grid {
 		g.w, g.h = 0, 0
 		return g
 	}
-	g.pix = make([]uint8, 3*g.w*g.h)
+	n := 3 * g.w * g.h
+	if b, ok := gridPix.Get().(*[]uint8); ok && cap(*b) >= n {
+		g.pix = (*b)[:n] // every cell is written below
+	} else {
+		g.pix = make([]uint8, n)
+	}
 	xs := make([]int, g.w)
 	for x := range xs {
 		xs[x] = x * g.sw / g.w
@@ -36,6 +42,18 @@ func sample(img image.Image, maxSide int) *grid {
 		readRow(img, y*g.sh/g.h, xs, g.pix[3*y*g.w:3*(y+1)*g.w])
 	}
 	return g
+}
+
+// gridPix holds grids' cell buffers (3·detectMax² bytes) between calls.
+var gridPix sync.Pool
+
+// release returns g's cell buffer for the next sample; g is not used after.
+func (g *grid) release() {
+	if cap(g.pix) > 0 && cap(g.pix) <= 3*detectMax*detectMax {
+		b := g.pix[:0]
+		gridPix.Put(&b)
+	}
+	g.pix = nil
 }
 
 // readRow writes the RGB of img's pixels at columns xs (relative to the

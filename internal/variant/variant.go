@@ -37,10 +37,16 @@
 // bench/variants' report set Borders 0.94–1.06× and All 1.23–1.30×, mean
 // 1.27× (the code before the fast route, interleaved with it: 0.97–1.23×
 // and 1.37–1.64×, mean 1.50×); the figures and how they were measured are in
-// bench/variants/README.md. Hashing regions from a luma plane reduced to
-// 2–4× PDQ's 64×64 was tried before and dropped, as it moved region
-// hashes 13 bits on average (the fast route moved none of the report
-// set's).
+// bench/variants/README.md. Since then (the luma plane's load four pixels
+// at a time, the edge-line search's row sums only where read; hashes and
+// rectangles unchanged), five runs interleaved with that code at load
+// 6–11 (two before the search's row fusion): All 1.03–1.30×, mean 1.22×
+// (that code 1.37–1.54×, mean 1.44×, in the same session), and All's
+// hashing alone, decoding left out, 2.25–2.80 ms against 2.72–4.20 ms;
+// Borders 0.99–1.05× against 1.07–1.20×. Hashing regions from a luma
+// plane reduced to 2–4× PDQ's 64×64 was tried before and dropped, as it
+// moved region hashes 13 bits on average (the fast route moved none of
+// the report set's).
 //
 // Where we own the originals (bank side), CentralCrops hashes the original's
 // central crops at a few scales, so a copy with its borders cropped off
@@ -196,6 +202,7 @@ func Hashes(img image.Image, s Set) []Hash {
 		regions = append(regions, region{name, r})
 	}
 	g := sample(img, detectMax)
+	defer g.release()
 	for _, r := range barCuts(g.refine(img, g.trim(borderRule)), b) {
 		add(Trimmed, r)
 	}
