@@ -97,6 +97,26 @@ func (c *Core) SetExchangeEnabled(ctx context.Context, name string, enabled bool
 	})
 }
 
+// lockCheckpoint reads (locking it where the engine locks rows) the
+// exchange's id, bank and checkpoint, and fails with ErrConflict unless the
+// checkpoint is still prev, the one the pages were fetched from.
+func (c *Core) lockCheckpoint(ctx context.Context, tx Tx, name string, prev exchange.Checkpoint) (id int64, bankName string, err error) {
+	var pos int64
+	var state string
+	err = tx.QueryRow(ctx, `SELECT id, bank, checkpoint_pos, checkpoint FROM exchanges WHERE name = ?`+c.f.ForUpdate, name).
+		Scan(&id, &bankName, &pos, &state)
+	if isNoRows(err) {
+		return 0, "", exchange.ErrNotFound
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	if pos != prev.Pos || state != prev.State {
+		return 0, "", fmt.Errorf("exchange %s: stored position %d, page fetched from %d: %w", name, pos, prev.Pos, exchange.ErrConflict)
+	}
+	return id, bankName, nil
+}
+
 // ApplyPage implements exchange.Store: the page's signals, the audit entry,
 // the checkpoint and the change-log entries commit in one transaction.
 func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
@@ -106,18 +126,9 @@ func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.C
 	}
 	var added int
 	err := c.write(ctx, func(tx Tx) error {
-		var id, pos int64
-		var bankName, state string
-		err := tx.QueryRow(ctx, `SELECT id, bank, checkpoint_pos, checkpoint FROM exchanges WHERE name = ?`+c.f.ForUpdate, name).
-			Scan(&id, &bankName, &pos, &state)
-		if isNoRows(err) {
-			return exchange.ErrNotFound
-		}
+		id, bankName, err := c.lockCheckpoint(ctx, tx, name, prev)
 		if err != nil {
 			return err
-		}
-		if pos != prev.Pos || state != prev.State {
-			return fmt.Errorf("exchange %s: stored position %d, page fetched from %d: %w", name, pos, prev.Pos, exchange.ErrConflict)
 		}
 		added, err = c.writeSignalsTx(ctx, tx, bankName, by, func(w *signalWriter) error {
 			if err := fn(&exchangeWriter{signalWriter: w, xid: id}); err != nil {

@@ -50,18 +50,9 @@ func (c *Core) StagePage(ctx context.Context, name string, prev, next exchange.C
 		return fmt.Errorf("exchange %s: position %d after %d: %w", name, next.Pos, prev.Pos, exchange.ErrBackwards)
 	}
 	return c.write(ctx, func(tx Tx) error {
-		var id, pos int64
-		var bankName, state string
-		err := tx.QueryRow(ctx, `SELECT id, bank, checkpoint_pos, checkpoint FROM exchanges WHERE name = ?`+c.f.ForUpdate, name).
-			Scan(&id, &bankName, &pos, &state)
-		if isNoRows(err) {
-			return exchange.ErrNotFound
-		}
+		id, bankName, err := c.lockCheckpoint(ctx, tx, name, prev)
 		if err != nil {
 			return err
-		}
-		if pos != prev.Pos || state != prev.State {
-			return fmt.Errorf("exchange %s: stored position %d, page fetched from %d: %w", name, pos, prev.Pos, exchange.ErrConflict)
 		}
 		bankID, err := c.bankID(ctx, tx, bankName)
 		if err != nil {
