@@ -10,38 +10,15 @@ import (
 	"github.com/nigehban/nigehban/internal/bank"
 )
 
-// Write-behind staging (issue 15). An initial sync of a large exchange
-// (NCMEC: millions of hashes) inserted in arrival order writes, in every
-// transaction, the leaves of the signals_active index its random keys land
-// in: the cost per hash grows with the bank. So while a fetch runs, a batch
-// of pages that only adds hashes (no deletion, no update of an entry or a
-// value the exchange brought before, staged or merged, no snapshot) is
-// appended to the store's staging table in the transaction of its
-// checkpoint (StagingStore.StagePage), and the staged rows are merged into
-// the bank in key order, many pages at once (StagingStore.MergeStaged):
-// when MergeEvery hashes are staged, before any batch that is not a pure
-// addition (which then goes through ApplyPage as before, so deletions and
-// updates keep their meaning exactly), and when the fetch ends. A fetch
-// also merges what an interrupted one left staged before it fetches.
-//
-// Crash safety is unchanged: staged rows commit with their checkpoint, and
-// a merge is one transaction. What changes is when the bank sees a staged
-// hash: its signal, change-log entry (which replicas' live indexes and
-// partner subscribers follow) and exchange entry appear at its merge, not
-// at its page's commit. Exchange.State.Staged counts what waits.
+// Staging in a table (migration 0014) is what an earlier version did with
+// the pure additions of a large sync: it appended them to exchange_staging
+// with their checkpoint and merged them later. Merges now take the pages
+// from memory (merge.go); what an interrupted fetch of that version left
+// staged is merged by the next fetch, before it fetches.
 
-// StagingStore is implemented by stores that can stage a fetch's pure
-// additions and merge them later in key order.
+// StagingStore is implemented by stores that can merge what an earlier
+// version staged.
 type StagingStore interface {
-	// CanStage reports whether the store's engine stages.
-	CanStage() bool
-	// StagePage is ApplyPage for pages that only add: in one transaction,
-	// fn checks through w that the pages replace nothing stored
-	// (StageWriter.Current) and stages their signals; the checkpoint moves
-	// to next and the audit entry ActSync records the pages (detail, with
-	// "staged": the hashes staged). If fn fails, nothing is staged.
-	StagePage(ctx context.Context, name string, prev, next Checkpoint, by audit.Actor,
-		detail map[string]any, fn func(w StageWriter) error) error
 	// MergeStaged merges up to limit of the exchange's staged hashes, the
 	// oldest first, into its bank in one transaction: the signals in key
 	// order (of equal values the first staged wins, the others count as
@@ -50,15 +27,6 @@ type StagingStore interface {
 	// ActSync (detail "merged"). done says the fetch is over (the store may
 	// then release the memory a large write used).
 	MergeStaged(ctx context.Context, name string, by audit.Actor, limit int, done bool) (Merged, error)
-}
-
-// StageWriter is what StagingStore.StagePage's function writes through.
-type StageWriter interface {
-	// Current is Writer.Current on the merged bank.
-	Current(ctx context.Context, entries []string, refs []bank.SignalRef) ([]bank.Signal, error)
-	// Stage appends sigs (normalised, tagged) to the exchange's staging
-	// table.
-	Stage(ctx context.Context, sigs []bank.Signal) error
 }
 
 // Merged is what one MergeStaged transaction did.
@@ -88,50 +56,64 @@ const DefaultMergeEvery = 500_000
 // errNotPure aborts a StagePage whose pages replace stored signals.
 var errNotPure = errors.New("pages update stored signals")
 
-// seenFilter is a Bloom filter of the entry ids and values staged since
-// the last merge: a batch touching one of them may update a staged entry,
-// so it is not staged but applied after a merge. A false positive only
-// merges early; there are no false negatives. 64 bits a key and 8 probes:
-// at most one false positive in about 28 million lookups when full (an
-// NCMEC sync looks up four keys per three hashes).
+// filterSeed seeds the hashes of the keys the filters hold.
+var filterSeed = maphash.MakeSeed()
+
+// idKey and valueKey are the filters' keys of an entry id and of a value
+// (computed once, by prepare).
+func idKey(id string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(filterSeed)
+	h.WriteByte('e')
+	h.WriteString(id)
+	return h.Sum64()
+}
+
+func valueKey(r bank.SignalRef) uint64 {
+	var h maphash.Hash
+	h.SetSeed(filterSeed)
+	h.WriteByte('v')
+	h.WriteString(string(r.Type))
+	h.WriteByte(0)
+	h.WriteString(r.Value)
+	return h.Sum64()
+}
+
+// seenFilter is a Bloom filter of keys (idKey, valueKey): no false
+// negatives; newSeenFilter's is 64 bits a key with 8 probes, at most one
+// false positive in about 28 million lookups when full (an NCMEC sync
+// looks up four keys per three hashes).
 type seenFilter struct {
-	seed maphash.Seed
 	bits []uint64
 }
 
 func newSeenFilter(keys int) *seenFilter {
-	words := max(keys, 1024) // 64 bits a key
-	return &seenFilter{seed: maphash.MakeSeed(), bits: make([]uint64, words)}
+	return &seenFilter{bits: make([]uint64, max(keys, 1024))} // 64 bits a key
 }
 
-func (f *seenFilter) probes(kind byte, s string, fn func(i uint64) bool) bool {
-	var h maphash.Hash
-	h.SetSeed(f.seed)
-	h.WriteByte(kind)
-	h.WriteString(s)
-	x := h.Sum64()
-	a, b := x&0xffffffff, x>>32|1
-	m := uint64(len(f.bits) * 64)
+func (f *seenFilter) add(x uint64) {
+	a, b, m := x&0xffffffff, x>>32|1, uint64(len(f.bits)*64)
 	for i := range uint64(8) {
-		if !fn((a + i*b) % m) {
+		j := (a + i*b) % m
+		f.bits[j/64] |= 1 << (j % 64)
+	}
+}
+
+func (f *seenFilter) has(x uint64) bool {
+	a, b, m := x&0xffffffff, x>>32|1, uint64(len(f.bits)*64)
+	for i := range uint64(8) {
+		j := (a + i*b) % m
+		if f.bits[j/64]&(1<<(j%64)) == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func (f *seenFilter) add(kind byte, s string) {
-	f.probes(kind, s, func(i uint64) bool { f.bits[i/64] |= 1 << (i % 64); return true })
-}
-
-func (f *seenFilter) has(kind byte, s string) bool {
-	return f.probes(kind, s, func(i uint64) bool { return f.bits[i/64]&(1<<(i%64)) != 0 })
-}
-
 func (f *seenFilter) reset() { clear(f.bits) }
 
-// stageable reports whether the batch only adds and touches nothing staged
-// since the last merge (f), and if so adds its ids and values to f.
+// stageable reports whether the batch only adds and touches nothing that
+// waits for a merge (f), and if so adds its ids and values to f.
 func stageable(batch []fetched, f *seenFilter) bool {
 	for _, b := range batch {
 		if b.page.Snapshot {
@@ -148,22 +130,22 @@ func stageable(batch []fetched, f *seenFilter) bool {
 		if q == nil {
 			continue
 		}
-		for _, id := range q.ids {
-			if f.has('e', id) {
+		for _, k := range q.idKeys {
+			if f.has(k) {
 				return false
 			}
 		}
-		for _, r := range q.refs {
-			if f.has('v', string(r.Type)+"\x00"+r.Value) {
+		for _, k := range q.refKeys {
+			if f.has(k) {
 				return false
 			}
 		}
 		// Later pages of the batch must not touch this one either.
-		for _, id := range q.ids {
-			f.add('e', id)
+		for _, k := range q.idKeys {
+			f.add(k)
 		}
-		for _, r := range q.refs {
-			f.add('v', string(r.Type)+"\x00"+r.Value)
+		for _, k := range q.refKeys {
+			f.add(k)
 		}
 	}
 	return true

@@ -35,6 +35,9 @@ type updateQuery struct {
 	refs []bank.SignalRef                // the values added, each once, in page order
 	want map[bank.SignalRef]*bank.Signal // the signal as the page leaves it, by value
 	has  map[string]bool                 // the ids in ids
+	// idKeys and refKeys are the filter keys of ids and refs (idKey,
+	// valueKey), for merges (merge.go).
+	idKeys, refKeys []uint64
 }
 
 func newUpdateQuery(n int) *updateQuery {
@@ -46,11 +49,13 @@ func newUpdateQuery(n int) *updateQuery {
 func (q *updateQuery) add(sig *bank.Signal, ref bank.SignalRef, id string) {
 	if _, ok := q.want[ref]; !ok {
 		q.refs = append(q.refs, ref)
+		q.refKeys = append(q.refKeys, valueKey(ref))
 	}
 	q.want[ref] = sig
 	if id != "" && !q.has[id] {
 		q.has[id] = true
 		q.ids = append(q.ids, id)
+		q.idKeys = append(q.idKeys, idKey(id))
 	}
 }
 

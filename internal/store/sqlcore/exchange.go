@@ -1,11 +1,15 @@
 package sqlcore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -121,8 +125,38 @@ func (c *Core) lockCheckpoint(ctx context.Context, tx Tx, name string, prev exch
 // the checkpoint and the change-log entries commit in one transaction.
 func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
 	detail map[string]any, fn func(w exchange.Writer) error) error {
+	added, err := c.applyPage(ctx, name, prev, next, by, detail, fn)
+	if err != nil {
+		return err
+	}
+	c.eng.AfterWrite(ctx, added)
+	return nil
+}
+
+// MergePages implements exchange.MergeStore: ApplyPage, with the engine's
+// caches kept until the last merge of a fetch.
+func (c *Core) MergePages(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
+	detail map[string]any, last bool, fn func(w exchange.Writer) error) error {
+	_, err := c.applyPage(ctx, name, prev, next, by, detail, fn)
+	if err == nil && last {
+		c.eng.AfterWrite(ctx, math.MaxInt)
+	}
+	return err
+}
+
+// BankEmpty implements exchange.MergeStore (through the signals_active
+// index: no scan).
+func (c *Core) BankEmpty(ctx context.Context, name string) (bool, error) {
+	var some bool
+	err := c.eng.Reader().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signals s JOIN exchanges x ON x.name = ?
+		JOIN banks b ON b.name = x.bank WHERE s.bank_id = b.id AND s.removed_at IS NULL)`, name).Scan(&some)
+	return !some, err
+}
+
+func (c *Core) applyPage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
+	detail map[string]any, fn func(w exchange.Writer) error) (int, error) {
 	if next.Pos < prev.Pos {
-		return fmt.Errorf("exchange %s: position %d after %d: %w", name, next.Pos, prev.Pos, exchange.ErrBackwards)
+		return 0, fmt.Errorf("exchange %s: position %d after %d: %w", name, next.Pos, prev.Pos, exchange.ErrBackwards)
 	}
 	var added int
 	err := c.write(ctx, func(tx Tx) error {
@@ -149,11 +183,7 @@ func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.C
 		})
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	c.eng.AfterWrite(ctx, added)
-	return nil
+	return added, err
 }
 
 // ResetCheckpoint implements exchange.Store.
@@ -323,6 +353,17 @@ func (w *exchangeWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddC
 	if len(rows) == 0 {
 		return n, nil
 	}
+	// In key order: each leaf of the exchange_entries index is written
+	// once however the signals came.
+	slices.SortFunc(rows, func(a, b EntryRow) int {
+		if c := strings.Compare(a.Entry, b.Entry); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Key, b.Key)
+	})
 	if err := w.bw.AddEntries(ctx, w.xid, rows); err != nil {
 		return n, fmt.Errorf("record exchange entries: %w", err)
 	}
