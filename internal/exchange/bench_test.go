@@ -120,7 +120,6 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				b.ReportMetric(float64(io["wchar"]-io0["wchar"])/1024/float64(res.Applied.Added), "written-KiB/hash")
 				b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(res.Applied.Added), "writes/hash")
 				if sg := res.Staging; sg != nil {
-					b.ReportMetric(sg.StageSeconds, "stage-s")
 					b.ReportMetric(sg.MergeSeconds, "merge-s")
 					b.ReportMetric(float64(sg.Merges), "merges")
 				}

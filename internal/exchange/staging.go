@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 
 	"github.com/nigehban/nigehban/internal/audit"
-	"github.com/nigehban/nigehban/internal/bank"
 )
 
 // Staging in a table (migration 0014) is what an earlier version did with
@@ -37,11 +35,12 @@ type Merged struct {
 	Remaining int64 `json:"remaining"`
 }
 
-// Staging sums up the staged part of a fetch (Result.Staging).
+// Staging sums up the merged part of a fetch (Result.Staging): the hashes
+// that waited for a merge, the merge transactions and the time they took
+// (merges run beside the fetch).
 type Staging struct {
-	Hashes       int64   `json:"hashes"` // staged by this fetch
+	Hashes       int64   `json:"hashes"` // taken to wait for a merge
 	Merges       int     `json:"merges"` // merge transactions
-	StageSeconds float64 `json:"stage_seconds"`
 	MergeSeconds float64 `json:"merge_seconds"`
 }
 
@@ -53,111 +52,16 @@ type Staging struct {
 // README.
 const DefaultMergeEvery = 500_000
 
-// errNotPure aborts a StagePage whose pages replace stored signals.
+// errNotPure aborts a merge whose pages replace stored signals.
 var errNotPure = errors.New("pages update stored signals")
 
-// filterSeed seeds the hashes of the keys the filters hold.
-var filterSeed = maphash.MakeSeed()
-
-// idKey and valueKey are the filters' keys of an entry id and of a value
-// (computed once, by prepare).
-func idKey(id string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(filterSeed)
-	h.WriteByte('e')
-	h.WriteString(id)
-	return h.Sum64()
-}
-
-func valueKey(r bank.SignalRef) uint64 {
-	var h maphash.Hash
-	h.SetSeed(filterSeed)
-	h.WriteByte('v')
-	h.WriteString(string(r.Type))
-	h.WriteByte(0)
-	h.WriteString(r.Value)
-	return h.Sum64()
-}
-
-// seenFilter is a Bloom filter of keys (idKey, valueKey): no false
-// negatives; newSeenFilter's is 64 bits a key with 8 probes, at most one
-// false positive in about 28 million lookups when full (an NCMEC sync
-// looks up four keys per three hashes).
-type seenFilter struct {
-	bits []uint64
-}
-
-func newSeenFilter(keys int) *seenFilter {
-	return &seenFilter{bits: make([]uint64, max(keys, 1024))} // 64 bits a key
-}
-
-func (f *seenFilter) add(x uint64) {
-	a, b, m := x&0xffffffff, x>>32|1, uint64(len(f.bits)*64)
-	for i := range uint64(8) {
-		j := (a + i*b) % m
-		f.bits[j/64] |= 1 << (j % 64)
-	}
-}
-
-func (f *seenFilter) has(x uint64) bool {
-	a, b, m := x&0xffffffff, x>>32|1, uint64(len(f.bits)*64)
-	for i := range uint64(8) {
-		j := (a + i*b) % m
-		if f.bits[j/64]&(1<<(j%64)) == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (f *seenFilter) reset() { clear(f.bits) }
-
-// stageable reports whether the batch only adds and touches nothing that
-// waits for a merge (f), and if so adds its ids and values to f.
-func stageable(batch []fetched, f *seenFilter) bool {
-	for _, b := range batch {
-		if b.page.Snapshot {
-			return false
-		}
-		for _, st := range b.prep.steps {
-			if len(st.withdraw) > 0 || len(st.entries) > 0 {
-				return false
-			}
-		}
-	}
-	for _, b := range batch {
-		q := b.prep.upd
-		if q == nil {
-			continue
-		}
-		for _, k := range q.idKeys {
-			if f.has(k) {
-				return false
-			}
-		}
-		for _, k := range q.refKeys {
-			if f.has(k) {
-				return false
-			}
-		}
-		// Later pages of the batch must not touch this one either.
-		for _, k := range q.idKeys {
-			f.add(k)
-		}
-		for _, k := range q.refKeys {
-			f.add(k)
-		}
-	}
-	return true
-}
-
-// StagedNote says what the exchange's staged hashes are waiting for, or ""
-// when none are staged (the CLI's exchange show and the console show it).
+// StagedNote says what hashes staged by an earlier version wait for, or
+// "" when none are staged (the CLI's exchange show and the console show
+// it).
 func (s State) StagedNote() string {
 	if s.Staged == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d hashes staged by the fetch, not yet in the bank, its change log or the live index: "+
-		"merged in key order every %d staged hashes (with Syncer.MergeEvery's default), before a page that deletes or "+
-		"updates, and when the fetch ends (or at the start of the next fetch if the process died)", s.Staged, DefaultMergeEvery)
+	return fmt.Sprintf("%d hashes staged by an interrupted fetch of an earlier version, not yet in the bank, its change log "+
+		"or the live index: the next fetch merges them before it fetches", s.Staged)
 }

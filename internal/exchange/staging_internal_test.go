@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nigehban/nigehban/internal/bank"
@@ -69,21 +70,23 @@ func TestGrowFilter(t *testing.T) {
 	t.Logf("%d false positives in 1,000,000 lookups", fp)
 }
 
-// TestSortSignals: signals come out in type and value order, the first of
-// equal values first, whatever their prefixes.
-func TestSortSignals(t *testing.T) {
-	vals := []string{"ff", "0a", "0a0000000000000000", "0a0000000000000001", "", "0a", "00", "0a00000000000000"}
-	var sigs []*bank.Signal
-	for i, v := range vals {
+// TestSortRows: rows come out in type and key order, the first of equal
+// keys first, whatever their prefixes and lengths.
+func TestSortRows(t *testing.T) {
+	keys := []string{"\xff", "\x0a", "\x0a\x00\x00\x00\x00\x00\x00\x00\x00", "\x0a\x00\x00\x00\x00\x00\x00\x00\x01", "",
+		"\x0a", "\x00", "\x0a\x00\x00\x00\x00\x00\x00\x00"}
+	var rows []Row
+	for i, k := range keys {
 		for _, typ := range []bank.Type{bank.SHA1, bank.MD5} {
-			sigs = append(sigs, &bank.Signal{Type: typ, Value: v, Note: strconv.Itoa(i)})
+			rows = append(rows, Row{Type: typ, Key: []byte(k), Quality: i})
 		}
 	}
-	sortSignals(sigs)
-	for i := 1; i < len(sigs); i++ {
-		a, b := sigs[i-1], sigs[i]
-		if a.Type > b.Type || a.Type == b.Type && (a.Value > b.Value || a.Value == b.Value && a.Note > b.Note) {
-			t.Fatalf("out of order at %d: %+v before %+v", i, *a, *b)
+	sortRows(rows)
+	for i := 1; i < len(rows); i++ {
+		a, b := rows[i-1], rows[i]
+		c := strings.Compare(string(a.Key), string(b.Key))
+		if a.Type > b.Type || a.Type == b.Type && (c > 0 || c == 0 && a.Quality > b.Quality) {
+			t.Fatalf("out of order at %d: %+v before %+v", i, a, b)
 		}
 	}
 }

@@ -22,8 +22,9 @@ type Syncer struct {
 	By audit.Actor
 	// Log receives one line per page and per failure (slog.Default if nil).
 	Log *slog.Logger
-	// Progress, if set, is called after each committed page with the
-	// entries applied so far in this fetch.
+	// Progress, if set, is called after each committed page, or each
+	// batch taken to wait for a merge, with the hashes taken so far in
+	// this fetch.
 	Progress func(applied int64)
 	// MaxRetries bounds the rate-limit waits of one fetch (default 5);
 	// MaxWait caps one wait (default 5 minutes).
@@ -41,13 +42,14 @@ type Syncer struct {
 	// MaxBatch bounds the entries of the pages committed together in one
 	// transaction (DefaultMaxBatch if 0); 1 commits each page alone.
 	MaxBatch int
-	// MergeEvery is how many staged hashes are merged into the bank at a
-	// time (DefaultMergeEvery if 0; see staging.go): it bounds a merge
-	// transaction, which holds the store's write lock.
+	// MergeEvery is how many hashes of pure additions wait in memory for
+	// one merge transaction (DefaultMergeEvery if 0; see merge.go): it
+	// bounds a merge, which holds the store's write lock, and the memory
+	// of the hashes waiting (two merges' worth: one waits while the one
+	// before is written).
 	MergeEvery int
-	// NoStaging applies every page directly (ApplyPage) even when the
-	// store can stage; staging is also off when OnAdded is set (staged
-	// signals are added by a merge, in SQL).
+	// NoStaging applies every page directly (ApplyPage), without merges;
+	// merges are also off when OnAdded is set.
 	NoStaging bool
 }
 
@@ -67,8 +69,8 @@ type Result struct {
 	Reset   bool    `json:"reset"`   // the checkpoint was stale and started over
 	From    int64   `json:"from"`
 	To      int64   `json:"to"`
-	// Staging is set when the fetch staged pages (or merged what an
-	// earlier fetch staged): Applied counts them once merged.
+	// Staging is set when pages waited for merges (or the fetch merged
+	// what an earlier version staged): Applied counts them once merged.
 	Staging *Staging `json:"staging,omitempty"`
 }
 

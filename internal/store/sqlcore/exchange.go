@@ -350,11 +350,15 @@ func (w *exchangeWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddC
 		key, body := bank.EncodeValue(sigs[i].Type, sigs[i].Value)
 		rows = append(rows, EntryRow{Entry: entry, Type: string(sigs[i].Type), Key: key, Body: body})
 	}
+	return n, w.addEntries(ctx, rows)
+}
+
+// addEntries records rows in exchange_entries, in key order: each leaf of
+// its index is written once however the signals came.
+func (w *exchangeWriter) addEntries(ctx context.Context, rows []EntryRow) error {
 	if len(rows) == 0 {
-		return n, nil
+		return nil
 	}
-	// In key order: each leaf of the exchange_entries index is written
-	// once however the signals came.
 	slices.SortFunc(rows, func(a, b EntryRow) int {
 		if c := strings.Compare(a.Entry, b.Entry); c != 0 {
 			return c
@@ -365,7 +369,59 @@ func (w *exchangeWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddC
 		return bytes.Compare(a.Key, b.Key)
 	})
 	if err := w.bw.AddEntries(ctx, w.xid, rows); err != nil {
-		return n, fmt.Errorf("record exchange entries: %w", err)
+		return fmt.Errorf("record exchange entries: %w", err)
+	}
+	return nil
+}
+
+// RowAdder is implemented by bulk writers that insert exchange.Rows (a
+// merge's signals, encoded) without going through bank.Signal.
+type RowAdder interface {
+	// AddRows is BulkWriter.Add for rows.
+	AddRows(ctx context.Context, rows []exchange.Row) (bank.AddCounts, error)
+}
+
+// AddRows implements exchange.RowWriter: Add for a merge's rows (the
+// engine's RowAdder if it has one).
+func (w *exchangeWriter) AddRows(ctx context.Context, rows []exchange.Row) (bank.AddCounts, error) {
+	all := rows
+	excluded := 0
+	if w.excl {
+		var err error
+		if rows, excluded, err = w.c.dropExcludedRows(ctx, w.tx, w.bankID, rows); err != nil {
+			return bank.AddCounts{}, fmt.Errorf("look up exclusions: %w", err)
+		}
+	}
+	var n bank.AddCounts
+	var err error
+	if ra, ok := w.bw.(RowAdder); ok {
+		n, err = ra.AddRows(ctx, rows)
+	} else {
+		sigs := make([]bank.Signal, len(rows))
+		for i, r := range rows {
+			extra, derr := bank.DecodeExtra(r.Meta.Extra)
+			if derr != nil {
+				return n, derr
+			}
+			sigs[i] = bank.Signal{Type: r.Type, Value: bank.DecodeValue(r.Type, r.Key, r.Body), Category: r.Meta.Category,
+				Source: r.Meta.Source, Note: r.Meta.Note, Extra: extra, Quality: r.Quality}
+		}
+		n, err = w.bw.Add(ctx, sigs)
+	}
+	n.Excluded = excluded
+	if err != nil {
+		return n, err
+	}
+	w.added += n.Added
+	// Exchange entries for every row, excluded or not (as Add).
+	entries := make([]EntryRow, 0, len(all))
+	for _, r := range all {
+		if r.Meta.Entry != "" {
+			entries = append(entries, EntryRow{Entry: r.Meta.Entry, Type: string(r.Type), Key: r.Key, Body: r.Body})
+		}
+	}
+	if err := w.addEntries(ctx, entries); err != nil {
+		return n, err
 	}
 	return n, nil
 }

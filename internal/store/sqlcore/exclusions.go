@@ -6,6 +6,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/exchange"
 )
 
 // exclude adds an exclusion of the bank inside tx; added is false when the
@@ -152,4 +153,51 @@ func (c *Core) dropExcluded(ctx context.Context, q Querier, bankID int64, sigs [
 		}
 	}
 	return kept, len(sigs) - len(kept), nil
+}
+
+// dropExcludedRows is dropExcluded for a merge's rows (their keys already
+// encoded).
+func (c *Core) dropExcludedRows(ctx context.Context, q Querier, bankID int64, rows []exchange.Row) ([]exchange.Row, int, error) {
+	type ref struct {
+		t   bank.Type
+		key string
+	}
+	excluded := map[ref]bool{}
+	for start := 0; start < len(rows); start += excludedLookup {
+		part := rows[start:min(start+excludedLookup, len(rows))]
+		keys := make([][]byte, len(part))
+		for i := range part {
+			keys[i] = part[i].Key
+		}
+		cond, args := c.f.In("key", keys)
+		err := func() error {
+			rs, err := q.Query(ctx, `SELECT type, key FROM exclusions WHERE bank_id = ? AND `+cond, append([]any{bankID}, args...)...)
+			if err != nil {
+				return err
+			}
+			defer rs.Close()
+			for rs.Next() {
+				var t string
+				var key []byte
+				if err := rs.Scan(&t, &key); err != nil {
+					return err
+				}
+				excluded[ref{bank.Type(t), string(key)}] = true
+			}
+			return rs.Err()
+		}()
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(excluded) == 0 {
+		return rows, 0, nil
+	}
+	kept := make([]exchange.Row, 0, len(rows))
+	for _, r := range rows {
+		if !excluded[ref{r.Type, string(r.Key)}] {
+			kept = append(kept, r)
+		}
+	}
+	return kept, len(rows) - len(kept), nil
 }

@@ -60,6 +60,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -97,7 +98,7 @@ var writerPragmas = []string{
 	"cache_size = -1048576",
 	"journal_size_limit = 67108864",
 	"temp_store = MEMORY",
-	fmt.Sprintf("wal_autocheckpoint = %d", walCheckpointPages),
+	fmt.Sprintf("wal_autocheckpoint = %s", cmp.Or(os.Getenv("XWAL"), "50000")),
 }
 
 // walCheckpointPages is the WAL size, in pages (4 KiB), past which a commit
