@@ -345,6 +345,7 @@ func (m *merger) wait() error {
 	st := m.stats()
 	st.Merges++
 	st.MergeSeconds += r.took.Seconds()
+	st.LongestMerge = max(st.LongestMerge, r.took.Seconds())
 	m.res.Invalid += r.res.Invalid
 	m.res.Applied.Added += r.res.Applied.Added
 	m.res.Applied.Unchanged += r.res.Applied.Unchanged
@@ -365,17 +366,18 @@ func (m *merger) merge(ctx context.Context, last bool) error {
 // turns out to update a stored signal, nothing is merged and every batch
 // is applied on its own instead, in order.
 func (m *merger) commit(ctx context.Context, ws []waiting, last bool, res *Result) error {
-	var rows []Row
-	invalid, entries, pages := 0, 0, 0
+	var sets [][]Row
+	invalid, entries, pages, hashes := 0, 0, 0, 0
 	for _, w := range ws {
-		rows = append(rows, w.rows...)
+		sets = append(sets, w.rows)
 		invalid += w.invalid
 		entries += w.entries
 		pages += w.pages
+		hashes += len(w.rows)
 	}
-	sortRows(rows)
+	order := sortRows(sets)
 	next := ws[len(ws)-1].next
-	detail := map[string]any{"entries": entries, "pages": pages, "merged": len(rows)}
+	detail := map[string]any{"entries": entries, "pages": pages, "merged": hashes}
 	var a Applied
 	err := m.ms.MergePages(ctx, m.x.Name, ws[0].prev, next, m.by, detail, last, func(w Writer) error {
 		a = Applied{}
@@ -388,8 +390,12 @@ func (m *merger) commit(ctx context.Context, ws []waiting, last bool, res *Resul
 				return errNotPure
 			}
 		}
-		for i := 0; i < len(rows); i += 5000 {
-			chunk := rows[i:min(i+5000, len(rows))]
+		chunk := make([]Row, 0, min(hashes, 5000))
+		for i := 0; i < len(order); i += cap(chunk) {
+			chunk = chunk[:0]
+			for _, o := range order[i:min(i+cap(chunk), len(order))] {
+				chunk = append(chunk, sets[o.set][o.i])
+			}
 			var n bank.AddCounts
 			var err error
 			if rw, ok := w.(RowWriter); ok {
@@ -433,39 +439,48 @@ func (m *merger) commit(ctx context.Context, ws []waiting, last bool, res *Resul
 	return nil
 }
 
-// sortRows sorts rows by type and key, the order of the bank's index; of
-// equal values the first stays first (the one page by page would have
-// added). It sorts small records (the type, the key's first 8 bytes, the
-// position) rather than the rows: several times faster on 500,000 rows.
-func sortRows(rows []Row) {
-	type rec struct {
-		typ string
-		pre uint64
-		i   int32
+// rowRef is a row of a merge: sets[set][i].
+type rowRef struct {
+	typ string
+	pre uint64 // the key's first 8 bytes
+	set int32
+	i   int32
+}
+
+// sortRows returns the rows of sets (in the order they came) sorted by
+// type and key, the order of the bank's index; of equal values the first
+// stays first (the one page by page would have added). It sorts small
+// records (the type, the key's first 8 bytes, the position), not the rows:
+// several times faster than comparing them, and no copy of the rows.
+func sortRows(sets [][]Row) []rowRef {
+	n := 0
+	for _, rows := range sets {
+		n += len(rows)
 	}
-	recs := make([]rec, len(rows))
-	for i := range rows {
-		var b [8]byte
-		copy(b[:], rows[i].Key)
-		recs[i] = rec{typ: string(rows[i].Type), pre: binary.BigEndian.Uint64(b[:]), i: int32(i)}
+	refs := make([]rowRef, 0, n)
+	for s, rows := range sets {
+		for i := range rows {
+			var b [8]byte
+			copy(b[:], rows[i].Key)
+			refs = append(refs, rowRef{typ: string(rows[i].Type), pre: binary.BigEndian.Uint64(b[:]), set: int32(s), i: int32(i)})
+		}
 	}
-	slices.SortFunc(recs, func(a, b rec) int {
+	slices.SortFunc(refs, func(a, b rowRef) int {
 		if c := strings.Compare(a.typ, b.typ); c != 0 {
 			return c
 		}
 		if a.pre != b.pre {
 			return cmp.Compare(a.pre, b.pre)
 		}
-		if c := bytes.Compare(rows[a.i].Key, rows[b.i].Key); c != 0 {
+		if c := bytes.Compare(sets[a.set][a.i].Key, sets[b.set][b.i].Key); c != 0 {
 			return c
+		}
+		if a.set != b.set {
+			return cmp.Compare(a.set, b.set)
 		}
 		return cmp.Compare(a.i, b.i)
 	})
-	sorted := make([]Row, len(rows))
-	for k, r := range recs {
-		sorted[k] = rows[r.i]
-	}
-	copy(rows, sorted)
+	return refs
 }
 
 // queryOf rebuilds a page's update query from its signals (as prepare

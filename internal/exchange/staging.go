@@ -42,14 +42,17 @@ type Staging struct {
 	Hashes       int64   `json:"hashes"` // taken to wait for a merge
 	Merges       int     `json:"merges"` // merge transactions
 	MergeSeconds float64 `json:"merge_seconds"`
+	// LongestMerge is the longest merge's time in seconds: how long it
+	// held the store's write lock, at most.
+	LongestMerge float64 `json:"longest_merge"`
 }
 
-// DefaultMergeEvery is Syncer.MergeEvery's default: staged hashes merged
-// in one transaction, which holds the store's write lock (match hits,
-// audit entries and the console's writes wait for it). On the shared
-// 2-core test machine, under load 6–10, a merge of 500,000 hashes took 5 s
-// in a 1M bank, 12 s in a 3M bank and 20 s in a 10M bank; see the package
-// README.
+// DefaultMergeEvery is Syncer.MergeEvery's default: hashes merged in one
+// transaction, which holds the store's write lock (match hits, audit
+// entries and the console's writes wait for it), and half of what a fetch
+// may hold in memory (a merge is written while the next one gathers). On
+// the idle 2-core test machine a merge of 500,000 hashes took ~5 s in a
+// small bank and ~10 s in a 10M bank; see the package README.
 const DefaultMergeEvery = 500_000
 
 // errNotPure aborts a merge whose pages replace stored signals.

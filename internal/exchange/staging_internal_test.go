@@ -71,19 +71,28 @@ func TestGrowFilter(t *testing.T) {
 }
 
 // TestSortRows: rows come out in type and key order, the first of equal
-// keys first, whatever their prefixes and lengths.
+// keys first (by set, then position), whatever their prefixes and lengths.
 func TestSortRows(t *testing.T) {
 	keys := []string{"\xff", "\x0a", "\x0a\x00\x00\x00\x00\x00\x00\x00\x00", "\x0a\x00\x00\x00\x00\x00\x00\x00\x01", "",
 		"\x0a", "\x00", "\x0a\x00\x00\x00\x00\x00\x00\x00"}
-	var rows []Row
-	for i, k := range keys {
-		for _, typ := range []bank.Type{bank.SHA1, bank.MD5} {
-			rows = append(rows, Row{Type: typ, Key: []byte(k), Quality: i})
+	var sets [][]Row
+	q := 0
+	for range 3 {
+		var rows []Row
+		for _, k := range keys {
+			for _, typ := range []bank.Type{bank.SHA1, bank.MD5} {
+				rows = append(rows, Row{Type: typ, Key: []byte(k), Quality: q})
+				q++
+			}
 		}
+		sets = append(sets, rows)
 	}
-	sortRows(rows)
-	for i := 1; i < len(rows); i++ {
-		a, b := rows[i-1], rows[i]
+	order := sortRows(sets)
+	if len(order) != 3*2*len(keys) {
+		t.Fatalf("%d rows sorted, want %d", len(order), 3*2*len(keys))
+	}
+	for i := 1; i < len(order); i++ {
+		a, b := sets[order[i-1].set][order[i-1].i], sets[order[i].set][order[i].i]
 		c := strings.Compare(string(a.Key), string(b.Key))
 		if a.Type > b.Type || a.Type == b.Type && (c > 0 || c == 0 && a.Quality > b.Quality) {
 			t.Fatalf("out of order at %d: %+v before %+v", i, a, b)

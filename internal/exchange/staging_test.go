@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -343,4 +344,105 @@ func diff(t *testing.T, what string, got, want []string) {
 		}
 	}
 	t.Errorf("%s: %d staged, %d direct", what, len(got), len(want))
+}
+
+// TestLegacyStagedRows: hashes an earlier version staged in
+// exchange_staging and did not merge (its fetch was killed) are merged by
+// the next fetch before it fetches: their signals with the metadata they
+// were staged with, their exchange entries, their change-log entries, the
+// staged count back to zero and a consistent store; then the fetch brings
+// the exchange's stream as usual.
+func TestLegacyStagedRows(t *testing.T) {
+	ctx := context.Background()
+	path := storetest.SQLitePath(t)
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, srv := newFakeNCMEC(t)
+	for i := range 300 {
+		f.add(syntheticRec(i))
+	}
+	svc := setup(t, st, "ncmec", exchange.KindNCMEC, srv.URL, ncmecCreds)
+
+	// What the earlier version left: three entries' hashes (values the
+	// stream does not hold), one of them also staged twice.
+	db, err := sqlitedrv.Open(path, sqlitedrv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var xid, bankID int64
+	if err := db.QueryRowContext(ctx, `SELECT x.id, b.id FROM exchanges x JOIN banks b ON b.name = x.bank WHERE x.name = 'ncmec'`).
+		Scan(&xid, &bankID); err != nil {
+		t.Fatal(err)
+	}
+	var staged []ncmecRec
+	for i := range 3 {
+		staged = append(staged, syntheticRec(10_000+i))
+	}
+	n := 0
+	for k, r := range append(staged, staged[0]) {
+		entry := "image/" + r.Member + "/" + r.ID
+		extra := fmt.Sprintf(`{"classification":%q,"exchange":"ncmec","exchange_entry":%q,"member":%q}`, r.Class, entry, r.Member)
+		for _, h := range []struct{ typ, hex string }{{"md5", r.MD5}, {"sha1", r.SHA1}, {"pdq", r.PDQ}} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO exchange_staging (exchange_id, bank_id, entry, type, key, body, category, source,
+				note, extra, quality) VALUES (?, ?, ?, ?, unhex(?), NULL, ?, 'exchange:ncmec', '', ?, -1)`,
+				xid, bankID, entry, h.typ, h.hex, r.Class, extra); err != nil {
+				t.Fatalf("stage row %d: %v", k, err)
+			}
+			n++
+		}
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE exchanges SET staged = ? WHERE id = ?`, n, xid); err != nil {
+		t.Fatal(err)
+	}
+	x, err := st.GetExchange(ctx, "ncmec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note := x.State.StagedNote(); !strings.HasPrefix(note, fmt.Sprintf("%d hashes staged", n)) {
+		t.Errorf("status of the staged hashes: %q", note)
+	}
+
+	res, err := svc.Fetch(ctx, "ncmec", fastSyncer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Staging == nil || res.Staging.Merges < 1 {
+		t.Fatalf("the fetch merged nothing: %+v", res)
+	}
+	if want := 300*3 + 9; res.Applied.Added != want || res.Applied.Unchanged != 3 {
+		t.Errorf("applied %+v, want %d added and the 3 hashes staged twice unchanged", res.Applied, want)
+	}
+	for _, r := range staged {
+		sg, err := st.FindSignal(ctx, "ncmec", bank.PDQ, r.PDQ)
+		if err != nil {
+			t.Fatalf("staged PDQ of %s not merged: %v", r.ID, err)
+		}
+		if sg.Category != r.Class || sg.Extra[exchange.MetaEntry] != "image/"+r.Member+"/"+r.ID || sg.Source != "exchange:ncmec" {
+			t.Errorf("merged signal %+v", sg)
+		}
+	}
+	var entries, changes int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM exchange_entries WHERE exchange_id = ?`, xid).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM changes WHERE op = 'signal.add'`).Scan(&changes); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 303*3 || changes != 303*3 {
+		t.Errorf("%d exchange entries and %d signal.add changes, want %d", entries, changes, 303*3)
+	}
+	if x, err = st.GetExchange(ctx, "ncmec"); err != nil || x.State.Staged != 0 || x.State.StagedNote() != "" {
+		t.Errorf("after the fetch: staged %d (%v)", x.State.Staged, err)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM exchange_staging`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d rows left staged (%v)", left, err)
+	}
+	if err := st.Check(ctx); err != nil {
+		t.Errorf("store inconsistent: %v", err)
+	}
 }

@@ -208,6 +208,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 			st := stats()
 			st.Merges++
 			st.MergeSeconds += time.Since(t).Seconds()
+			st.LongestMerge = max(st.LongestMerge, time.Since(t).Seconds())
 			res.Applied.Added += m.Added
 			res.Applied.Unchanged += m.Unchanged
 			res.Applied.Excluded += m.Excluded
