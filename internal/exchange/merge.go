@@ -342,6 +342,11 @@ func (m *merger) wait() error {
 	}
 	r := <-m.inflight
 	m.inflight = nil
+	if r.err != nil {
+		// What waits was fetched after the pages that failed: it cannot
+		// be committed before them (the next fetch fetches it again).
+		m.waiting, m.n = nil, 0
+	}
 	st := m.stats()
 	st.Merges++
 	st.MergeSeconds += r.took.Seconds()

@@ -26,6 +26,7 @@ type crashingStore struct {
 	store.Store
 	ms     exchange.MergeStore
 	after  int // merges before the crash
+	fail   error // if set, merge number after fails with it instead
 	kill   context.CancelFunc
 	merges atomic.Int32
 	dead   atomic.Bool
@@ -42,8 +43,12 @@ func (c *crashingStore) MergePages(ctx context.Context, name string, prev, next 
 	if c.dead.Load() {
 		return errDead
 	}
+	if c.fail != nil && int(c.merges.Load())+1 == c.after {
+		c.merges.Add(1)
+		return c.fail // the merge fails; the store lives on
+	}
 	err := c.ms.MergePages(ctx, name, prev, next, by, detail, last, fn)
-	if err == nil && int(c.merges.Add(1)) == c.after {
+	if err == nil && int(c.merges.Add(1)) == c.after && c.fail == nil {
 		c.dead.Store(true)
 		c.kill()
 	}
@@ -445,4 +450,66 @@ func TestLegacyStagedRows(t *testing.T) {
 	if err := st.Check(ctx); err != nil {
 		t.Errorf("store inconsistent: %v", err)
 	}
+}
+
+// TestMergeFails: a merge that fails (a full disk, say) fails the fetch
+// with its error once the merges before it are committed; what waited
+// after it is dropped, the checkpoint is the last good merge's, and the
+// next fetch brings the bank to the same state as a fetch that never
+// failed.
+func TestMergeFails(t *testing.T) {
+	ctx := context.Background()
+	var states []stagingState
+	for _, failing := range []bool{false, true} {
+		path := storetest.SQLitePath(t)
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		f, srv := newFakeNCMEC(t)
+		f.maxSize = 100
+		for i := range 1500 {
+			f.add(syntheticRec(i))
+		}
+		svc := setup(t, st, "ncmec", exchange.KindNCMEC, srv.URL, ncmecCreds)
+		sy := fastSyncer()
+		sy.MaxBatch = 200
+		sy.MergeEvery = 900
+		var applied exchange.Applied
+		if failing {
+			errDisk := errors.New("disk full")
+			sy.Store = &crashingStore{Store: st, ms: st.(exchange.MergeStore), after: 3, fail: errDisk}
+			res, err := svc.Fetch(ctx, "ncmec", sy)
+			if !errors.Is(err, errDisk) {
+				t.Fatalf("fetch with a failing merge: %v, want %v", err, errDisk)
+			}
+			x, err := st.GetExchange(ctx, "ncmec")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Staging == nil || res.Staging.Merges < 2 || res.Applied.Added == 0 || res.To != x.Checkpoint.Pos {
+				t.Fatalf("before the failure: %+v (checkpoint %d)", res, x.Checkpoint.Pos)
+			}
+			if a, _ := activeCount(t, st, "ncmec"); a != int64(res.Applied.Added) || a >= 1500*3 {
+				t.Fatalf("%d active after the failed fetch, %d added", a, res.Applied.Added)
+			}
+			applied = res.Applied
+			sy.Store = st
+		}
+		res, err := svc.Fetch(ctx, "ncmec", sy)
+		if err != nil {
+			t.Fatalf("failing %v: fetch: %v", failing, err)
+		}
+		applied.Added += res.Applied.Added
+		applied.Unchanged += res.Applied.Unchanged
+		states = append(states, readStagingState(t, st, path, applied, res.Invalid))
+	}
+	want, got := states[0], states[1]
+	if got.applied != want.applied || got.fetched != want.fetched || fmt.Sprint(got.ops) != fmt.Sprint(want.ops) {
+		t.Errorf("after the failure and the next fetch: %+v %d %v; without failure: %+v %d %v",
+			got.applied, got.fetched, got.ops, want.applied, want.fetched, want.ops)
+	}
+	diff(t, "signals", got.signals, want.signals)
+	diff(t, "exchange entries", got.entries, want.entries)
 }
