@@ -25,7 +25,7 @@ import (
 type crashingStore struct {
 	store.Store
 	ms     exchange.MergeStore
-	after  int // merges before the crash
+	after  int   // merges before the crash
 	fail   error // if set, merge number after fails with it instead
 	kill   context.CancelFunc
 	merges atomic.Int32
