@@ -109,47 +109,60 @@ func (c *Core) hasExclusions(ctx context.Context, q Querier, bankID int64) (bool
 // excludedLookup is how many keys one exclusion lookup carries.
 const excludedLookup = 500
 
+// excludedRef is a value an exclusion names: its type and encoded key.
+type excludedRef struct {
+	t   bank.Type
+	key string
+}
+
+// excludedOf returns which of n values the bank excludes; ref gives the
+// i-th value's type and encoded key.
+func (c *Core) excludedOf(ctx context.Context, q Querier, bankID int64, n int, ref func(i int) excludedRef) (map[excludedRef]bool, error) {
+	excluded := map[excludedRef]bool{}
+	for start := 0; start < n; start += excludedLookup {
+		keys := make([][]byte, 0, min(excludedLookup, n-start))
+		for i := start; i < min(start+excludedLookup, n); i++ {
+			keys = append(keys, []byte(ref(i).key))
+		}
+		cond, args := c.f.In("key", keys)
+		err := func() error {
+			rows, err := q.Query(ctx, `SELECT type, key FROM exclusions WHERE bank_id = ? AND `+cond, append([]any{bankID}, args...)...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var t string
+				var key []byte
+				if err := rows.Scan(&t, &key); err != nil {
+					return err
+				}
+				excluded[excludedRef{bank.Type(t), string(key)}] = true
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return excluded, nil
+}
+
 // dropExcluded returns sigs without those the bank excludes, and how many
 // it dropped. sigs itself is not modified.
 func (c *Core) dropExcluded(ctx context.Context, q Querier, bankID int64, sigs []bank.Signal) ([]bank.Signal, int, error) {
-	type ref struct {
-		t   bank.Type
-		key string
+	ref := func(i int) excludedRef {
+		key, _ := bank.EncodeValue(sigs[i].Type, sigs[i].Value)
+		return excludedRef{sigs[i].Type, string(key)}
 	}
-	excluded := map[ref]bool{}
-	for start := 0; start < len(sigs); start += excludedLookup {
-		part := sigs[start:min(start+excludedLookup, len(sigs))]
-		keys := make([][]byte, len(part))
-		for i := range part {
-			keys[i], _ = bank.EncodeValue(part[i].Type, part[i].Value)
-		}
-		cond, args := c.f.In("key", keys)
-		rows, err := q.Query(ctx, `SELECT type, key FROM exclusions WHERE bank_id = ? AND `+cond, append([]any{bankID}, args...)...)
-		if err != nil {
-			return nil, 0, err
-		}
-		for rows.Next() {
-			var t string
-			var key []byte
-			if err := rows.Scan(&t, &key); err != nil {
-				rows.Close()
-				return nil, 0, err
-			}
-			excluded[ref{bank.Type(t), string(key)}] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, 0, err
-		}
-	}
-	if len(excluded) == 0 {
-		return sigs, 0, nil
+	excluded, err := c.excludedOf(ctx, q, bankID, len(sigs), ref)
+	if err != nil || len(excluded) == 0 {
+		return sigs, 0, err
 	}
 	kept := make([]bank.Signal, 0, len(sigs))
-	for _, s := range sigs {
-		key, _ := bank.EncodeValue(s.Type, s.Value)
-		if !excluded[ref{s.Type, string(key)}] {
-			kept = append(kept, s)
+	for i := range sigs {
+		if !excluded[ref(i)] {
+			kept = append(kept, sigs[i])
 		}
 	}
 	return kept, len(sigs) - len(kept), nil
@@ -158,45 +171,15 @@ func (c *Core) dropExcluded(ctx context.Context, q Querier, bankID int64, sigs [
 // dropExcludedRows is dropExcluded for a merge's rows (their keys already
 // encoded).
 func (c *Core) dropExcludedRows(ctx context.Context, q Querier, bankID int64, rows []exchange.Row) ([]exchange.Row, int, error) {
-	type ref struct {
-		t   bank.Type
-		key string
-	}
-	excluded := map[ref]bool{}
-	for start := 0; start < len(rows); start += excludedLookup {
-		part := rows[start:min(start+excludedLookup, len(rows))]
-		keys := make([][]byte, len(part))
-		for i := range part {
-			keys[i] = part[i].Key
-		}
-		cond, args := c.f.In("key", keys)
-		err := func() error {
-			rs, err := q.Query(ctx, `SELECT type, key FROM exclusions WHERE bank_id = ? AND `+cond, append([]any{bankID}, args...)...)
-			if err != nil {
-				return err
-			}
-			defer rs.Close()
-			for rs.Next() {
-				var t string
-				var key []byte
-				if err := rs.Scan(&t, &key); err != nil {
-					return err
-				}
-				excluded[ref{bank.Type(t), string(key)}] = true
-			}
-			return rs.Err()
-		}()
-		if err != nil {
-			return nil, 0, err
-		}
-	}
-	if len(excluded) == 0 {
-		return rows, 0, nil
+	ref := func(i int) excludedRef { return excludedRef{rows[i].Type, string(rows[i].Key)} }
+	excluded, err := c.excludedOf(ctx, q, bankID, len(rows), ref)
+	if err != nil || len(excluded) == 0 {
+		return rows, 0, err
 	}
 	kept := make([]exchange.Row, 0, len(rows))
-	for _, r := range rows {
-		if !excluded[ref{r.Type, string(r.Key)}] {
-			kept = append(kept, r)
+	for i := range rows {
+		if !excluded[ref(i)] {
+			kept = append(kept, rows[i])
 		}
 	}
 	return kept, len(rows) - len(kept), nil
