@@ -151,36 +151,30 @@ func (c *Core) excludedOf(ctx context.Context, q Querier, bankID int64, n int, r
 // dropExcluded returns sigs without those the bank excludes, and how many
 // it dropped. sigs itself is not modified.
 func (c *Core) dropExcluded(ctx context.Context, q Querier, bankID int64, sigs []bank.Signal) ([]bank.Signal, int, error) {
-	ref := func(i int) excludedRef {
+	return dropExcludedOf(ctx, c, q, bankID, sigs, func(i int) excludedRef {
 		key, _ := bank.EncodeValue(sigs[i].Type, sigs[i].Value)
 		return excludedRef{sigs[i].Type, string(key)}
-	}
-	excluded, err := c.excludedOf(ctx, q, bankID, len(sigs), ref)
-	if err != nil || len(excluded) == 0 {
-		return sigs, 0, err
-	}
-	kept := make([]bank.Signal, 0, len(sigs))
-	for i := range sigs {
-		if !excluded[ref(i)] {
-			kept = append(kept, sigs[i])
-		}
-	}
-	return kept, len(sigs) - len(kept), nil
+	})
 }
 
 // dropExcludedRows is dropExcluded for a merge's rows (their keys already
 // encoded).
 func (c *Core) dropExcludedRows(ctx context.Context, q Querier, bankID int64, rows []exchange.Row) ([]exchange.Row, int, error) {
-	ref := func(i int) excludedRef { return excludedRef{rows[i].Type, string(rows[i].Key)} }
-	excluded, err := c.excludedOf(ctx, q, bankID, len(rows), ref)
+	return dropExcludedOf(ctx, c, q, bankID, rows, func(i int) excludedRef { return excludedRef{rows[i].Type, string(rows[i].Key)} })
+}
+
+// dropExcludedOf returns items without those whose value (ref) the bank
+// excludes, and how many it dropped; items itself is not modified.
+func dropExcludedOf[T any](ctx context.Context, c *Core, q Querier, bankID int64, items []T, ref func(i int) excludedRef) ([]T, int, error) {
+	excluded, err := c.excludedOf(ctx, q, bankID, len(items), ref)
 	if err != nil || len(excluded) == 0 {
-		return rows, 0, err
+		return items, 0, err
 	}
-	kept := make([]exchange.Row, 0, len(rows))
-	for i := range rows {
+	kept := make([]T, 0, len(items))
+	for i := range items {
 		if !excluded[ref(i)] {
-			kept = append(kept, rows[i])
+			kept = append(kept, items[i])
 		}
 	}
-	return kept, len(rows) - len(kept), nil
+	return kept, len(items) - len(kept), nil
 }
