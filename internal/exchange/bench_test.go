@@ -25,36 +25,28 @@ import (
 
 // BenchmarkNCMECInitialSync: the initial sync of a bank from the fake NCMEC
 // server (1000 entries a page, three hashes an entry: md5, sha1, PDQ), the
-// fetcher running ahead of the commits (Syncer.MaxAhead) and the pages
-// waiting committed together (Syncer.MaxBatch), each transaction with its
-// checkpoint. It reports hashes/s, the CPU time of the whole process per
-// hash (the fake server's XML encoding included; steadier than wall time
-// on a loaded machine), and the peak heap and peak RSS sampled during the
-// sync (flat: a bounded number of pages in memory at a time), and the bytes
-// and calls the process wrote per hash (WAL frames, checkpoints; steady
-// whatever the load).
+// fetcher running ahead of the committer (Syncer.MaxAhead) and the pages
+// waiting in memory for merges of Syncer.MergeEvery hashes, each merge a
+// transaction with its checkpoint, written beside the fetch (merge.go). It
+// reports hashes/s, the CPU time of the whole process per hash (the fake
+// server's XML encoding included; steadier than wall time on a loaded
+// machine), the peak heap and peak RSS sampled during the sync (flat: a
+// bounded number of hashes in memory at a time), and the bytes and calls
+// the process wrote per hash (WAL frames, checkpoints).
 //
 // NIGEHBAN_BENCH_NCMEC_HASHES sets the size (default 300,000; the issue's
 // target is 10,000,000 at ≥ 50,000 hashes/s); NIGEHBAN_BENCH_NCMEC_BATCH
-// sets Syncer.MaxBatch (1: one page a transaction), NIGEHBAN_BENCH_NCMEC_AHEAD
-// Syncer.MaxAhead, NIGEHBAN_BENCH_NCMEC_MERGE Syncer.MergeEvery, and
-// NIGEHBAN_BENCH_NCMEC_DIRECT=1 turns staging off (Syncer.NoStaging: every
-// page inserted by ApplyPage, as before staging). When the sync staged, it
-// also reports the seconds spent staging and merging and the merges. The same-run baseline writes the same kind of hashes
-// straight to the store (no HTTP, no XML), at most 300,000 of them so that
-// a 10M run stays within minutes. In cgo builds, sqlite-purego repeats the
-// SQLite run with the pure-Go driver (what CGO_ENABLED=0 builds use).
-//
-// Measured on the shared 2-core VM under load (internal/exchange/README.md
-// has the table): 300,000 hashes at 13,633/s with the C driver against
-// 7,662/s pure Go in the same run (load 8); 1,000,000 at 5,754/s against
-// 4,425/s (load 12–13), 2.48 KiB and 1.08 write calls per hash, peak heap
-// 76 MiB, peak RSS 512 MiB; 3,000,000 at 4,569/s (load 10–12), 4.48 KiB
-// written per hash, peak heap 77 MiB, peak RSS 1,249 MiB (the 1 GiB page
-// cache). At lighter load (2–5) at the end of the same session: 1,000,000
-// at 29,884/s (C) against 24,720/s (pure Go) in one run, 3,000,000 at
-// 16,055/s (C). The target is not met: the writer's cost per hash grows
-// with the bank's index.
+// sets Syncer.MaxBatch, NIGEHBAN_BENCH_NCMEC_AHEAD Syncer.MaxAhead,
+// NIGEHBAN_BENCH_NCMEC_MERGE Syncer.MergeEvery, and
+// NIGEHBAN_BENCH_NCMEC_DIRECT=1 turns merges off (Syncer.NoStaging: pages
+// committed as they come, by ApplyPage). With merges it also reports
+// their number, the seconds spent in them and the longest one (the
+// longest hold of the write lock). The same-run baseline writes the same
+// kind of hashes straight to the store (no HTTP, no XML), at most 300,000
+// of them so that a 10M run stays within minutes. In cgo builds,
+// sqlite-purego repeats the SQLite run with the pure-Go driver (what
+// CGO_ENABLED=0 builds use). The measurements are in
+// internal/exchange/README.md.
 func BenchmarkNCMECInitialSync(b *testing.B) {
 	hashes := 300_000
 	if v, err := strconv.Atoi(os.Getenv("NIGEHBAN_BENCH_NCMEC_HASHES")); err == nil && v > 0 {
@@ -120,8 +112,8 @@ func BenchmarkNCMECInitialSync(b *testing.B) {
 				b.ReportMetric(float64(io["wchar"]-io0["wchar"])/1024/float64(res.Applied.Added), "written-KiB/hash")
 				b.ReportMetric(float64(io["syscw"]-io0["syscw"])/float64(res.Applied.Added), "writes/hash")
 				if sg := res.Staging; sg != nil {
-					b.ReportMetric(sg.StageSeconds, "stage-s")
 					b.ReportMetric(sg.MergeSeconds, "merge-s")
+					b.ReportMetric(sg.LongestMerge, "longest-merge-s")
 					b.ReportMetric(float64(sg.Merges), "merges")
 				}
 				base, baseCPU := baselineWrite(b, st, min(entries, 100_000))

@@ -259,9 +259,10 @@ type State struct {
 	// the last one finished).
 	SyncStart *time.Time `json:"sync_start,omitempty"`
 	Fetched   int64      `json:"fetched"` // entries applied, all time
-	// Staged counts hashes a large fetch has staged and not merged into
-	// the bank yet (see Syncer.MergeEvery): the bank, its change log and
-	// the live indexes that follow it see them only after their merge.
+	// Staged counts hashes that a fetch of an earlier version staged in
+	// its table and did not merge (see staging.go): the next fetch merges
+	// them first. Until then the bank, its change log and the live
+	// indexes do not see them.
 	Staged      int64      `json:"staged,omitempty"`
 	LastFetchAt *time.Time `json:"last_fetch_at,omitempty"`
 	LastOKAt    *time.Time `json:"last_ok_at,omitempty"`

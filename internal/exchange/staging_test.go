@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,41 +18,41 @@ import (
 	"github.com/nigehban/nigehban/internal/store/storetest"
 )
 
-// crashingStore is a store whose process "dies" after a number of staged
-// commits: the fetch's context is cancelled and nothing more reaches the
-// database (the merge a fetch runs when it ends fails), so the staged rows
-// and their checkpoint are left as a SIGKILL would leave them.
+// crashingStore is a store whose process "dies" after a number of merges:
+// the fetch's context is cancelled and nothing more reaches the database,
+// so the pages waiting in memory are lost and the checkpoint stays where
+// the last merge left it, as a SIGKILL would leave them.
 type crashingStore struct {
 	store.Store
-	st     exchange.StagingStore
-	after  int // staged commits before the crash
+	ms     exchange.MergeStore
+	after  int   // merges before the crash
+	fail   error // if set, merge number after fails with it instead
 	kill   context.CancelFunc
-	staged atomic.Int32
+	merges atomic.Int32
 	dead   atomic.Bool
 }
 
 var errDead = errors.New("process killed")
 
-func (c *crashingStore) CanStage() bool { return c.st.CanStage() }
+func (c *crashingStore) BankEmpty(ctx context.Context, name string) (bool, error) {
+	return c.ms.BankEmpty(ctx, name)
+}
 
-func (c *crashingStore) StagePage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
-	detail map[string]any, fn func(w exchange.StageWriter) error) error {
+func (c *crashingStore) MergePages(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
+	detail map[string]any, last bool, fn func(w exchange.Writer) error) error {
 	if c.dead.Load() {
 		return errDead
 	}
-	err := c.st.StagePage(ctx, name, prev, next, by, detail, fn)
-	if err == nil && int(c.staged.Add(1)) == c.after {
+	if c.fail != nil && int(c.merges.Load())+1 == c.after {
+		c.merges.Add(1)
+		return c.fail // the merge fails; the store lives on
+	}
+	err := c.ms.MergePages(ctx, name, prev, next, by, detail, last, fn)
+	if err == nil && int(c.merges.Add(1)) == c.after && c.fail == nil {
 		c.dead.Store(true)
 		c.kill()
 	}
 	return err
-}
-
-func (c *crashingStore) MergeStaged(ctx context.Context, name string, by audit.Actor, limit int, done bool) (exchange.Merged, error) {
-	if c.dead.Load() {
-		return exchange.Merged{}, errDead
-	}
-	return c.st.MergeStaged(ctx, name, by, limit, done)
 }
 
 func (c *crashingStore) ApplyPage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
@@ -241,10 +240,12 @@ func TestStagingConformance(t *testing.T) {
 
 		// The first fetch is killed after a few commits.
 		kctx, kill := context.WithCancel(ctx)
+		var taken atomic.Int64 // hashes the committer took
 		sy := syncer(staged)
 		if staged {
-			cs := &crashingStore{Store: st, st: st.(exchange.StagingStore), after: 3, kill: kill}
+			cs := &crashingStore{Store: st, ms: st.(exchange.MergeStore), after: 3, kill: kill}
 			sy.Store = cs
+			sy.Progress = func(n int64) { taken.Store(n) }
 		} else {
 			commits := 0
 			sy.Progress = func(int64) {
@@ -260,15 +261,18 @@ func TestStagingConformance(t *testing.T) {
 		}
 		sum(r, res)
 		if staged {
+			// Hashes waited when the process died: they are fetched again
+			// from the third merge's checkpoint.
 			x, err := st.GetExchange(ctx, "ncmec")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if x.State.Staged == 0 {
-				t.Fatalf("the kill left nothing staged: %+v", x.State)
+			merged := int64(res.Applied.Added + res.Applied.Unchanged + res.Applied.Excluded)
+			if took := taken.Load(); took <= merged {
+				t.Fatalf("the fetch took %d hashes and merged %d: nothing waited at the kill", took, merged)
 			}
-			if note := x.State.StagedNote(); !strings.HasPrefix(note, strconv.FormatInt(x.State.Staged, 10)+" hashes staged") {
-				t.Errorf("status of the staged hashes: %q", note)
+			if res.To != x.Checkpoint.Pos {
+				t.Errorf("result to %d, checkpoint %d", res.To, x.Checkpoint.Pos)
 			}
 		}
 		res, err = r.svc.Fetch(ctx, "ncmec", syncer(staged))
@@ -345,4 +349,167 @@ func diff(t *testing.T, what string, got, want []string) {
 		}
 	}
 	t.Errorf("%s: %d staged, %d direct", what, len(got), len(want))
+}
+
+// TestLegacyStagedRows: hashes an earlier version staged in
+// exchange_staging and did not merge (its fetch was killed) are merged by
+// the next fetch before it fetches: their signals with the metadata they
+// were staged with, their exchange entries, their change-log entries, the
+// staged count back to zero and a consistent store; then the fetch brings
+// the exchange's stream as usual.
+func TestLegacyStagedRows(t *testing.T) {
+	ctx := context.Background()
+	path := storetest.SQLitePath(t)
+	st, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, srv := newFakeNCMEC(t)
+	for i := range 300 {
+		f.add(syntheticRec(i))
+	}
+	svc := setup(t, st, "ncmec", exchange.KindNCMEC, srv.URL, ncmecCreds)
+
+	// What the earlier version left: three entries' hashes (values the
+	// stream does not hold), one of them also staged twice.
+	db, err := sqlitedrv.Open(path, sqlitedrv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var xid, bankID int64
+	if err := db.QueryRowContext(ctx, `SELECT x.id, b.id FROM exchanges x JOIN banks b ON b.name = x.bank WHERE x.name = 'ncmec'`).
+		Scan(&xid, &bankID); err != nil {
+		t.Fatal(err)
+	}
+	var staged []ncmecRec
+	for i := range 3 {
+		staged = append(staged, syntheticRec(10_000+i))
+	}
+	n := 0
+	for k, r := range append(staged, staged[0]) {
+		entry := "image/" + r.Member + "/" + r.ID
+		extra := fmt.Sprintf(`{"classification":%q,"exchange":"ncmec","exchange_entry":%q,"member":%q}`, r.Class, entry, r.Member)
+		for _, h := range []struct{ typ, hex string }{{"md5", r.MD5}, {"sha1", r.SHA1}, {"pdq", r.PDQ}} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO exchange_staging (exchange_id, bank_id, entry, type, key, body, category, source,
+				note, extra, quality) VALUES (?, ?, ?, ?, unhex(?), NULL, ?, 'exchange:ncmec', '', ?, -1)`,
+				xid, bankID, entry, h.typ, h.hex, r.Class, extra); err != nil {
+				t.Fatalf("stage row %d: %v", k, err)
+			}
+			n++
+		}
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE exchanges SET staged = ? WHERE id = ?`, n, xid); err != nil {
+		t.Fatal(err)
+	}
+	x, err := st.GetExchange(ctx, "ncmec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note := x.State.StagedNote(); !strings.HasPrefix(note, fmt.Sprintf("%d hashes staged", n)) {
+		t.Errorf("status of the staged hashes: %q", note)
+	}
+
+	res, err := svc.Fetch(ctx, "ncmec", fastSyncer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Staging == nil || res.Staging.Merges < 1 {
+		t.Fatalf("the fetch merged nothing: %+v", res)
+	}
+	if want := 300*3 + 9; res.Applied.Added != want || res.Applied.Unchanged != 3 {
+		t.Errorf("applied %+v, want %d added and the 3 hashes staged twice unchanged", res.Applied, want)
+	}
+	for _, r := range staged {
+		sg, err := st.FindSignal(ctx, "ncmec", bank.PDQ, r.PDQ)
+		if err != nil {
+			t.Fatalf("staged PDQ of %s not merged: %v", r.ID, err)
+		}
+		if sg.Category != r.Class || sg.Extra[exchange.MetaEntry] != "image/"+r.Member+"/"+r.ID || sg.Source != "exchange:ncmec" {
+			t.Errorf("merged signal %+v", sg)
+		}
+	}
+	var entries, changes int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM exchange_entries WHERE exchange_id = ?`, xid).Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM changes WHERE op = 'signal.add'`).Scan(&changes); err != nil {
+		t.Fatal(err)
+	}
+	if entries != 303*3 || changes != 303*3 {
+		t.Errorf("%d exchange entries and %d signal.add changes, want %d", entries, changes, 303*3)
+	}
+	if x, err = st.GetExchange(ctx, "ncmec"); err != nil || x.State.Staged != 0 || x.State.StagedNote() != "" {
+		t.Errorf("after the fetch: staged %d (%v)", x.State.Staged, err)
+	}
+	var left int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM exchange_staging`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d rows left staged (%v)", left, err)
+	}
+	if err := st.Check(ctx); err != nil {
+		t.Errorf("store inconsistent: %v", err)
+	}
+}
+
+// TestMergeFails: a merge that fails (a full disk, say) fails the fetch
+// with its error once the merges before it are committed; what waited
+// after it is dropped, the checkpoint is the last good merge's, and the
+// next fetch brings the bank to the same state as a fetch that never
+// failed.
+func TestMergeFails(t *testing.T) {
+	ctx := context.Background()
+	var states []stagingState
+	for _, failing := range []bool{false, true} {
+		path := storetest.SQLitePath(t)
+		st, err := store.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		f, srv := newFakeNCMEC(t)
+		f.maxSize = 100
+		for i := range 1500 {
+			f.add(syntheticRec(i))
+		}
+		svc := setup(t, st, "ncmec", exchange.KindNCMEC, srv.URL, ncmecCreds)
+		sy := fastSyncer()
+		sy.MaxBatch = 200
+		sy.MergeEvery = 900
+		var applied exchange.Applied
+		if failing {
+			errDisk := errors.New("disk full")
+			sy.Store = &crashingStore{Store: st, ms: st.(exchange.MergeStore), after: 3, fail: errDisk}
+			res, err := svc.Fetch(ctx, "ncmec", sy)
+			if !errors.Is(err, errDisk) {
+				t.Fatalf("fetch with a failing merge: %v, want %v", err, errDisk)
+			}
+			x, err := st.GetExchange(ctx, "ncmec")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Staging == nil || res.Staging.Merges < 2 || res.Applied.Added == 0 || res.To != x.Checkpoint.Pos {
+				t.Fatalf("before the failure: %+v (checkpoint %d)", res, x.Checkpoint.Pos)
+			}
+			if a, _ := activeCount(t, st, "ncmec"); a != int64(res.Applied.Added) || a >= 1500*3 {
+				t.Fatalf("%d active after the failed fetch, %d added", a, res.Applied.Added)
+			}
+			applied = res.Applied
+			sy.Store = st
+		}
+		res, err := svc.Fetch(ctx, "ncmec", sy)
+		if err != nil {
+			t.Fatalf("failing %v: fetch: %v", failing, err)
+		}
+		applied.Added += res.Applied.Added
+		applied.Unchanged += res.Applied.Unchanged
+		states = append(states, readStagingState(t, st, path, applied, res.Invalid))
+	}
+	want, got := states[0], states[1]
+	if got.applied != want.applied || got.fetched != want.fetched || fmt.Sprint(got.ops) != fmt.Sprint(want.ops) {
+		t.Errorf("after the failure and the next fetch: %+v %d %v; without failure: %+v %d %v",
+			got.applied, got.fetched, got.ops, want.applied, want.fetched, want.ops)
+	}
+	diff(t, "signals", got.signals, want.signals)
+	diff(t, "exchange entries", got.entries, want.entries)
 }

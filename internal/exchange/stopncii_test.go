@@ -126,7 +126,8 @@ func TestStopNCIISync(t *testing.T) {
 
 		kctx, kill := context.WithCancel(ctx)
 		sy := fastSyncer()
-		sy.MaxBatch = 1 // one page a transaction, whether or not the fetcher is ahead
+		sy.MaxBatch = 1     // one page a transaction, whether or not the fetcher is ahead
+		sy.NoStaging = true // pages commit one by one (the resumed fetch merges)
 		sy.Progress = func(int64) { kill() }
 		if _, err := svc.Fetch(kctx, "stopncii", sy); !errors.Is(err, context.Canceled) {
 			t.Fatalf("killed fetch: %v", err)

@@ -22,8 +22,9 @@ type Syncer struct {
 	By audit.Actor
 	// Log receives one line per page and per failure (slog.Default if nil).
 	Log *slog.Logger
-	// Progress, if set, is called after each committed page with the
-	// entries applied so far in this fetch.
+	// Progress, if set, is called after each committed page, or each
+	// batch taken to wait for a merge, with the hashes taken so far in
+	// this fetch.
 	Progress func(applied int64)
 	// MaxRetries bounds the rate-limit waits of one fetch (default 5);
 	// MaxWait caps one wait (default 5 minutes).
@@ -41,13 +42,14 @@ type Syncer struct {
 	// MaxBatch bounds the entries of the pages committed together in one
 	// transaction (DefaultMaxBatch if 0); 1 commits each page alone.
 	MaxBatch int
-	// MergeEvery is how many staged hashes are merged into the bank at a
-	// time (DefaultMergeEvery if 0; see staging.go): it bounds a merge
-	// transaction, which holds the store's write lock.
+	// MergeEvery is how many hashes of pure additions wait in memory for
+	// one merge transaction (DefaultMergeEvery if 0; see merge.go): it
+	// bounds a merge, which holds the store's write lock, and the memory
+	// of the hashes waiting (two merges' worth: one waits while the one
+	// before is written).
 	MergeEvery int
-	// NoStaging applies every page directly (ApplyPage) even when the
-	// store can stage; staging is also off when OnAdded is set (staged
-	// signals are added by a merge, in SQL).
+	// NoStaging applies every page directly (ApplyPage), without merges;
+	// merges are also off when OnAdded is set.
 	NoStaging bool
 }
 
@@ -67,8 +69,8 @@ type Result struct {
 	Reset   bool    `json:"reset"`   // the checkpoint was stale and started over
 	From    int64   `json:"from"`
 	To      int64   `json:"to"`
-	// Staging is set when the fetch staged pages (or merged what an
-	// earlier fetch staged): Applied counts them once merged.
+	// Staging is set when pages waited for merges (or the fetch merged
+	// what an earlier version staged): Applied counts them once merged.
 	Staging *Staging `json:"staging,omitempty"`
 }
 
@@ -117,6 +119,11 @@ func (s *Syncer) Fetch(ctx context.Context, name string, ad Adapter) (Result, er
 	res.From = x.Checkpoint.Pos
 	res.To = x.Checkpoint.Pos
 	err = s.fetch(ctx, x, ad, by, &res)
+	// Where the fetch got to is the checkpoint it committed (pages that
+	// waited for a merge when it was cancelled are not there).
+	if y, gerr := s.Store.GetExchange(context.WithoutCancel(ctx), name); gerr == nil {
+		res.To = y.Checkpoint.Pos
+	}
 	errText := ""
 	if err != nil {
 		errText = err.Error()
@@ -179,33 +186,29 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 	if mergeEvery <= 0 {
 		mergeEvery = DefaultMergeEvery
 	}
-	stager, _ := s.Store.(StagingStore)
-	staging := stager != nil && stager.CanStage() && !s.NoStaging && s.OnAdded == nil
-	staged := x.State.Staged // hashes staged and not merged yet
-	var seen *seenFilter     // made at the first batch that may be staged
 	stats := func() *Staging {
 		if res.Staging == nil {
 			res.Staging = &Staging{}
 		}
 		return res.Staging
 	}
-	// merge merges everything staged, in transactions of mergeEvery hashes.
-	merge := func(ctx context.Context, done bool) error {
-		if seen != nil {
-			seen.reset()
+	// What an older version staged in its table and did not merge goes
+	// first: the updates this fetch looks for must see it.
+	if staged := x.State.Staged; staged > 0 {
+		stager, ok := s.Store.(StagingStore)
+		if !ok {
+			return fmt.Errorf("%d hashes staged but the store cannot merge them", staged)
 		}
 		for staged > 0 {
-			if stager == nil {
-				return fmt.Errorf("%d hashes staged but the store cannot merge them", staged)
-			}
 			t := time.Now()
-			m, err := stager.MergeStaged(ctx, x.Name, by, mergeEvery, done)
+			m, err := stager.MergeStaged(ctx, x.Name, by, mergeEvery, true)
 			if err != nil {
 				return fmt.Errorf("merge staged hashes: %w", err)
 			}
 			st := stats()
 			st.Merges++
 			st.MergeSeconds += time.Since(t).Seconds()
+			st.LongestMerge = max(st.LongestMerge, time.Since(t).Seconds())
 			res.Applied.Added += m.Added
 			res.Applied.Unchanged += m.Unchanged
 			res.Applied.Excluded += m.Excluded
@@ -213,57 +216,36 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 				return fmt.Errorf("merge staged hashes: %d staged, none merged", m.Remaining)
 			}
 			staged = m.Remaining
-			s.log().Debug("exchange staged hashes merged", "exchange", x.Name, "hashes", m.Hashes, "added", m.Added,
-				"remaining", m.Remaining, "took", time.Since(t))
 		}
-		return nil
 	}
-	// What an interrupted fetch staged is merged first: the updates this
-	// fetch looks for must see it.
-	if err := merge(ctx, false); err != nil {
+	mg, err := s.newMerger(ctx, x, by, res, mergeEvery)
+	if err != nil {
 		return err
 	}
-	err := s.commitLoop(ctx, out, res, maxBatch, func(batch []fetched) (int64, error) {
-		if !staging {
+	err = s.commitLoop(ctx, out, res, maxBatch, func(batch []fetched) (int64, error) {
+		if mg == nil {
 			return s.apply(ctx, x, batch, by, res)
 		}
-		last := batch[len(batch)-1].page
-		n := int64(addsOf(batch))
-		if staged > 0 && staged+n > int64(mergeEvery) {
-			if err := merge(ctx, false); err != nil {
-				return 0, err
-			}
+		if ok, err := mg.offer(ctx, batch); err != nil || ok {
+			return int64(addsOf(batch)), err
 		}
-		if (staged > 0 || last.More) && n > 0 && seen == nil {
-			seen = newSeenFilter(mergeEvery * 4 / 3) // NCMEC: three hashes and one id an entry
-		}
-		if (staged > 0 || last.More) && n > 0 && stageable(batch, seen) {
-			t := time.Now()
-			err := s.stage(ctx, x, stager, batch, by, res)
-			if err == nil {
-				st := stats()
-				st.Hashes += n
-				st.StageSeconds += time.Since(t).Seconds()
-				staged += n
-				return n, nil
-			}
-			if !errors.Is(err, errNotPure) {
-				return 0, err
-			}
-		}
-		// Not a pure addition: what is staged goes first.
-		if err := merge(ctx, false); err != nil {
+		// Not a pure addition: what waits goes first.
+		if err := mg.merge(ctx, false); err != nil {
 			return 0, err
 		}
+		mg.remember(batch)
 		return s.apply(ctx, x, batch, by, res)
 	})
-	if staged > 0 {
-		// A fetch that ends merges what it staged, also when cancelled
-		// (one merge transaction of at most mergeEvery hashes and the
-		// rest; a process killed before leaves it to the next fetch, which
-		// merges it before fetching).
-		if merr := merge(context.WithoutCancel(ctx), true); merr != nil {
+	if mg != nil {
+		// A fetch that fails (not one cancelled) keeps what it fetched;
+		// a merge that runs is waited for in any case.
+		if merr := mg.wait(); merr != nil && !errors.Is(merr, err) {
 			err = errors.Join(err, merr)
+		}
+		if len(mg.waiting) > 0 && ctx.Err() == nil {
+			if merr := mg.merge(ctx, true); merr != nil {
+				err = errors.Join(err, merr)
+			}
 		}
 	}
 	return err
@@ -278,45 +260,6 @@ func addsOf(batch []fetched) int {
 		}
 	}
 	return n
-}
-
-// stage stages a batch of pure additions with the checkpoint after its
-// last page (StagingStore.StagePage); errNotPure if a page replaces a
-// merged signal after all.
-func (s *Syncer) stage(ctx context.Context, x Exchange, st StagingStore, batch []fetched, by audit.Actor, res *Result) error {
-	sigs := make([]bank.Signal, 0, addsOf(batch))
-	invalid, entries := 0, 0
-	for _, f := range batch {
-		for _, step := range f.prep.steps {
-			sigs = append(sigs, step.adds...)
-		}
-		invalid += f.prep.invalid
-		entries += f.entries
-	}
-	detail := map[string]any{"entries": entries}
-	if len(batch) > 1 {
-		detail["pages"] = len(batch)
-	}
-	last := batch[len(batch)-1].page
-	err := st.StagePage(ctx, x.Name, batch[0].prev, last.Next, by, detail, func(w StageWriter) error {
-		for _, f := range batch {
-			upd, err := f.prep.upd.stale(ctx, w, x.Name)
-			if err != nil {
-				return err
-			}
-			if len(upd) > 0 {
-				return errNotPure
-			}
-		}
-		return w.Stage(ctx, sigs)
-	})
-	if err != nil {
-		return err
-	}
-	res.Invalid += invalid
-	s.log().Debug("exchange pages staged", "exchange", x.Name, "pages", len(batch), "entries", entries, "to", last.Next.Pos,
-		"staged", len(sigs))
-	return nil
 }
 
 // commitLoop takes the fetcher's pages in batches and commits each batch

@@ -105,9 +105,12 @@ func TestNCMECSync(t *testing.T) {
 		// Kill after the first committed page (the fetcher has been
 		// fetching ahead meanwhile; MaxBatch 1 commits one page a
 		// transaction, so the position is known).
+		// Pages commit one by one here (NoStaging: the merged path's kill
+		// is TestStagingConformance's); the resumed fetch merges.
 		kctx, kill := context.WithCancel(ctx)
 		sy := fastSyncer()
 		sy.MaxBatch = 1
+		sy.NoStaging = true
 		sy.Progress = func(int64) { kill() }
 		if _, err := svc.Fetch(kctx, "ncmec", sy); !errors.Is(err, context.Canceled) {
 			t.Fatalf("killed fetch: %v, want context.Canceled", err)

@@ -31,14 +31,24 @@ import (
 // above), worked out when the page is prepared (Syncer.prepare, from the
 // signals it adds), off the transaction.
 type updateQuery struct {
-	ids  []string                        // the entries' ids, each once, in page order
-	refs []bank.SignalRef                // the values added, each once, in page order
-	want map[bank.SignalRef]*bank.Signal // the signal as the page leaves it, by value
-	has  map[string]bool                 // the ids in ids
+	ids  []string                  // the entries' ids, each once, in page order
+	refs []bank.SignalRef          // the values added, each once, in page order
+	want map[bank.SignalRef]wanted // the signal as the page leaves it, by value
+	has  map[string]bool           // the ids in ids
+	// idKeys and refKeys are the filter keys of ids and refs (idKey,
+	// valueKey), for merges (merge.go).
+	idKeys, refKeys []uint64
 }
 
 func newUpdateQuery(n int) *updateQuery {
-	return &updateQuery{want: make(map[bank.SignalRef]*bank.Signal, n), has: make(map[string]bool, n/2)}
+	return &updateQuery{want: make(map[bank.SignalRef]wanted, n), has: make(map[string]bool, n/2)}
+}
+
+// wanted is what stale compares of the signal a page leaves for a value
+// (the rest of the signal is not kept: a merge holds many pages' queries).
+type wanted struct {
+	Category string
+	Extra    map[string]string
 }
 
 // add records a signal the page adds (normalised and tagged), its value
@@ -46,11 +56,13 @@ func newUpdateQuery(n int) *updateQuery {
 func (q *updateQuery) add(sig *bank.Signal, ref bank.SignalRef, id string) {
 	if _, ok := q.want[ref]; !ok {
 		q.refs = append(q.refs, ref)
+		q.refKeys = append(q.refKeys, valueKey(ref))
 	}
-	q.want[ref] = sig
+	q.want[ref] = wanted{Category: sig.Category, Extra: sig.Extra}
 	if id != "" && !q.has[id] {
 		q.has[id] = true
 		q.ids = append(q.ids, id)
+		q.idKeys = append(q.idKeys, idKey(id))
 	}
 }
 

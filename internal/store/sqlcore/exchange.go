@@ -1,11 +1,15 @@
 package sqlcore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
@@ -121,8 +125,38 @@ func (c *Core) lockCheckpoint(ctx context.Context, tx Tx, name string, prev exch
 // the checkpoint and the change-log entries commit in one transaction.
 func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
 	detail map[string]any, fn func(w exchange.Writer) error) error {
+	added, err := c.applyPage(ctx, name, prev, next, by, detail, fn)
+	if err != nil {
+		return err
+	}
+	c.eng.AfterWrite(ctx, added)
+	return nil
+}
+
+// MergePages implements exchange.MergeStore: ApplyPage, with the engine's
+// caches kept until the last merge of a fetch.
+func (c *Core) MergePages(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
+	detail map[string]any, last bool, fn func(w exchange.Writer) error) error {
+	_, err := c.applyPage(ctx, name, prev, next, by, detail, fn)
+	if err == nil && last {
+		c.eng.AfterWrite(ctx, math.MaxInt)
+	}
+	return err
+}
+
+// BankEmpty implements exchange.MergeStore (through the signals_active
+// index: no scan).
+func (c *Core) BankEmpty(ctx context.Context, name string) (bool, error) {
+	var some bool
+	err := c.eng.Reader().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signals s JOIN exchanges x ON x.name = ?
+		JOIN banks b ON b.name = x.bank WHERE s.bank_id = b.id AND s.removed_at IS NULL)`, name).Scan(&some)
+	return !some, err
+}
+
+func (c *Core) applyPage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
+	detail map[string]any, fn func(w exchange.Writer) error) (int, error) {
 	if next.Pos < prev.Pos {
-		return fmt.Errorf("exchange %s: position %d after %d: %w", name, next.Pos, prev.Pos, exchange.ErrBackwards)
+		return 0, fmt.Errorf("exchange %s: position %d after %d: %w", name, next.Pos, prev.Pos, exchange.ErrBackwards)
 	}
 	var added int
 	err := c.write(ctx, func(tx Tx) error {
@@ -149,11 +183,7 @@ func (c *Core) ApplyPage(ctx context.Context, name string, prev, next exchange.C
 		})
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	c.eng.AfterWrite(ctx, added)
-	return nil
+	return added, err
 }
 
 // ResetCheckpoint implements exchange.Store.
@@ -320,11 +350,78 @@ func (w *exchangeWriter) Add(ctx context.Context, sigs []bank.Signal) (bank.AddC
 		key, body := bank.EncodeValue(sigs[i].Type, sigs[i].Value)
 		rows = append(rows, EntryRow{Entry: entry, Type: string(sigs[i].Type), Key: key, Body: body})
 	}
+	return n, w.addEntries(ctx, rows)
+}
+
+// addEntries records rows in exchange_entries, in key order: each leaf of
+// its index is written once however the signals came.
+func (w *exchangeWriter) addEntries(ctx context.Context, rows []EntryRow) error {
 	if len(rows) == 0 {
-		return n, nil
+		return nil
 	}
+	slices.SortFunc(rows, func(a, b EntryRow) int {
+		if c := strings.Compare(a.Entry, b.Entry); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Key, b.Key)
+	})
 	if err := w.bw.AddEntries(ctx, w.xid, rows); err != nil {
-		return n, fmt.Errorf("record exchange entries: %w", err)
+		return fmt.Errorf("record exchange entries: %w", err)
+	}
+	return nil
+}
+
+// RowAdder is implemented by bulk writers that insert exchange.Rows (a
+// merge's signals, encoded) without going through bank.Signal.
+type RowAdder interface {
+	// AddRows is BulkWriter.Add for rows.
+	AddRows(ctx context.Context, rows []exchange.Row) (bank.AddCounts, error)
+}
+
+// AddRows implements exchange.RowWriter: Add for a merge's rows (the
+// engine's RowAdder if it has one).
+func (w *exchangeWriter) AddRows(ctx context.Context, rows []exchange.Row) (bank.AddCounts, error) {
+	all := rows
+	excluded := 0
+	if w.excl {
+		var err error
+		if rows, excluded, err = w.c.dropExcludedRows(ctx, w.tx, w.bankID, rows); err != nil {
+			return bank.AddCounts{}, fmt.Errorf("look up exclusions: %w", err)
+		}
+	}
+	var n bank.AddCounts
+	var err error
+	if ra, ok := w.bw.(RowAdder); ok {
+		n, err = ra.AddRows(ctx, rows)
+	} else {
+		sigs := make([]bank.Signal, len(rows))
+		for i, r := range rows {
+			extra, derr := bank.DecodeExtra(r.Meta.Extra)
+			if derr != nil {
+				return n, derr
+			}
+			sigs[i] = bank.Signal{Type: r.Type, Value: bank.DecodeValue(r.Type, r.Key, r.Body), Category: r.Meta.Category,
+				Source: r.Meta.Source, Note: r.Meta.Note, Extra: extra, Quality: r.Quality}
+		}
+		n, err = w.bw.Add(ctx, sigs)
+	}
+	n.Excluded = excluded
+	if err != nil {
+		return n, err
+	}
+	w.added += n.Added
+	// Exchange entries for every row, excluded or not (as Add).
+	entries := make([]EntryRow, 0, len(all))
+	for _, r := range all {
+		if r.Meta.Entry != "" {
+			entries = append(entries, EntryRow{Entry: r.Meta.Entry, Type: string(r.Type), Key: r.Key, Body: r.Body})
+		}
+	}
+	if err := w.addEntries(ctx, entries); err != nil {
+		return n, err
 	}
 	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/exchange"
 )
 
 // exclude adds an exclusion of the bank inside tx; added is false when the
@@ -108,48 +109,72 @@ func (c *Core) hasExclusions(ctx context.Context, q Querier, bankID int64) (bool
 // excludedLookup is how many keys one exclusion lookup carries.
 const excludedLookup = 500
 
+// excludedRef is a value an exclusion names: its type and encoded key.
+type excludedRef struct {
+	t   bank.Type
+	key string
+}
+
+// excludedOf returns which of n values the bank excludes; ref gives the
+// i-th value's type and encoded key.
+func (c *Core) excludedOf(ctx context.Context, q Querier, bankID int64, n int, ref func(i int) excludedRef) (map[excludedRef]bool, error) {
+	excluded := map[excludedRef]bool{}
+	for start := 0; start < n; start += excludedLookup {
+		keys := make([][]byte, 0, min(excludedLookup, n-start))
+		for i := start; i < min(start+excludedLookup, n); i++ {
+			keys = append(keys, []byte(ref(i).key))
+		}
+		cond, args := c.f.In("key", keys)
+		err := func() error {
+			rows, err := q.Query(ctx, `SELECT type, key FROM exclusions WHERE bank_id = ? AND `+cond, append([]any{bankID}, args...)...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var t string
+				var key []byte
+				if err := rows.Scan(&t, &key); err != nil {
+					return err
+				}
+				excluded[excludedRef{bank.Type(t), string(key)}] = true
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return excluded, nil
+}
+
 // dropExcluded returns sigs without those the bank excludes, and how many
 // it dropped. sigs itself is not modified.
 func (c *Core) dropExcluded(ctx context.Context, q Querier, bankID int64, sigs []bank.Signal) ([]bank.Signal, int, error) {
-	type ref struct {
-		t   bank.Type
-		key string
+	return dropExcludedOf(ctx, c, q, bankID, sigs, func(i int) excludedRef {
+		key, _ := bank.EncodeValue(sigs[i].Type, sigs[i].Value)
+		return excludedRef{sigs[i].Type, string(key)}
+	})
+}
+
+// dropExcludedRows is dropExcluded for a merge's rows (their keys already
+// encoded).
+func (c *Core) dropExcludedRows(ctx context.Context, q Querier, bankID int64, rows []exchange.Row) ([]exchange.Row, int, error) {
+	return dropExcludedOf(ctx, c, q, bankID, rows, func(i int) excludedRef { return excludedRef{rows[i].Type, string(rows[i].Key)} })
+}
+
+// dropExcludedOf returns items without those whose value (ref) the bank
+// excludes, and how many it dropped; items itself is not modified.
+func dropExcludedOf[T any](ctx context.Context, c *Core, q Querier, bankID int64, items []T, ref func(i int) excludedRef) ([]T, int, error) {
+	excluded, err := c.excludedOf(ctx, q, bankID, len(items), ref)
+	if err != nil || len(excluded) == 0 {
+		return items, 0, err
 	}
-	excluded := map[ref]bool{}
-	for start := 0; start < len(sigs); start += excludedLookup {
-		part := sigs[start:min(start+excludedLookup, len(sigs))]
-		keys := make([][]byte, len(part))
-		for i := range part {
-			keys[i], _ = bank.EncodeValue(part[i].Type, part[i].Value)
-		}
-		cond, args := c.f.In("key", keys)
-		rows, err := q.Query(ctx, `SELECT type, key FROM exclusions WHERE bank_id = ? AND `+cond, append([]any{bankID}, args...)...)
-		if err != nil {
-			return nil, 0, err
-		}
-		for rows.Next() {
-			var t string
-			var key []byte
-			if err := rows.Scan(&t, &key); err != nil {
-				rows.Close()
-				return nil, 0, err
-			}
-			excluded[ref{bank.Type(t), string(key)}] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, 0, err
+	kept := make([]T, 0, len(items))
+	for i := range items {
+		if !excluded[ref(i)] {
+			kept = append(kept, items[i])
 		}
 	}
-	if len(excluded) == 0 {
-		return sigs, 0, nil
-	}
-	kept := make([]bank.Signal, 0, len(sigs))
-	for _, s := range sigs {
-		key, _ := bank.EncodeValue(s.Type, s.Value)
-		if !excluded[ref{s.Type, string(key)}] {
-			kept = append(kept, s)
-		}
-	}
-	return kept, len(sigs) - len(kept), nil
+	return kept, len(items) - len(kept), nil
 }

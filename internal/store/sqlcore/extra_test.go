@@ -22,4 +22,14 @@ func TestExtraMemo(t *testing.T) {
 	if got, want := e.Encode(m), bank.EncodeExtra(m); got != want {
 		t.Fatalf("after an in-place change: %q, want %q", got, want)
 	}
+	// One map reused by a caller, changed between runs of calls (the memo
+	// holds a copy from the second call of a run on).
+	for i := range 12 {
+		if i%3 == 0 {
+			m["exchange_entry"] = "image/1/e" + string(rune('a'+i))
+		}
+		if got, want := e.Encode(m), bank.EncodeExtra(m); got != want {
+			t.Fatalf("reused map, call %d: %q, want %q", i, got, want)
+		}
+	}
 }

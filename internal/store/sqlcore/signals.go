@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/nigehban/nigehban/internal/audit"
 	"github.com/nigehban/nigehban/internal/bank"
@@ -410,18 +412,31 @@ func (c *Core) MaxSignalID(ctx context.Context) (int64, error) {
 // (NCMEC: md5, sha1, PDQ) carry the same metadata, so a sync encodes it
 // once per entry instead of once per hash.
 type ExtraMemo struct {
-	m   map[string]string
+	ptr unsafe.Pointer    // the map last encoded
+	m   map[string]string // a copy of it, once it came twice in a row
 	enc string
 }
 
-// Encode returns bank.EncodeExtra(m).
+// Encode returns bank.EncodeExtra(m). The signals of one entry usually
+// share one map, and often come in a row: the second time a map comes, a
+// copy is kept (the caller may change its map between calls), and while
+// the map it is given equals the copy the encoding is reused. Maps that
+// do not repeat (signals sorted by value) cost an encoding, no copy.
 func (e *ExtraMemo) Encode(m map[string]string) string {
 	if len(m) == 0 {
 		return ""
 	}
-	if e.m == nil || !maps.Equal(e.m, m) {
-		// A copy: the caller may change its map before the next call.
-		e.m, e.enc = maps.Clone(m), bank.EncodeExtra(m)
+	p := reflect.ValueOf(m).UnsafePointer()
+	if e.m != nil && maps.Equal(e.m, m) {
+		e.ptr = p
+		return e.enc
 	}
-	return e.enc
+	enc := bank.EncodeExtra(m)
+	if p == e.ptr {
+		e.m = maps.Clone(m)
+	} else {
+		e.m = nil
+	}
+	e.ptr, e.enc = p, enc
+	return enc
 }

@@ -6,21 +6,17 @@ import (
 	"math"
 
 	"github.com/nigehban/nigehban/internal/audit"
-	"github.com/nigehban/nigehban/internal/bank"
 	"github.com/nigehban/nigehban/internal/exchange"
 )
 
-// Write-behind staging of large exchange syncs (exchange.StagingStore; the
-// why and the rules are in internal/exchange/staging.go). The transactions,
-// checkpoints, counts and audit entries are here; the engine appends the
-// rows and merges them (Stager).
+// What an earlier version staged in exchange_staging (exchange.StagingStore;
+// internal/exchange/staging.go): the merge of what an interrupted fetch
+// left there. The transaction, checkpoint, counts and audit entry are here;
+// the engine merges the rows (Stager).
 
-// Stager is implemented by engines that stage an exchange sync's pure
-// additions in exchange_staging and merge them in key order.
+// Stager is implemented by engines that merge the rows of
+// exchange_staging in key order.
 type Stager interface {
-	// StageSignals appends sigs (normalised, tagged by the exchange) to
-	// exchange_staging for exchange xid and bank bankID, in tx.
-	StageSignals(ctx context.Context, tx Tx, xid, bankID int64, sigs []bank.Signal) error
 	// MergeStaged merges the staged rows of exchange xid with seq <= upTo
 	// into bank bankID, in tx: signals in key order (INSERT … OR IGNORE,
 	// the lowest seq first among equal values; values the bank excludes
@@ -31,72 +27,6 @@ type Stager interface {
 	// PrepareMerge configures the writer for a merge, outside any
 	// transaction, and returns what restores it.
 	PrepareMerge(ctx context.Context) (restore func(), err error)
-}
-
-// CanStage implements exchange.StagingStore.
-func (c *Core) CanStage() bool {
-	_, ok := c.eng.(Stager)
-	return ok
-}
-
-// StagePage implements exchange.StagingStore.
-func (c *Core) StagePage(ctx context.Context, name string, prev, next exchange.Checkpoint, by audit.Actor,
-	detail map[string]any, fn func(w exchange.StageWriter) error) error {
-	st, ok := c.eng.(Stager)
-	if !ok {
-		return fmt.Errorf("exchange %s: staging: %w", name, exchange.ErrUnsupported)
-	}
-	if next.Pos < prev.Pos {
-		return fmt.Errorf("exchange %s: position %d after %d: %w", name, next.Pos, prev.Pos, exchange.ErrBackwards)
-	}
-	return c.write(ctx, func(tx Tx) error {
-		id, bankName, err := c.lockCheckpoint(ctx, tx, name, prev)
-		if err != nil {
-			return err
-		}
-		bankID, err := c.bankID(ctx, tx, bankName)
-		if err != nil {
-			return err
-		}
-		w := &stageWriter{ew: exchangeWriter{signalWriter: &signalWriter{c: c, tx: tx, bankID: bankID, actor: by.Name}, xid: id}, st: st}
-		if err := fn(w); err != nil {
-			return err
-		}
-		d := map[string]any{"exchange": name, "from": prev.Pos, "to": next.Pos, "staged": w.n}
-		for k, v := range detail {
-			d[k] = v
-		}
-		if _, err := c.AppendTx(ctx, tx, by.Entry(exchange.ActSync, bankName, d)); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE exchanges SET checkpoint_pos = ?, checkpoint = ?, staged = staged + ? WHERE id = ?`,
-			next.Pos, next.State, w.n, id)
-		return err
-	})
-}
-
-// stageWriter is the exchange.StageWriter of one StagePage transaction.
-type stageWriter struct {
-	ew exchangeWriter
-	st Stager
-	n  int64
-}
-
-// Current implements exchange.StageWriter.
-func (w *stageWriter) Current(ctx context.Context, entries []string, refs []bank.SignalRef) ([]bank.Signal, error) {
-	return w.ew.Current(ctx, entries, refs)
-}
-
-// Stage implements exchange.StageWriter.
-func (w *stageWriter) Stage(ctx context.Context, sigs []bank.Signal) error {
-	if len(sigs) == 0 {
-		return nil
-	}
-	if err := w.st.StageSignals(ctx, w.ew.tx, w.ew.xid, w.ew.bankID, sigs); err != nil {
-		return fmt.Errorf("stage signals: %w", err)
-	}
-	w.n += int64(len(sigs))
-	return nil
 }
 
 // MergeStaged implements exchange.StagingStore.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/nigehban/nigehban/internal/bank"
+	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/store/sqlcore"
 )
 
@@ -66,11 +67,12 @@ type writer struct {
 	actor    string
 	startMax int64
 	stmts    map[int]*sql.Stmt // by row count
-	// entryStmts are the exchange_entries INSERTs, by row count.
-	entryStmts map[int]*sql.Stmt
-	args       []any
-	added      int
-	extra      sqlcore.ExtraMemo
+	// entryStmts are the exchange_entries INSERTs, rowStmts AddRows's,
+	// by row count.
+	entryStmts, rowStmts map[int]*sql.Stmt
+	args                 []any
+	added                int
+	extra                sqlcore.ExtraMemo
 }
 
 // Close implements sqlcore.BulkWriter.
@@ -79,6 +81,9 @@ func (w *writer) Close() {
 		st.Close()
 	}
 	for _, st := range w.entryStmts {
+		st.Close()
+	}
+	for _, st := range w.rowStmts {
 		st.Close()
 	}
 }
@@ -101,6 +106,10 @@ func (w *writer) stmt(ctx context.Context, n int) (*sql.Stmt, error) {
 func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, error) {
 	var c bank.AddCounts
 	at := sqlcore.Now().UnixMicro()
+	before, err := w.totalChanges(ctx)
+	if err != nil {
+		return c, err
+	}
 	for len(sigs) > 0 {
 		n := min(len(sigs), rowsPerInsert)
 		st, err := w.stmt(ctx, n)
@@ -112,22 +121,115 @@ func (w *writer) Add(ctx context.Context, sigs []bank.Signal) (bank.AddCounts, e
 			s := &sigs[i]
 			key, body := bank.EncodeValue(s.Type, s.Value)
 			w.args = append(w.args, w.bankID, string(s.Type), key, nullString(body), s.Category, s.Source, s.Note,
-				nullString(w.extra.Encode(s.Extra)), s.Quality, at, w.actor)
+				nullString(w.extra.Encode(s.Extra)), int64(s.Quality), at, w.actor)
 		}
-		res, err := st.ExecContext(ctx, w.args...)
-		if err != nil {
+		if err := execQuery(ctx, st, w.args); err != nil {
 			return c, fmt.Errorf("insert signals: %w", err)
 		}
-		added, err := res.RowsAffected()
+		c.Unchanged += n
+		sigs = sigs[n:]
+	}
+	return w.counted(ctx, c, before)
+}
+
+// execQuery runs an INSERT through Query: mattn/go-sqlite3 binds all the
+// values and takes the first step in one cgo call (Exec makes a call a
+// value; the INSERT runs at that first step, without Next). On a
+// 2,000,000-hash NCMEC sync: 17.3 instead of 20.5 µs of CPU a hash.
+func execQuery(ctx context.Context, st *sql.Stmt, args []any) error {
+	rs, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	rs.Close()
+	return rs.Err()
+}
+
+// totalChanges is the rows the connection has inserted, updated or
+// deleted so far: Add and AddRows count what they added by it (Query
+// gives no count of affected rows).
+func (w *writer) totalChanges(ctx context.Context) (int64, error) {
+	var n int64
+	err := w.tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&n)
+	return n, err
+}
+
+// counted turns c, whose Unchanged holds every row offered, into the
+// counts of an Add that began at total_changes() before.
+func (w *writer) counted(ctx context.Context, c bank.AddCounts, before int64) (bank.AddCounts, error) {
+	after, err := w.totalChanges(ctx)
+	if err != nil {
+		return c, err
+	}
+	c.Added = int(after - before)
+	c.Unchanged -= c.Added
+	w.added += c.Added
+	return c, nil
+}
+
+// AddRows implements sqlcore.RowAdder: Add for a merge's rows, whose keys
+// and metadata are already encoded (see exchange.Row). Runs of rows with
+// the same source and note (all of a sync's) bind six values a row, and
+// the bank, source, note, time and actor once a statement.
+func (w *writer) AddRows(ctx context.Context, rows []exchange.Row) (bank.AddCounts, error) {
+	var c bank.AddCounts
+	at := sqlcore.Now().UnixMicro()
+	before, err := w.totalChanges(ctx)
+	if err != nil {
+		return c, err
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), rowsPerInsert)
+		src, note := rows[0].Meta.Source, rows[0].Meta.Note
+		for i := range rows[:n] {
+			if rows[i].Meta.Source != src || rows[i].Meta.Note != note {
+				n = i
+				break
+			}
+		}
+		st, err := w.rowStmt(ctx, n)
 		if err != nil {
 			return c, err
 		}
-		c.Added += int(added)
-		c.Unchanged += n - int(added)
-		sigs = sigs[n:]
+		w.args = append(w.args[:0], w.bankID, src, note, at, w.actor)
+		for i := range rows[:n] {
+			r := &rows[i]
+			w.args = append(w.args, string(r.Type), r.Key, nullString(r.Body), r.Meta.Category, nullString(r.Meta.Extra), int64(r.Quality))
+		}
+		if err := execQuery(ctx, st, w.args); err != nil {
+			return c, fmt.Errorf("insert signals: %w", err)
+		}
+		c.Unchanged += n
+		rows = rows[n:]
 	}
-	w.added += c.Added
-	return c, nil
+	return w.counted(ctx, c, before)
+}
+
+// rowStmt is AddRows's INSERT of n rows, prepared once a transaction.
+func (w *writer) rowStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	if st, ok := w.rowStmts[n]; ok {
+		return st, nil
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT OR IGNORE INTO signals (bank_id, type, key, body, category, source, note, extra, quality, added_at, added_by)
+		SELECT ?1, column1, column2, column3, column4, ?2, ?3, column5, column6, ?4, ?5 FROM (VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(`, `)
+		}
+		p := 6 + 6*i
+		fmt.Fprintf(&b, `(?%d, ?%d, ?%d, ?%d, ?%d, ?%d)`, p, p+1, p+2, p+3, p+4, p+5)
+	}
+	b.WriteString(`)`)
+	st, err := w.tx.PrepareContext(ctx, b.String())
+	if err != nil {
+		return nil, err
+	}
+	if w.rowStmts == nil {
+		w.rowStmts = map[int]*sql.Stmt{}
+	}
+	w.rowStmts[n] = st
+	return st, nil
 }
 
 // entriesPerInsert is how many exchange_entries rows one prepared INSERT
@@ -157,7 +259,7 @@ func (w *writer) AddEntries(ctx context.Context, xid int64, rows []sqlcore.Entry
 		for _, r := range rows[:n] {
 			w.args = append(w.args, xid, r.Entry, r.Type, r.Key, nullString(r.Body))
 		}
-		if _, err := st.ExecContext(ctx, w.args...); err != nil {
+		if err := execQuery(ctx, st, w.args); err != nil {
 			return err
 		}
 		rows = rows[n:]

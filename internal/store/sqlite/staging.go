@@ -4,71 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nigehban/nigehban/internal/bank"
-	"github.com/nigehban/nigehban/internal/exchange"
 	"github.com/nigehban/nigehban/internal/store/sqlcore"
 )
 
-// Staging of large exchange syncs (sqlcore.Stager; the rules are in
-// internal/exchange/staging.go). A page that only adds is appended to
-// exchange_staging, a rowid table written in arrival order (each
-// transaction writes its new pages at the end, once); a merge then inserts
-// many pages' signals in key order, so each leaf of the signals_active
-// index is written once per merge instead of once per page.
-
-// stageRowsPerInsert is how many rows one staging INSERT carries.
-const stageRowsPerInsert = 64
-
-// StageSignals implements sqlcore.Stager with multi-row INSERTs prepared
-// once per call.
-func (db *engine) StageSignals(ctx context.Context, tx sqlcore.Tx, xid, bankID int64, sigs []bank.Signal) error {
-	stx, ok := tx.(*sqlcore.StdTx)
-	if !ok {
-		return fmt.Errorf("sqlite: foreign transaction %T", tx)
-	}
-	const cols = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?), `
-	prepare := func(n int) (func(args []any) error, func(), error) {
-		st, err := stx.Raw.PrepareContext(ctx, `INSERT INTO exchange_staging (exchange_id, bank_id, entry, type, key, body,
-			category, source, note, extra, quality) VALUES `+strings.TrimSuffix(strings.Repeat(cols, n), `, `))
-		if err != nil {
-			return nil, nil, err
-		}
-		return func(args []any) error { _, err := st.ExecContext(ctx, args...); return err }, func() { st.Close() }, nil
-	}
-	full, closeFull, err := prepare(stageRowsPerInsert)
-	if err != nil {
-		return err
-	}
-	defer closeFull()
-	var extra sqlcore.ExtraMemo
-	args := make([]any, 0, 11*stageRowsPerInsert)
-	for len(sigs) > 0 {
-		n := min(len(sigs), stageRowsPerInsert)
-		args = args[:0]
-		for i := range sigs[:n] {
-			s := &sigs[i]
-			key, body := bank.EncodeValue(s.Type, s.Value)
-			args = append(args, xid, bankID, s.Extra[exchange.MetaEntry], string(s.Type), key, nullString(body),
-				s.Category, s.Source, s.Note, nullString(extra.Encode(s.Extra)), s.Quality)
-		}
-		exec := full
-		if n < stageRowsPerInsert {
-			var closeTail func()
-			if exec, closeTail, err = prepare(n); err != nil {
-				return err
-			}
-			defer closeTail()
-		}
-		if err := exec(args); err != nil {
-			return err
-		}
-		sigs = sigs[n:]
-	}
-	return nil
-}
+// The merge of what an earlier version staged in exchange_staging
+// (sqlcore.Stager; internal/exchange/staging.go): a fetch merges it before
+// it fetches.
 
 // MergeStaged implements sqlcore.Stager: three INSERT … SELECT statements
 // and a DELETE, all in SQLite. SQLite's sorter orders only the rows' seq
