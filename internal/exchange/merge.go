@@ -148,9 +148,10 @@ func sameRowMeta(a, b *bank.Signal) bool {
 		a.Category == b.Category && a.Source == b.Source && a.Note == b.Note
 }
 
-// signals turns rows back into signals (what a merge through a Writer
-// that is not a RowWriter, and the rare fallback to applying pages, need).
-func signals(rows []Row) []bank.Signal {
+// RowSignals turns rows back into signals, the signals of one RowMeta
+// sharing one Extra map (what a merge through a Writer or a store writer
+// that takes no rows, and the rare fallback to applying pages, need).
+func RowSignals(rows []Row) []bank.Signal {
 	out := make([]bank.Signal, len(rows))
 	var meta *RowMeta
 	var extra map[string]string
@@ -200,13 +201,6 @@ func (s *Syncer) newMerger(ctx context.Context, x Exchange, by audit.Actor, res 
 	return m, nil
 }
 
-func (m *merger) stats() *Staging {
-	if m.res.Staging == nil {
-		m.res.Staging = &Staging{}
-	}
-	return m.res.Staging
-}
-
 // offer takes batch to wait for a merge if it only adds and touches
 // nothing waiting, merging first when the batch would make the merge too
 // large; it reports whether it took it (if not, the caller merges what
@@ -242,7 +236,7 @@ func (m *merger) offer(ctx context.Context, batch []fetched) (bool, error) {
 	m.remember(batch)
 	m.waiting = append(m.waiting, newWaiting(batch, check))
 	m.n += n
-	m.stats().Hashes += n
+	m.res.staging().Hashes += n
 	if !last.More {
 		return true, m.merge(ctx, true)
 	}
@@ -347,10 +341,7 @@ func (m *merger) wait() error {
 		// be committed before them (the next fetch fetches it again).
 		m.waiting, m.n = nil, 0
 	}
-	st := m.stats()
-	st.Merges++
-	st.MergeSeconds += r.took.Seconds()
-	st.LongestMerge = max(st.LongestMerge, r.took.Seconds())
+	m.res.staging().merged(r.took)
 	m.res.Invalid += r.res.Invalid
 	m.res.Applied.Added += r.res.Applied.Added
 	m.res.Applied.Unchanged += r.res.Applied.Unchanged
@@ -406,7 +397,7 @@ func (m *merger) commit(ctx context.Context, ws []waiting, last bool, res *Resul
 			if rw, ok := w.(RowWriter); ok {
 				n, err = rw.AddRows(ctx, chunk)
 			} else {
-				n, err = w.Add(ctx, signals(chunk))
+				n, err = w.Add(ctx, RowSignals(chunk))
 			}
 			if err != nil {
 				return err
@@ -423,7 +414,7 @@ func (m *merger) commit(ctx context.Context, ws []waiting, last bool, res *Resul
 		// could not rule out was an update after all. Each batch on its
 		// own then, with its whole update query, as if nothing had waited.
 		for _, w := range ws {
-			adds := signals(w.rows)
+			adds := RowSignals(w.rows)
 			f := fetched{prev: w.prev, page: Page{Next: w.next, More: true}, entries: w.entries,
 				prep: prepared{steps: []step{{adds: adds}}, invalid: w.invalid, upd: queryOf(adds)}}
 			if _, err := m.s.apply(ctx, m.x, []fetched{f}, m.by, res); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nigehban/nigehban/internal/audit"
 )
@@ -45,6 +46,21 @@ type Staging struct {
 	// LongestMerge is the longest merge's time in seconds: how long it
 	// held the store's write lock, at most.
 	LongestMerge float64 `json:"longest_merge"`
+}
+
+// merged counts a merge that took took.
+func (st *Staging) merged(took time.Duration) {
+	st.Merges++
+	st.MergeSeconds += took.Seconds()
+	st.LongestMerge = max(st.LongestMerge, took.Seconds())
+}
+
+// staging is r.Staging, made if need be.
+func (r *Result) staging() *Staging {
+	if r.Staging == nil {
+		r.Staging = &Staging{}
+	}
+	return r.Staging
 }
 
 // DefaultMergeEvery is Syncer.MergeEvery's default: hashes merged in one

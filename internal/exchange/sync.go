@@ -186,12 +186,6 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 	if mergeEvery <= 0 {
 		mergeEvery = DefaultMergeEvery
 	}
-	stats := func() *Staging {
-		if res.Staging == nil {
-			res.Staging = &Staging{}
-		}
-		return res.Staging
-	}
 	// What an older version staged in its table and did not merge goes
 	// first: the updates this fetch looks for must see it.
 	if staged := x.State.Staged; staged > 0 {
@@ -205,10 +199,7 @@ func (s *Syncer) fetch(ctx context.Context, x Exchange, ad Adapter, by audit.Act
 			if err != nil {
 				return fmt.Errorf("merge staged hashes: %w", err)
 			}
-			st := stats()
-			st.Merges++
-			st.MergeSeconds += time.Since(t).Seconds()
-			st.LongestMerge = max(st.LongestMerge, time.Since(t).Seconds())
+			res.staging().merged(time.Since(t))
 			res.Applied.Added += m.Added
 			res.Applied.Unchanged += m.Unchanged
 			res.Applied.Excluded += m.Excluded

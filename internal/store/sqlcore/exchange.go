@@ -397,16 +397,7 @@ func (w *exchangeWriter) AddRows(ctx context.Context, rows []exchange.Row) (bank
 	if ra, ok := w.bw.(RowAdder); ok {
 		n, err = ra.AddRows(ctx, rows)
 	} else {
-		sigs := make([]bank.Signal, len(rows))
-		for i, r := range rows {
-			extra, derr := bank.DecodeExtra(r.Meta.Extra)
-			if derr != nil {
-				return n, derr
-			}
-			sigs[i] = bank.Signal{Type: r.Type, Value: bank.DecodeValue(r.Type, r.Key, r.Body), Category: r.Meta.Category,
-				Source: r.Meta.Source, Note: r.Meta.Note, Extra: extra, Quality: r.Quality}
-		}
-		n, err = w.bw.Add(ctx, sigs)
+		n, err = w.bw.Add(ctx, exchange.RowSignals(rows))
 	}
 	n.Excluded = excluded
 	if err != nil {
